@@ -1,0 +1,603 @@
+"""Strict YAML -> frozen-dataclass loading (config stage).
+
+The schema (``archsim/config/schema.py``) is a tree of frozen dataclasses. This module turns YAML
+into instances of them, strictly and schema-agnostically:
+
+* :func:`load_yaml` reads a file with a safe loader that rejects duplicate keys, anchors/aliases
+  and YAML 1.1 surprises (``yes``/``no``/``on`` stay strings; ``017`` is not octal; ``1e-3`` is
+  a float), and reports syntax errors as ``file:line: problem``.
+* :func:`apply_overrides` applies command-line ``--set a.b[2].c=value`` overrides.
+* :func:`build` converts the data into dataclasses, checking every value against the field's
+  annotation and metadata; unknown keys, missing fields and out-of-range values are errors.
+* :func:`load_config` does all three and prefixes errors with the file name.
+
+Schema conventions (what :func:`build` understands)::
+
+    @dataclass(frozen=True)
+    class Adc:
+        bits: int = number(min=1, max=16, doc="resolution")
+        latency_s: float = quantity("s", default="1ns", min=0, doc="one conversion")
+        kind: Literal["sar", "flash"] = option(default="sar", doc="architecture")
+        levels: tuple[int, ...] = ()
+        per_layer: dict[str, int] = option(default=MappingProxyType({}))
+        spare: Adc | None = None
+
+Supported annotations: ``bool``, ``int``, ``float``, ``str``, ``Literal[...]``, ``Optional[X]`` /
+``X | None``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``dict[str, X]`` (built as a read-only
+:class:`types.MappingProxyType`), :class:`enum.Enum` subclasses (by value) and nested dataclasses.
+Field metadata ``unit`` makes a value a quantity (see :mod:`archsim.units`), stored in SI units;
+``min``/``max`` are inclusive bounds (for tuples and dicts they apply to each element). A
+``__post_init__`` may raise :class:`ConfigError` for cross-field checks; its message is prefixed
+with the object's path (``"cols: must be <= 256, got 512"`` raised in ``tile.xbar`` reads
+``tile.xbar.cols: must be <= 256, got 512``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+import os
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+from archsim.errors import ConfigError
+from archsim.units import UNITS, format_quantity, parse_quantity
+
+__all__ = [
+    "MISSING",
+    "quantity",
+    "number",
+    "option",
+    "build",
+    "load_yaml",
+    "parse_yaml_value",
+    "apply_overrides",
+    "load_config",
+]
+
+T = TypeVar("T")
+
+#: Sentinel for "no default" (the same object as :data:`dataclasses.MISSING`).
+MISSING: Any = dataclasses.MISSING
+
+_MUTABLE_DEFAULTS = (list, dict, set, bytearray)
+_NONE_TYPE = type(None)
+
+
+# --------------------------------------------------------------------------------------------
+# Field helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _check_default(default: object) -> None:
+    if isinstance(default, _MUTABLE_DEFAULTS):
+        raise TypeError(
+            f"mutable default {default!r}; use a tuple, a frozen object or default_factory"
+        )
+
+
+def _si(value: object, unit: str, what: str) -> float | None:
+    """A quantity bound or default given as ``"10ns"`` or as an SI number."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return parse_quantity(value, unit, what)
+        except ConfigError as error:  # a typo in the schema, not in user input
+            raise ValueError(str(error)) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what}: expected a quantity string or an SI number, got {value!r}")
+    return float(value)
+
+
+def _metadata(unit: str | None, lo: object, hi: object, doc: str) -> dict[str, object]:
+    return {"unit": unit, "min": lo, "max": hi, "doc": doc}
+
+
+def quantity(
+    unit: str,
+    *,
+    default: object = MISSING,
+    min: float | str | None = None,  # noqa: A002 - reads naturally in schemas
+    max: float | str | None = None,  # noqa: A002
+    doc: str = "",
+) -> Any:
+    """Declare a physical-quantity field (a :class:`dataclasses.Field`), stored in SI units.
+
+    Args:
+        unit: one of :data:`archsim.units.UNITS`; YAML must give the value with a unit
+            (``"10ns"``), or exactly 0.
+        default: the default, either as a quantity string (``"10ns"``) or as an SI float (a
+            tuple of them for a ``tuple[float, ...]`` field); omit it for a required field.
+        min: inclusive lower bound, a quantity string or an SI float (None: unbounded).
+        max: inclusive upper bound, likewise.
+        doc: one-line description for generated documentation.
+    """
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
+    lo = _si(min, unit, "min")
+    hi = _si(max, unit, "max")
+    if isinstance(default, tuple):  # a tuple[float, ...] field of quantities
+        default = tuple(_si(item, unit, "default") for item in default)
+    elif default is not MISSING and default is not None:
+        default = _si(default, unit, "default")
+    return dataclasses.field(default=default, metadata=_metadata(unit, lo, hi, doc))
+
+
+def number(
+    *,
+    default: object = MISSING,
+    min: float | None = None,  # noqa: A002
+    max: float | None = None,  # noqa: A002
+    doc: str = "",
+) -> Any:
+    """Declare a plain ``int`` or ``float`` field (a :class:`dataclasses.Field`) with bounds.
+
+    Args:
+        default: the default value; omit it for a required field.
+        min: inclusive lower bound (None: unbounded).
+        max: inclusive upper bound (None: unbounded).
+        doc: one-line description, including the unit if the number is dimensionless by
+            convention (``"cycles"``, ``"bits"``).
+    """
+    _check_default(default)
+    return dataclasses.field(default=default, metadata=_metadata(None, min, max, doc))
+
+
+def option(
+    *,
+    default: object = MISSING,
+    default_factory: Callable[[], object] | Any = MISSING,
+    doc: str = "",
+) -> Any:
+    """Declare any other field (string, choice, tuple, mapping, nested dataclass) with a doc.
+
+    Args:
+        default: an immutable default value. A mapping default (such as
+            ``MappingProxyType({})``) is copied into a fresh read-only mapping per instance, since
+            dataclasses refuse unhashable defaults.
+        default_factory: builds the default instead.
+        doc: one-line description.
+    """
+    if isinstance(default, Mapping):
+        frozen = dict(default)
+        default, default_factory = MISSING, lambda: types.MappingProxyType(dict(frozen))
+    _check_default(default)
+    return dataclasses.field(
+        default=default, default_factory=default_factory, metadata=_metadata(None, None, None, doc)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# build(): data -> dataclasses
+# --------------------------------------------------------------------------------------------
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _error(path: str, message: str) -> ConfigError:
+    return ConfigError(f"{path}: {message}" if path else message)
+
+
+def _got(value: object) -> str:
+    """How a YAML value is shown after "got" in messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:57] + "...")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return type(value).__name__
+
+
+def _show(value: float, unit: str | None) -> str:
+    if unit is not None:
+        return format_quantity(value, unit)
+    return str(value) if isinstance(value, int) else repr(value)
+
+
+def _check_range(value: float, meta: Mapping[str, Any], path: str) -> None:
+    lo, hi, unit = meta.get("min"), meta.get("max"), meta.get("unit")
+    if (lo is None or value >= lo) and (hi is None or value <= hi):
+        return
+    if lo is not None and hi is not None:
+        bounds = f"{_show(lo, unit)}..{_show(hi, unit)}"
+    elif lo is not None:
+        bounds = f">= {_show(lo, unit)}"
+    else:
+        bounds = f"<= {_show(hi, unit)}"
+    raise _error(path, f"must be {bounds}, got {_show(value, unit)}")
+
+
+def _convert(tp: Any, value: object, path: str, meta: Mapping[str, Any]) -> Any:
+    """Convert one YAML value to annotation ``tp``; raise ConfigError naming ``path``."""
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        args = [arg for arg in typing.get_args(tp) if arg is not _NONE_TYPE]
+        if len(args) != 1 or len(typing.get_args(tp)) != 2:
+            raise TypeError(f"{path}: unsupported annotation {tp!r} (only Optional[X])")
+        return None if value is None else _convert(args[0], value, path, meta)
+    if meta.get("unit") is not None and origin not in (tuple, dict, Mapping):
+        if tp is not float:
+            raise TypeError(f"{path}: a quantity field must be annotated float, not {tp!r}")
+        result = parse_quantity(value, meta["unit"], path)
+        _check_range(result, meta, path)
+        return result
+    if value is None:
+        raise _error(path, f"expected {_expected(tp)}, got null")
+    if origin is Literal:
+        for choice in typing.get_args(tp):
+            if value == choice and type(value) is type(choice):
+                return choice
+        choices = ", ".join(repr(choice) for choice in typing.get_args(tp))
+        raise _error(path, f"expected one of {choices}, got {_got(value)}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _error(path, f"expected true or false, got {_got(value)}")
+    if tp is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _error(path, f"expected an integer, got {_got(value)}")
+        _check_range(value, meta, path)
+        return value
+    if tp is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _error(path, f"expected a number, got {_got(value)}")
+        result = float(value)
+        if result != result or result in (float("inf"), float("-inf")):
+            raise _error(path, f"expected a finite number, got {_got(value)}")
+        _check_range(result, meta, path)
+        return result
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _error(path, f"expected a string, got {_got(value)}")
+    if origin is tuple:
+        return _convert_tuple(tp, value, path, meta)
+    if origin is dict or origin is Mapping:
+        key_type, value_type = typing.get_args(tp)
+        if key_type is not str:
+            raise TypeError(f"{path}: mapping keys must be annotated str, not {key_type!r}")
+        if not isinstance(value, Mapping):
+            raise _error(path, f"expected a mapping, got {_got(value)}")
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _error(path, f"keys must be strings, got {_got(key)}")
+            result[key] = _convert(value_type, item, _join(path, key), meta)
+        return types.MappingProxyType(result)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _build_dataclass(tp, value, path)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        for member in tp:
+            if member.value == value and type(member.value) is type(value):
+                return member
+        choices = ", ".join(repr(member.value) for member in tp)
+        raise _error(path, f"expected one of {choices}, got {_got(value)}")
+    raise TypeError(f"{path}: unsupported annotation {tp!r}")
+
+
+def _convert_tuple(tp: Any, value: object, path: str, meta: Mapping[str, Any]) -> tuple[Any, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise _error(path, f"expected a list, got {_got(value)}")
+    args = typing.get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis:
+        item_types: Sequence[Any] = [args[0]] * len(value)
+    elif args == ((),) or not args:
+        item_types = []
+    else:
+        item_types = args
+    if len(item_types) != len(value):
+        raise _error(path, f"expected a list of {len(item_types)} items, got {len(value)}")
+    return tuple(
+        _convert(item_type, item, f"{path}[{index}]", meta)
+        for index, (item_type, item) in enumerate(zip(item_types, value))
+    )
+
+
+def _expected(tp: Any) -> str:
+    """A short noun phrase for annotation ``tp`` (used when YAML gives null)."""
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(choice) for choice in typing.get_args(tp))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if tp in names:
+        return names[tp]
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return "a list"
+    if origin is dict or origin is Mapping or dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return "a value"
+
+
+def _build_dataclass(cls: type[T], data: object, path: str) -> T:
+    if not isinstance(data, Mapping):
+        raise _error(path, f"expected a mapping, got {_got(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {
+        field.name: field
+        for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if field.init
+    }
+    for key in data:
+        if not isinstance(key, str):
+            raise _error(path, f"keys must be strings, got {_got(key)}")
+        if key not in fields:
+            raise ConfigError(
+                f"{_join(path, key)}: unknown field; expected one of {', '.join(sorted(fields))}"
+            )
+    kwargs = {}
+    for name, field in fields.items():
+        field_path = _join(path, name)
+        if name not in data:
+            if field.default is MISSING and field.default_factory is MISSING:
+                raise ConfigError(f"{field_path}: required field is missing")
+            continue
+        kwargs[name] = _convert(hints[name], data[name], field_path, field.metadata)
+    try:
+        return cls(**kwargs)
+    except ConfigError as error:
+        message = str(error)
+        head = re.match(r"[A-Za-z_]\w*", message)
+        if path and head is not None and head.group() in fields:
+            raise ConfigError(f"{path}.{message}") from None
+        raise _error(path, message) from None
+
+
+def build(cls: type[T], data: object, path: str = "") -> T:
+    """Convert YAML data (nested dicts/lists/scalars) into an instance of dataclass ``cls``.
+
+    Args:
+        cls: a (frozen) dataclass following the conventions in the module docstring.
+        data: the parsed YAML, normally a mapping.
+        path: the config path of ``data``, prefixed to error messages (``""`` at the top).
+
+    Raises:
+        ConfigError: the first problem found, as ``"path.to.field: what is wrong"``.
+        TypeError: ``cls`` is not a dataclass or uses an unsupported annotation (a schema bug).
+    """
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"build() needs a dataclass type, got {cls!r}")
+    return _build_dataclass(cls, data, path)
+
+
+# --------------------------------------------------------------------------------------------
+# YAML loading
+# --------------------------------------------------------------------------------------------
+
+
+def _core_schema_resolvers() -> dict[str | None, list[tuple[str, re.Pattern[str]]]]:
+    """Implicit tags of the YAML 1.2 core schema (no yes/no booleans, octal, sexagesimal...)."""
+    rules = [
+        ("tag:yaml.org,2002:null", r"~|null|Null|NULL|", "~nN"),
+        ("tag:yaml.org,2002:bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+        ("tag:yaml.org,2002:int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
+        (
+            "tag:yaml.org,2002:float",
+            r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+            "-+.0123456789",
+        ),
+    ]
+    resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+    for tag, pattern, first in rules:
+        compiled = re.compile(rf"^(?:{pattern})$")
+        for char in [*first, ""] if tag.endswith("null") else first:
+            resolvers.setdefault(char, []).append((tag, compiled))
+    return resolvers
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """Core-schema integers: decimal (``017`` is 17, not octal), ``0o17`` and ``0x1f``."""
+    text = loader.construct_scalar(node)
+    if text.startswith(("0o", "0x")):
+        return int(text, 0)
+    return int(text, 10)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and anchors/aliases, with core-schema scalars.
+
+    A subclass with its own resolver and constructor tables, so :class:`yaml.SafeLoader` is left
+    untouched.
+    """
+
+    yaml_implicit_resolvers = _core_schema_resolvers()
+    yaml_constructors = {
+        **yaml.SafeLoader.yaml_constructors,
+        "tag:yaml.org,2002:int": _construct_int,
+    }
+
+    def __init__(self, stream: str, source: str, lines: bool = True) -> None:
+        super().__init__(stream)
+        self.source = source
+        self.lines = lines
+
+    def where(self, mark: Any) -> str:
+        """``"file:line"`` of a YAML mark (just the source if lines are off)."""
+        return f"{self.source}:{mark.line + 1}" if self.lines and mark is not None else self.source
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            found = f"alias *{event.anchor}"
+        elif getattr(event, "anchor", None) is not None:
+            found = f"anchor &{event.anchor}"
+        else:
+            return super().compose_node(parent, index)
+        where = self.where(event.start_mark)
+        raise ConfigError(f"{where}: YAML aliases are not allowed (found {found})")
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[object] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # unhashable: let the base class report it
+                    break
+                if duplicate:
+                    raise ConfigError(f"{self.where(key_node.start_mark)}: duplicate key {key!r}")
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse(text: str, source: str, lines: bool = True) -> Any:
+    """Parse one YAML document; errors become ConfigError("source:line: problem").
+
+    ``lines`` False leaves the line number out (for one-line command-line values).
+    """
+    try:
+        loader = _StrictLoader(text, source, lines)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{source}:{mark.line + 1}" if mark is not None and lines else source
+        problem = error.problem or error.context or "invalid YAML"
+        if error.problem and error.context and not error.context.startswith("while"):
+            problem = f"{error.context}, {error.problem}"
+        raise ConfigError(f"{where}: {problem}") from None
+    except yaml.YAMLError as error:
+        first_line = str(error).splitlines()[0] if str(error) else "invalid YAML"
+        raise ConfigError(f"{source}: {first_line}") from None
+
+
+def load_yaml(path: str | os.PathLike[str]) -> Any:
+    """Read a YAML file strictly (see the module docstring) and return plain Python data.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or not UTF-8; a YAML syntax error; a
+            duplicate key; an anchor or alias. Messages start with ``"file:line:"``.
+    """
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as stream:
+            text = stream.read()
+    except OSError as error:
+        raise ConfigError(f"{source}: cannot read config: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{source}: not UTF-8 text ({error.reason})") from None
+    return _parse(text, source)
+
+
+def parse_yaml_value(text: str, source: str = "<value>") -> Any:
+    """Parse a YAML scalar or flow collection (``"8"``, ``"10ns"``, ``"{a: 1}"``, ``"[1, 2]"``)
+    with the same strict rules as :func:`load_yaml`; ``source`` names it in errors."""
+    return _parse(text, source, lines=False)
+
+
+# --------------------------------------------------------------------------------------------
+# --set overrides
+# --------------------------------------------------------------------------------------------
+
+_SEGMENT = re.compile(r"([^.\[\]\s=]+)((?:\[[0-9]+\])*)")
+_INDEX = re.compile(r"\[([0-9]+)\]")
+
+
+def _parse_override_path(text: str) -> list[str | int] | None:
+    steps: list[str | int] = []
+    for part in text.split("."):
+        match = _SEGMENT.fullmatch(part)
+        if match is None:
+            return None
+        steps.append(match.group(1))
+        steps.extend(int(index) for index in _INDEX.findall(match.group(2)))
+    return steps
+
+
+def _apply_one(data: dict[str, Any], override: str) -> None:
+    where = f"--set {override}"
+    key_text, equals, value_text = override.partition("=")
+    key_text = key_text.strip()
+    steps = _parse_override_path(key_text) if equals and key_text else None
+    if steps is None:
+        raise ConfigError(
+            f"{where}: expected path=value, such as tile.adc.bits=8 or tiles[2].rows=128"
+        )
+    value = parse_yaml_value(value_text, where)
+    node: Any = data
+    shown = ""
+    for position, step in enumerate(steps):
+        last = position == len(steps) - 1
+        if isinstance(step, str):
+            if not isinstance(node, dict):
+                raise ConfigError(f"{where}: {shown!r} is not a mapping")
+            if last:
+                node[step] = value
+            else:
+                node = node.setdefault(step, {})
+            shown = _join(shown, step)
+        else:
+            if not isinstance(node, list):
+                raise ConfigError(f"{where}: {shown!r} is not a list")
+            if step >= len(node):
+                raise ConfigError(
+                    f"{where}: {shown!r} has {len(node)} entries; index {step} is out of range"
+                )
+            if last:
+                node[step] = value
+            else:
+                node = node[step]
+            shown = f"{shown}[{step}]"
+
+
+def apply_overrides(data: Mapping[str, Any] | None, overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a deep copy of ``data`` with each ``"a.b[2].c=value"`` override applied.
+
+    The value is parsed as a YAML scalar or flow collection (``8``, ``true``, ``10ns``,
+    ``{conv1: 8}``, ``[1, 2]``). A missing intermediate key creates a mapping (an unknown name
+    is then reported by :func:`build`); list indices must exist. ``data`` None (an empty file)
+    counts as an empty mapping.
+
+    Raises:
+        ConfigError: a malformed override, or a path through a value that is not a mapping/list.
+    """
+    if isinstance(overrides, str):
+        raise TypeError("overrides must be a sequence of strings, not one string")
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"--set: the config is a {_got(data)}, not a mapping")
+    result = copy.deepcopy(dict(data))
+    for override in overrides:
+        _apply_one(result, override)
+    return result
+
+
+def load_config(
+    cls: type[T], path: str | os.PathLike[str], overrides: Sequence[str] = ()
+) -> T:
+    """Load a YAML config file into dataclass ``cls``: :func:`load_yaml`, then
+    :func:`apply_overrides`, then :func:`build`.
+
+    Raises:
+        ConfigError: one message naming the file and the path of the first bad value, e.g.
+            ``"hw_configs/x.yaml: tile.adc.bits: must be 1..16, got 0"``.
+    """
+    data = load_yaml(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    try:
+        return build(cls, data)
+    except ConfigError as error:
+        raise ConfigError(f"{os.fspath(path)}: {error}") from None

@@ -1,0 +1,260 @@
+"""Hardware configuration schema (stage: config).
+
+A hardware config is a YAML file that :func:`archsim.config.load_hardware` turns into a tree of
+frozen dataclasses. Every physical value carries a unit in YAML ("10ns", "2.66nJ", "100MHz") and
+is stored here in SI units; the field names say which (``clock_hz``, ``energy_j``). Times inside a
+component are integer cycles of the chip clock (``*_cycles``).
+
+Energies are declared per *action* of a component (Accelergy's split): a component counts how
+often it performed each action during a run, and :mod:`archsim.energy` multiplies the counts by
+these tables afterwards. Each ``energy`` block lists every action of its component, so a config
+states explicitly which actions it charges and which it leaves at zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from archsim.config.loader import number, quantity
+
+# --------------------------------------------------------------------------------------------
+# Crossbar tile and its peripherals
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrossbarEnergy:
+    """Per-action energies of the resistive array itself, in joules."""
+
+    read: float = quantity("J", doc="one array read: one input slice applied to every driven row")
+    cell_read: float = quantity(
+        "J", doc="one cell conducting during a read (its input bit is 1): V^2 * G * t_read"
+    )
+
+
+@dataclass(frozen=True)
+class CrossbarConfig:
+    """A resistive crossbar array: ``rows`` x ``cols`` cells of ``cell_bits`` bits each."""
+
+    rows: int = number(min=1, max=1 << 16, doc="word lines (inputs)")
+    cols: int = number(min=1, max=1 << 16, doc="bit lines (physical output columns)")
+    cell_bits: int = number(min=1, max=8, doc="bits stored per cell: 1 = SLC, more = MLC")
+    signed_weights: Literal["differential", "offset"] = field(
+        metadata={
+            "doc": "differential: a positive and a negative column per weight; offset: one "
+            "column storing W + b, whose offset cancels when inputs are balanced"
+        }
+    )
+    read_cycles: int = number(min=1, doc="cycles the array is driven for one input slice")
+    energy: CrossbarEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class DacEnergy:
+    """Per-action energies of the row drivers, in joules."""
+
+    drive: float = quantity("J", doc="one row driven for one input slice")
+
+
+@dataclass(frozen=True)
+class DacConfig:
+    """Row DACs: one per crossbar row; ``bits`` = 1 means bit-serial inputs."""
+
+    bits: int = number(min=1, max=16, doc="input bits applied per slice (1 = bit-serial)")
+    energy: DacEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class TiaEnergy:
+    """Per-action energies of the trans-impedance amplifiers / integrators, in joules."""
+
+    sample: float = quantity("J", doc="one column current sampled for one input slice")
+
+
+@dataclass(frozen=True)
+class TiaConfig:
+    """Column sense amplifiers: one TIA per ADC, multiplexed over the same columns."""
+
+    energy: TiaEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class AdcEnergy:
+    """Per-action energies of the column ADCs, in joules."""
+
+    convert: float = quantity("J", doc="one conversion of one column")
+
+
+@dataclass(frozen=True)
+class AdcConfig:
+    """Column ADCs, each shared by ``columns_per_adc`` columns converted one after another.
+
+    ``accumulate`` selects where the input slices of a bit-serial input are summed:
+    ``analog`` integrates all slices on the TIA and converts each column once per operation
+    (Wu et al. 2023); ``digital`` converts every slice and shifts-and-adds the results (ISAAC).
+    """
+
+    bits: int = number(min=1, max=16, doc="resolution in bits")
+    columns_per_adc: int = number(min=1, doc="columns multiplexed onto one ADC")
+    conversion_cycles: int = number(min=1, doc="cycles per conversion")
+    accumulate: Literal["analog", "digital"] = field(metadata={"doc": "where slices are summed"})
+    skip_idle_column_groups: bool = field(
+        metadata={"doc": "convert only column groups that hold mapped weights"}
+    )
+    overlap_with_read: bool = field(
+        metadata={"doc": "digital mode: converting slice k overlaps reading slice k+1"},
+    )
+    energy: AdcEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class ShiftAddEnergy:
+    """Per-action energies of the digital shift-and-add / partial-sum unit, in joules."""
+
+    add: float = quantity("J", doc="one partial-sum addition")
+
+
+@dataclass(frozen=True)
+class ShiftAddConfig:
+    """Digital merging of slices, differential pairs and row-split partial sums."""
+
+    energy: ShiftAddEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class BufferEnergy:
+    """Per-action energies of the tile buffer, in joules."""
+
+    read: float = quantity("J", doc="one read access of width_bits")
+    write: float = quantity("J", doc="one write access of width_bits")
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    """Tile input/output buffer. Its accesses are counted; they overlap the array operation."""
+
+    width_bits: int = number(min=1, doc="bits per access")
+    energy: BufferEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class TileEnergy:
+    """Per-action energies of the tile as a whole, in joules."""
+
+    op: float = quantity(
+        "J", doc="one tile operation: sequencing, clocking and leakage not itemised elsewhere"
+    )
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """One crossbar tile: the array and its peripherals (all tiles of a chip are alike)."""
+
+    crossbar: CrossbarConfig
+    dac: DacConfig
+    tia: TiaConfig
+    adc: AdcConfig
+    shift_add: ShiftAddConfig
+    buffer: BufferConfig
+    gate_idle_rows: bool = field(
+        metadata={"doc": "drive only rows that hold mapped weights (else every row, every slice)"}
+    )
+    energy: TileEnergy = field(metadata={"doc": "per-action energies"})
+
+
+# --------------------------------------------------------------------------------------------
+# Chip-level units
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DigitalCycles:
+    """Cycles per element of each digital operation, on one lane."""
+
+    relu: int = number(min=0)
+    maxpool: int = number(min=0)
+    avgpool: int = number(min=0)
+    add: int = number(min=0)
+
+
+@dataclass(frozen=True)
+class DigitalEnergy:
+    """Energy per element of each digital operation, in joules."""
+
+    relu: float = quantity("J")
+    maxpool: float = quantity("J")
+    avgpool: float = quantity("J")
+    add: float = quantity("J")
+
+
+@dataclass(frozen=True)
+class DigitalConfig:
+    """The chip's vector unit for activation, pooling and residual additions.
+
+    With ``enabled: false`` the digital work in a trace is counted but takes no time and no
+    energy: the tile-only accounting of Wu et al.'s Table 2.
+    """
+
+    enabled: bool = field(metadata={"doc": "time and charge digital work"})
+    lanes: int = number(min=1, doc="elements processed in parallel")
+    cycles: DigitalCycles = field(metadata={"doc": "cycles per element per lane"})
+    energy: DigitalEnergy = field(metadata={"doc": "energy per element"})
+
+
+@dataclass(frozen=True)
+class ControllerEnergy:
+    """Per-action energies of the controller, in joules."""
+
+    issue: float = quantity("J", doc="issuing one VMM step to a crossbar group")
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """The controller that orders each layer's work onto the tiles."""
+
+    issue_cycles: int = number(min=0, doc="cycles to issue one VMM step (0 = hidden)")
+    energy: ControllerEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    """The chip: a clock and a number of identical tiles."""
+
+    clock_hz: float = quantity("Hz", min=1.0, doc="system clock; every cycle count uses it")
+    tiles: int = number(min=1, doc="number of tiles")
+    crossbars_per_tile: int = number(min=1, doc="crossbar arrays per tile")
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """How a network is laid onto the chip and executed."""
+
+    copies: dict[str, int] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata={"doc": "copies of a layer, by name (default 1 each), e.g. {conv1: 8}"},
+    )
+    pack_copies: bool = field(
+        default=True, metadata={"doc": "pack copies that fit block-diagonally into one array"}
+    )
+    pipeline: bool = field(
+        default=False, metadata={"doc": "stream inputs through the layers (else one at a time)"}
+    )
+    pipeline_depth: int = number(
+        default=1, min=1, doc="inputs buffered between two pipeline stages"
+    )
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """A whole hardware description (the root of a ``hw_configs/*.yaml`` file)."""
+
+    version: Literal[1]
+    name: str
+    chip: ChipConfig
+    tile: TileConfig
+    digital: DigitalConfig
+    controller: ControllerConfig
+    mapping: MappingConfig = field(default_factory=MappingConfig)
+    description: str = ""
