@@ -1,0 +1,1217 @@
+"""Operation-trace file format v1: writing, streaming reading and validation (workload stage).
+
+A trace is JSON Lines, optionally gzip-compressed: a header object describing the network, one
+object per operation record, then an end record carrying the record count (so that a truncated
+file is always detected). The format is specified in ``traces/README.md``; this module is its
+reference implementation. Both :class:`TraceWriter` and :class:`TraceReader` validate records
+with the same table, :data:`RECORD_KINDS`.
+
+Reading streams: memory stays bounded by one line, whatever the file size. Every problem in a
+file is reported as one :class:`~archsim.errors.TraceError` naming the file, the record number
+(0-based, counting op records), the line number, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import numbers
+import os
+import uuid
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from types import MappingProxyType, TracebackType
+from typing import IO, Any, Final, NoReturn
+
+from archsim.errors import TraceError
+
+__all__ = [
+    "TRACE_FORMAT",
+    "TRACE_VERSION",
+    "PHASES",
+    "LAYER_KINDS",
+    "MATRIX_LAYER_KINDS",
+    "RECORD_KINDS",
+    "FieldSpec",
+    "RecordKind",
+    "LayerSpec",
+    "NetworkSpec",
+    "TraceHeader",
+    "OpRecord",
+    "TraceSummary",
+    "TraceWriter",
+    "TraceReader",
+    "read_header",
+    "validate_trace",
+    "trace_info",
+    "format_summary",
+]
+
+TRACE_FORMAT: Final = "archsim-trace"
+"""Value of the header's ``format`` field."""
+
+TRACE_VERSION: Final = 1
+"""The trace format version this module reads and writes."""
+
+PHASES: Final = ("forward", "backward", "update")
+"""Record phases, in the order they occur within a training step."""
+
+LAYER_KINDS: Final = ("dense", "conv", "relu", "maxpool", "avgpool", "add", "flatten")
+"""Layer kinds allowed in a v1 header."""
+
+MATRIX_LAYER_KINDS: Final = frozenset({"dense", "conv"})
+"""Layer kinds with a weight matrix (mapped onto crossbars)."""
+
+_MAX_LINE_BYTES: Final = 1 << 24  # one line (the header included) may not exceed 16 MiB
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_WRITE_CHUNK_BYTES: Final = 1 << 18
+_SHOW_CHARS: Final = 60
+
+# --------------------------------------------------------------------------------------------
+# The record table
+# --------------------------------------------------------------------------------------------
+
+# Value types of record fields.
+_COUNT: Final = "count"  # non-negative integer
+_POSITIVE: Final = "positive"  # integer >= 1
+_FRACTION: Final = "fraction"  # number in [0, 1]
+_FRACTIONS: Final = "fractions"  # list of input_bits numbers in [0, 1], LSB first
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a record kind.
+
+    Attributes:
+        name: JSON key (and :class:`OpRecord` attribute).
+        type: ``"count"`` (integer >= 0), ``"positive"`` (integer >= 1), ``"fraction"`` (number
+            in [0, 1]) or ``"fractions"`` (list of ``input_bits`` fractions, LSB first).
+    """
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """The shape of one (phase, kind) of op record.
+
+    Attributes:
+        phase: ``"forward"``, ``"backward"`` or ``"update"``.
+        kind: the operation (``"mvm"``, ``"relu"``, ...).
+        fields: the kind-specific fields, in the order they are written.
+        layer_kinds: kinds of header layer the record may refer to.
+        matrix_shape: rows/cols must equal the layer's weight-matrix shape.
+    """
+
+    phase: str
+    kind: str
+    fields: tuple[FieldSpec, ...]
+    layer_kinds: frozenset[str]
+    matrix_shape: bool = False
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """Every JSON key a record of this kind has, ``type`` included."""
+        return frozenset((*_COMMON_KEYS, *(f.name for f in self.fields)))
+
+
+_COMMON_KEYS: Final = ("type", "sample", "phase", "layer", "kind")
+
+
+def _fields(*pairs: tuple[str, str]) -> tuple[FieldSpec, ...]:
+    return tuple(FieldSpec(name, kind) for name, kind in pairs)
+
+
+_MVM_FIELDS = _fields(
+    ("vectors", _POSITIVE),
+    ("rows", _POSITIVE),
+    ("cols", _POSITIVE),
+    ("input_bits", _POSITIVE),
+    ("input_nz", _FRACTION),
+    ("bitplane_nz", _FRACTIONS),
+    ("bitplane_allzero", _FRACTIONS),
+)
+_ELEMENT_FIELDS = _fields(("elements", _COUNT))
+_POOL_FIELDS = _fields(("elements", _COUNT), ("outputs", _COUNT))
+_BLOCK_FIELDS = _fields(("blocks", _COUNT))
+
+
+def _kind(
+    phase: str, kind: str, fields: tuple[FieldSpec, ...], layer_kinds: set[str] | None = None,
+    matrix_shape: bool = False,
+) -> RecordKind:
+    allowed = frozenset(MATRIX_LAYER_KINDS if layer_kinds is None else layer_kinds)
+    return RecordKind(phase, kind, fields, allowed, matrix_shape)
+
+
+RECORD_KINDS: Final[Mapping[tuple[str, str], RecordKind]] = MappingProxyType(
+    {
+        (spec.phase, spec.kind): spec
+        for spec in (
+            _kind("forward", "mvm", _MVM_FIELDS, matrix_shape=True),
+            _kind("forward", "relu", _ELEMENT_FIELDS, {"relu"}),
+            _kind("forward", "add", _ELEMENT_FIELDS, {"add"}),
+            _kind("forward", "flatten", _ELEMENT_FIELDS, {"flatten"}),
+            _kind("forward", "maxpool", _POOL_FIELDS, {"maxpool"}),
+            _kind("forward", "avgpool", _POOL_FIELDS, {"avgpool"}),
+            _kind("backward", "mvm_t", _MVM_FIELDS, matrix_shape=True),
+            _kind("backward", "relu", _ELEMENT_FIELDS, {"relu"}),
+            _kind("backward", "add", _ELEMENT_FIELDS, {"add"}),
+            _kind("backward", "maxpool", _POOL_FIELDS, {"maxpool"}),
+            _kind("backward", "avgpool", _POOL_FIELDS, {"avgpool"}),
+            _kind(
+                "update",
+                "outer",
+                _fields(("vectors", _POSITIVE), ("rows", _POSITIVE), ("cols", _POSITIVE)),
+                matrix_shape=True,
+            ),
+            _kind(
+                "update",
+                "write",
+                _fields(("cells", _COUNT), ("pulses", _COUNT), ("verify_reads", _COUNT)),
+            ),
+            _kind(
+                "update",
+                "mask",
+                _fields(
+                    ("block_rows", _POSITIVE),
+                    ("block_cols", _POSITIVE),
+                    ("blocks_total", _COUNT),
+                    ("blocks_nonzero", _COUNT),
+                ),
+            ),
+            _kind("update", "prune", _BLOCK_FIELDS),
+            _kind("update", "regrow", _BLOCK_FIELDS),
+        )
+    }
+)
+"""Every v1 record kind by (phase, kind): the single table used for writing and reading."""
+
+_KINDS_BY_PHASE: Final = MappingProxyType(
+    {phase: tuple(sorted(k for p, k in RECORD_KINDS if p == phase)) for phase in PHASES}
+)
+
+
+@dataclass(frozen=True)
+class _CompiledKind:
+    """A RecordKind prepared for the per-record hot path."""
+
+    spec: RecordKind
+    keys: frozenset[str]
+    # (name, check code, lower bound) per field: code _INT_CHECK, _FRACTION_CHECK or
+    # _FRACTIONS_CHECK; the lower bound is for integers only.
+    checks: tuple[tuple[str, int, int], ...]
+
+
+_INT_CHECK, _FRACTION_CHECK, _FRACTIONS_CHECK = 0, 1, 2
+_CHECK_CODES: Final = MappingProxyType(
+    {
+        _COUNT: _INT_CHECK,
+        _POSITIVE: _INT_CHECK,
+        _FRACTION: _FRACTION_CHECK,
+        _FRACTIONS: _FRACTIONS_CHECK,
+    }
+)
+
+_COMPILED: Final = MappingProxyType(
+    {
+        key: _CompiledKind(
+            spec,
+            spec.keys,
+            tuple(
+                (f.name, _CHECK_CODES[f.type], 1 if f.type == _POSITIVE else 0)
+                for f in spec.fields
+            ),
+        )
+        for key, spec in RECORD_KINDS.items()
+    }
+)
+
+# --------------------------------------------------------------------------------------------
+# Data classes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of the traced network, as described in the header.
+
+    Attributes:
+        name: unique layer name (never ``"input"``).
+        kind: one of :data:`LAYER_KINDS`.
+        inputs: names of the layers (or ``"input"``) feeding it, all earlier in the header.
+        in_shape: per-sample shape of the (first) input tensor, elements (H, W, C or N).
+        out_shape: per-sample shape of the output tensor, elements.
+        rows: matrix layers: weight-matrix rows = input-vector length (0 otherwise).
+        cols: matrix layers: weight-matrix columns = outputs per vector (0 otherwise).
+        kernel: conv and pooling window size, pixels (empty otherwise).
+        stride: conv and pooling stride, pixels.
+        padding: conv (and optionally pooling) zero padding on each side, pixels.
+    """
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    rows: int = 0
+    cols: int = 0
+    kernel: tuple[int, ...] = ()
+    stride: int = 1
+    padding: int = 0
+
+    @property
+    def is_matrix(self) -> bool:
+        """Whether the layer has a weight matrix (dense, conv) mapped onto crossbars."""
+        return self.kind in MATRIX_LAYER_KINDS
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The traced network: a DAG of layers in topological order.
+
+    Attributes:
+        input_shape: per-sample input tensor shape, elements.
+        weight_bits: weight precision the mapping stage should assume, bits.
+        act_bits: activation precision of the forward pass, bits.
+        layers: the layers, each after all of its inputs.
+    """
+
+    input_shape: tuple[int, ...]
+    weight_bits: int
+    act_bits: int
+    layers: tuple[LayerSpec, ...]
+
+    @cached_property
+    def _by_name(self) -> Mapping[str, LayerSpec]:
+        # cached_property writes the instance __dict__ directly, which a frozen dataclass allows.
+        return MappingProxyType({layer.name: layer for layer in self.layers})
+
+    def layer(self, name: str) -> LayerSpec:
+        """The layer called ``name``; KeyError if there is none."""
+        return self._by_name[name]
+
+    def matrix_layers(self) -> tuple[LayerSpec, ...]:
+        """The dense and conv layers, in header order."""
+        return tuple(layer for layer in self.layers if layer.is_matrix)
+
+
+@dataclass(frozen=True)
+class TraceHeader:
+    """The first line of a trace.
+
+    Attributes:
+        version: format version (:data:`TRACE_VERSION`).
+        model: name of the traced model.
+        samples: number of samples (inputs) the trace covers; record samples are 0..samples-1.
+        seed: seed of the run that produced the trace, or None if unknown.
+        network: the network description.
+        meta: free-form provenance (read-only; JSON objects become mappings, arrays tuples).
+    """
+
+    version: int
+    model: str
+    samples: int
+    seed: int | None
+    network: NetworkSpec
+    meta: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OpRecord:
+    """One operation of one sample on one layer. Fields a kind does not have are 0 / empty.
+
+    Attributes:
+        index: 0-based position among the op records of the file.
+        sample: the sample (input) index, non-decreasing through the file.
+        phase: ``"forward"``, ``"backward"`` or ``"update"``.
+        layer: name of the header layer.
+        kind: the operation, see :data:`RECORD_KINDS`.
+        vectors: mvm/mvm_t: input vectors applied; outer: batch size (vectors in the update).
+        rows: mvm/mvm_t/outer: forward weight-matrix rows (input-vector length).
+        cols: mvm/mvm_t/outer: forward weight-matrix columns.
+        input_bits: mvm/mvm_t: precision of the input vector elements, bits.
+        input_nz: mvm/mvm_t: fraction of input elements that are non-zero.
+        bitplane_nz: mvm/mvm_t: per bit plane (LSB first), fraction of input elements whose
+            bit is 1.
+        bitplane_allzero: mvm/mvm_t: per bit plane, fraction of vectors whose plane is all zero.
+        elements: relu/add/flatten/pools: input elements processed.
+        outputs: pools: output elements produced.
+        cells: write: memory cells programmed.
+        pulses: write: programming pulses applied in total.
+        verify_reads: write: verify reads performed in total.
+        block_rows: mask: rows per sparsity block.
+        block_cols: mask: columns per sparsity block.
+        blocks_total: mask: blocks in the layer's weight matrix.
+        blocks_nonzero: mask: blocks kept (not all zero).
+        blocks: prune/regrow: blocks pruned or regrown.
+    """
+
+    index: int
+    sample: int
+    phase: str
+    layer: str
+    kind: str
+    vectors: int = 0
+    rows: int = 0
+    cols: int = 0
+    input_bits: int = 0
+    input_nz: float = 0.0
+    bitplane_nz: tuple[float, ...] = ()
+    bitplane_allzero: tuple[float, ...] = ()
+    elements: int = 0
+    outputs: int = 0
+    cells: int = 0
+    pulses: int = 0
+    verify_reads: int = 0
+    block_rows: int = 0
+    block_cols: int = 0
+    blocks_total: int = 0
+    blocks_nonzero: int = 0
+    blocks: int = 0
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates: vectors x rows x cols for mvm, mvm_t and outer; 0 otherwise."""
+        return self.vectors * self.rows * self.cols
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """The result of reading a whole trace (:func:`validate_trace`).
+
+    Attributes:
+        path: the trace file.
+        compressed: whether it is gzip-compressed.
+        header: its header.
+        records: number of op records.
+        samples_seen: number of distinct sample indices among the records.
+        counts: number of records per (phase, kind), in :data:`RECORD_KINDS` order.
+        total_macs: multiply-accumulates over all mvm, mvm_t and outer records.
+        macs_by_phase: multiply-accumulates per phase (phases with records only).
+    """
+
+    path: str
+    compressed: bool
+    header: TraceHeader
+    records: int
+    samples_seen: int
+    counts: Mapping[tuple[str, str], int]
+    total_macs: int
+    macs_by_phase: Mapping[str, int]
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """A validation failure; the caller adds file, record and line."""
+
+    def __init__(self, field_name: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field_name = field_name
+        self.message = message
+
+
+def _show(value: object) -> str:
+    """A JSON-ish rendering of a value for messages, shortened."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 3] + "..."
+
+
+def _choices(values: Any) -> str:
+    return ", ".join(repr(value) for value in values)
+
+
+def _fractions(name: str, value: object, length: int) -> tuple[float, ...]:
+    """Check a list of ``length`` fractions; return it as floats."""
+    if type(value) is list and len(value) == length:
+        for item in value:
+            if type(item) is not float or not 0.0 <= item <= 1.0:
+                break
+        else:
+            return tuple(value)
+    expected = f"a list of {length} numbers in [0, 1] (one per input bit, LSB first)"
+    if type(value) is not list:
+        raise _Invalid(name, f"expected {expected}, got {_show(value)}")
+    if len(value) != length:
+        raise _Invalid(name, f"expected {expected}, got a list of {len(value)}")
+    result = []
+    for position, item in enumerate(value):
+        if type(item) not in (int, float) or not 0.0 <= item <= 1.0:
+            raise _Invalid(f"{name}[{position}]", f"expected a number in [0, 1], got {_show(item)}")
+        result.append(float(item))
+    return tuple(result)
+
+
+class _RecordChecker:
+    """Validates op records against a header; keeps the sample order state of one file."""
+
+    __slots__ = ("_layers", "_samples", "_last_sample")
+
+    def __init__(self, header: TraceHeader) -> None:
+        self._layers = {layer.name: layer for layer in header.network.layers}
+        self._samples = header.samples
+        self._last_sample = 0
+
+    def check(self, obj: object, index: int) -> OpRecord:
+        """Validate one decoded op record (``type`` included) and build its OpRecord."""
+        if type(obj) is not dict:
+            raise _Invalid(None, f"expected a JSON object, got {_show(obj)}")
+        try:
+            compiled = _COMPILED.get((obj.get("phase"), obj.get("kind")))
+        except TypeError:  # an unhashable phase or kind
+            compiled = None
+        if compiled is None or obj.get("type") != "op":
+            self._diagnose_head(obj)
+        if obj.keys() != compiled.keys:
+            self._diagnose_keys(obj, compiled.spec)
+        sample = obj["sample"]
+        if type(sample) is not int or not self._last_sample <= sample < self._samples:
+            self._diagnose_sample(sample)
+        self._last_sample = sample
+        name = obj["layer"]
+        layer = self._layers.get(name) if type(name) is str else None
+        spec = compiled.spec
+        if layer is None or layer.kind not in spec.layer_kinds:
+            self._diagnose_layer(name, layer, spec)
+        values: dict[str, Any] = {}
+        for field_name, code, lowest in compiled.checks:
+            value = obj[field_name]
+            if code == _FRACTION_CHECK:
+                if type(value) is int and 0 <= value <= 1:
+                    value = float(value)
+                elif type(value) is not float or not 0.0 <= value <= 1.0:
+                    raise _Invalid(field_name, f"expected a number in [0, 1], got {_show(value)}")
+            elif code == _FRACTIONS_CHECK:
+                value = _fractions(field_name, value, values["input_bits"])
+            elif type(value) is not int or value < lowest:
+                raise _Invalid(field_name, f"expected an integer >= {lowest}, got {_show(value)}")
+            values[field_name] = value
+        if spec.matrix_shape and (values["rows"] != layer.rows or values["cols"] != layer.cols):
+            which = "rows" if values["rows"] != layer.rows else "cols"
+            raise _Invalid(
+                which,
+                f"expected {getattr(layer, which)} ({which} of layer '{layer.name}' in the "
+                f"header), got {values[which]}",
+            )
+        if spec.kind == "mask" and values["blocks_nonzero"] > values["blocks_total"]:
+            raise _Invalid(
+                "blocks_nonzero",
+                f"expected at most blocks_total ({values['blocks_total']}), "
+                f"got {values['blocks_nonzero']}",
+            )
+        return OpRecord(index, sample, spec.phase, name, spec.kind, **values)
+
+    @staticmethod
+    def _diagnose_head(obj: dict[str, Any]) -> NoReturn:
+        for key in ("type", "phase", "kind"):
+            if key not in obj:
+                raise _Invalid(key, "missing")
+        if obj["type"] != "op":
+            raise _Invalid("type", f"expected 'op' or 'end', got {_show(obj['type'])}")
+        phase = obj["phase"]
+        if type(phase) is not str or phase not in PHASES:
+            raise _Invalid("phase", f"expected one of {_choices(PHASES)}, got {_show(phase)}")
+        raise _Invalid(
+            "kind",
+            f"expected one of {_choices(_KINDS_BY_PHASE[phase])} for phase '{phase}', "
+            f"got {_show(obj['kind'])}",
+        )
+
+    @staticmethod
+    def _diagnose_keys(obj: dict[str, Any], spec: RecordKind) -> NoReturn:
+        order = [*_COMMON_KEYS, *(f.name for f in spec.fields)]
+        needed = ", ".join(order[1:])
+        for key in order:
+            if key not in obj:
+                raise _Invalid(key, f"missing (a {spec.phase} {spec.kind} record needs {needed})")
+        extra = sorted(str(key) for key in obj.keys() - set(order))
+        raise _Invalid(extra[0], f"unexpected in a {spec.phase} {spec.kind} record")
+
+    def _diagnose_sample(self, sample: object) -> NoReturn:
+        if type(sample) is not int or sample < 0:
+            raise _Invalid("sample", f"expected an integer >= 0, got {_show(sample)}")
+        if sample >= self._samples:
+            raise _Invalid("sample", f"expected < {self._samples} (header samples), got {sample}")
+        raise _Invalid(
+            "sample",
+            f"expected >= {self._last_sample} (samples must be non-decreasing), got {sample}",
+        )
+
+    def _diagnose_layer(self, name: object, layer: LayerSpec | None, spec: RecordKind) -> NoReturn:
+        if type(name) is not str:
+            raise _Invalid("layer", f"expected a layer name, got {_show(name)}")
+        if layer is None:
+            raise _Invalid("layer", f"'{name}' is not a layer in the header")
+        kinds = " or ".join(sorted(spec.layer_kinds))
+        raise _Invalid(
+            "layer",
+            f"a {spec.phase} {spec.kind} record needs a {kinds} layer; '{name}' is {layer.kind}",
+        )
+
+
+def _check_end(obj: dict[str, Any], records: int) -> None:
+    for key in obj:
+        if key not in ("type", "records"):
+            raise _Invalid(str(key), "unexpected in the end record")
+    count = obj.get("records")
+    if type(count) is not int or count < 0:
+        raise _Invalid("records", f"expected an integer >= 0, got {_show(count)}")
+    if count != records:
+        raise _Invalid("records", f"the end record says {count} records, but {records} were read")
+
+
+# --- header ----------------------------------------------------------------------------------
+
+
+def _require(
+    obj: dict[str, Any], where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> None:
+    """Check that ``obj`` has every required key and no key outside required + optional."""
+    for key in required:
+        if key not in obj:
+            raise _Invalid(f"{where}{key}", "missing")
+    for key in obj:
+        if key not in required and key not in optional:
+            allowed = ", ".join(sorted((*required, *optional)))
+            raise _Invalid(f"{where}{key}", f"unexpected; expected one of {allowed}")
+
+
+def _int(obj: dict[str, Any], key: str, where: str, lowest: int) -> int:
+    value = obj[key]
+    if type(value) is not int or value < lowest:
+        raise _Invalid(f"{where}{key}", f"expected an integer >= {lowest}, got {_show(value)}")
+    return value
+
+
+def _shape(obj: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
+    value = obj[key]
+    if type(value) is not list or not value or any(type(x) is not int or x < 1 for x in value):
+        raise _Invalid(
+            f"{where}{key}", f"expected a non-empty list of integers >= 1, got {_show(value)}"
+        )
+    return tuple(value)
+
+
+def _str(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj[key]
+    if type(value) is not str or not value:
+        raise _Invalid(f"{where}{key}", f"expected a non-empty string, got {_show(value)}")
+    return value
+
+
+_LAYER_COMMON: Final = ("name", "kind", "inputs", "in_shape", "out_shape")
+_LAYER_EXTRA: Final = MappingProxyType(
+    {  # kind -> (required, optional) fields beyond the common ones
+        "dense": (("rows", "cols"), ()),
+        "conv": (("rows", "cols", "kernel", "stride", "padding"), ()),
+        "maxpool": (("kernel", "stride"), ("padding",)),
+        "avgpool": (("kernel", "stride"), ("padding",)),
+        "relu": ((), ()),
+        "add": ((), ()),
+        "flatten": ((), ()),
+    }
+)
+
+
+def _parse_layer(obj: object, where: str, shapes: dict[str, tuple[int, ...]]) -> LayerSpec:
+    """Validate one header layer; ``shapes`` maps earlier names (and "input") to output shapes."""
+    if type(obj) is not dict:
+        raise _Invalid(where.rstrip("."), f"expected a JSON object, got {_show(obj)}")
+    kind = obj.get("kind")
+    if kind not in _LAYER_EXTRA:
+        if "kind" not in obj:
+            raise _Invalid(f"{where}kind", "missing")
+        raise _Invalid(
+            f"{where}kind", f"expected one of {_choices(LAYER_KINDS)}, got {_show(kind)}"
+        )
+    required, optional = _LAYER_EXTRA[kind]
+    _require(obj, where, _LAYER_COMMON + required, optional)
+    name = _str(obj, "name", where)
+    if name in shapes:
+        problem = "is reserved for the network input" if name == "input" else "is not unique"
+        raise _Invalid(f"{where}name", f"'{name}' {problem}")
+    inputs = obj["inputs"]
+    if type(inputs) is not list or not inputs or any(type(x) is not str for x in inputs):
+        raise _Invalid(
+            f"{where}inputs", f"expected a non-empty list of layer names, got {_show(inputs)}"
+        )
+    arity_ok = len(inputs) >= 2 if kind == "add" else len(inputs) == 1
+    if not arity_ok:
+        needed = "at least 2 inputs" if kind == "add" else "exactly 1 input"
+        raise _Invalid(f"{where}inputs", f"a {kind} layer takes {needed}, got {len(inputs)}")
+    for source in inputs:
+        if source not in shapes:
+            raise _Invalid(f"{where}inputs", f"'{source}' is not 'input' or an earlier layer")
+    in_shape = _shape(obj, "in_shape", where)
+    out_shape = _shape(obj, "out_shape", where)
+    for source in inputs:
+        if shapes[source] != in_shape:
+            raise _Invalid(
+                f"{where}in_shape",
+                f"expected {list(shapes[source])} (output shape of '{source}'), "
+                f"got {list(in_shape)}",
+            )
+    if kind in ("relu", "add") and out_shape != in_shape:
+        raise _Invalid(
+            f"{where}out_shape", f"expected {list(in_shape)} (= in_shape), got {list(out_shape)}"
+        )
+    if kind == "flatten" and out_shape != (math.prod(in_shape),):
+        raise _Invalid(
+            f"{where}out_shape", f"expected [{math.prod(in_shape)}], got {list(out_shape)}"
+        )
+    extra: dict[str, Any] = {}
+    for key in ("rows", "cols", "stride"):
+        if key in obj:
+            extra[key] = _int(obj, key, where, 1)
+    if "padding" in obj:
+        extra["padding"] = _int(obj, "padding", where, 0)
+    if "kernel" in obj:
+        extra["kernel"] = _shape(obj, "kernel", where)
+    shapes[name] = out_shape
+    return LayerSpec(name, kind, tuple(inputs), in_shape, out_shape, **extra)
+
+
+def _parse_network(obj: object) -> NetworkSpec:
+    if type(obj) is not dict:
+        raise _Invalid("network", f"expected a JSON object, got {_show(obj)}")
+    _require(obj, "network.", ("input_shape", "weight_bits", "act_bits", "layers"))
+    input_shape = _shape(obj, "input_shape", "network.")
+    weight_bits = _int(obj, "weight_bits", "network.", 1)
+    act_bits = _int(obj, "act_bits", "network.", 1)
+    layers = obj["layers"]
+    if type(layers) is not list or not layers:
+        raise _Invalid(
+            "network.layers", f"expected a non-empty list of layers, got {_show(layers)}"
+        )
+    shapes: dict[str, tuple[int, ...]] = {"input": input_shape}
+    parsed = tuple(
+        _parse_layer(layer, f"network.layers[{position}].", shapes)
+        for position, layer in enumerate(layers)
+    )
+    return NetworkSpec(input_shape, weight_bits, act_bits, parsed)
+
+
+def _freeze(value: Any) -> Any:
+    """Decoded JSON -> read-only: objects become mappings, arrays tuples."""
+    if type(value) is dict:
+        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+    if type(value) is list:
+        return tuple(_freeze(item) for item in value)
+    return value
+
+
+def _parse_header(obj: object) -> TraceHeader:
+    """Validate a decoded header line (format, version first) and build the TraceHeader."""
+    if type(obj) is not dict or obj.get("format") != TRACE_FORMAT:
+        raise _Invalid("format", f"not an archsim trace (expected \"format\": \"{TRACE_FORMAT}\")")
+    version = obj.get("version")
+    if type(version) is not int:
+        raise _Invalid("version", f"expected an integer, got {_show(version)}")
+    if version > TRACE_VERSION:
+        raise _Invalid(
+            "version", f"version {version} is newer than this archsim supports ({TRACE_VERSION})"
+        )
+    if version != TRACE_VERSION:
+        raise _Invalid(
+            "version", f"version {version} is not a trace version (expected {TRACE_VERSION})"
+        )
+    _require(obj, "", ("format", "version", "model", "samples", "seed", "network"), ("meta",))
+    model = _str(obj, "model", "")
+    samples = _int(obj, "samples", "", 1)
+    seed = obj["seed"]
+    if seed is not None and type(seed) is not int:
+        raise _Invalid("seed", f"expected an integer or null, got {_show(seed)}")
+    network = _parse_network(obj["network"])
+    meta = obj.get("meta", {})
+    if type(meta) is not dict:
+        raise _Invalid("meta", f"expected a JSON object, got {_show(meta)}")
+    return TraceHeader(version, model, samples, seed, network, _freeze(meta))
+
+
+# --------------------------------------------------------------------------------------------
+# JSON I/O helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER: Final = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+
+
+def _decode_line(raw: bytes) -> Any:
+    """Decode one newline-terminated JSON line (ValueError if it is not exactly one value)."""
+    text = raw.decode("utf-8")
+    try:
+        obj, end = _DECODER.raw_decode(text)
+    except ValueError:
+        end = -1
+    if end != len(text) - 1:  # leading/trailing blanks or an error: the full, slower path
+        return _DECODER.decode(text)
+    return obj
+
+
+def _plain(value: Any) -> Any:
+    """Writer input -> JSON-ready builtins (numpy scalars and arrays, tuples, mappings)."""
+    kind = type(value)
+    if kind is int or kind is float or kind is str or kind is bool or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy arrays, scalars
+        return _plain(value.tolist())
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Writer
+# --------------------------------------------------------------------------------------------
+
+
+class TraceWriter:
+    """Writes a trace file atomically: a temporary file that replaces ``path`` on close.
+
+    Use as a context manager; if the ``with`` block raises, the temporary file is removed and
+    ``path`` is left untouched. A ``path`` ending in ``.gz`` is gzip-compressed (deterministic:
+    no timestamp or file name in the gzip header, so equal records give equal bytes).
+
+    Args:
+        path: the trace file to create or replace.
+        header: the header fields ``model``, ``samples``, ``seed``, ``network`` (with
+            ``input_shape``, ``weight_bits``, ``act_bits``, ``layers``) and optionally ``meta``
+            (any JSON object). Tuples and NumPy values are accepted.
+
+    Raises:
+        TraceError: the header is invalid (message names the field), or the file cannot be created.
+        TypeError: ``header`` is not a mapping.
+        ValueError: ``header`` contains ``format`` or ``version`` (this module sets them).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: Mapping[str, Any]) -> None:
+        self.path = os.fspath(path)
+        if not isinstance(header, Mapping):
+            raise TypeError(f"header must be a mapping, got {type(header).__name__}")
+        if "format" in header or "version" in header:
+            raise ValueError("header must not contain 'format' or 'version'; the writer sets them")
+        given = _plain(header)
+        given.setdefault("meta", {})
+        # Canonical key order, so that equal headers give equal bytes; unknown keys go last
+        # (and are rejected by the validation below).
+        order = ("model", "samples", "seed", "network", "meta")
+        full = {"format": TRACE_FORMAT, "version": TRACE_VERSION}
+        full.update((key, given[key]) for key in order if key in given)
+        full.update((key, value) for key, value in given.items() if key not in order)
+        try:
+            header_line = _ENCODER.encode(full)
+            self.header = _parse_header(_DECODER.decode(header_line))
+        except _Invalid as error:
+            raise TraceError(
+                f"{self.path}: header: field '{error.field_name}': {error.message}"
+            ) from None
+        except (TypeError, ValueError) as error:  # not JSON-serialisable (e.g. NaN in meta)
+            raise TraceError(f"{self.path}: header: not serialisable as JSON: {error}") from None
+        self._checker = _RecordChecker(self.header)
+        self._records = 0
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._closed = False
+        directory, base = os.path.split(self.path)
+        self._temp = os.path.join(directory, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            self._raw: IO[bytes] = open(self._temp, "xb")  # noqa: SIM115 - see close()
+        except OSError as error:
+            raise TraceError(
+                f"{self.path}: cannot write trace: {error.strerror or error}"
+            ) from None
+        self._stream: IO[bytes] = self._raw
+        if self.path.endswith(".gz"):
+            self._stream = gzip.GzipFile(  # type: ignore[assignment]
+                filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0
+            )
+        self._emit(header_line)
+
+    @property
+    def records(self) -> int:
+        """Op records written so far."""
+        return self._records
+
+    def _emit(self, line: str) -> None:
+        self._pending.append(line)
+        self._pending_chars += len(line) + 1
+        if self._pending_chars >= _WRITE_CHUNK_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._pending.append("")
+            self._stream.write("\n".join(self._pending).encode("utf-8"))
+            self._pending.clear()
+            self._pending_chars = 0
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Append one op record: a mapping with ``sample``, ``phase``, ``layer``, ``kind`` and the
+        kind's fields (see :data:`RECORD_KINDS`), without ``type``.
+
+        Raises:
+            TraceError: the record is invalid (same checks as on reading; names the field).
+            TypeError: ``record`` is not a mapping.
+            ValueError: the writer is closed, or ``record`` contains ``type``.
+        """
+        if self._closed:
+            raise ValueError(f"{self.path}: write() on a closed TraceWriter")
+        if not isinstance(record, Mapping):
+            raise TypeError(f"record must be a mapping, got {type(record).__name__}")
+        if "type" in record:
+            raise ValueError("record must not contain 'type'; the writer sets it")
+        obj = {"type": "op"}
+        for key, value in record.items():
+            obj[key] = _plain(value)
+        try:
+            op = self._checker.check(obj, self._records)
+        except _Invalid as error:
+            field_text = f"field '{error.field_name}': " if error.field_name else ""
+            raise TraceError(
+                f"{self.path}: record {self._records}: {field_text}{error.message}"
+            ) from None
+        spec = RECORD_KINDS[op.phase, op.kind]
+        out: dict[str, Any] = {
+            "type": "op",
+            "sample": op.sample,
+            "phase": op.phase,
+            "layer": op.layer,
+            "kind": op.kind,
+        }
+        for spec_field in spec.fields:
+            value = getattr(op, spec_field.name)
+            out[spec_field.name] = list(value) if type(value) is tuple else value
+        self._emit(_ENCODER.encode(out))
+        self._records += 1
+
+    def close(self) -> None:
+        """Write the end record and move the file into place. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._emit(_ENCODER.encode({"type": "end", "records": self._records}))
+            self._flush()
+            if self._stream is not self._raw:
+                self._stream.close()
+            self._raw.close()
+            os.replace(self._temp, self.path)
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        """Close everything and delete the temporary file, keeping any existing ``path``."""
+        self._closed = True
+        for stream in (self._stream, self._raw):
+            try:
+                stream.close()
+            except (OSError, ValueError, EOFError, zlib.error):
+                pass  # already failing; the temporary file is deleted below
+        try:
+            os.unlink(self._temp)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._discard()
+
+
+# --------------------------------------------------------------------------------------------
+# Reader
+# --------------------------------------------------------------------------------------------
+
+
+_STREAM_ERRORS: Final = (OSError, EOFError, zlib.error)
+
+
+class TraceReader:
+    """Reads a trace lazily: the header on construction, records while iterating.
+
+    Use as a context manager. Memory is bounded by one line; the file is never read whole.
+    Each ``iter()`` starts again at the first record (an older iterator then stops with
+    RuntimeError). Reading to the end checks the end record, so a complete iteration proves
+    the file complete. gzip is detected by its magic bytes, not by the file name.
+
+    Args:
+        path: the trace file.
+
+    Attributes:
+        path: the trace file, as given.
+        compressed: whether the file is gzip-compressed.
+        header: the validated header.
+
+    Raises:
+        TraceError: the file is missing or unreadable, or its header is invalid; and, while
+            iterating, any invalid, truncated or corrupt record.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            self._raw: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        except OSError as error:
+            raise TraceError(f"{self.path}: cannot read trace: {error.strerror or error}") from None
+        self._generation = 0
+        try:
+            magic = self._raw.read(2)
+            self._raw.seek(0)
+            self.compressed = magic == _GZIP_MAGIC
+            self._stream: IO[bytes] = (
+                gzip.GzipFile(mode="rb", fileobj=self._raw) if self.compressed else self._raw
+            )
+            self.header = self._read_header()
+        except OSError as error:
+            self.close()
+            raise TraceError(f"{self.path}: cannot read trace: {error.strerror or error}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _error(self, where: str, message: str) -> TraceError:
+        return TraceError(f"{self.path}: {where}: {message}")
+
+    def _readline(self, line_number: int) -> bytes:
+        try:
+            return self._stream.readline(_MAX_LINE_BYTES)
+        except _STREAM_ERRORS as error:
+            what = "compressed data is truncated or corrupt" if self.compressed else "read error"
+            raise self._error(f"line {line_number}", f"{what} ({error})") from None
+
+    def _complete_line(self, raw: bytes, where: str) -> bytes:
+        if raw.endswith(b"\n"):
+            return raw
+        if len(raw) >= _MAX_LINE_BYTES:
+            raise self._error(where, f"line longer than {_MAX_LINE_BYTES} bytes")
+        raise self._error(where, "truncated: the last line is incomplete (no final newline)")
+
+    def _read_header(self) -> TraceHeader:
+        raw = self._readline(1)
+        if not raw:
+            raise self._error("header (line 1)", "missing: the file is empty")
+        raw = self._complete_line(raw, "header (line 1)")
+        try:
+            obj = _decode_line(raw)
+        except ValueError as error:
+            raise self._error(
+                "header (line 1)", f"not an archsim trace (malformed JSON: {error})"
+            ) from None
+        try:
+            return _parse_header(obj)
+        except _Invalid as error:
+            raise self._error(
+                "header (line 1)", f"field '{error.field_name}': {error.message}"
+            ) from None
+
+    def __iter__(self) -> Iterator[OpRecord]:
+        if self._raw.closed:
+            raise ValueError(f"{self.path}: the TraceReader is closed")
+        self._generation += 1
+        if self._generation > 1:
+            try:
+                self._stream.seek(0)
+            except _STREAM_ERRORS as error:
+                raise self._error("line 1", f"cannot rewind ({error})") from None
+            self._complete_line(self._readline(1), "header (line 1)")
+        return self._records(self._generation)
+
+    def _records(self, generation: int) -> Iterator[OpRecord]:
+        checker = _RecordChecker(self.header)
+        decode = _decode_line
+        readline = self._readline
+        index = 0
+        line_number = 1
+        while True:
+            if generation != self._generation:
+                raise RuntimeError(
+                    f"{self.path}: the trace was iterated again; this iterator is stale"
+                )
+            line_number += 1
+            raw = readline(line_number)
+            if not raw:
+                after = f"record {index - 1}" if index else "the header"
+                raise self._error("truncated", f"no end record after {after}")
+            if raw[-1] != 10:  # b"\n"
+                self._complete_line(raw, f"record {index} (line {line_number})")
+            try:
+                obj = decode(raw)
+            except ValueError as error:
+                raise self._error(
+                    f"record {index} (line {line_number})", f"malformed JSON ({error})"
+                ) from None
+            if type(obj) is dict and obj.get("type") == "end":
+                try:
+                    _check_end(obj, index)
+                except _Invalid as error:
+                    raise self._error(
+                        f"end record (line {line_number})",
+                        f"field '{error.field_name}': {error.message}",
+                    ) from None
+                break
+            try:
+                record = checker.check(obj, index)
+            except _Invalid as error:
+                field_text = f"field '{error.field_name}': " if error.field_name else ""
+                raise self._error(
+                    f"record {index} (line {line_number})", field_text + error.message
+                ) from None
+            yield record
+            index += 1
+        trailing = readline(line_number + 1)
+        if trailing:
+            raise self._error(f"line {line_number + 1}", "unexpected data after the end record")
+
+    def close(self) -> None:
+        """Close the file. Idempotent."""
+        stream = getattr(self, "_stream", None)
+        if stream is not None and stream is not self._raw:
+            stream.close()
+        self._raw.close()
+
+    def __enter__(self) -> TraceReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Whole-file helpers
+# --------------------------------------------------------------------------------------------
+
+
+def read_header(path: str | os.PathLike[str]) -> TraceHeader:
+    """Read and validate only the header of a trace.
+
+    Raises:
+        TraceError: the file is missing or its header invalid.
+    """
+    with TraceReader(path) as reader:
+        return reader.header
+
+
+def validate_trace(path: str | os.PathLike[str]) -> TraceSummary:
+    """Read a whole trace (streaming, one pass), validating every record and the end record.
+
+    Raises:
+        TraceError: the first problem found, naming the record, line and field.
+    """
+    counts = dict.fromkeys(RECORD_KINDS, 0)
+    macs = dict.fromkeys(PHASES, 0)
+    records = 0
+    samples_seen = 0
+    last_sample = -1
+    with TraceReader(path) as reader:
+        for record in reader:
+            records += 1
+            counts[record.phase, record.kind] += 1
+            if record.vectors:
+                macs[record.phase] += record.macs
+            if record.sample != last_sample:
+                samples_seen += 1
+                last_sample = record.sample
+        return TraceSummary(
+            path=reader.path,
+            compressed=reader.compressed,
+            header=reader.header,
+            records=records,
+            samples_seen=samples_seen,
+            counts=MappingProxyType({key: n for key, n in counts.items() if n}),
+            total_macs=sum(macs.values()),
+            macs_by_phase=MappingProxyType({phase: n for phase, n in macs.items() if n}),
+        )
+
+
+def trace_info(path: str | os.PathLike[str]) -> TraceSummary:
+    """Summarise a trace for ``archsim trace info`` (validates it too; one streaming pass)."""
+    return validate_trace(path)
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+def _meta_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key}: {_meta_text(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_meta_text(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def format_summary(summary: TraceSummary) -> str:
+    """Multi-line, human-readable text of a :class:`TraceSummary` (``archsim trace info``)."""
+    header = summary.header
+    network = header.network
+    matrix = network.matrix_layers()
+    lines = [
+        f"trace     {summary.path} ({'gzip, ' if summary.compressed else ''}"
+        f"{TRACE_FORMAT} v{header.version})",
+        f"model     {header.model} (seed {'unknown' if header.seed is None else header.seed})",
+        f"samples   {header.samples} declared, {summary.samples_seen} with records",
+        f"network   input {_dims(network.input_shape)}, {network.weight_bits}-bit weights, "
+        f"{network.act_bits}-bit activations, {len(network.layers)} layers ({len(matrix)} matrix)",
+    ]
+    name_width = max(len(layer.name) for layer in network.layers)
+    for layer in network.layers:
+        shapes = f"{_dims(layer.in_shape)} -> {_dims(layer.out_shape)}"
+        text = f"  {layer.name:<{name_width}}  {layer.kind:<7}  {shapes:<24}"
+        if layer.is_matrix:
+            text += f"  {layer.rows} x {layer.cols} weights"
+        if layer.kernel:
+            text += f"  kernel {_dims(layer.kernel)} stride {layer.stride}"
+            if layer.padding:
+                text += f" padding {layer.padding}"
+        lines.append(text.rstrip())
+    lines.append(f"records   {summary.records:,}")
+    for (phase, kind), count in summary.counts.items():
+        lines.append(f"  {phase:<8}  {kind:<7}  {count:>12,}")
+    lines.append(f"MACs      {summary.total_macs:,}")
+    for phase, count in summary.macs_by_phase.items():
+        lines.append(f"  {phase:<8}  {count:>21,}")
+    if header.meta:
+        lines.append("meta")
+        for key, value in header.meta.items():
+            text = _meta_text(value)
+            if len(text) > 100:
+                text = text[:97] + "..."
+            lines.append(f"  {key}: {text}")
+    return "\n".join(lines)
