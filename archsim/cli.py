@@ -1,0 +1,167 @@
+"""The ``archsim`` command line (the only place that configures logging or prints).
+
+Commands::
+
+    archsim run CONFIG TRACE [--out DIR] [--set PATH=VALUE ...] [--seed N]
+    archsim validate CONFIG [--set PATH=VALUE ...]
+    archsim trace export MODEL --out FILE [--samples N] [--train] [--epochs N] [--seed N]
+    archsim trace info FILE
+    archsim trace validate FILE
+
+A user error (bad config field, corrupt trace, a network that does not fit) prints one line
+``archsim: error: ...`` on standard error and exits with status 2, leaving no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from archsim import __version__
+from archsim.errors import ArchsimError
+
+log = logging.getLogger("archsim")
+
+EXIT_USER_ERROR = 2
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="hardware config (YAML), e.g. hw_configs/wu2023_64x64.yaml")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="PATH=VALUE",
+        action="append",
+        default=[],
+        help="override a config field, e.g. --set tile.adc.bits=6 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``archsim`` command."""
+    parser = argparse.ArgumentParser(
+        prog="archsim",
+        description="Cycle-level simulator for compute-in-memory accelerators.",
+    )
+    parser.add_argument("--version", action="version", version=f"archsim {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="simulate a trace on a hardware config")
+    _add_config_args(run)
+    run.add_argument("trace", help="operation trace (archsim trace format v1)")
+    run.add_argument("--out", metavar="DIR", help="write report.json and report.csv here")
+    run.add_argument("--seed", type=int, default=0, help="seed for stochastic models (default 0)")
+    run.set_defaults(handler=_cmd_run)
+
+    validate = commands.add_parser("validate", help="check a hardware config")
+    _add_config_args(validate)
+    validate.set_defaults(handler=_cmd_validate)
+
+    trace = commands.add_parser("trace", help="export, inspect or validate traces")
+    trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
+    export = trace_commands.add_parser("export", help="run a zoo model in NumPy and write its trace")
+    export.add_argument("model", help="model name: mlp, lenet-wu, vgg8-wu, resnet18")
+    export.add_argument("--out", required=True, metavar="FILE", help="trace file (.jsonl or .jsonl.gz)")
+    export.add_argument("--samples", type=int, default=1, help="inputs to run (default 1)")
+    export.add_argument("--train", action="store_true", help="train on the digits data set first")
+    export.add_argument("--epochs", type=int, default=None, help="training epochs (default per model)")
+    export.add_argument("--seed", type=int, default=0, help="seed for weights, data split, training")
+    export.set_defaults(handler=_cmd_trace_export)
+    info = trace_commands.add_parser("info", help="summarise a trace")
+    info.add_argument("file")
+    info.set_defaults(handler=_cmd_trace_info)
+    check = trace_commands.add_parser("validate", help="check every record of a trace")
+    check.add_argument("file")
+    check.set_defaults(handler=_cmd_trace_validate)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from archsim.config import load_hardware
+    from archsim.energy import account
+    from archsim.report import build_report, summary, write_report
+    from archsim.sim import simulate
+
+    config = load_hardware(args.config, args.overrides)
+    result = simulate(config, args.trace, seed=args.seed)
+    energy = account(result, config)
+    report = build_report(
+        result, energy, config_file=args.config, trace_file=args.trace, overrides=args.overrides
+    )
+    print(summary(report))
+    if args.out:
+        json_path, csv_path = write_report(report, args.out)
+        print(f"wrote {json_path} and {csv_path}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from archsim.config import load_hardware
+
+    config = load_hardware(args.config, args.overrides)
+    xbar = config.tile.crossbar
+    print(
+        f"ok: {config.name}: {config.chip.tiles} tiles x {config.chip.crossbars_per_tile} "
+        f"crossbars of {xbar.rows}x{xbar.cols}, {xbar.cell_bits}-bit cells, "
+        f"{config.tile.adc.bits}-bit ADCs, {config.chip.clock_hz / 1e6:g} MHz"
+    )
+    return 0
+
+
+def _cmd_trace_export(args: argparse.Namespace) -> int:
+    from archsim.workload.export import export_trace
+
+    summary = export_trace(
+        args.model,
+        args.out,
+        samples=args.samples,
+        train=args.train,
+        seed=args.seed,
+        epochs=args.epochs,
+    )
+    line = f"wrote {summary.path}: {summary.model}, {summary.samples} samples, {summary.records} records"
+    if summary.test_accuracy is not None:
+        line += f", test accuracy {100 * summary.test_accuracy:.2f} %"
+    print(line)
+    return 0
+
+
+def _cmd_trace_info(args: argparse.Namespace) -> int:
+    from archsim.workload.trace import format_summary, trace_info
+
+    print(format_summary(trace_info(args.file)))
+    return 0
+
+
+def _cmd_trace_validate(args: argparse.Namespace) -> int:
+    from archsim.workload.trace import validate_trace
+
+    summary = validate_trace(args.file)
+    print(f"ok: {Path(args.file).name}: {summary.records} records, {summary.samples_seen} samples")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``archsim`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args))
+    except ArchsimError as error:
+        print(f"archsim: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("archsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Column ADCs of a crossbar tile (stage: hw).
+
+Each ADC serves ``columns_per_adc`` adjacent columns through a multiplexer and converts them one
+after another: column ``g`` of every ADC forms *column group* ``g``, and the groups are converted
+in sequence, each conversion taking ``conversion_cycles``. A chip that skips idle column groups
+converts only groups holding mapped weights; otherwise every group of every operation is
+converted (Wu et al. 2023: 8 groups x 9 cycles = 720 ns per operation, published.md section 1).
+Action: ``convert`` (one column converted).
+"""
+
+from __future__ import annotations
+
+from archsim.config.schema import AdcConfig
+from archsim.hw.component import Component
+
+
+class Adc(Component):
+    """The column ADCs of every crossbar on the chip."""
+
+    ACTIONS = ("convert",)
+    KIND = "adc"
+
+    def __init__(self, config: AdcConfig, array_cols: int, instances: int) -> None:
+        super().__init__(instances)
+        self.config = config
+        self.array_cols = array_cols
+        self.per_array = array_cols // config.columns_per_adc
+
+    def column_groups(self, cols_used: int) -> int:
+        """Column groups converted per slice when columns ``[0, cols_used)`` hold weights."""
+        if not self.config.skip_idle_column_groups:
+            return self.config.columns_per_adc
+        return min(self.config.columns_per_adc, cols_used)
+
+    def columns_converted(self, cols_used: int) -> int:
+        """Columns converted per slice: the used ones, or every column without skipping."""
+        return cols_used if self.config.skip_idle_column_groups else self.array_cols

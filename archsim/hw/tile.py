@@ -1,0 +1,115 @@
+"""The crossbar tile: array, row DACs, TIAs, ADCs, shift-and-add and buffer (stage: hw).
+
+:class:`Tiles` holds one bank per kind of tile component for the whole chip and computes what
+one *tile operation* (one activation of one crossbar on one input vector, or on several packed
+vectors) costs in cycles and actions. Cycle semantics of one operation with ``S`` input slices
+and ``G`` column groups (``r`` = crossbar read cycles, ``c`` = ADC conversion cycles):
+
+* analog accumulation (the TIA integrates the slices, Wu et al. 2023):
+  ``G x (S x r + c)`` cycles; the rows are driven again for every column group;
+* digital accumulation (one conversion per slice, ISAAC): ``S x (r + G x c)`` cycles, or with
+  ``overlap_with_read`` ``r + (S - 1) x max(r, G x c) + G x c`` (conversion of slice k
+  overlaps the read of slice k + 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archsim.config.schema import TileConfig
+from archsim.hw.adc import Adc
+from archsim.hw.buffer import Buffer
+from archsim.hw.component import Component
+from archsim.hw.crossbar import Crossbar
+from archsim.hw.dac import Dac
+from archsim.hw.shift_add import ShiftAdd
+from archsim.hw.tia import Tia
+from archsim.mapping.crossbar import CrossbarLayout
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Cycles and action counts of one operation of one crossbar (independent of input data)."""
+
+    cycles: int
+    reads: int
+    drives: int
+    samples: int
+    conversions: int
+    slice_adds: int
+    adc_busy_cycles: int
+
+
+class Tiles:
+    """The tile components of a chip of ``crossbars`` arrays, and the per-operation cost model."""
+
+    def __init__(self, config: TileConfig, crossbars: int, tiles: int) -> None:
+        self.config = config
+        xbar = config.crossbar
+        adcs = crossbars * (xbar.cols // config.adc.columns_per_adc)
+        self.crossbar = Crossbar(xbar, crossbars)
+        self.dac = Dac(config.dac, crossbars * xbar.rows)
+        self.tia = Tia(config.tia, adcs)
+        self.adc = Adc(config.adc, xbar.cols, adcs)
+        self.shift_add = ShiftAdd(config.shift_add, tiles)
+        self.buffer = Buffer(config.buffer, tiles)
+        self.ops = TileOps(crossbars)
+
+    def components(self) -> tuple[Component, ...]:
+        """Every component bank of the tiles, in pipeline order."""
+        return (self.dac, self.crossbar, self.tia, self.adc, self.shift_add, self.buffer, self.ops)
+
+    def op_cost(self, layout: CrossbarLayout, input_bits: int) -> OpCost:
+        """Cost of one operation of a crossbar holding ``layout`` on ``input_bits`` inputs."""
+        cfg = self.config
+        slices = self.dac.slices(input_bits)
+        groups = self.adc.column_groups(layout.cols_used)
+        converted = self.adc.columns_converted(layout.cols_used)
+        rows_driven = layout.rows_used if cfg.gate_idle_rows else cfg.crossbar.rows
+        read = cfg.crossbar.read_cycles
+        conv = cfg.adc.conversion_cycles
+        if cfg.adc.accumulate == "analog":
+            cycles = groups * (slices * read + conv)
+            reads = groups * slices
+            conversions = converted
+            slice_adds = 0
+        else:
+            convert_all = groups * conv
+            if cfg.adc.overlap_with_read:
+                cycles = read + (slices - 1) * max(read, convert_all) + convert_all
+            else:
+                cycles = slices * (read + convert_all)
+            reads = slices
+            conversions = converted * slices
+            slice_adds = converted * (slices - 1)
+        return OpCost(
+            cycles=cycles,
+            reads=reads,
+            drives=rows_driven * reads,
+            samples=converted * slices,
+            conversions=conversions,
+            slice_adds=slice_adds,
+            adc_busy_cycles=conversions * conv,
+        )
+
+    def charge(self, cost: OpCost, operations: int) -> None:
+        """Count ``operations`` operations of the given cost (data-independent actions only)."""
+        read_cycles = self.config.crossbar.read_cycles
+        self.crossbar.count("read", cost.reads * operations)
+        self.crossbar.add_busy(cost.cycles * operations)
+        self.dac.count("drive", cost.drives * operations)
+        self.dac.add_busy(cost.drives * read_cycles * operations)
+        self.tia.count("sample", cost.samples * operations)
+        self.tia.add_busy(cost.samples * read_cycles * operations)
+        self.adc.count("convert", cost.conversions * operations)
+        self.adc.add_busy(cost.adc_busy_cycles * operations)
+        self.shift_add.count("add", cost.slice_adds * operations)
+        self.ops.count("op", operations)
+
+
+class TileOps(Component):
+    """Tile operations themselves: the sequencing, clocking and leakage charged per operation."""
+
+    ACTIONS = ("op",)
+    KIND = "tile"
+    TIMED = False

@@ -1,0 +1,230 @@
+"""The run report: JSON/CSV tables and the console summary (stage: report).
+
+:func:`build_report` turns a :class:`~archsim.sim.SimResult` and its
+:class:`~archsim.energy.EnergyResult` into a plain, JSON-ready dict whose schema is documented in
+``docs/report.md``. Serialisation is deterministic (sorted keys, fixed float formatting), so the
+same inputs give a byte-identical file. :func:`write_report` writes ``report.json`` and
+``report.csv`` atomically: either both files appear complete, or neither changes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from archsim import __version__
+from archsim.energy.accounting import EnergyResult
+from archsim.sim.engine import SimResult
+from archsim.units import format_quantity
+
+REPORT_SCHEMA_VERSION = 1
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_report(
+    result: SimResult,
+    energy: EnergyResult,
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+    trace_file: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The report of one run as a JSON-ready dict (see ``docs/report.md``).
+
+    Per-inference figures divide the run's totals by the number of samples; latency is the mean
+    per-sample latency and throughput the steady-state rate (``1 / interval``).
+    """
+    clock = result.clock_hz
+    samples = max(1, result.samples)
+    seconds = result.total_cycles / clock
+    interval_s = result.interval_cycles / clock
+    utilization = {
+        c.kind: (c.busy_cycles / (c.instances * result.total_cycles) if result.total_cycles else 0.0)
+        for c in result.components
+        if c.timed
+    }
+    digital = next(c for c in result.components if c.kind == "digital")
+    inputs: dict[str, Any] = {"overrides": list(overrides)}
+    if config_file is not None:
+        inputs["config"] = Path(config_file).name
+        inputs["config_sha256"] = file_digest(config_file)
+    if trace_file is not None:
+        inputs["trace"] = Path(trace_file).name
+        inputs["trace_sha256"] = file_digest(trace_file)
+    return {
+        "schema": "archsim-report",
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "archsim_version": __version__,
+        "inputs": inputs,
+        "config_name": result.config_name,
+        "model": result.model,
+        "seed": result.seed,
+        "mode": result.mode,
+        "samples": result.samples,
+        "clock_hz": clock,
+        "per_inference": {
+            "latency_s": result.latency.mean / clock,
+            "throughput_per_s": (1.0 / interval_s) if interval_s > 0 else 0.0,
+            "interval_s": interval_s,
+            "energy_j": energy.total_j / samples,
+            "energy_breakdown_j": {k: v / samples for k, v in energy.by_component_j.items()},
+            "utilization": utilization,
+            "counters": {
+                "crossbars": result.crossbars,
+                "vmm_steps": result.vmm_steps / samples,
+                "tile_ops": result.tile_ops / samples,
+                "macs": result.macs / samples,
+            },
+        },
+        "latency_s": {
+            "mean": result.latency.mean / clock,
+            "min": result.latency.min / clock if result.latency.count else None,
+            "max": result.latency.max / clock if result.latency.count else None,
+            "std": result.latency.std / clock,
+        },
+        "totals": {
+            "time_s": seconds,
+            "cycles": result.total_cycles,
+            "energy_j": energy.total_j,
+            "tile_ops": result.tile_ops,
+            "vmm_steps": result.vmm_steps,
+            "macs": result.macs,
+            "vectors": result.vectors,
+            "actions": {k: v for c in result.components for k, v in c.actions.items()},
+            "energy_by_action_j": dict(energy.by_action_j),
+        },
+        "digital": {
+            "enabled": result.digital_enabled,
+            "elements": result.digital_elements,
+            "busy_s": digital.busy_cycles / clock,
+            "energy_j": energy.by_component_j.get("digital", 0.0),
+        },
+        "mapping": {
+            "crossbars": result.crossbars,
+            "crossbars_available": result.crossbars_available,
+            "tiles": result.tiles,
+            "tiles_used": result.tiles_used,
+            "layers": [
+                {
+                    "name": layer.name,
+                    "rows": layer.rows,
+                    "cols": layer.cols,
+                    "crossbars": layer.crossbars,
+                    "copies": layer.copies,
+                    "copies_per_array": layer.copies_per_array,
+                    "row_splits": layer.row_splits,
+                    "col_splits": layer.col_splits,
+                    "busy_s": layer.busy_cycles / clock,
+                }
+                for layer in result.layers
+            ],
+        },
+        "tiles": {"busy_s": [cycles / clock for cycles in result.tile_busy_cycles]},
+    }
+
+
+def to_json(report: Mapping[str, Any]) -> str:
+    """Deterministic JSON text of a report."""
+    return json.dumps(report, sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def flatten(report: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted.key, value)`` rows of a report, lists indexed ``name[i]``, keys sorted."""
+    rows: list[tuple[str, Any]] = []
+    for key in sorted(report):
+        value = report[key]
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows.extend(flatten(value, path + "."))
+        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+            for i, item in enumerate(value):
+                rows.extend(flatten(item, f"{path}[{i}]."))
+        elif isinstance(value, list):
+            rows.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+        else:
+            rows.append((path, value))
+    return rows
+
+
+def to_csv(report: Mapping[str, Any]) -> str:
+    """The report as two-column CSV (``key,value``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["key", "value"])
+    for key, value in flatten(report):
+        writer.writerow([key, "" if value is None else repr(value) if isinstance(value, float) else value])
+    return out.getvalue()
+
+
+def write_report(report: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.csv`` into ``out_dir`` atomically; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = (out / "report.json", out / "report.csv")
+    texts = (to_json(report), to_csv(report))
+    temps: list[str] = []
+    try:
+        for target, text in zip(targets, texts):
+            fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=out)
+            temps.append(temp)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        for temp, target in zip(temps, targets):
+            os.replace(temp, target)
+    finally:
+        for temp in temps:
+            if os.path.exists(temp):
+                os.unlink(temp)
+    return targets
+
+
+def summary(report: Mapping[str, Any]) -> str:
+    """A readable multi-line summary of a report for the console."""
+    per = report["per_inference"]
+    counters = per["counters"]
+    lines = [
+        f"archsim {report['archsim_version']}: {report['model']} on {report['config_name']} "
+        f"({report['mode']}, {report['samples']} samples, seed {report['seed']})",
+        f"  latency      {format_quantity(per['latency_s'], 's')} per inference",
+        f"  throughput   {per['throughput_per_s']:.6g} inferences/s "
+        f"(interval {format_quantity(per['interval_s'], 's')})",
+        f"  energy       {format_quantity(per['energy_j'], 'J')} per inference",
+        f"  crossbars    {counters['crossbars']} "
+        f"(of {report['mapping']['crossbars_available']} on the chip)",
+        f"  vmm steps    {counters['vmm_steps']:.6g} per inference",
+        f"  tile ops     {counters['tile_ops']:.6g} per inference",
+        f"  MACs         {counters['macs']:.6g} per inference",
+        "  energy breakdown per inference:",
+    ]
+    total = per["energy_j"] or 1.0
+    for kind, joules in sorted(per["energy_breakdown_j"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"    {kind:<11}{format_quantity(joules, 'J'):>12}  {100 * joules / total:5.1f} %")
+    lines.append("  utilization:")
+    for kind, fraction in per["utilization"].items():
+        lines.append(f"    {kind:<11}{100 * fraction:6.1f} %")
+    digital = report["digital"]
+    if not digital["enabled"]:
+        lines.append(
+            f"  digital work excluded by the config (digital.enabled: false): "
+            f"{digital['elements']} elements counted, not timed or charged"
+        )
+    else:
+        lines.append(
+            f"  digital work: {format_quantity(digital['busy_s'], 's')} busy, "
+            f"{format_quantity(digital['energy_j'], 'J')} in total"
+        )
+    return "\n".join(lines)

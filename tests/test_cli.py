@@ -1,0 +1,86 @@
+"""The command line: the main job, and user errors as one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CONFIGS
+
+from archsim.cli import main
+
+WU = str(CONFIGS / "wu2023_64x64.yaml")
+
+
+def test_run_prints_a_summary_and_writes_identical_reports(chain_trace, tmp_path, capsys):
+    trace = str(chain_trace([(25, 4, 12), (100, 12, 3)], samples=2))
+    assert main(["run", WU, trace, "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "latency" in out and "energy breakdown" in out
+    assert main(["run", WU, trace, "--out", str(tmp_path / "b")]) == 0
+    first = (tmp_path / "a" / "report.json").read_bytes()
+    assert first == (tmp_path / "b" / "report.json").read_bytes()
+    report = json.loads(first)
+    assert report["per_inference"]["counters"]["crossbars"] == 3
+    assert (tmp_path / "a" / "report.csv").read_text().startswith("key,value\n")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["tile.adc.bits=0"], "tile.adc.bits: must be 1..16, got 0"),
+        (["tile.adc.bitz=3"], "tile.adc.bitz: unknown field"),
+        (["chip.clock_hz=5"], "chip.clock_hz: expected a quantity in Hz"),
+        (["tile.adc.columns_per_adc=7"], "tile.adc.columns_per_adc: must divide"),
+        (["chip.tiles=1"], "needs 2 crossbars (fc1: 2) but the chip has 1"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2_and_write_nothing(
+    chain_trace, tmp_path, capsys, overrides, message
+):
+    trace = str(chain_trace([(100, 12, 3)]))
+    out = tmp_path / "out"
+    args = ["run", WU, trace, "--out", str(out)]
+    for override in overrides:
+        args += ["--set", override]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_corrupt_and_truncated_traces_are_user_errors(chain_trace, tmp_path, capsys):
+    trace = chain_trace([(25, 4, 3)], samples=3)
+    lines = trace.read_text().splitlines(keepends=True)
+    truncated = tmp_path / "truncated.jsonl"
+    truncated.write_text("".join(lines[:-2]))
+    corrupt = tmp_path / "corrupt.jsonl"
+    corrupt.write_text("".join(lines[:2]) + "{not json\n" + "".join(lines[3:]))
+    gz = tmp_path / "cut.jsonl.gz"
+    gz.write_bytes(gzip.compress(trace.read_bytes())[:-20])
+    for bad in (truncated, corrupt, gz, tmp_path / "missing.jsonl"):
+        assert main(["run", WU, str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("archsim: error: ") and err.count("\n") == 1, err
+        assert main(["trace", "validate", str(bad)]) == 2
+        capsys.readouterr()
+
+
+def test_validate_and_trace_info(chain_trace, capsys):
+    assert main(["validate", WU]) == 0
+    assert "ok: wu2023_64x64" in capsys.readouterr().out
+    trace = str(chain_trace([(25, 4, 3)]))
+    assert main(["trace", "info", trace]) == 0
+    assert "chain" in capsys.readouterr().out
+
+
+def test_bad_trace_export_arguments(tmp_path, capsys):
+    out = tmp_path / "x.jsonl"
+    assert main(["trace", "export", "alexnet", "--out", str(out)]) == 2
+    assert "unknown model 'alexnet'" in capsys.readouterr().err
+    assert main(["trace", "export", "vgg8-wu", "--train", "--out", str(out)]) == 2
+    capsys.readouterr()
+    assert not out.exists()

@@ -1,0 +1,80 @@
+"""Tile model: cycles and action counts of one crossbar operation against closed forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archsim.config import load_hardware
+from archsim.hw.tile import Tiles
+from archsim.mapping.crossbar import CrossbarLayout
+
+CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
+
+
+def tiles_for(name: str, *overrides: str) -> Tiles:
+    config = load_hardware(CONFIGS / name, overrides)
+    return Tiles(config.tile, crossbars=1, tiles=1)
+
+
+def test_wu_operation_is_720ns():
+    """Wu et al. 2023 (published.md section 1): 8 bit-serial samples + 1 conversion = 9 cycles
+    per output, 8 column groups one after another: 72 cycles = 720 ns at 100 MHz, whatever
+    the number of columns in use (every group is converted)."""
+    tiles = tiles_for("wu2023_64x64.yaml")
+    for cols_used in (8, 24, 64):
+        cost = tiles.op_cost(CrossbarLayout((), 25, cols_used), input_bits=8)
+        assert cost.cycles == 72
+        assert cost.conversions == 64
+        assert cost.samples == 64 * 8
+        assert cost.drives == 64 * 8 * 8  # every row, every bit, again for every column group
+
+
+def test_skipping_idle_column_groups_shortens_narrow_operations():
+    tiles = tiles_for("wu2023_64x64.yaml", "tile.adc.skip_idle_column_groups=true")
+    cost = tiles.op_cost(CrossbarLayout((), 25, 3), input_bits=8)
+    assert cost.cycles == 3 * 9
+    assert cost.conversions == 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    read=st.integers(1, 200),
+    conv=st.integers(1, 8),
+    cpa=st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128]),
+    input_bits=st.integers(1, 16),
+    dac_bits=st.integers(1, 4),
+    overlap=st.booleans(),
+)
+def test_digital_accumulation_matches_closed_form(read, conv, cpa, input_bits, dac_bits, overlap):
+    """ISAAC-style: S slices; each slice reads (r cycles) then converts G groups (c each);
+    with overlap, conversion of slice k hides the read of slice k + 1."""
+    tiles = tiles_for(
+        "isaac_like.yaml",
+        f"tile.crossbar.read_cycles={read}",
+        f"tile.adc.conversion_cycles={conv}",
+        f"tile.adc.columns_per_adc={cpa}",
+        f"tile.dac.bits={dac_bits}",
+        f"tile.adc.overlap_with_read={'true' if overlap else 'false'}",
+    )
+    cost = tiles.op_cost(CrossbarLayout((), 128, 128), input_bits=input_bits)
+    slices = -(-input_bits // dac_bits)
+    convert = cpa * conv
+    expected = read + (slices - 1) * max(read, convert) + convert if overlap else slices * (read + convert)
+    assert cost.cycles == expected
+    assert cost.conversions == 128 * slices
+    assert cost.slice_adds == 128 * (slices - 1)
+    assert cost.adc_busy_cycles == cost.conversions * conv
+
+
+@pytest.mark.parametrize("cpa", [1, 2, 4, 8, 16, 32, 64])
+def test_more_adcs_never_slow_an_operation(cpa):
+    """Halving the columns per ADC (doubling the ADCs) never lengthens an operation."""
+    slow = tiles_for("wu2023_64x64.yaml", f"tile.adc.columns_per_adc={cpa}")
+    layout = CrossbarLayout((), 64, 64)
+    if cpa > 1:
+        fast = tiles_for("wu2023_64x64.yaml", f"tile.adc.columns_per_adc={cpa // 2}")
+        assert fast.op_cost(layout, 8).cycles <= slow.op_cost(layout, 8).cycles
