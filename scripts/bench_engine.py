@@ -1,0 +1,90 @@
+"""Benchmark the simulation engine against a bare SimPy loop (prints figures; not a test).
+
+Simulates a ``lenet-wu`` trace of N images (707 tile operations each) on ``wu2023_64x64`` and, in
+the same run, a bare SimPy process doing one timeout per tile operation. Prints tile operations
+per second for both, their ratio, and the peak traced Python memory of the simulation for N and
+10 N images (it should stay flat: the trace is streamed).
+
+Usage: python scripts/bench_engine.py [--images 1000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import simpy
+
+from archsim.config import load_hardware
+from archsim.sim import simulate
+from archsim.workload.export import export_trace
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "hw_configs" / "wu2023_64x64.yaml"
+
+
+def bare_simpy(operations: int, cycles: int = 72) -> float:
+    """Seconds for one SimPy process to do ``operations`` timeouts."""
+
+    def loop(env: simpy.Environment):
+        for _ in range(operations):
+            yield env.timeout(cycles)
+
+    env = simpy.Environment()
+    env.process(loop(env))
+    start = time.perf_counter()
+    env.run()
+    return time.perf_counter() - start
+
+
+def timed_simulation(trace: Path) -> tuple[float, int]:
+    """Seconds for one full simulation and the tile operations it performed."""
+    config = load_hardware(CONFIG)
+    start = time.perf_counter()
+    result = simulate(config, trace)
+    return time.perf_counter() - start, result.tile_ops
+
+
+def peak_memory(trace: Path) -> int:
+    """Peak traced Python memory (bytes) of one simulation."""
+    config = load_hardware(CONFIG)
+    tracemalloc.start()
+    simulate(config, trace)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many timings")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "lenet_small.jsonl.gz"
+        large = Path(tmp) / "lenet_large.jsonl.gz"
+        t0 = time.perf_counter()
+        export_trace("lenet-wu", small, samples=args.images, seed=0)
+        export_trace("lenet-wu", large, samples=10 * args.images, seed=0)
+        print(f"exported traces of {args.images} and {10 * args.images} images "
+              f"in {time.perf_counter() - t0:.1f} s (not timed below)")
+
+        runs = [timed_simulation(small) for _ in range(args.repeat)]
+        sim_s = min(seconds for seconds, _ in runs)
+        ops = runs[0][1]
+        bare_s = min(bare_simpy(ops) for _ in range(args.repeat))
+        sim_rate, bare_rate = ops / sim_s, ops / bare_s
+        print(f"archsim:    {ops} tile ops in {sim_s:.2f} s = {sim_rate:,.0f} tile ops/s")
+        print(f"bare SimPy: {ops} timeouts in {bare_s:.2f} s = {bare_rate:,.0f} timeouts/s")
+        print(f"ratio (bare rate / archsim rate): {bare_rate / sim_rate:.2f}x")
+        small_peak, large_peak = peak_memory(small), peak_memory(large)
+        print(f"peak traced memory: {small_peak / 2**20:.2f} MiB for {args.images} images, "
+              f"{large_peak / 2**20:.2f} MiB for {10 * args.images} images "
+              f"(x{large_peak / small_peak:.2f} for 10x the trace)")
+
+
+if __name__ == "__main__":
+    main()
