@@ -1,9 +1,11 @@
 """The chip: tiles, digital unit and controller, and how a trace record runs on them (stage: hw).
 
 :class:`Chip` turns one trace record into SimPy events. A matrix-layer record (``mvm``) is split
-over the layer's copies; each crossbar group runs its share as a sequence of VMM steps, one
-SimPy timeout per step whose length the tile model computes (:meth:`Tiles.op_cost`), the groups of
-different copies in parallel. Digital records go to the shared :class:`DigitalUnit`.
+over the layer's copies and sent as jobs to the ports of its crossbar groups
+(:class:`~archsim.hw.crossbar_group.CrossbarGroup`, one SimPy process each), which run their
+shares as VMM steps, one timeout per step whose length the tile model computes
+(:meth:`Tiles.op_cost`); the groups of different copies work in parallel. Digital records go to
+the shared :class:`DigitalUnit`.
 
 Time is in integer cycles of the chip clock.
 """
@@ -20,9 +22,10 @@ from archsim.config.schema import HardwareConfig
 from archsim.errors import TraceError
 from archsim.hw.component import Component
 from archsim.hw.controller import Controller
+from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DIGITAL_KINDS, PASS_KINDS, DigitalUnit
 from archsim.hw.tile import OpCost, Tiles
-from archsim.mapping.placement import LayerMapping, NetworkMapping, PlacedGroup
+from archsim.mapping.placement import LayerMapping, NetworkMapping
 from archsim.workload.trace import OpRecord
 
 Process = Generator[simpy.Event, object, None]
@@ -32,7 +35,7 @@ Process = Generator[simpy.Event, object, None]
 class GroupPlan:
     """A crossbar group's costs for one input precision: step cycles and per-crossbar costs."""
 
-    group: PlacedGroup
+    unit: CrossbarGroup
     step_cycles: int
     costs: tuple[OpCost, ...]
 
@@ -55,6 +58,7 @@ class MatrixLayer:
         self.chip = chip
         self.mapping = mapping
         self.layout = mapping.layout
+        self.groups = tuple(CrossbarGroup(chip.env, placed) for placed in mapping.groups)
         self._plans: dict[int, tuple[GroupPlan, ...]] = {}
         self.busy_cycles = 0
 
@@ -64,9 +68,10 @@ class MatrixLayer:
         if plans is None:
             issue = self.chip.controller.issue_cycles
             built = []
-            for group in self.mapping.groups:
-                costs = tuple(self.chip.tiles.op_cost(lay, input_bits) for lay in group.layouts)
-                built.append(GroupPlan(group, issue + max(c.cycles for c in costs), costs))
+            for unit in self.groups:
+                layouts = unit.placed.layouts
+                costs = tuple(self.chip.tiles.op_cost(lay, input_bits) for lay in layouts)
+                built.append(GroupPlan(unit, issue + max(c.cycles for c in costs), costs))
             plans = self._plans[input_bits] = tuple(built)
         return plans
 
@@ -79,24 +84,14 @@ class MatrixLayer:
         ]
 
     def execute(self, record: OpRecord) -> Process:
-        """SimPy process body: run one ``mvm`` record (all its vectors) on this layer."""
-        env = self.chip.env
+        """SimPy process body: send one ``mvm`` record's share to each crossbar group's port
+        and wait until every group has done its steps (the copies work in parallel)."""
         plans = self.plans(record.input_bits)
         steps = self.shares(record.vectors)
         jobs = [(plan, n) for plan, n in zip(plans, steps) if n]
-        if len(jobs) == 1:
-            plan, n = jobs[0]
-            cycles = plan.step_cycles
-            for _ in range(n):
-                yield env.timeout(cycles)
-        else:
-            yield env.all_of([env.process(self._steps(plan.step_cycles, n)) for plan, n in jobs])
+        done = [plan.unit.submit(n, plan.step_cycles) for plan, n in jobs]
+        yield done[0] if len(done) == 1 else self.chip.env.all_of(done)
         self._account(record, jobs)
-
-    def _steps(self, cycles: int, steps: int) -> Process:
-        timeout = self.chip.env.timeout
-        for _ in range(steps):
-            yield timeout(cycles)
 
     def _account(self, record: OpRecord, jobs: list[tuple[GroupPlan, int]]) -> None:
         chip, layout = self.chip, self.layout
@@ -104,8 +99,8 @@ class MatrixLayer:
         for plan, n in jobs:
             for cost in plan.costs:
                 tiles.charge(cost, n)
-            chip.crossbar_busy[list(plan.group.crossbars)] += n * plan.step_cycles
-            counters.tile_ops += n * len(plan.group.crossbars)
+            chip.crossbar_busy[list(plan.unit.placed.crossbars)] += n * plan.step_cycles
+            counters.tile_ops += n * len(plan.unit.placed.crossbars)
             chip.controller.count("issue", n)
             chip.controller.add_busy(n * chip.controller.issue_cycles)
         longest = max(n for _, n in jobs)
