@@ -3,6 +3,7 @@
 Commands::
 
     archsim run CONFIG TRACE [--out DIR] [--set PATH=VALUE ...] [--seed N]
+        (writes report.json and report.csv to DIR, default runs/<config name>_<model>)
     archsim validate CONFIG [--set PATH=VALUE ...]
     archsim trace export MODEL --out FILE [--samples N] [--train] [--epochs N] [--seed N]
     archsim trace info FILE
@@ -28,6 +29,17 @@ log = logging.getLogger("archsim")
 EXIT_USER_ERROR = 2
 
 
+def _non_negative(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="hardware config (YAML), e.g. hw_configs/wu2023_64x64.yaml")
     parser.add_argument(
@@ -36,7 +48,7 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
         metavar="PATH=VALUE",
         action="append",
         default=[],
-        help="override a config field, e.g. --set tile.adc.bits=6 (repeatable)",
+        help="override a config field, e.g. --set tile.adc.columns_per_adc=4 (repeatable)",
     )
 
 
@@ -53,8 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate a trace on a hardware config")
     _add_config_args(run)
     run.add_argument("trace", help="operation trace (archsim trace format v1)")
-    run.add_argument("--out", metavar="DIR", help="write report.json and report.csv here")
-    run.add_argument("--seed", type=int, default=0, help="seed for stochastic models (default 0)")
+    run.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write report.json and report.csv here (default runs/<config name>_<model>)",
+    )
+    run.add_argument(
+        "--seed", type=_non_negative, default=0, help="seed for stochastic models (default 0)"
+    )
     run.set_defaults(handler=_cmd_run)
 
     validate = commands.add_parser("validate", help="check a hardware config")
@@ -66,10 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = trace_commands.add_parser("export", help="run a zoo model in NumPy and write its trace")
     export.add_argument("model", help="model name: mlp, lenet-wu, vgg8-wu, resnet18")
     export.add_argument("--out", required=True, metavar="FILE", help="trace file (.jsonl or .jsonl.gz)")
-    export.add_argument("--samples", type=int, default=1, help="inputs to run (default 1)")
+    export.add_argument("--samples", type=_non_negative, default=1, help="inputs to run (default 1)")
     export.add_argument("--train", action="store_true", help="train on the digits data set first")
     export.add_argument("--epochs", type=int, default=None, help="training epochs (default per model)")
-    export.add_argument("--seed", type=int, default=0, help="seed for weights, data split, training")
+    export.add_argument(
+        "--seed", type=_non_negative, default=0, help="seed for weights, data split, training"
+    )
     export.set_defaults(handler=_cmd_trace_export)
     info = trace_commands.add_parser("info", help="summarise a trace")
     info.add_argument("file")
@@ -92,10 +112,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     report = build_report(
         result, energy, config_file=args.config, trace_file=args.trace, overrides=args.overrides
     )
+    out = args.out or Path("runs") / f"{result.config_name}_{result.model}"
+    json_path, csv_path = write_report(report, out)
     print(summary(report))
-    if args.out:
-        json_path, csv_path = write_report(report, args.out)
-        print(f"wrote {json_path} and {csv_path}")
+    print(f"wrote {json_path} and {csv_path}")
     return 0
 
 
@@ -161,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("archsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `archsim ... | head`): not an error of ours.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -77,6 +77,25 @@ def test_validate_and_trace_info(chain_trace, capsys):
     assert "chain" in capsys.readouterr().out
 
 
+def test_bad_arguments_and_unwritable_output(chain_trace, tmp_path, capsys):
+    trace = str(chain_trace([(25, 4, 3)]))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", WU, trace, "--seed", "-1"])
+    assert exit_info.value.code == 2
+    assert "--seed: expected an integer >= 0" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", WU, trace, "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the report" in err and err.count("\n") == 1
+
+
+def test_huge_copies_are_refused_at_once(chain_trace, capsys):
+    trace = str(chain_trace([(25, 4, 3)]))
+    assert main(["run", WU, trace, "--set", "mapping.copies={fc1: 100000000}"]) == 2
+    assert "needs 50000000 crossbars" in capsys.readouterr().err
+
+
 def test_bad_trace_export_arguments(tmp_path, capsys):
     out = tmp_path / "x.jsonl"
     assert main(["trace", "export", "alexnet", "--out", str(out)]) == 2

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archsim.errors import MappingError
-from archsim.mapping.crossbar import layout_layer, weight_slices
+from archsim.mapping.crossbar import layer_geometry, layout_layer, weight_slices
 
 
 @settings(max_examples=200, deadline=None)
@@ -40,6 +40,11 @@ def test_every_weight_mapped_exactly_once_per_copy(
         ) > array_cols
         return
     per_output = layout.physical_cols_per_output
+    geometry = layer_geometry(
+        "L", rows, cols, array_rows=array_rows, array_cols=array_cols, weight_bits=weight_bits,
+        cell_bits=cell_bits, signed_weights=signed, copies=copies, pack_copies=pack,
+    )
+    assert geometry.crossbars == layout.crossbars
     cover = np.zeros((copies, rows, cols), dtype=np.int64)
     for group, members in zip(layout.groups, layout.group_copies):
         for crossbar in group:

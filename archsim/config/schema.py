@@ -19,6 +19,10 @@ from typing import Literal
 
 from archsim.config.loader import number, quantity
 
+#: Upper bound of every per-action cycle count: far above any real design, low enough that
+#: cycle arithmetic stays exact.
+MAX_CYCLES = 1 << 20
+
 # --------------------------------------------------------------------------------------------
 # Crossbar tile and its peripherals
 # --------------------------------------------------------------------------------------------
@@ -28,7 +32,7 @@ from archsim.config.loader import number, quantity
 class CrossbarEnergy:
     """Per-action energies of the resistive array itself, in joules."""
 
-    read: float = quantity("J", doc="one array read: one input slice applied to every driven row")
+    read: float = quantity("J", min=0.0, doc="one array read: one input slice applied to every driven row")
     cell_read: float = quantity(
         "J", doc="one cell conducting during a read (its input bit is 1): V^2 * G * t_read"
     )
@@ -47,7 +51,7 @@ class CrossbarConfig:
             "column storing W + b, whose offset cancels when inputs are balanced"
         }
     )
-    read_cycles: int = number(min=1, doc="cycles the array is driven for one input slice")
+    read_cycles: int = number(min=1, max=MAX_CYCLES, doc="cycles the array is driven for one input slice")
     energy: CrossbarEnergy = field(metadata={"doc": "per-action energies"})
 
 
@@ -55,7 +59,7 @@ class CrossbarConfig:
 class DacEnergy:
     """Per-action energies of the row drivers, in joules."""
 
-    drive: float = quantity("J", doc="one row driven for one input slice")
+    drive: float = quantity("J", min=0.0, doc="one row driven for one input slice")
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class DacConfig:
 class TiaEnergy:
     """Per-action energies of the trans-impedance amplifiers / integrators, in joules."""
 
-    sample: float = quantity("J", doc="one column current sampled for one input slice")
+    sample: float = quantity("J", min=0.0, doc="one column current sampled for one input slice")
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class TiaConfig:
 class AdcEnergy:
     """Per-action energies of the column ADCs, in joules."""
 
-    convert: float = quantity("J", doc="one conversion of one column")
+    convert: float = quantity("J", min=0.0, doc="one conversion of one column")
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,11 @@ class AdcConfig:
     (Wu et al. 2023); ``digital`` converts every slice and shifts-and-adds the results (ISAAC).
     """
 
-    bits: int = number(min=1, max=16, doc="resolution in bits")
+    bits: int = number(
+        min=1, max=16, doc="resolution in bits (energy.convert is the energy at this resolution)"
+    )
     columns_per_adc: int = number(min=1, doc="columns multiplexed onto one ADC")
-    conversion_cycles: int = number(min=1, doc="cycles per conversion")
+    conversion_cycles: int = number(min=1, max=MAX_CYCLES, doc="cycles per conversion")
     accumulate: Literal["analog", "digital"] = field(metadata={"doc": "where slices are summed"})
     skip_idle_column_groups: bool = field(
         metadata={"doc": "convert only column groups that hold mapped weights"}
@@ -113,7 +119,7 @@ class AdcConfig:
 class ShiftAddEnergy:
     """Per-action energies of the digital shift-and-add / partial-sum unit, in joules."""
 
-    add: float = quantity("J", doc="one partial-sum addition")
+    add: float = quantity("J", min=0.0, doc="one partial-sum addition")
 
 
 @dataclass(frozen=True)
@@ -127,8 +133,8 @@ class ShiftAddConfig:
 class BufferEnergy:
     """Per-action energies of the tile buffer, in joules."""
 
-    read: float = quantity("J", doc="one read access of width_bits")
-    write: float = quantity("J", doc="one write access of width_bits")
+    read: float = quantity("J", min=0.0, doc="one read access of width_bits")
+    write: float = quantity("J", min=0.0, doc="one write access of width_bits")
 
 
 @dataclass(frozen=True)
@@ -173,20 +179,20 @@ class TileConfig:
 class DigitalCycles:
     """Cycles per element of each digital operation, on one lane."""
 
-    relu: int = number(min=0)
-    maxpool: int = number(min=0)
-    avgpool: int = number(min=0)
-    add: int = number(min=0)
+    relu: int = number(min=0, max=MAX_CYCLES)
+    maxpool: int = number(min=0, max=MAX_CYCLES)
+    avgpool: int = number(min=0, max=MAX_CYCLES)
+    add: int = number(min=0, max=MAX_CYCLES)
 
 
 @dataclass(frozen=True)
 class DigitalEnergy:
     """Energy per element of each digital operation, in joules."""
 
-    relu: float = quantity("J")
-    maxpool: float = quantity("J")
-    avgpool: float = quantity("J")
-    add: float = quantity("J")
+    relu: float = quantity("J", min=0.0)
+    maxpool: float = quantity("J", min=0.0)
+    avgpool: float = quantity("J", min=0.0)
+    add: float = quantity("J", min=0.0)
 
 
 @dataclass(frozen=True)
@@ -198,7 +204,7 @@ class DigitalConfig:
     """
 
     enabled: bool = field(metadata={"doc": "time and charge digital work"})
-    lanes: int = number(min=1, doc="elements processed in parallel")
+    lanes: int = number(min=1, max=1 << 16, doc="elements processed in parallel")
     cycles: DigitalCycles = field(metadata={"doc": "cycles per element per lane"})
     energy: DigitalEnergy = field(metadata={"doc": "energy per element"})
 
@@ -207,14 +213,14 @@ class DigitalConfig:
 class ControllerEnergy:
     """Per-action energies of the controller, in joules."""
 
-    issue: float = quantity("J", doc="issuing one VMM step to a crossbar group")
+    issue: float = quantity("J", min=0.0, doc="issuing one VMM step to a crossbar group")
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
     """The controller that orders each layer's work onto the tiles."""
 
-    issue_cycles: int = number(min=0, doc="cycles to issue one VMM step (0 = hidden)")
+    issue_cycles: int = number(min=0, max=MAX_CYCLES, doc="cycles to issue one VMM step (0 = hidden)")
     energy: ControllerEnergy = field(metadata={"doc": "per-action energies"})
 
 
@@ -222,9 +228,9 @@ class ControllerConfig:
 class ChipConfig:
     """The chip: a clock and a number of identical tiles."""
 
-    clock_hz: float = quantity("Hz", min=1.0, doc="system clock; every cycle count uses it")
-    tiles: int = number(min=1, doc="number of tiles")
-    crossbars_per_tile: int = number(min=1, doc="crossbar arrays per tile")
+    clock_hz: float = quantity("Hz", min=1.0, max=1e12, doc="system clock; every cycle count uses it")
+    tiles: int = number(min=1, max=1 << 20, doc="number of tiles")
+    crossbars_per_tile: int = number(min=1, max=1 << 16, doc="crossbar arrays per tile")
 
 
 @dataclass(frozen=True)
@@ -242,7 +248,7 @@ class MappingConfig:
         default=False, metadata={"doc": "stream inputs through the layers (else one at a time)"}
     )
     pipeline_depth: int = number(
-        default=1, min=1, doc="inputs buffered between two pipeline stages"
+        default=1, min=1, max=1 << 10, doc="inputs buffered between two pipeline stages"
     )
 
 

@@ -91,6 +91,62 @@ def weight_slices(weight_bits: int, cell_bits: int, signed_weights: str) -> int:
     return max(1, math.ceil(magnitude_bits / cell_bits))
 
 
+@dataclass(frozen=True)
+class LayerGeometry:
+    """The arithmetic of a layer's layout, before any crossbar is built."""
+
+    polarity: int
+    weight_slices: int
+    outputs_per_array: int
+    row_splits: int
+    col_splits: int
+    copies: int
+    copies_per_array: int
+
+    @property
+    def crossbars(self) -> int:
+        """Physical crossbars the layout will occupy."""
+        groups = math.ceil(self.copies / self.copies_per_array)
+        return groups * self.row_splits * self.col_splits
+
+
+def layer_geometry(
+    layer: str,
+    rows: int,
+    cols: int,
+    *,
+    array_rows: int,
+    array_cols: int,
+    weight_bits: int,
+    cell_bits: int,
+    signed_weights: str,
+    copies: int = 1,
+    pack_copies: bool = True,
+) -> LayerGeometry:
+    """Splits, slices and packing of a ``rows`` x ``cols`` matrix on ``array_rows`` x
+    ``array_cols`` crossbars, in O(1) whatever the number of copies.
+
+    Raises :class:`MappingError` when one logical output column does not fit in an array.
+    """
+    polarity = 2 if signed_weights == "differential" else 1
+    slices = weight_slices(weight_bits, cell_bits, signed_weights)
+    per_output = polarity * slices
+    outputs_per_array = array_cols // per_output
+    if outputs_per_array == 0:
+        raise MappingError(
+            f"layer {layer}: one weight column needs {per_output} physical columns "
+            f"({polarity} polarity x {slices} slices) but tile.crossbar.cols is {array_cols}"
+        )
+    row_splits = math.ceil(rows / array_rows)
+    col_splits = math.ceil(cols / outputs_per_array)
+    per_array = 1
+    if pack_copies and row_splits == 1 and col_splits == 1:
+        per_array = max(1, min(array_rows // rows, array_cols // (cols * per_output), copies))
+    return LayerGeometry(
+        polarity, slices, outputs_per_array, row_splits, col_splits, copies, per_array
+    )
+
+
 def layout_layer(
     layer: str,
     rows: int,
@@ -108,21 +164,17 @@ def layout_layer(
 
     Raises :class:`MappingError` when one logical output column does not fit in an array.
     """
-    polarity = 2 if signed_weights == "differential" else 1
-    slices = weight_slices(weight_bits, cell_bits, signed_weights)
+    geometry = layer_geometry(
+        layer, rows, cols, array_rows=array_rows, array_cols=array_cols,
+        weight_bits=weight_bits, cell_bits=cell_bits, signed_weights=signed_weights,
+        copies=copies, pack_copies=pack_copies,
+    )
+    polarity, slices = geometry.polarity, geometry.weight_slices
     per_output = polarity * slices
-    outputs_per_array = array_cols // per_output
-    if outputs_per_array == 0:
-        raise MappingError(
-            f"layer {layer}: one weight column needs {per_output} physical columns "
-            f"({polarity} polarity x {slices} slices) but tile.crossbar.cols is {array_cols}"
-        )
-    row_splits = math.ceil(rows / array_rows)
-    col_splits = math.ceil(cols / outputs_per_array)
+    outputs_per_array = geometry.outputs_per_array
+    row_splits, col_splits = geometry.row_splits, geometry.col_splits
     single_array = row_splits == 1 and col_splits == 1
-    per_array = 1
-    if pack_copies and single_array:
-        per_array = max(1, min(array_rows // rows, array_cols // (cols * per_output), copies))
+    per_array = geometry.copies_per_array
 
     groups: list[tuple[CrossbarLayout, ...]] = []
     group_copies: list[tuple[int, ...]] = []

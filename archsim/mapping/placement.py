@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from archsim.config.schema import HardwareConfig
 from archsim.errors import MappingError
-from archsim.mapping.crossbar import CrossbarLayout, LayerLayout, layout_layer
+from archsim.mapping.crossbar import CrossbarLayout, LayerLayout, layer_geometry, layout_layer
 
 if TYPE_CHECKING:
     from archsim.workload.trace import NetworkSpec
@@ -81,11 +81,10 @@ def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
                 f"mapping.copies.{name}: no matrix layer of that name in the network; "
                 f"expected one of {', '.join(sorted(names))}"
             )
-    layouts: list[LayerLayout] = [
-        layout_layer(
-            layer.name,
-            layer.rows,
-            layer.cols,
+    shapes = {
+        layer.name: dict(
+            rows=layer.rows,
+            cols=layer.cols,
             array_rows=xbar.rows,
             array_cols=xbar.cols,
             weight_bits=network.weight_bits,
@@ -95,16 +94,20 @@ def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
             pack_copies=config.mapping.pack_copies,
         )
         for layer in matrix_layers
-    ]
+    }
+    # Check the fit arithmetically first: building the layouts of a layer with a huge
+    # number of copies would take time and memory only to be refused.
+    counts = {name: layer_geometry(name, **shape).crossbars for name, shape in shapes.items()}
     available = config.chip.tiles * config.chip.crossbars_per_tile
-    needed = sum(layout.crossbars for layout in layouts)
+    needed = sum(counts.values())
     if needed > available:
-        detail = ", ".join(f"{lay.layer}: {lay.crossbars}" for lay in layouts)
+        detail = ", ".join(f"{name}: {count}" for name, count in counts.items())
         raise MappingError(
             f"the network needs {needed} crossbars ({detail}) but the chip has {available} "
             f"(chip.tiles={config.chip.tiles} x chip.crossbars_per_tile="
             f"{config.chip.crossbars_per_tile}); add tiles or lower mapping.copies"
         )
+    layouts: list[LayerLayout] = [layout_layer(name, **shape) for name, shape in shapes.items()]
     placed: dict[str, LayerMapping] = {}
     next_index = 0
     for layout in layouts:
