@@ -123,12 +123,39 @@ def test_copies_of_an_unknown_layer_are_refused(chain_trace):
         run(WU, trace, "mapping.copies={conv9: 2}")
 
 
-def test_utilization_is_a_fraction_and_busy_time_adds_up(chain_trace):
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layers=layer_shapes, issue=st.integers(0, 100), copies=st.integers(1, 4),
+       pipeline=st.booleans(), config=st.sampled_from([WU, ISAAC]))
+def test_utilization_never_exceeds_one(layers, issue, copies, pipeline, config):
+    """Property: every timed component's busy fraction is in [0, 1], on the hardware in use
+    and on the whole chip, even when parallel groups contend for the controller."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = write_chain_trace(Path(tmp) / "t.jsonl", layers, samples=2, relu=True)
+        _, result, energy = run(
+            config, trace, "chip.tiles=64", "chip.crossbars_per_tile=1",
+            f"controller.issue_cycles={issue}", f"mapping.copies={{fc1: {copies}}}",
+            f"mapping.pipeline={str(pipeline).lower()}",
+        )
+    per = build_report(result, energy)["per_inference"]
+    for view in ("utilization", "utilization_chip"):
+        for kind, fraction in per[view].items():
+            assert 0.0 <= fraction <= 1.0 + 1e-12, (view, kind, fraction)
+
+
+def test_pipelined_latency_is_the_empty_pipeline_latency(chain_trace):
+    """The pipelined latency is a traversal of an empty pipeline, whatever the trace length;
+    later samples wait behind the bottleneck, which latency_s.mean shows."""
+    layers = [(25, 4, 100), (100, 12, 30), (192, 10, 1)]
+    lengths = []
+    for samples in (1, 2, 10):
+        _, result, energy = run(WU, chain_trace(layers, samples=samples), "mapping.pipeline=true")
+        lengths.append(build_report(result, energy)["per_inference"]["latency_s"])
+    assert lengths[0] == lengths[1] == lengths[2] == 72 * 131 / 100e6
+
+
+def test_busy_time_adds_up(chain_trace):
     trace = chain_trace([(25, 4, 50), (100, 12, 20)], samples=2)
     config, result, energy = run(WU, trace, "mapping.pipeline=true")
-    report = build_report(result, energy)
-    for kind, fraction in report["per_inference"]["utilization"].items():
-        assert 0.0 <= fraction <= 1.0, kind
     # Each layer's crossbars are busy for its steps; tiles 0 (fc1) and 1-2 (fc2's row splits).
     assert result.tile_busy_cycles == (2 * 50 * 72, 2 * 20 * 72, 2 * 20 * 72)
 

@@ -95,3 +95,5 @@ def test_vgg8_with_four_copies_of_conv1_and_conv2(vgg8):
     per = report("wu2023_256x64.yaml", vgg8, "mapping.pipeline=true",
                  "mapping.copies={conv1: 4, conv2: 4}")
     assert 1.0 / per["throughput_per_s"] == pytest.approx(0.19e-3, rel=REL)
+    plain = report("wu2023_256x64.yaml", vgg8, "mapping.pipeline=true")
+    assert per["throughput_per_s"] / plain["throughput_per_s"] == pytest.approx(3.9, rel=REL)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from archsim.config.schema import AdcConfig
 from archsim.hw.component import Component
+from archsim.hw.operation import OpCost
 
 
 class Adc(Component):
@@ -20,8 +21,10 @@ class Adc(Component):
     ACTIONS = ("convert",)
     KIND = "adc"
 
-    def __init__(self, config: AdcConfig, array_cols: int, instances: int) -> None:
-        super().__init__(instances)
+    def __init__(
+        self, config: AdcConfig, array_cols: int, instances: int, instances_used: int
+    ) -> None:
+        super().__init__(instances, instances_used)
         self.config = config
         self.array_cols = array_cols
         self.per_array = array_cols // config.columns_per_adc
@@ -35,3 +38,8 @@ class Adc(Component):
     def columns_converted(self, cols_used: int) -> int:
         """Columns converted per slice: the used ones, or every column without skipping."""
         return cols_used if self.config.skip_idle_column_groups else self.array_cols
+
+    def charge(self, cost: OpCost, operations: int) -> None:
+        """Count the conversions of ``operations`` operations and the cycles they take."""
+        self.count("convert", cost.conversions * operations)
+        self.add_busy(cost.adc_busy_cycles * operations)

@@ -26,3 +26,8 @@ class Buffer(Component):
     def accesses(self, bits: int) -> int:
         """Accesses needed to move ``bits`` bits."""
         return math.ceil(bits / self.width_bits)
+
+    def move(self, vectors: int, in_bits: int, out_bits: int) -> None:
+        """Count reading ``vectors`` inputs of ``in_bits`` and writing their ``out_bits`` outputs."""
+        self.count("read", vectors * self.accesses(in_bits))
+        self.count("write", vectors * self.accesses(out_bits))

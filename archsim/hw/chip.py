@@ -24,8 +24,10 @@ from archsim.hw.component import Component
 from archsim.hw.controller import Controller
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DIGITAL_KINDS, PASS_KINDS, DigitalUnit
-from archsim.hw.tile import OpCost, Tiles
+from archsim.hw.operation import OpCost
+from archsim.hw.tile import Tiles
 from archsim.mapping.placement import LayerMapping, NetworkMapping
+from archsim.stats import Counter
 from archsim.workload.trace import OpRecord
 
 Process = Generator[simpy.Event, object, None]
@@ -33,22 +35,26 @@ Process = Generator[simpy.Event, object, None]
 
 @dataclass(frozen=True)
 class GroupPlan:
-    """A crossbar group's costs for one input precision: step cycles and per-crossbar costs."""
+    """A crossbar group's costs for one input precision: operation cycles and per-crossbar costs."""
 
     unit: CrossbarGroup
-    step_cycles: int
+    op_cycles: int
     costs: tuple[OpCost, ...]
 
 
-@dataclass
 class ChipCounters:
-    """Workload-level counts of a run (see the report schema)."""
+    """Workload-level statistics of a run (see the report schema)."""
 
-    tile_ops: int = 0
-    vmm_steps: int = 0
-    macs: int = 0
-    vectors: int = 0
-    digital_elements: int = 0
+    def __init__(self) -> None:
+        self.tile_ops = Counter("tile_ops", "operations", "crossbar activations")
+        self.vmm_steps = Counter(
+            "vmm_steps", "steps", "sequential VMM steps (the crossbars of a layer in parallel)"
+        )
+        self.macs = Counter("macs", "MACs", "multiply-accumulates performed by the crossbars")
+        self.vectors = Counter("vectors", "vectors", "input vectors applied to matrix layers")
+        self.digital_elements = Counter(
+            "digital_elements", "elements", "elements of activation, pooling and add work"
+        )
 
 
 class MatrixLayer:
@@ -58,7 +64,22 @@ class MatrixLayer:
         self.chip = chip
         self.mapping = mapping
         self.layout = mapping.layout
-        self.groups = tuple(CrossbarGroup(chip.env, placed) for placed in mapping.groups)
+        self.groups = tuple(
+            CrossbarGroup(chip.env, placed, chip.controller) for placed in mapping.groups
+        )
+        # MACs one step of a group performs for each copy it holds, from the placed blocks.
+        self._copy_macs = tuple(
+            {
+                copy: sum(
+                    slot.rows * (slot.col_stop - slot.col_start)
+                    for layout in placed.layouts
+                    for slot in layout.slots
+                    if slot.copy == copy
+                )
+                for copy in placed.copies
+            }
+            for placed in mapping.groups
+        )
         self._plans: dict[int, tuple[GroupPlan, ...]] = {}
         self.busy_cycles = 0
 
@@ -66,57 +87,59 @@ class MatrixLayer:
         """Per-group costs for ``input_bits``-bit inputs (computed once per precision)."""
         plans = self._plans.get(input_bits)
         if plans is None:
-            issue = self.chip.controller.issue_cycles
             built = []
             for unit in self.groups:
-                layouts = unit.placed.layouts
-                costs = tuple(self.chip.tiles.op_cost(lay, input_bits) for lay in layouts)
-                built.append(GroupPlan(unit, issue + max(c.cycles for c in costs), costs))
+                costs = tuple(self.chip.tiles.op_cost(lay, input_bits) for lay in unit.placed.layouts)
+                built.append(GroupPlan(unit, max(c.cycles for c in costs), costs))
             plans = self._plans[input_bits] = tuple(built)
         return plans
 
-    def shares(self, vectors: int) -> list[int]:
-        """Steps per group: vectors dealt round-robin over copies, packed copies in lockstep."""
-        copies = self.layout.copies
-        base, extra = divmod(vectors, copies)
+    def shares(self, vectors: int) -> list[dict[int, int]]:
+        """Vectors per copy, per group: dealt round-robin over the layer's copies."""
+        base, extra = divmod(vectors, self.layout.copies)
         return [
-            max(base + (copy < extra) for copy in group.copies) for group in self.mapping.groups
+            {copy: base + (copy < extra) for copy in group.copies} for group in self.mapping.groups
         ]
 
     def execute(self, record: OpRecord) -> Process:
         """SimPy process body: send one ``mvm`` record's share to each crossbar group's port
         and wait until every group has done its steps (the copies work in parallel)."""
         plans = self.plans(record.input_bits)
-        steps = self.shares(record.vectors)
-        jobs = [(plan, n) for plan, n in zip(plans, steps) if n]
-        done = [plan.unit.submit(n, plan.step_cycles) for plan, n in jobs]
+        jobs = []
+        for plan, shares, copy_macs in zip(plans, self.shares(record.vectors), self._copy_macs):
+            steps = max(shares.values())  # packed copies step in lockstep
+            if steps:
+                macs = sum(n * copy_macs[copy] for copy, n in shares.items())
+                jobs.append((plan, steps, macs))
+        done = [plan.unit.submit(steps, plan.op_cycles) for plan, steps, _ in jobs]
+        begin = self.chip.env.now
         yield done[0] if len(done) == 1 else self.chip.env.all_of(done)
+        self.busy_cycles += self.chip.env.now - begin
         self._account(record, jobs)
 
-    def _account(self, record: OpRecord, jobs: list[tuple[GroupPlan, int]]) -> None:
+    def _account(self, record: OpRecord, jobs: list[tuple[GroupPlan, int, int]]) -> None:
         chip, layout = self.chip, self.layout
-        tiles, counters = chip.tiles, chip.counters
-        for plan, n in jobs:
+        tiles, counters, controller = chip.tiles, chip.counters, chip.controller
+        for plan, steps, macs in jobs:
             for cost in plan.costs:
-                tiles.charge(cost, n)
-            chip.crossbar_busy[list(plan.unit.placed.crossbars)] += n * plan.step_cycles
-            counters.tile_ops += n * len(plan.unit.placed.crossbars)
-            chip.controller.count("issue", n)
-            chip.controller.add_busy(n * chip.controller.issue_cycles)
-        longest = max(n for _, n in jobs)
-        self.busy_cycles += max(plan.step_cycles * n for plan, n in jobs)
-        counters.vmm_steps += longest
+                tiles.charge(cost, steps)
+            crossbars = plan.unit.placed.crossbars
+            chip.crossbar_busy[list(crossbars)] += steps * plan.op_cycles
+            counters.tile_ops.add(steps * len(crossbars))
+            counters.macs.add(macs)
+            controller.count("issue", steps)
+            controller.add_busy(steps * controller.issue_cycles)
+        counters.vmm_steps.add(max(steps for _, steps, _ in jobs))
         vectors = record.vectors
-        counters.vectors += vectors
-        counters.macs += vectors * layout.rows * layout.cols
+        counters.vectors.add(vectors)
         per_output = layout.physical_cols_per_output
-        activity = tiles.dac.slice_activity(record.bitplane_nz, record.input_nz)
-        tiles.crossbar.count("cell_read", vectors * activity * layout.rows * layout.cols * per_output)
-        partials = per_output * layout.row_splits
-        tiles.shift_add.count("add", vectors * layout.cols * (partials - 1))
-        buffer = tiles.buffer
-        buffer.count("read", vectors * buffer.accesses(layout.rows * record.input_bits))
-        buffer.count("write", vectors * buffer.accesses(layout.cols * chip.act_bits))
+        tiles.crossbar.conduct(
+            weight_cells=layout.rows * layout.cols * per_output,
+            vectors=vectors,
+            slice_activity=tiles.dac.slice_activity(record.bitplane_nz, record.input_nz),
+        )
+        tiles.shift_add.merge(vectors * layout.cols, per_output * layout.row_splits)
+        tiles.buffer.move(vectors, layout.rows * record.input_bits, layout.cols * chip.act_bits)
 
 
 class Chip:
@@ -134,9 +157,9 @@ class Chip:
         self.mapping = mapping
         self.act_bits = act_bits
         crossbars = config.chip.tiles * config.chip.crossbars_per_tile
-        self.tiles = Tiles(config.tile, crossbars, config.chip.tiles)
+        self.tiles = Tiles(config.tile, crossbars, config.chip.tiles, mapping.crossbars)
         self.digital = DigitalUnit(env, config.digital)
-        self.controller = Controller(config.controller)
+        self.controller = Controller(env, config.controller)
         self.counters = ChipCounters()
         self.crossbar_busy = np.zeros(mapping.crossbars, dtype=np.int64)
         self.layers = {name: MatrixLayer(self, lm) for name, lm in mapping.layers.items()}
@@ -151,7 +174,7 @@ class Chip:
         if kind == "mvm":
             yield from self.layers[record.layer].execute(record)
         elif kind in DIGITAL_KINDS:
-            self.counters.digital_elements += record.elements
+            self.counters.digital_elements.add(record.elements)
             yield from self.digital.execute(kind, record.elements)
         elif kind not in PASS_KINDS:
             raise TraceError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from archsim.config.schema import CrossbarConfig
 from archsim.hw.component import Component
+from archsim.hw.operation import OpCost
 
 
 class Crossbar(Component):
@@ -17,6 +18,21 @@ class Crossbar(Component):
     ACTIONS = ("read", "cell_read")
     KIND = "crossbar"
 
-    def __init__(self, config: CrossbarConfig, instances: int) -> None:
-        super().__init__(instances)
+    def __init__(self, config: CrossbarConfig, instances: int, instances_used: int) -> None:
+        super().__init__(instances, instances_used)
         self.config = config
+
+    def charge(self, cost: OpCost, operations: int) -> None:
+        """Count the reads of ``operations`` operations; the array is busy for all of each."""
+        self.count("read", cost.reads * operations)
+        self.add_busy(cost.cycles * operations)
+
+    def conduct(self, weight_cells: int, vectors: int, slice_activity: float) -> None:
+        """Count the cells that conduct while ``vectors`` inputs are applied.
+
+        Each weight cell is sensed once per input slice (in analog mode only while its own
+        column group is sensed, the other columns floating), and conducts when its row's input
+        slice is non-zero: ``slice_activity`` is the expected number of non-zero slices per
+        input element (:meth:`Dac.slice_activity`).
+        """
+        self.count("cell_read", weight_cells * vectors * slice_activity)

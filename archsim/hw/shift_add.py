@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from archsim.config.schema import ShiftAddConfig
 from archsim.hw.component import Component
+from archsim.hw.operation import OpCost
 
 
 class ShiftAdd(Component):
@@ -20,3 +21,11 @@ class ShiftAdd(Component):
 
     def __init__(self, config: ShiftAddConfig, instances: int) -> None:
         super().__init__(instances)
+
+    def charge(self, cost: OpCost, operations: int) -> None:
+        """Count the additions that accumulate digitally converted input slices."""
+        self.count("add", cost.slice_adds * operations)
+
+    def merge(self, outputs: int, partials: int) -> None:
+        """Count the additions that merge ``partials`` partial results into each of ``outputs``."""
+        self.count("add", outputs * (partials - 1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from archsim.config.schema import TiaConfig
 from archsim.hw.component import Component
+from archsim.hw.operation import OpCost
 
 
 class Tia(Component):
@@ -17,5 +18,10 @@ class Tia(Component):
     ACTIONS = ("sample",)
     KIND = "tia"
 
-    def __init__(self, config: TiaConfig, instances: int) -> None:
-        super().__init__(instances)
+    def __init__(self, config: TiaConfig, instances: int, instances_used: int) -> None:
+        super().__init__(instances, instances_used)
+
+    def charge(self, cost: OpCost, operations: int) -> None:
+        """Count the column samples of ``operations`` operations and the cycles spent sensing."""
+        self.count("sample", cost.samples * operations)
+        self.add_busy(cost.tia_busy_cycles * operations)

@@ -14,46 +14,33 @@ and ``G`` column groups (``r`` = crossbar read cycles, ``c`` = ADC conversion cy
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from archsim.config.schema import TileConfig
 from archsim.hw.adc import Adc
 from archsim.hw.buffer import Buffer
 from archsim.hw.component import Component
 from archsim.hw.crossbar import Crossbar
 from archsim.hw.dac import Dac
+from archsim.hw.operation import OpCost
 from archsim.hw.shift_add import ShiftAdd
 from archsim.hw.tia import Tia
 from archsim.mapping.crossbar import CrossbarLayout
 
 
-@dataclass(frozen=True)
-class OpCost:
-    """Cycles and action counts of one operation of one crossbar (independent of input data)."""
-
-    cycles: int
-    reads: int
-    drives: int
-    samples: int
-    conversions: int
-    slice_adds: int
-    adc_busy_cycles: int
-
-
 class Tiles:
-    """The tile components of a chip of ``crossbars`` arrays, and the per-operation cost model."""
+    """The tile components of a chip of ``crossbars`` arrays (``used`` of them mapped), and the
+    per-operation cost model."""
 
-    def __init__(self, config: TileConfig, crossbars: int, tiles: int) -> None:
+    def __init__(self, config: TileConfig, crossbars: int, tiles: int, used: int) -> None:
         self.config = config
         xbar = config.crossbar
-        adcs = crossbars * (xbar.cols // config.adc.columns_per_adc)
-        self.crossbar = Crossbar(xbar, crossbars)
-        self.dac = Dac(config.dac, crossbars * xbar.rows)
-        self.tia = Tia(config.tia, adcs)
-        self.adc = Adc(config.adc, xbar.cols, adcs)
+        adcs_per_array = xbar.cols // config.adc.columns_per_adc
+        self.crossbar = Crossbar(xbar, crossbars, used)
+        self.dac = Dac(config.dac, crossbars * xbar.rows, used * xbar.rows)
+        self.tia = Tia(config.tia, crossbars * adcs_per_array, used * adcs_per_array)
+        self.adc = Adc(config.adc, xbar.cols, crossbars * adcs_per_array, used * adcs_per_array)
         self.shift_add = ShiftAdd(config.shift_add, tiles)
         self.buffer = Buffer(config.buffer, tiles)
-        self.ops = TileOps(crossbars)
+        self.ops = TileOps(crossbars, used)
 
     def components(self) -> tuple[Component, ...]:
         """Every component bank of the tiles, in pipeline order."""
@@ -82,29 +69,24 @@ class Tiles:
             reads = slices
             conversions = converted * slices
             slice_adds = converted * (slices - 1)
+        # The TIAs in use (one per ADC with a converted column) sense once per read.
+        sensing = -(-converted // groups)
         return OpCost(
             cycles=cycles,
             reads=reads,
             drives=rows_driven * reads,
+            dac_busy_cycles=rows_driven * reads * read,
             samples=converted * slices,
+            tia_busy_cycles=sensing * reads * read,
             conversions=conversions,
-            slice_adds=slice_adds,
             adc_busy_cycles=conversions * conv,
+            slice_adds=slice_adds,
         )
 
     def charge(self, cost: OpCost, operations: int) -> None:
-        """Count ``operations`` operations of the given cost (data-independent actions only)."""
-        read_cycles = self.config.crossbar.read_cycles
-        self.crossbar.count("read", cost.reads * operations)
-        self.crossbar.add_busy(cost.cycles * operations)
-        self.dac.count("drive", cost.drives * operations)
-        self.dac.add_busy(cost.drives * read_cycles * operations)
-        self.tia.count("sample", cost.samples * operations)
-        self.tia.add_busy(cost.samples * read_cycles * operations)
-        self.adc.count("convert", cost.conversions * operations)
-        self.adc.add_busy(cost.adc_busy_cycles * operations)
-        self.shift_add.count("add", cost.slice_adds * operations)
-        self.ops.count("op", operations)
+        """Let every tile component count its share of ``operations`` operations of ``cost``."""
+        for component in self.components():
+            component.charge(cost, operations)
 
 
 class TileOps(Component):
@@ -113,3 +95,7 @@ class TileOps(Component):
     ACTIONS = ("op",)
     KIND = "tile"
     TIMED = False
+
+    def charge(self, cost: OpCost, operations: int) -> None:
+        """Count ``operations`` tile operations."""
+        self.count("op", operations)

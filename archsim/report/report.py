@@ -2,7 +2,7 @@
 
 :func:`build_report` turns a :class:`~archsim.sim.SimResult` and its
 :class:`~archsim.energy.EnergyResult` into a plain, JSON-ready dict whose schema is documented in
-``docs/report.md``. Serialisation is deterministic (sorted keys, fixed float formatting), so the
+the README ("Report schema"). Serialisation is deterministic (sorted keys, fixed float formatting), so the
 same inputs give a byte-identical file. :func:`write_report` writes ``report.json`` and
 ``report.csv`` atomically: either both files appear complete, or neither changes.
 """
@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from archsim import __version__
 from archsim.energy.accounting import EnergyResult
+from archsim.errors import ArchsimError
 from archsim.sim.engine import SimResult
 from archsim.units import format_quantity
 
@@ -43,20 +44,25 @@ def build_report(
     trace_file: str | os.PathLike[str] | None = None,
     overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The report of one run as a JSON-ready dict (see ``docs/report.md``).
+    """The report of one run as a JSON-ready dict (see the README's "Report schema").
 
-    Per-inference figures divide the run's totals by the number of samples; latency is the mean
-    per-sample latency and throughput the steady-state rate (``1 / interval``).
+    Per-inference figures divide the run's totals by the number of samples. Latency is the mean
+    per-sample latency in layer-sequential mode and the latency through an empty pipeline (the
+    first sample's) in pipelined mode; throughput is the steady-state rate (``1 / interval``).
     """
     clock = result.clock_hz
     samples = max(1, result.samples)
     seconds = result.total_cycles / clock
     interval_s = result.interval_cycles / clock
-    utilization = {
-        c.kind: (c.busy_cycles / (c.instances * result.total_cycles) if result.total_cycles else 0.0)
-        for c in result.components
-        if c.timed
-    }
+    timed = [c for c in result.components if c.timed]
+    cycles = result.total_cycles or 1
+    utilization = {c.kind: c.busy_cycles / (max(1, c.instances_used) * cycles) for c in timed}
+    utilization_chip = {c.kind: c.busy_cycles / (c.instances * cycles) for c in timed}
+    latency = result.latency
+    if result.mode == "pipelined":
+        latency_s = result.first_latency_cycles / clock
+    else:
+        latency_s = latency.mean / clock
     digital = next(c for c in result.components if c.kind == "digital")
     inputs: dict[str, Any] = {"overrides": list(overrides)}
     if config_file is not None:
@@ -77,12 +83,13 @@ def build_report(
         "samples": result.samples,
         "clock_hz": clock,
         "per_inference": {
-            "latency_s": result.latency.mean / clock,
+            "latency_s": latency_s,
             "throughput_per_s": (1.0 / interval_s) if interval_s > 0 else 0.0,
             "interval_s": interval_s,
             "energy_j": energy.total_j / samples,
             "energy_breakdown_j": {k: v / samples for k, v in energy.by_component_j.items()},
             "utilization": utilization,
+            "utilization_chip": utilization_chip,
             "counters": {
                 "crossbars": result.crossbars,
                 "vmm_steps": result.vmm_steps / samples,
@@ -91,10 +98,11 @@ def build_report(
             },
         },
         "latency_s": {
-            "mean": result.latency.mean / clock,
-            "min": result.latency.min / clock if result.latency.count else None,
-            "max": result.latency.max / clock if result.latency.count else None,
-            "std": result.latency.std / clock,
+            "first": result.first_latency_cycles / clock,
+            "mean": latency.mean / clock,
+            "min": None if latency.min is None else latency.min / clock,
+            "max": None if latency.max is None else latency.max / clock,
+            "std": latency.std / clock,
         },
         "totals": {
             "time_s": seconds,
@@ -133,7 +141,7 @@ def build_report(
                 for layer in result.layers
             ],
         },
-        "tiles": {"busy_s": [cycles / clock for cycles in result.tile_busy_cycles]},
+        "tiles": {"array_busy_s": [busy / clock for busy in result.tile_busy_cycles]},
     }
 
 
@@ -171,13 +179,16 @@ def to_csv(report: Mapping[str, Any]) -> str:
 
 
 def write_report(report: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.csv`` into ``out_dir`` atomically; return their paths."""
+    """Write ``report.json`` and ``report.csv`` into ``out_dir`` atomically; return their paths.
+
+    Raises :class:`ArchsimError` naming the directory when it cannot be created or written.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     targets = (out / "report.json", out / "report.csv")
     texts = (to_json(report), to_csv(report))
     temps: list[str] = []
     try:
+        out.mkdir(parents=True, exist_ok=True)
         for target, text in zip(targets, texts):
             fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=out)
             temps.append(temp)
@@ -185,6 +196,8 @@ def write_report(report: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> 
                 handle.write(text)
         for temp, target in zip(temps, targets):
             os.replace(temp, target)
+    except OSError as error:
+        raise ArchsimError(f"--out {out}: cannot write the report: {error.strerror or error}") from None
     finally:
         for temp in temps:
             if os.path.exists(temp):
@@ -213,9 +226,10 @@ def summary(report: Mapping[str, Any]) -> str:
     total = per["energy_j"] or 1.0
     for kind, joules in sorted(per["energy_breakdown_j"].items(), key=lambda kv: -kv[1]):
         lines.append(f"    {kind:<11}{format_quantity(joules, 'J'):>12}  {100 * joules / total:5.1f} %")
-    lines.append("  utilization:")
+    lines.append("  utilization (of the hardware in use; of the whole chip):")
     for kind, fraction in per["utilization"].items():
-        lines.append(f"    {kind:<11}{100 * fraction:6.1f} %")
+        whole = per["utilization_chip"][kind]
+        lines.append(f"    {kind:<11}{100 * fraction:6.1f} %  {100 * whole:6.1f} %")
     digital = report["digital"]
     if not digital["enabled"]:
         lines.append(

@@ -29,7 +29,7 @@ from archsim.config.schema import HardwareConfig
 from archsim.errors import TraceError
 from archsim.hw.chip import Chip, Process
 from archsim.mapping.placement import map_network
-from archsim.stats import Tally
+from archsim.stats import Tally, TallySummary
 from archsim.workload.trace import NetworkSpec, OpRecord, TraceReader
 
 
@@ -54,6 +54,7 @@ class ComponentResult:
 
     kind: str
     instances: int
+    instances_used: int
     timed: bool
     busy_cycles: int
     actions: Mapping[str, float]
@@ -64,7 +65,9 @@ class SimResult:
     """Everything a run counted; energy and the report are derived from it later.
 
     Times are in cycles of ``clock_hz``. ``interval_cycles`` is the steady-state time between
-    inputs (the run time per sample in layer-sequential mode).
+    inputs (the run time per sample in layer-sequential mode). ``latency`` summarises every
+    sample's latency; ``first_latency_cycles`` is the first sample's, which meets an empty chip
+    (in pipelined mode, later samples also wait behind the slowest stage).
     """
 
     config_name: str
@@ -74,7 +77,8 @@ class SimResult:
     clock_hz: float
     samples: int
     total_cycles: int
-    latency: Tally
+    latency: TallySummary
+    first_latency_cycles: int
     interval_cycles: float
     crossbars: int
     crossbars_available: int
@@ -104,7 +108,7 @@ def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 
         mapping = map_network(network, config)
         env = simpy.Environment()
         chip = Chip(env, config, mapping, network.act_bits)
-        samples = _samples(iter(reader), network, reader.header.samples)
+        samples = _samples(iter(reader), network, reader.header.samples, os.fspath(trace))
         completions = _Completions()
         if config.mapping.pipeline:
             pipeline = _Pipeline(env, chip, network, config.mapping.pipeline_depth, completions)
@@ -129,7 +133,7 @@ def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 
 
 
 def _samples(
-    records: Iterator[OpRecord], network: NetworkSpec, expected: int
+    records: Iterator[OpRecord], network: NetworkSpec, expected: int, source: str
 ) -> Iterator[tuple[int, tuple[OpRecord, ...]]]:
     """Group the record stream by sample, checking each sample runs every layer once, in order."""
     order = tuple(layer.name for layer in network.layers)
@@ -138,23 +142,27 @@ def _samples(
     for record in records:
         if record.phase != "forward":
             raise TraceError(
-                f"record {record.index}: phase '{record.phase}' is not supported by this "
-                "hardware model yet (forward inference only)"
+                f"{source}: record {record.index}: phase '{record.phase}' is not supported by "
+                "this hardware model yet (forward inference only)"
             )
         if record.sample != sample:
-            yield sample, _complete(current, order, sample)
+            yield sample, _complete(current, order, sample, source)
             if record.sample != sample + 1:
-                raise TraceError(f"record {record.index}: sample {sample + 1} has no records")
+                raise TraceError(
+                    f"{source}: record {record.index}: sample {sample + 1} has no records"
+                )
             sample, current = record.sample, []
         current.append(record)
     if current:
-        yield sample, _complete(current, order, sample)
+        yield sample, _complete(current, order, sample, source)
         sample += 1
     if sample != expected:
-        raise TraceError(f"trace holds {sample} samples but its header says {expected}")
+        raise TraceError(f"{source}: trace holds {sample} samples but its header says {expected}")
 
 
-def _complete(records: list[OpRecord], order: tuple[str, ...], sample: int) -> tuple[OpRecord, ...]:
+def _complete(
+    records: list[OpRecord], order: tuple[str, ...], sample: int, source: str
+) -> tuple[OpRecord, ...]:
     layers = tuple(r.layer for r in records)
     if layers != order:
         first = records[0].index if records else 0
@@ -162,11 +170,12 @@ def _complete(records: list[OpRecord], order: tuple[str, ...], sample: int) -> t
             if position >= len(layers) or layers[position] != name:
                 found = layers[position] if position < len(layers) else "the end of the sample"
                 raise TraceError(
-                    f"record {first + position}: sample {sample} must run layer '{name}' next "
-                    f"(network order), found {found}"
+                    f"{source}: record {first + position}: sample {sample} must run layer "
+                    f"'{name}' next (network order), found {found}"
                 )
         raise TraceError(
-            f"record {first + len(order)}: sample {sample} has records beyond its last layer"
+            f"{source}: record {first + len(order)}: sample {sample} has records beyond its "
+            "last layer"
         )
     return tuple(records)
 
@@ -184,12 +193,16 @@ class _Completions:
         self.gaps = Tally("interval", "cycles", "time between consecutive completions")
         self._started: dict[int, int] = {}
         self._last_finish: int | None = None
+        self.first_latency = 0
 
     def start(self, sample: int, now: int) -> None:
         self._started.setdefault(sample, now)
 
     def finish(self, sample: int, now: int) -> None:
-        self.latency.observe(now - self._started.pop(sample))
+        latency = now - self._started.pop(sample)
+        if not self.latency.count:
+            self.first_latency = latency
+        self.latency.observe(latency)
         if self._last_finish is not None:
             self.gaps.observe(now - self._last_finish)
         self._last_finish = now
@@ -322,7 +335,12 @@ def _result(
     )
     components = tuple(
         ComponentResult(
-            c.KIND, c.instances, c.TIMED, c.busy_cycles, MappingProxyType(dict(c.action_counts()))
+            c.KIND,
+            c.instances,
+            c.instances_used,
+            c.TIMED,
+            c.busy_cycles,
+            MappingProxyType(dict(c.action_counts())),
         )
         for c in chip.components()
     )
@@ -337,17 +355,18 @@ def _result(
         clock_hz=config.chip.clock_hz,
         samples=completions.latency.count,
         total_cycles=int(env.now),
-        latency=completions.latency,
+        latency=completions.latency.summary(),
+        first_latency_cycles=completions.first_latency,
         interval_cycles=float(interval),
         crossbars=mapping.crossbars,
         crossbars_available=mapping.crossbars_available,
         tiles=config.chip.tiles,
         tiles_used=mapping.tiles_used,
-        tile_ops=counters.tile_ops,
-        vmm_steps=counters.vmm_steps,
-        macs=counters.macs,
-        vectors=counters.vectors,
-        digital_elements=counters.digital_elements,
+        tile_ops=int(counters.tile_ops.value),
+        vmm_steps=int(counters.vmm_steps.value),
+        macs=int(counters.macs.value),
+        vectors=int(counters.vectors.value),
+        digital_elements=int(counters.digital_elements.value),
         digital_enabled=config.digital.enabled,
         components=components,
         layers=layers,

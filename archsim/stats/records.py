@@ -19,10 +19,6 @@ class Counter:
         """Add ``amount``."""
         self.value += amount
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {"value": self.value, "unit": self.unit, "description": self.description}
-
 
 @dataclass
 class Tally:
@@ -51,39 +47,30 @@ class Tally:
         """Population standard deviation (0 for fewer than two observations)."""
         return math.sqrt(self._m2 / self.count) if self.count > 1 else 0.0
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form (``None`` for min/max of an empty tally)."""
+    def summary(self) -> TallySummary:
+        """An immutable snapshot of the tally."""
         empty = self.count == 0
-        return {
-            "count": self.count,
-            "mean": self.mean,
-            "min": None if empty else self.min,
-            "max": None if empty else self.max,
-            "std": self.std,
-            "unit": self.unit,
-            "description": self.description,
-        }
+        return TallySummary(
+            self.name,
+            self.unit,
+            self.description,
+            self.count,
+            self.mean,
+            None if empty else self.min,
+            None if empty else self.max,
+            self.std,
+        )
 
 
-@dataclass
-class TimeWeighted:
-    """A level (e.g. busy units) integrated over time; ``mean(now)`` is its time average."""
+@dataclass(frozen=True)
+class TallySummary:
+    """A frozen snapshot of a :class:`Tally` (``min``/``max`` are ``None`` when empty)."""
 
     name: str
     unit: str
     description: str
-    level: float = 0.0
-    _area: float = field(default=0.0, repr=False)
-    _since: float = field(default=0.0, repr=False)
-
-    def set(self, level: float, now: float) -> None:
-        """Change the level to ``level`` at time ``now``."""
-        self._area += self.level * (now - self._since)
-        self.level = level
-        self._since = now
-
-    def mean(self, now: float) -> float:
-        """Time-averaged level over ``[0, now]``."""
-        if now <= 0:
-            return 0.0
-        return (self._area + self.level * (now - self._since)) / now
+    count: int
+    mean: float
+    min: float | None
+    max: float | None
+    std: float
