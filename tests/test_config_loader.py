@@ -22,6 +22,7 @@ from archsim.config.loader import (
     apply_overrides,
     build,
     load_config,
+    load_with_bases,
     load_yaml,
     number,
     option,
@@ -478,3 +479,151 @@ def test_load_config_errors(tmp_path: Path, text: str, overrides: list[str], mes
     with pytest.raises(ConfigError) as info:
         load_config(Chip, path, overrides)
     assert str(info.value).startswith(message.format(file=path))
+
+
+# --------------------------------------------------------------------------------------------
+# Inheritance: base:
+# --------------------------------------------------------------------------------------------
+
+
+def test_base_merge_semantics(tmp_path: Path) -> None:
+    _write(tmp_path, (
+        "version: 1\n"
+        "clock: 100MHz\n"
+        "name: parent\n"
+        "tiles: [{adc: {bits: 8}}]\n"
+        "extra: {a: {x: 1, y: 2}, b: [1, 2], c: 3, d: {k: 1}}\n"
+    ), "parent.yaml")
+    child = _write(tmp_path, (
+        "base: parent.yaml\n"
+        "name: child\n"
+        "extra:\n"
+        "  a: {y: 20, z: 30}\n"  # mappings merge key by key, recursively
+        "  b: [3]\n"             # a list replaces the base's list whole
+        "  c: null\n"            # null replaces too (it does not delete the key)
+        "  d: 4\n"               # a scalar replaces a mapping
+        "  e: {new: 1}\n"        # new keys are added
+    ), "child.yaml")
+    assert load_with_bases(child) == {
+        "version": 1,
+        "clock": "100MHz",
+        "name": "child",
+        "tiles": [{"adc": {"bits": 8}}],
+        "extra": {"a": {"x": 1, "y": 20, "z": 30}, "b": [3], "c": None, "d": 4, "e": {"new": 1}},
+    }
+    # A mapping in the child replaces a base value that is not a mapping.
+    child.write_text("base: parent.yaml\nclock: {hz: 1}\n", encoding="utf-8")
+    assert load_with_bases(child)["clock"] == {"hz": 1}
+    # A list of mappings is replaced, not merged element by element.
+    _write(tmp_path, CONFIG_TEXT, "chip.yaml")
+    child.write_text("base: chip.yaml\ntiles: [{adc: {bits: 4}}]\n", encoding="utf-8")
+    assert load_config(Chip, child).tiles == (Tile(adc=Adc(bits=4)),)
+
+
+def test_file_without_base_reads_as_load_yaml(tmp_path: Path) -> None:
+    path = _write(tmp_path, CONFIG_TEXT)
+    assert load_with_bases(path) == load_yaml(path)
+    assert load_with_bases(_write(tmp_path, "", "empty.yaml")) is None
+
+
+def test_chain_of_two_bases_with_relative_paths(tmp_path: Path) -> None:
+    (tmp_path / "lib" / "deep").mkdir(parents=True)
+    _write(tmp_path / "lib" / "deep", CONFIG_TEXT, "root.yaml")
+    _write(tmp_path / "lib", (
+        "base: deep/root.yaml\n"  # relative to lib/, the directory of the file naming it
+        "name: middle\n"
+        "memory: 1KiB\n"
+        "clock: 200MHz\n"
+    ), "middle.yaml")
+    child = _write(tmp_path, "base: lib/middle.yaml\nclock: 300MHz\n", "child.yaml")
+    chip = load_config(Chip, child)
+    assert (chip.name, chip.memory, chip.clock) == ("middle", 1024.0, 300e6)
+    assert chip.tiles[1].adc.latency == 2e-9  # from the root
+    assert "base" not in load_with_bases(child)
+
+
+@pytest.mark.parametrize(
+    ("files", "cycle"),
+    [
+        ({"a.yaml": "base: a.yaml\n"}, "a.yaml -> a.yaml"),
+        ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: a.yaml\n"}, "a.yaml -> b.yaml -> a.yaml"),
+        (
+            {"a.yaml": "base: b.yaml\n", "b.yaml": "base: c.yaml\n", "c.yaml": "base: ./b.yaml\n"},
+            "a.yaml -> b.yaml -> c.yaml -> b.yaml",
+        ),
+    ],
+)
+def test_base_cycle_is_an_error_naming_the_files(
+    tmp_path: Path, files: dict[str, str], cycle: str
+) -> None:
+    for name, text in files.items():
+        _write(tmp_path, text, name)
+    with pytest.raises(ConfigError) as info:
+        load_config(Chip, tmp_path / "a.yaml")
+    expected = " -> ".join(str(tmp_path / name) for name in cycle.split(" -> "))
+    assert str(info.value) == f"{tmp_path / 'a.yaml'}: base: the bases form a cycle: {expected}"
+
+
+def test_missing_base_names_the_child_and_the_field(tmp_path: Path) -> None:
+    child = _write(tmp_path, "base: nope.yaml\nname: x\n", "child.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_config(Chip, child)
+    assert str(info.value) == (
+        f"{child}: base: {tmp_path / 'nope.yaml'}: cannot read config: No such file or directory"
+    )
+    # Deeper in a chain, the file whose base is missing is named.
+    _write(tmp_path, "base: nope.yaml\n", "middle.yaml")
+    top = _write(tmp_path, "base: middle.yaml\n", "top.yaml")
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'middle.yaml'}: base: ")):
+        load_config(Chip, top)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("base: 3\n", "base: expected the file name of another config, got 3"),
+        ("base: [a.yaml]\n", "base: expected the file name of another config, got list"),
+        ("base:\n", "base: expected the file name of another config, got null"),
+        ("base: ''\n", "base: expected the file name of another config, got ''"),
+        ("base: list.yaml\n", "base: {dir}/list.yaml: expected a mapping, got list"),
+        ("base: empty.yaml\n", "base: {dir}/empty.yaml: expected a mapping, got null"),
+        ("base: bad.yaml\n", "base: {dir}/bad.yaml:2: duplicate key 'a'"),
+    ],
+)
+def test_bad_base_errors(tmp_path: Path, text: str, message: str) -> None:
+    _write(tmp_path, "- 1\n", "list.yaml")
+    _write(tmp_path, "", "empty.yaml")
+    _write(tmp_path, "a: 1\na: 2\n", "bad.yaml")
+    child = _write(tmp_path, text, "child.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_config(Chip, child)
+    assert str(info.value) == f"{child}: {message.format(dir=tmp_path)}"
+
+
+def test_overrides_apply_after_the_merge(tmp_path: Path) -> None:
+    _write(tmp_path, CONFIG_TEXT, "parent.yaml")
+    child = _write(tmp_path, "base: parent.yaml\nclock: 200MHz\n", "child.yaml")
+    chip = load_config(Chip, child, ["clock=300MHz", "tiles[1].adc.bits=6", "name=over"])
+    assert (chip.clock, chip.tiles[1].adc.bits, chip.name) == (300e6, 6, "over")
+    assert chip.tiles[1].adc.latency == 2e-9  # the rest of the inherited tile is kept
+    # An override cannot re-point the base: after the merge, "base" is just an unknown field.
+    with pytest.raises(ConfigError, match=r": base: unknown field"):
+        load_config(Chip, child, ["base=other.yaml"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("base: parent.yaml\ncolour: red\n", "colour: unknown field"),  # a typo in the child
+        ("base: parent.yaml\ntiles: []\nclock: 1Hz\n", "clock: must be 1 MHz..10 GHz"),
+        ("base: bad_parent.yaml\n", "tiles[0].adc.bits: must be 1..16, got 0"),  # inherited
+    ],
+)
+def test_errors_in_merged_data_name_the_file_given(tmp_path: Path, text: str,
+                                                   message: str) -> None:
+    _write(tmp_path, CONFIG_TEXT, "parent.yaml")
+    _write(tmp_path, CONFIG_TEXT.replace("bits: 8", "bits: 0"), "bad_parent.yaml")
+    child = _write(tmp_path, text, "child.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_config(Chip, child)
+    assert str(info.value).startswith(f"{child}: {message}")

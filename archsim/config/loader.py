@@ -6,10 +6,12 @@ into instances of them, strictly and schema-agnostically:
 * :func:`load_yaml` reads a file with a safe loader that rejects duplicate keys, anchors/aliases
   and YAML 1.1 surprises (``yes``/``no``/``on`` stay strings; ``017`` is not octal; ``1e-3`` is
   a float), and reports syntax errors as ``file:line: problem``.
+* :func:`load_with_bases` reads a file that may name another with a top-level ``base:`` key and
+  deep-merges it over that base (recursively, for a chain of bases).
 * :func:`apply_overrides` applies command-line ``--set a.b[2].c=value`` overrides.
 * :func:`build` converts the data into dataclasses, checking every value against the field's
   annotation and metadata; unknown keys, missing fields and out-of-range values are errors.
-* :func:`load_config` does all three and prefixes errors with the file name.
+* :func:`load_config` does all of these and prefixes errors with the file name.
 
 Schema conventions (what :func:`build` understands)::
 
@@ -56,6 +58,7 @@ __all__ = [
     "option",
     "build",
     "load_yaml",
+    "load_with_bases",
     "parse_yaml_value",
     "apply_overrides",
     "load_config",
@@ -500,6 +503,75 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
     return _parse(text, source)
 
 
+_BASE_KEY = "base"  # top-level key naming the file a config inherits from
+
+
+def _merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``child`` over ``base`` into a new dict; neither input is modified.
+
+    Mappings merge key by key, recursively; any other value of ``child`` (scalar, list, null)
+    replaces the base's value whole.
+    """
+    result = copy.deepcopy(dict(base))
+    for key, value in child.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = _merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _base_of(source: str, data: Mapping[str, Any]) -> str:
+    """The file named by ``data["base"]``, relative to the directory of ``source``."""
+    name = data[_BASE_KEY]
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(
+            f"{source}: {_BASE_KEY}: expected the file name of another config, got {_got(name)}"
+        )
+    return os.path.normpath(os.path.join(os.path.dirname(source), name))
+
+
+def load_with_bases(path: str | os.PathLike[str]) -> Any:
+    """Read a config file like :func:`load_yaml`, resolving its top-level ``base:`` key.
+
+    ``base: other.yaml`` names a file relative to the directory of the file that names it. That
+    file is read the same way (so bases may chain), then this file's data is deep-merged over it:
+    mappings merge key by key, recursively; any other value (scalar, list, null) replaces the
+    base's. The ``base`` key is not part of the result. A file without ``base`` reads exactly as
+    with :func:`load_yaml`.
+
+    Raises:
+        ConfigError: as :func:`load_yaml`, for this file or a base (a base's problem is prefixed
+            with ``"child.yaml: base: "``, naming the file that refers to it); ``base`` is not a
+            file name; a base is not a mapping; the bases form a cycle (the message lists the
+            files).
+    """
+    source = os.fspath(path)
+    chain = [source]  # this file, its base, the base's base, ...
+    layers = [load_yaml(source)]
+    while isinstance(layers[-1], Mapping) and _BASE_KEY in layers[-1]:
+        child = chain[-1]
+        base_source = _base_of(child, layers[-1])
+        if os.path.realpath(base_source) in {os.path.realpath(name) for name in chain}:
+            files = " -> ".join([*chain, base_source])
+            raise ConfigError(f"{source}: {_BASE_KEY}: the bases form a cycle: {files}")
+        try:
+            base = load_yaml(base_source)
+        except ConfigError as error:
+            raise ConfigError(f"{child}: {_BASE_KEY}: {error}") from None
+        if not isinstance(base, Mapping):
+            raise ConfigError(
+                f"{child}: {_BASE_KEY}: {base_source}: expected a mapping, got {_got(base)}"
+            )
+        chain.append(base_source)
+        layers.append(base)
+    data = layers.pop()
+    while layers:
+        child_data = layers.pop()
+        data = _merge(data, {key: value for key, value in child_data.items() if key != _BASE_KEY})
+    return data
+
+
 def parse_yaml_value(text: str, source: str = "<value>") -> Any:
     """Parse a YAML scalar or flow collection (``"8"``, ``"10ns"``, ``"{a: 1}"``, ``"[1, 2]"``)
     with the same strict rules as :func:`load_yaml`; ``source`` names it in errors."""
@@ -532,7 +604,7 @@ def _apply_one(data: dict[str, Any], override: str) -> None:
     steps = _parse_override_path(key_text) if equals and key_text else None
     if steps is None:
         raise ConfigError(
-            f"{where}: expected path=value, such as tile.adc.bits=8 or tiles[2].rows=128"
+            f"{where}: expected path=value, such as tile.adc.bits=8 or tile.adc.columns_per_adc=4"
         )
     value = parse_yaml_value(value_text, where)
     node: Any = data
@@ -587,14 +659,15 @@ def apply_overrides(data: Mapping[str, Any] | None, overrides: Sequence[str]) ->
 def load_config(
     cls: type[T], path: str | os.PathLike[str], overrides: Sequence[str] = ()
 ) -> T:
-    """Load a YAML config file into dataclass ``cls``: :func:`load_yaml`, then
-    :func:`apply_overrides`, then :func:`build`.
+    """Load a YAML config file into dataclass ``cls``: :func:`load_with_bases` (the file merged
+    over its ``base:`` chain), then :func:`apply_overrides`, then :func:`build`.
 
     Raises:
         ConfigError: one message naming the file and the path of the first bad value, e.g.
-            ``"hw_configs/x.yaml: tile.adc.bits: must be 1..16, got 0"``.
+            ``"hw_configs/x.yaml: tile.adc.bits: must be 1..16, got 0"``; a value inherited from
+            a base is reported under the file given here, which is the one that uses it.
     """
-    data = load_yaml(path)
+    data = load_with_bases(path)
     if overrides:
         data = apply_overrides(data, overrides)
     try:
