@@ -307,7 +307,8 @@ class TraceHeader:
     Attributes:
         version: format version (:data:`TRACE_VERSION`).
         model: name of the traced model.
-        samples: number of samples (inputs) the trace covers; record samples are 0..samples-1.
+        samples: number of samples (inputs) the trace covers; every one of 0..samples-1 has
+            records.
         seed: seed of the run that produced the trace, or None if unknown.
         network: the network description.
         meta: free-form provenance (read-only; JSON objects become mappings, arrays tuples).
@@ -327,7 +328,8 @@ class OpRecord:
 
     Attributes:
         index: 0-based position among the op records of the file.
-        sample: the sample (input) index, non-decreasing through the file.
+        sample: the sample (input) index: 0 in the first record, then the previous record's
+            sample or the next one, up to the header's ``samples`` - 1.
         phase: ``"forward"``, ``"backward"`` or ``"update"``.
         layer: name of the header layer.
         kind: the operation, see :data:`RECORD_KINDS`.
@@ -389,7 +391,8 @@ class TraceSummary:
         compressed: whether it is gzip-compressed.
         header: its header.
         records: number of op records.
-        samples_seen: number of distinct sample indices among the records.
+        samples_seen: number of distinct sample indices among the records; a valid trace has
+            records for every sample, so this equals ``header.samples``.
         counts: number of records per (phase, kind), in :data:`RECORD_KINDS` order.
         total_macs: multiply-accumulates over all mvm, mvm_t and outer records.
         macs_by_phase: multiply-accumulates per phase (phases with records only).
@@ -454,14 +457,18 @@ def _fractions(name: str, value: object, length: int) -> tuple[float, ...]:
 
 
 class _RecordChecker:
-    """Validates op records against a header; keeps the sample order state of one file."""
+    """Validates op records against a header; keeps the sample order state of one file.
 
-    __slots__ = ("_layers", "_samples", "_last_sample")
+    Samples run from 0 without gaps: each record's sample is the previous record's or the next
+    one. :meth:`finish` then checks that the records covered every sample the header promises.
+    """
+
+    __slots__ = ("_layers", "_samples", "_samples_seen")
 
     def __init__(self, header: TraceHeader) -> None:
         self._layers = {layer.name: layer for layer in header.network.layers}
         self._samples = header.samples
-        self._last_sample = 0
+        self._samples_seen = 0  # distinct samples so far; the current sample is this - 1
 
     def check(self, obj: object, index: int) -> OpRecord:
         """Validate one decoded op record (``type`` included) and build its OpRecord."""
@@ -476,9 +483,12 @@ class _RecordChecker:
         if obj.keys() != compiled.keys:
             self._diagnose_keys(obj, compiled.spec)
         sample = obj["sample"]
-        if type(sample) is not int or not self._last_sample <= sample < self._samples:
+        seen = self._samples_seen
+        if type(sample) is not int or not (
+            0 <= sample < self._samples and seen - 1 <= sample <= seen
+        ):
             self._diagnose_sample(sample)
-        self._last_sample = sample
+        self._samples_seen = sample + 1
         name = obj["layer"]
         layer = self._layers.get(name) if type(name) is str else None
         spec = compiled.spec
@@ -512,6 +522,14 @@ class _RecordChecker:
             )
         return OpRecord(index, sample, spec.phase, name, spec.kind, **values)
 
+    def finish(self) -> None:
+        """Check, after the last record, that the records hold every sample of the header."""
+        if self._samples_seen != self._samples:
+            promised = f"{self._samples} sample{'s' if self._samples != 1 else ''}"
+            raise _Invalid(
+                "samples", f"header promises {promised}, the records hold {self._samples_seen}"
+            )
+
     @staticmethod
     def _diagnose_head(obj: dict[str, Any]) -> NoReturn:
         for key in ("type", "phase", "kind"):
@@ -543,9 +561,15 @@ class _RecordChecker:
             raise _Invalid("sample", f"expected an integer >= 0, got {_show(sample)}")
         if sample >= self._samples:
             raise _Invalid("sample", f"expected < {self._samples} (header samples), got {sample}")
+        current = self._samples_seen - 1
+        if sample < current:
+            raise _Invalid(
+                "sample", f"expected >= {current} (samples must be non-decreasing), got {sample}"
+            )
+        expected = "0" if current < 0 else f"{current} or {current + 1}"
         raise _Invalid(
             "sample",
-            f"expected >= {self._last_sample} (samples must be non-decreasing), got {sample}",
+            f"expected {expected} (samples are numbered from 0 without gaps), got {sample}",
         )
 
     def _diagnose_layer(self, name: object, layer: LayerSpec | None, spec: RecordKind) -> NoReturn:
@@ -907,11 +931,22 @@ class TraceWriter:
         self._records += 1
 
     def close(self) -> None:
-        """Write the end record and move the file into place. Idempotent."""
+        """Write the end record and move the file into place. Idempotent.
+
+        Raises:
+            TraceError: the records do not cover every sample the header promises; the file is
+                then not written (``path`` is left as it was).
+        """
         if self._closed:
             return
         self._closed = True
         try:
+            try:
+                self._checker.finish()
+            except _Invalid as error:
+                raise TraceError(
+                    f"{self.path}: header: field '{error.field_name}': {error.message}"
+                ) from None
             self._emit(_ENCODER.encode({"type": "end", "records": self._records}))
             self._flush()
             if self._stream is not self._raw:
@@ -963,8 +998,9 @@ class TraceReader:
 
     Use as a context manager. Memory is bounded by one line; the file is never read whole.
     Each ``iter()`` starts again at the first record (an older iterator then stops with
-    RuntimeError). Reading to the end checks the end record, so a complete iteration proves
-    the file complete. gzip is detected by its magic bytes, not by the file name.
+    RuntimeError). Reading to the end checks the end record and that the records hold every
+    sample the header promises, so a complete iteration proves the file complete. gzip is
+    detected by its magic bytes, not by the file name.
 
     Args:
         path: the trace file.
@@ -1080,6 +1116,12 @@ class TraceReader:
                         f"end record (line {line_number})",
                         f"field '{error.field_name}': {error.message}",
                     ) from None
+                try:
+                    checker.finish()
+                except _Invalid as error:
+                    raise self._error(
+                        "header (line 1)", f"field '{error.field_name}': {error.message}"
+                    ) from None
                 break
             try:
                 record = checker.check(obj, index)
@@ -1131,29 +1173,28 @@ def read_header(path: str | os.PathLike[str]) -> TraceHeader:
 def validate_trace(path: str | os.PathLike[str]) -> TraceSummary:
     """Read a whole trace (streaming, one pass), validating every record and the end record.
 
+    The checks are the reader's (:class:`TraceReader` read to the end): among them, record
+    samples run from 0 without gaps and cover exactly the header's ``samples``.
+
     Raises:
         TraceError: the first problem found, naming the record, line and field.
     """
     counts = dict.fromkeys(RECORD_KINDS, 0)
     macs = dict.fromkeys(PHASES, 0)
     records = 0
-    samples_seen = 0
-    last_sample = -1
     with TraceReader(path) as reader:
         for record in reader:
             records += 1
             counts[record.phase, record.kind] += 1
             if record.vectors:
                 macs[record.phase] += record.macs
-            if record.sample != last_sample:
-                samples_seen += 1
-                last_sample = record.sample
         return TraceSummary(
             path=reader.path,
             compressed=reader.compressed,
             header=reader.header,
             records=records,
-            samples_seen=samples_seen,
+            # Reading to the end proved that the records hold exactly the header's samples.
+            samples_seen=reader.header.samples,
             counts=MappingProxyType({key: n for key, n in counts.items() if n}),
             total_macs=sum(macs.values()),
             macs_by_phase=MappingProxyType({phase: n for phase, n in macs.items() if n}),
@@ -1186,7 +1227,7 @@ def format_summary(summary: TraceSummary) -> str:
         f"trace     {summary.path} ({'gzip, ' if summary.compressed else ''}"
         f"{TRACE_FORMAT} v{header.version})",
         f"model     {header.model} (seed {'unknown' if header.seed is None else header.seed})",
-        f"samples   {header.samples} declared, {summary.samples_seen} with records",
+        f"samples   {summary.samples_seen}",
         f"network   input {_dims(network.input_shape)}, {network.weight_bits}-bit weights, "
         f"{network.act_bits}-bit activations, {len(network.layers)} layers ({len(matrix)} matrix)",
     ]

@@ -275,10 +275,37 @@ def test_readme_example_is_a_valid_trace(tmp_path: Path) -> None:
     assert (summary.records, summary.samples_seen, summary.total_macs) == (4, 2, 24)
 
 
-def test_samples_may_have_no_records(tmp_path: Path) -> None:
-    records = [r for r in all_records(3) if r["sample"] != 1]
-    path = write_trace(tmp_path / "t.jsonl", records, make_header(samples=3))
-    assert validate_trace(path).samples_seen == 2
+def _one_record_per_sample(samples: int) -> list[dict[str, Any]]:
+    return [{**sample_records(0)[1], "sample": sample} for sample in range(samples)]
+
+
+def test_header_must_not_promise_more_samples_than_the_records_hold(tmp_path: Path) -> None:
+    path = write_trace(tmp_path / "t.jsonl", _one_record_per_sample(16), make_header(16))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[0] = lines[0].replace('"samples": 16', '"samples": 17')
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    message = "header (line 1): field 'samples': header promises 17 samples, the records hold 16"
+    # One check, reached by every way of reading the whole file.
+    for read in (validate_trace, trace_info, read_all):
+        with pytest.raises(TraceError) as info:
+            read(path)
+        assert str(info.value) == f"{path}: {message}"
+    assert read_header(path).samples == 17  # the header alone is well formed
+
+
+def test_a_trace_without_records_holds_no_sample(tmp_path: Path, valid_lines: list[str]) -> None:
+    path = tmp_path / "t.jsonl"
+    header = json.loads(valid_lines[0]) | {"samples": 1}
+    path.write_text(json.dumps(header) + '\n{"type": "end", "records": 0}\n', encoding="utf-8")
+    with pytest.raises(TraceError, match=r"header promises 1 sample, the records hold 0$"):
+        validate_trace(path)
+
+
+def test_summary_counts_every_sample(tmp_path: Path) -> None:
+    path = write_trace(tmp_path / "t.jsonl", _one_record_per_sample(5), make_header(5))
+    summary = validate_trace(path)
+    assert (summary.records, summary.samples_seen, summary.header.samples) == (5, 5, 5)
+    assert "samples   5\n" in format_summary(summary)
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,6 +322,17 @@ def edit_json(line: int, change: Callable[[Any], Any]) -> Edit:
         obj = json.loads(lines[line])
         change(obj)  # edits in place; a return value (from pop) is ignored
         lines[line] = json.dumps(obj)
+        return lines
+
+    return apply
+
+
+def edits(*steps: Edit) -> Edit:
+    """Apply several edits in order."""
+
+    def apply(lines: list[str]) -> list[str]:
+        for step in steps:
+            lines = step(lines)
         return lines
 
     return apply
@@ -450,6 +488,17 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
      f"record {N - 1} (line {N + 1}): field 'sample': expected < 2 (header samples), got 2"),
     ("negative sample", set_key(1, "sample", -1),
      "field 'sample': expected an integer >= 0, got -1"),
+    ("first sample not 0", set_key(1, "sample", 1),
+     "record 0 (line 2): field 'sample': expected 0 (samples are numbered from 0 without gaps), "
+     "got 1"),
+    ("sample gap", edits(set_key(0, "samples", 3),
+                         *(set_key(line, "sample", 2) for line in range(N // 2 + 1, N + 1))),
+     f"record {N // 2} (line {N // 2 + 2}): field 'sample': expected 0 or 1 (samples are "
+     "numbered from 0 without gaps), got 2"),
+    ("sample bool", set_key(2, "sample", False),
+     "record 1 (line 3): field 'sample': expected an integer >= 0, got false"),
+    ("header promises more samples", set_key(0, "samples", 3),
+     "header (line 1): field 'samples': header promises 3 samples, the records hold 2"),
     # end record
     ("no end record", lambda lines: lines[:-1], f"truncated: no end record after record {N - 1}"),
     ("no records, no end", lambda lines: lines[:1], "truncated: no end record after the header"),
@@ -576,7 +625,7 @@ def test_writer_programming_errors(tmp_path: Path) -> None:
         TraceWriter(tmp_path / "t.jsonl", {**make_header(), "version": 1})
     with pytest.raises(TypeError):
         TraceWriter(tmp_path / "t.jsonl", [])  # type: ignore[arg-type]
-    writer = TraceWriter(tmp_path / "t.jsonl", make_header())
+    writer = TraceWriter(tmp_path / "t.jsonl", make_header(samples=1))
     with pytest.raises(ValueError, match="type"):
         writer.write({**all_records()[0], "type": "op"})
     with pytest.raises(TypeError):
@@ -588,6 +637,29 @@ def test_writer_programming_errors(tmp_path: Path) -> None:
         writer.write(all_records()[1])
     assert writer.records == 1
     assert validate_trace(tmp_path / "t.jsonl").records == 1
+
+
+def test_writer_refuses_sample_gaps(tmp_path: Path) -> None:
+    records = [r for r in all_records(3) if r["sample"] != 1]
+    with pytest.raises(TraceError) as info:
+        write_trace(tmp_path / "t.jsonl", records, make_header(samples=3))
+    assert str(info.value) == (
+        f"{tmp_path / 't.jsonl'}: record {N // 2}: field 'sample': expected 0 or 1 (samples are "
+        "numbered from 0 without gaps), got 2"
+    )
+    assert os.listdir(tmp_path) == []
+
+
+def test_writer_refuses_to_close_with_samples_missing(tmp_path: Path) -> None:
+    path = write_trace(tmp_path / "t.jsonl")
+    before = path.read_bytes()
+    with pytest.raises(TraceError) as info:
+        write_trace(path, all_records(2), make_header(samples=3))
+    assert str(info.value) == (
+        f"{path}: header: field 'samples': header promises 3 samples, the records hold 2"
+    )
+    assert path.read_bytes() == before  # the previous file is kept, no temporary file left
+    assert os.listdir(tmp_path) == ["t.jsonl"]
 
 
 def test_writer_rejects_nan_in_fraction_lists(tmp_path: Path) -> None:
