@@ -1,15 +1,24 @@
 """Mapping stage: matrix layers -> crossbar layouts -> crossbars placed on tiles."""
 
-from archsim.mapping.crossbar import CrossbarLayout, CrossbarSlot, LayerLayout, layout_layer
+from archsim.mapping.crossbar import (
+    CrossbarLayout,
+    CrossbarSlot,
+    LayerGeometry,
+    LayerLayout,
+    layer_geometry,
+    layout_layer,
+)
 from archsim.mapping.placement import LayerMapping, NetworkMapping, PlacedGroup, map_network
 
 __all__ = [
     "CrossbarLayout",
     "CrossbarSlot",
+    "LayerGeometry",
     "LayerLayout",
     "LayerMapping",
     "NetworkMapping",
     "PlacedGroup",
+    "layer_geometry",
     "layout_layer",
     "map_network",
 ]

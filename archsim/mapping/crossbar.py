@@ -18,7 +18,7 @@ that fits in a fraction of one array is packed block-diagonally with others into
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from archsim.errors import MappingError
 
@@ -55,46 +55,18 @@ class CrossbarLayout:
 
 
 @dataclass(frozen=True)
-class LayerLayout:
-    """How one matrix layer is laid out over crossbars, before placement on tiles.
+class LayerGeometry:
+    """The arithmetic of a layer's layout, before any crossbar is built.
 
-    ``groups[g]`` lists the crossbar layouts that compute vectors together in one step; the
-    copies they hold are ``group_copies[g]``.
+    A ``rows`` x ``cols`` weight matrix on ``array_rows``-row crossbars: ``polarity`` columns per
+    sign scheme, ``weight_slices`` cells per weight, ``outputs_per_array`` logical outputs per
+    array, the row and column splits, and ``copies_per_array`` copies packed per array.
     """
 
     layer: str
     rows: int
     cols: int
-    polarity: int
-    weight_slices: int
-    row_splits: int
-    col_splits: int
-    copies: int
-    copies_per_array: int
-    groups: tuple[tuple[CrossbarLayout, ...], ...]
-    group_copies: tuple[tuple[int, ...], ...]
-
-    @property
-    def physical_cols_per_output(self) -> int:
-        """Physical columns per logical output column."""
-        return self.polarity * self.weight_slices
-
-    @property
-    def crossbars(self) -> int:
-        """Physical crossbars this layer occupies."""
-        return sum(len(group) for group in self.groups)
-
-
-def weight_slices(weight_bits: int, cell_bits: int, signed_weights: str) -> int:
-    """Cells per weight per polarity: the magnitude bits divided over cells of ``cell_bits``."""
-    magnitude_bits = weight_bits - 1 if signed_weights == "differential" else weight_bits
-    return max(1, math.ceil(magnitude_bits / cell_bits))
-
-
-@dataclass(frozen=True)
-class LayerGeometry:
-    """The arithmetic of a layer's layout, before any crossbar is built."""
-
+    array_rows: int
     polarity: int
     weight_slices: int
     outputs_per_array: int
@@ -104,10 +76,33 @@ class LayerGeometry:
     copies_per_array: int
 
     @property
+    def physical_cols_per_output(self) -> int:
+        """Physical columns per logical output column."""
+        return self.polarity * self.weight_slices
+
+    @property
     def crossbars(self) -> int:
-        """Physical crossbars the layout will occupy."""
+        """Physical crossbars the layout occupies."""
         groups = math.ceil(self.copies / self.copies_per_array)
         return groups * self.row_splits * self.col_splits
+
+
+@dataclass(frozen=True)
+class LayerLayout(LayerGeometry):
+    """How one matrix layer is laid out over crossbars, before placement on tiles.
+
+    ``groups[g]`` lists the crossbar layouts that compute vectors together in one step; the
+    copies they hold are ``group_copies[g]``.
+    """
+
+    groups: tuple[tuple[CrossbarLayout, ...], ...] = ()
+    group_copies: tuple[tuple[int, ...], ...] = ()
+
+
+def weight_slices(weight_bits: int, cell_bits: int, signed_weights: str) -> int:
+    """Cells per weight per polarity: the magnitude bits divided over cells of ``cell_bits``."""
+    magnitude_bits = weight_bits - 1 if signed_weights == "differential" else weight_bits
+    return max(1, math.ceil(magnitude_bits / cell_bits))
 
 
 def layer_geometry(
@@ -143,73 +138,44 @@ def layer_geometry(
     if pack_copies and row_splits == 1 and col_splits == 1:
         per_array = max(1, min(array_rows // rows, array_cols // (cols * per_output), copies))
     return LayerGeometry(
-        polarity, slices, outputs_per_array, row_splits, col_splits, copies, per_array
+        layer, rows, cols, array_rows, polarity, slices, outputs_per_array, row_splits,
+        col_splits, copies, per_array,
     )
 
 
-def layout_layer(
-    layer: str,
-    rows: int,
-    cols: int,
-    *,
-    array_rows: int,
-    array_cols: int,
-    weight_bits: int,
-    cell_bits: int,
-    signed_weights: str,
-    copies: int = 1,
-    pack_copies: bool = True,
-) -> LayerLayout:
-    """Split a ``rows`` x ``cols`` weight matrix over ``array_rows`` x ``array_cols`` crossbars.
-
-    Raises :class:`MappingError` when one logical output column does not fit in an array.
-    """
-    geometry = layer_geometry(
-        layer, rows, cols, array_rows=array_rows, array_cols=array_cols,
-        weight_bits=weight_bits, cell_bits=cell_bits, signed_weights=signed_weights,
-        copies=copies, pack_copies=pack_copies,
-    )
-    polarity, slices = geometry.polarity, geometry.weight_slices
-    per_output = polarity * slices
-    outputs_per_array = geometry.outputs_per_array
-    row_splits, col_splits = geometry.row_splits, geometry.col_splits
-    single_array = row_splits == 1 and col_splits == 1
-    per_array = geometry.copies_per_array
-
+def layout_layer(geometry: LayerGeometry) -> LayerLayout:
+    """Build the crossbar layouts of a layer from its geometry (one group per copy, or per set
+    of packed copies)."""
+    g = geometry
+    per_output = g.physical_cols_per_output
+    single_array = g.row_splits == 1 and g.col_splits == 1
     groups: list[tuple[CrossbarLayout, ...]] = []
     group_copies: list[tuple[int, ...]] = []
-    for first in range(0, copies, per_array):
-        members = tuple(range(first, min(copies, first + per_array)))
+    for first in range(0, g.copies, g.copies_per_array):
+        members = tuple(range(first, min(g.copies, first + g.copies_per_array)))
         if single_array:
             slots = tuple(
-                CrossbarSlot(c, 0, rows, 0, cols, j * rows, j * cols * per_output)
+                CrossbarSlot(c, 0, g.rows, 0, g.cols, j * g.rows, j * g.cols * per_output)
                 for j, c in enumerate(members)
             )
             layout = CrossbarLayout(
-                slots, rows * len(members), cols * per_output * len(members)
+                slots, g.rows * len(members), g.cols * per_output * len(members)
             )
             groups.append((layout,))
         else:
             (copy,) = members
             layouts = []
-            for r in range(row_splits):
-                r0, r1 = r * array_rows, min(rows, (r + 1) * array_rows)
-                for c in range(col_splits):
-                    c0, c1 = c * outputs_per_array, min(cols, (c + 1) * outputs_per_array)
+            for r in range(g.row_splits):
+                r0, r1 = r * g.array_rows, min(g.rows, (r + 1) * g.array_rows)
+                for c in range(g.col_splits):
+                    c0 = c * g.outputs_per_array
+                    c1 = min(g.cols, (c + 1) * g.outputs_per_array)
                     slot = CrossbarSlot(copy, r0, r1, c0, c1, 0, 0)
                     layouts.append(CrossbarLayout((slot,), r1 - r0, (c1 - c0) * per_output))
             groups.append(tuple(layouts))
         group_copies.append(members)
     return LayerLayout(
-        layer=layer,
-        rows=rows,
-        cols=cols,
-        polarity=polarity,
-        weight_slices=slices,
-        row_splits=row_splits,
-        col_splits=col_splits,
-        copies=copies,
-        copies_per_array=per_array,
+        **{f.name: getattr(g, f.name) for f in fields(LayerGeometry)},
         groups=tuple(groups),
         group_copies=tuple(group_copies),
     )

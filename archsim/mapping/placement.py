@@ -81,10 +81,11 @@ def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
                 f"mapping.copies.{name}: no matrix layer of that name in the network; "
                 f"expected one of {', '.join(sorted(names))}"
             )
-    shapes = {
-        layer.name: dict(
-            rows=layer.rows,
-            cols=layer.cols,
+    geometries = [
+        layer_geometry(
+            layer.name,
+            layer.rows,
+            layer.cols,
             array_rows=xbar.rows,
             array_cols=xbar.cols,
             weight_bits=network.weight_bits,
@@ -94,20 +95,19 @@ def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
             pack_copies=config.mapping.pack_copies,
         )
         for layer in matrix_layers
-    }
+    ]
     # Check the fit arithmetically first: building the layouts of a layer with a huge
     # number of copies would take time and memory only to be refused.
-    counts = {name: layer_geometry(name, **shape).crossbars for name, shape in shapes.items()}
     available = config.chip.tiles * config.chip.crossbars_per_tile
-    needed = sum(counts.values())
+    needed = sum(g.crossbars for g in geometries)
     if needed > available:
-        detail = ", ".join(f"{name}: {count}" for name, count in counts.items())
+        detail = ", ".join(f"{g.layer}: {g.crossbars}" for g in geometries)
         raise MappingError(
             f"the network needs {needed} crossbars ({detail}) but the chip has {available} "
             f"(chip.tiles={config.chip.tiles} x chip.crossbars_per_tile="
             f"{config.chip.crossbars_per_tile}); add tiles or lower mapping.copies"
         )
-    layouts: list[LayerLayout] = [layout_layer(name, **shape) for name, shape in shapes.items()]
+    layouts: list[LayerLayout] = [layout_layer(g) for g in geometries]
     placed: dict[str, LayerMapping] = {}
     next_index = 0
     for layout in layouts:
