@@ -95,8 +95,8 @@ def _validate(
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise WorkloadError(f"epochs: must be an integer >= 1, got {epochs!r}")
     parent = Path(out_path).parent
-    if not parent.is_dir():
-        raise WorkloadError(f"out_path: directory '{parent}' does not exist")
+    if parent.exists() and not parent.is_dir():
+        raise WorkloadError(f"out_path: '{parent}' is not a directory")
 
 
 def _batch_size(model: Model) -> int:
@@ -244,6 +244,10 @@ def export_trace(
     }
     batch = _batch_size(model)
     records = 0
+    try:
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WorkloadError(f"out_path: cannot create '{Path(out_path).parent}': {error}") from None
     with TraceWriter(out_path, header) as writer:
         for start in range(0, samples, batch):
             count = min(batch, samples - start)

@@ -261,9 +261,15 @@ def test_export_rejects_bad_arguments(tmp_path: Path, kwargs: dict, match: str) 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_export_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(WorkloadError, match="out_path"):
-        export_trace("mlp", tmp_path / "no" / "t.jsonl", samples=1)
+def test_export_creates_missing_directories(tmp_path: Path) -> None:
+    summary = export_trace("mlp", tmp_path / "new" / "dir" / "t.jsonl", samples=1)
+    assert Path(summary.path).is_file()
+
+
+def test_export_refuses_a_file_as_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(WorkloadError, match="out_path: .* is not a directory"):
+        export_trace("mlp", tmp_path / "file" / "t.jsonl", samples=1)
 
 
 def test_trainable_models() -> None:
