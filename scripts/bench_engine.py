@@ -40,9 +40,9 @@ def bare_simpy(operations: int, cycles: int = 72) -> float:
     return time.perf_counter() - start
 
 
-def timed_simulation(trace: Path) -> tuple[float, int]:
+def timed_simulation(trace: Path, *overrides: str) -> tuple[float, int]:
     """Seconds for one full simulation and the tile operations it performed."""
-    config = load_hardware(CONFIG)
+    config = load_hardware(CONFIG, overrides)
     start = time.perf_counter()
     result = simulate(config, trace)
     return time.perf_counter() - start, result.tile_ops
@@ -80,6 +80,11 @@ def main() -> None:
         print(f"archsim:    {ops} tile ops in {sim_s:.2f} s = {sim_rate:,.0f} tile ops/s")
         print(f"bare SimPy: {ops} timeouts in {bare_s:.2f} s = {bare_rate:,.0f} timeouts/s")
         print(f"ratio (bare rate / archsim rate): {bare_rate / sim_rate:.2f}x")
+        issued = min(
+            timed_simulation(small, "controller.issue_cycles=1")[0] for _ in range(args.repeat)
+        )
+        print(f"with a 1-cycle controller issue per step (shared issuer): {issued:.2f} s, "
+              f"ratio {bare_rate / (ops / issued):.2f}x")
         small_peak, large_peak = peak_memory(small), peak_memory(large)
         print(f"peak traced memory: {small_peak / 2**20:.2f} MiB for {args.images} images, "
               f"{large_peak / 2**20:.2f} MiB for {10 * args.images} images "

@@ -14,7 +14,7 @@ GROUP = PlacedGroup(crossbars=(0,), layouts=(), copies=(0,))
 
 
 def controller(env: simpy.Environment, issue: int) -> Controller:
-    return Controller(env, ControllerConfig(issue_cycles=issue, energy=ControllerEnergy(issue=0.0)))
+    return Controller(ControllerConfig(issue_cycles=issue, energy=ControllerEnergy(issue=0.0)))
 
 
 def log_done(env: simpy.Environment, log: list, name: str, event: simpy.Event):

@@ -627,3 +627,21 @@ def test_errors_in_merged_data_name_the_file_given(tmp_path: Path, text: str,
     with pytest.raises(ConfigError) as info:
         load_config(Chip, child)
     assert str(info.value).startswith(f"{child}: {message}")
+
+
+def test_base_merge_replaces_user_keyed_mappings_whole(tmp_path):
+    """With the schema, a child's mapping.copies replaces the base's (as --set would); only
+    sections merge key by key."""
+    from archsim.config import load_hardware
+
+    repo_configs = Path(__file__).resolve().parents[1] / "hw_configs"
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        (repo_configs / "wu2023_64x64.yaml").read_text().replace("copies: {}", "copies: {conv1: 8}")
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text("version: 1\nbase: base.yaml\nname: child\nmapping:\n  copies: {}\n")
+    config = load_hardware(child)
+    assert dict(config.mapping.copies) == {}
+    assert config.mapping.pack_copies is True  # the section itself still merges
+    assert config.chip.clock_hz == 100e6

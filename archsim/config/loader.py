@@ -506,16 +506,30 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
 _BASE_KEY = "base"  # top-level key naming the file a config inherits from
 
 
-def _merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+def _section_type(cls: type | None, key: str) -> type | None:
+    """The dataclass type of field ``key`` of ``cls`` (``None`` if it is not a section)."""
+    if cls is None or not dataclasses.is_dataclass(cls):
+        return None
+    hint = typing.get_type_hints(cls).get(key)
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+def _merge(
+    base: Mapping[str, Any], child: Mapping[str, Any], cls: type | None = None
+) -> dict[str, Any]:
     """Deep-merge ``child`` over ``base`` into a new dict; neither input is modified.
 
-    Mappings merge key by key, recursively; any other value of ``child`` (scalar, list, null)
-    replaces the base's value whole.
+    Without a schema (``cls`` None) mappings merge key by key, recursively. With one, only
+    sections (fields whose type is a dataclass) merge; every other value, including a
+    user-keyed mapping such as ``mapping.copies``, replaces the base's whole, exactly as a
+    ``--set`` of that field would.
     """
     result = copy.deepcopy(dict(base))
     for key, value in child.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = _merge(result[key], value)
+        section = _section_type(cls, key)
+        mergeable = cls is None or section is not None
+        if mergeable and isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = _merge(result[key], value, section)
         else:
             result[key] = copy.deepcopy(value)
     return result
@@ -528,17 +542,18 @@ def _base_of(source: str, data: Mapping[str, Any]) -> str:
         raise ConfigError(
             f"{source}: {_BASE_KEY}: expected the file name of another config, got {_got(name)}"
         )
-    return os.path.normpath(os.path.join(os.path.dirname(source), name))
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(source)), name))
 
 
-def load_with_bases(path: str | os.PathLike[str]) -> Any:
+def load_with_bases(path: str | os.PathLike[str], cls: type | None = None) -> Any:
     """Read a config file like :func:`load_yaml`, resolving its top-level ``base:`` key.
 
     ``base: other.yaml`` names a file relative to the directory of the file that names it. That
     file is read the same way (so bases may chain), then this file's data is deep-merged over it:
-    mappings merge key by key, recursively; any other value (scalar, list, null) replaces the
-    base's. The ``base`` key is not part of the result. A file without ``base`` reads exactly as
-    with :func:`load_yaml`.
+    sections merge key by key, recursively; any other value (scalar, list, null, and with a
+    schema ``cls`` a user-keyed mapping) replaces the base's (see :func:`_merge`). The ``base``
+    key is not part of the result. A file without ``base`` reads exactly as with
+    :func:`load_yaml`. Relative bases are resolved from the real location of the naming file.
 
     Raises:
         ConfigError: as :func:`load_yaml`, for this file or a base (a base's problem is prefixed
@@ -568,7 +583,8 @@ def load_with_bases(path: str | os.PathLike[str]) -> Any:
     data = layers.pop()
     while layers:
         child_data = layers.pop()
-        data = _merge(data, {key: value for key, value in child_data.items() if key != _BASE_KEY})
+        child_data = {key: value for key, value in child_data.items() if key != _BASE_KEY}
+        data = _merge(data, child_data, cls)
     return data
 
 
@@ -667,7 +683,7 @@ def load_config(
             ``"hw_configs/x.yaml: tile.adc.bits: must be 1..16, got 0"``; a value inherited from
             a base is reported under the file given here, which is the one that uses it.
     """
-    data = load_with_bases(path)
+    data = load_with_bases(path, cls)
     if overrides:
         data = apply_overrides(data, overrides)
     try:

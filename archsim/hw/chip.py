@@ -81,7 +81,7 @@ class MatrixLayer:
             for placed in mapping.groups
         )
         self._plans: dict[int, tuple[GroupPlan, ...]] = {}
-        self.busy_cycles = 0
+        self.active_cycles = 0  # from sending a record's jobs until all are done, summed
 
     def plans(self, input_bits: int) -> tuple[GroupPlan, ...]:
         """Per-group costs for ``input_bits``-bit inputs (computed once per precision)."""
@@ -114,7 +114,7 @@ class MatrixLayer:
         done = [plan.unit.submit(steps, plan.op_cycles) for plan, steps, _ in jobs]
         begin = self.chip.env.now
         yield done[0] if len(done) == 1 else self.chip.env.all_of(done)
-        self.busy_cycles += self.chip.env.now - begin
+        self.active_cycles += self.chip.env.now - begin
         self._account(record, jobs)
 
     def _account(self, record: OpRecord, jobs: list[tuple[GroupPlan, int, int]]) -> None:
@@ -159,7 +159,7 @@ class Chip:
         crossbars = config.chip.tiles * config.chip.crossbars_per_tile
         self.tiles = Tiles(config.tile, crossbars, config.chip.tiles, mapping.crossbars)
         self.digital = DigitalUnit(env, config.digital)
-        self.controller = Controller(env, config.controller)
+        self.controller = Controller(config.controller)
         self.counters = ChipCounters()
         self.crossbar_busy = np.zeros(mapping.crossbars, dtype=np.int64)
         self.layers = {name: MatrixLayer(self, lm) for name, lm in mapping.layers.items()}

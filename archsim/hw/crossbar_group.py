@@ -48,16 +48,12 @@ class CrossbarGroup:
         return done
 
     def _serve(self) -> Generator[simpy.Event, object, None]:
-        timeout = self.env.timeout
-        controller, issue = self.controller.resource, self.controller.issue_cycles
+        env, timeout, controller = self.env, self.env.timeout, self.controller
         while True:
             job: VmmJob = yield self.port.get()  # type: ignore[assignment]
-            if issue:
+            if controller.issue_cycles:
                 for _ in range(job.steps):
-                    with controller.request() as request:
-                        yield request
-                        yield timeout(issue)
-                    yield timeout(job.op_cycles)
+                    yield timeout(controller.reserve(int(env.now)) + job.op_cycles)
             else:
                 for _ in range(job.steps):
                     yield timeout(job.op_cycles)

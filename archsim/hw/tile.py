@@ -69,15 +69,19 @@ class Tiles:
             reads = slices
             conversions = converted * slices
             slice_adds = converted * (slices - 1)
-        # The TIAs in use (one per ADC with a converted column) sense once per read.
-        sensing = -(-converted // groups)
+        if cfg.adc.accumulate == "analog":
+            # Each converted column's TIA integrates for every slice of its own group only.
+            tia_busy = converted * slices * read
+        else:
+            # Every TIA with a converted column senses once per read (all groups sampled).
+            tia_busy = -(-converted // groups) * reads * read
         return OpCost(
             cycles=cycles,
             reads=reads,
             drives=rows_driven * reads,
             dac_busy_cycles=rows_driven * reads * read,
             samples=converted * slices,
-            tia_busy_cycles=sensing * reads * read,
+            tia_busy_cycles=tia_busy,
             conversions=conversions,
             adc_busy_cycles=conversions * conv,
             slice_adds=slice_adds,
