@@ -40,6 +40,14 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="hardware config (YAML), e.g. hw_configs/wu2023_64x64.yaml")
     parser.add_argument(
@@ -84,9 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = trace_commands.add_parser("export", help="run a zoo model in NumPy and write its trace")
     export.add_argument("model", help="model name: mlp, lenet-wu, vgg8-wu, resnet18")
     export.add_argument("--out", required=True, metavar="FILE", help="trace file (.jsonl or .jsonl.gz)")
-    export.add_argument("--samples", type=_non_negative, default=1, help="inputs to run (default 1)")
+    export.add_argument("--samples", type=_positive, default=1, help="inputs to run (default 1)")
     export.add_argument("--train", action="store_true", help="train on the digits data set first")
-    export.add_argument("--epochs", type=int, default=None, help="training epochs (default per model)")
+    export.add_argument(
+        "--epochs", type=_positive, default=None, help="training epochs (default per model)"
+    )
     export.add_argument(
         "--seed", type=_non_negative, default=0, help="seed for weights, data split, training"
     )
@@ -110,7 +120,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = simulate(config, args.trace, seed=args.seed)
     energy = account(result, config)
     report = build_report(
-        result, energy, config_file=args.config, trace_file=args.trace, overrides=args.overrides
+        result,
+        energy,
+        config=config,
+        config_file=args.config,
+        trace_file=args.trace,
+        overrides=args.overrides,
     )
     out = args.out or Path("runs") / f"{result.config_name}_{result.model}"
     json_path, csv_path = write_report(report, out)

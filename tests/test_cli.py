@@ -87,7 +87,7 @@ def test_bad_arguments_and_unwritable_output(chain_trace, tmp_path, capsys):
     blocker.write_text("")
     assert main(["run", WU, trace, "--out", str(blocker)]) == 2
     err = capsys.readouterr().err
-    assert "cannot write the report" in err and err.count("\n") == 1
+    assert "cannot write the report to" in err and err.count("\n") == 1
 
 
 def test_huge_copies_are_refused_at_once(chain_trace, capsys):

@@ -1,4 +1,8 @@
-"""The config format documentation lists every field of the schema."""
+"""The config format documentation matches the schema, row for row.
+
+The field table in hw_configs/README.md is generated from the schema's annotations and field
+metadata (type, unit, bounds, doc); regenerate it with ``python tests/test_config_docs.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,62 @@ from pathlib import Path
 from archsim.config.schema import HardwareConfig
 
 README = Path(__file__).resolve().parents[1] / "hw_configs" / "README.md"
+HEADER = "| path | type [unit] | range | meaning |\n|---|---|---|---|\n"
 
 
-def schema_paths(cls: type, prefix: str = "") -> list[str]:
+def _bound(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.0e}" if value >= 1e6 else f"{value:g}"
+    return str(value)
+
+
+def _type_name(hint: object) -> str:
+    if typing.get_origin(hint) is typing.Literal:
+        return " \\| ".join(str(arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is dict:
+        key, value = typing.get_args(hint)
+        return f"dict of {key.__name__}: {value.__name__}"
+    return getattr(hint, "__name__", str(hint))
+
+
+def field_rows(cls: type = HardwareConfig, prefix: str = "") -> list[str]:
+    """One markdown row per schema field, depth first in declaration order."""
+    rows = []
     hints = typing.get_type_hints(cls)
-    paths = []
     for f in dataclasses.fields(cls):
-        path = f"{prefix}{f.name}"
-        paths.append(path)
-        if dataclasses.is_dataclass(hints[f.name]):
-            paths.extend(schema_paths(hints[f.name], path + "."))
-    return paths
+        path, hint = f"{prefix}{f.name}", hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            summary = (hint.__doc__ or "").strip().splitlines()[0]
+            rows.append(f"| `{path}` | section |  | {summary} |")
+            rows.extend(field_rows(hint, path + "."))
+            continue
+        meta = f.metadata
+        unit = f" [{meta['unit']}]" if meta.get("unit") else ""
+        optional = (
+            ""
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            else " (optional)"
+        )
+        low, high = meta.get("min"), meta.get("max")
+        bounds = "" if low is None and high is None else (
+            f"{'' if low is None else _bound(low)}..{'' if high is None else _bound(high)}"
+        )
+        rows.append(f"| `{path}` | {_type_name(hint)}{unit}{optional} | {bounds} | {meta.get('doc', '')} |")
+    return rows
 
 
-def test_every_config_field_is_documented():
+def documented_rows(text: str) -> list[str]:
+    start = text.index(HEADER) + len(HEADER)
+    end = text.find("\n\n", start)
+    return text[start:end].splitlines()
+
+
+def test_field_table_matches_the_schema():
+    assert documented_rows(README.read_text(encoding="utf-8")) == field_rows()
+
+
+if __name__ == "__main__":
     text = README.read_text(encoding="utf-8")
-    missing = [p for p in schema_paths(HardwareConfig) if f"| `{p}` |" not in text]
-    assert not missing, f"hw_configs/README.md lacks rows for {missing}"
+    start = text.index(HEADER) + len(HEADER)
+    end = text.find("\n\n", start)
+    README.write_text(text[:start] + "\n".join(field_rows()) + text[end:], encoding="utf-8")

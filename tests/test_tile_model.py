@@ -95,23 +95,34 @@ def test_isaac_operation_by_hand():
     cpa=st.sampled_from([1, 2, 4, 8, 16, 32, 64]),
     dac_bits=st.integers(1, 8),
     accumulate=st.sampled_from(["analog", "digital"]),
+    overlap=st.booleans(),
     skip=st.booleans(),
     rows_used=st.integers(1, 64),
     cols_used=st.integers(1, 64),
+    read=st.integers(1, 200),
 )
 def test_no_component_is_busier_than_the_operation(
-    config, cpa, dac_bits, accumulate, skip, rows_used, cols_used
+    config, cpa, dac_bits, accumulate, overlap, skip, rows_used, cols_used, read
 ):
     """Property: per instance, no tile component is busy longer than the operation lasts."""
     overrides = [
         "tile.crossbar.rows=64", "tile.crossbar.cols=64", f"tile.adc.columns_per_adc={cpa}",
         f"tile.dac.bits={dac_bits}", f"tile.adc.accumulate={accumulate}",
         f"tile.adc.skip_idle_column_groups={str(skip).lower()}",
-        "tile.adc.overlap_with_read=false",
+        f"tile.adc.overlap_with_read={str(overlap and accumulate == 'digital').lower()}",
+        f"tile.crossbar.read_cycles={read}",
     ]
-    tiles = tiles_for(config, *overrides)
+    tiles = tiles_for(config, *overrides)  # a chip of one crossbar
     cost = tiles.op_cost(CrossbarLayout((), rows_used, cols_used), input_bits=8)
-    adcs = 64 // cpa
-    assert cost.dac_busy_cycles <= 64 * cost.cycles
-    assert cost.tia_busy_cycles <= adcs * cost.cycles
-    assert cost.adc_busy_cycles <= adcs * cost.cycles
+    assert cost.dac_busy_cycles <= tiles.dac.instances * cost.cycles
+    assert cost.tia_busy_cycles <= tiles.tia.instances * cost.cycles
+    assert cost.adc_busy_cycles <= tiles.adc.instances * cost.cycles
+
+
+def test_tia_busy_time_by_hand_with_skipped_column_groups():
+    """Wu tile, 9 columns used, idle groups skipped: 9 columns integrate 8 one-cycle samples
+    each = 72 TIA-cycles; the operation lasts 8 groups x 9 cycles = 72 cycles."""
+    tiles = tiles_for("wu2023_64x64.yaml", "tile.adc.skip_idle_column_groups=true")
+    cost = tiles.op_cost(CrossbarLayout((), 64, 9), input_bits=8)
+    assert cost.tia_busy_cycles == 72
+    assert cost.cycles == 72

@@ -34,7 +34,7 @@ class CrossbarEnergy:
 
     read: float = quantity("J", min=0.0, doc="one array read: one input slice applied to every driven row")
     cell_read: float = quantity(
-        "J", doc="one cell conducting during a read (its input bit is 1): V^2 * G * t_read"
+        "J", min=0.0, doc="one cell conducting during a read (its input bit is 1): V^2 G t_read"
     )
 
 
@@ -150,7 +150,9 @@ class TileEnergy:
     """Per-action energies of the tile as a whole, in joules."""
 
     op: float = quantity(
-        "J", doc="one tile operation: sequencing, clocking and leakage not itemised elsewhere"
+        "J",
+        min=0.0,
+        doc="one tile operation: sequencing, clocking and leakage not itemised elsewhere",
     )
 
 
@@ -239,7 +241,7 @@ class MappingConfig:
 
     copies: dict[str, int] = field(
         default_factory=lambda: MappingProxyType({}),
-        metadata={"doc": "copies of a layer, by name (default 1 each), e.g. {conv1: 8}"},
+        metadata={"min": 1, "doc": "copies of a layer, by name (default 1 each), e.g. `{conv1: 8}`"},
     )
     pack_copies: bool = field(
         default=True, metadata={"doc": "pack copies that fit block-diagonally into one array"}
@@ -256,11 +258,13 @@ class MappingConfig:
 class HardwareConfig:
     """A whole hardware description (the root of a ``hw_configs/*.yaml`` file)."""
 
-    version: Literal[1]
-    name: str
+    version: Literal[1] = field(metadata={"doc": "format version; must be 1"})
+    name: str = field(
+        metadata={"doc": "the config's name, shown in reports; letters, digits, '_', '.', '-'"}
+    )
     chip: ChipConfig
     tile: TileConfig
     digital: DigitalConfig
     controller: ControllerConfig
     mapping: MappingConfig = field(default_factory=MappingConfig)
-    description: str = ""
+    description: str = field(default="", metadata={"doc": "free text"})

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from archsim import __version__
+from archsim.config.schema import HardwareConfig
 from archsim.energy.accounting import EnergyResult
 from archsim.errors import ArchsimError
 from archsim.sim.engine import SimResult
@@ -36,10 +37,17 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def config_digest(config: HardwareConfig) -> str:
+    """SHA-256 of a resolved config (after ``base:`` and ``--set``): identifies the hardware a
+    report describes, whichever files it was assembled from."""
+    return hashlib.sha256(repr(config).encode("utf-8")).hexdigest()
+
+
 def build_report(
     result: SimResult,
     energy: EnergyResult,
     *,
+    config: HardwareConfig | None = None,
     config_file: str | os.PathLike[str] | None = None,
     trace_file: str | os.PathLike[str] | None = None,
     overrides: Sequence[str] = (),
@@ -67,7 +75,8 @@ def build_report(
     inputs: dict[str, Any] = {"overrides": list(overrides)}
     if config_file is not None:
         inputs["config"] = Path(config_file).name
-        inputs["config_sha256"] = file_digest(config_file)
+    if config is not None:
+        inputs["config_sha256"] = config_digest(config)
     if trace_file is not None:
         inputs["trace"] = Path(trace_file).name
         inputs["trace_sha256"] = file_digest(trace_file)
@@ -136,7 +145,7 @@ def build_report(
                     "copies_per_array": layer.copies_per_array,
                     "row_splits": layer.row_splits,
                     "col_splits": layer.col_splits,
-                    "busy_s": layer.busy_cycles / clock,
+                    "active_s": layer.active_cycles / clock,
                 }
                 for layer in result.layers
             ],
@@ -197,7 +206,7 @@ def write_report(report: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> 
         for temp, target in zip(temps, targets):
             os.replace(temp, target)
     except OSError as error:
-        raise ArchsimError(f"--out {out}: cannot write the report: {error.strerror or error}") from None
+        raise ArchsimError(f"cannot write the report to {out}: {error.strerror or error}") from None
     finally:
         for temp in temps:
             if os.path.exists(temp):

@@ -35,7 +35,9 @@ from archsim.workload.trace import NetworkSpec, OpRecord, TraceReader
 
 @dataclass(frozen=True)
 class LayerResult:
-    """Per matrix layer: its mapping and the cycles its crossbar groups were busy."""
+    """Per matrix layer: its mapping, and ``active_cycles``, the cycles during which it had work
+    in flight (from sending a record to its groups until all were done, waits for the
+    controller included), summed over records."""
 
     name: str
     rows: int
@@ -45,7 +47,7 @@ class LayerResult:
     copies_per_array: int
     row_splits: int
     col_splits: int
-    busy_cycles: int
+    active_cycles: int
 
 
 @dataclass(frozen=True)
@@ -329,7 +331,7 @@ def _result(
             copies_per_array=lm.layout.copies_per_array,
             row_splits=lm.layout.row_splits,
             col_splits=lm.layout.col_splits,
-            busy_cycles=chip.layers[name].busy_cycles,
+            active_cycles=chip.layers[name].active_cycles,
         )
         for name, lm in mapping.layers.items()
     )
