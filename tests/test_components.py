@@ -81,4 +81,4 @@ def test_disabled_digital_unit_takes_no_time_and_charges_nothing():
     env.run()
     assert env.now == 0
     assert sum(unit.counts.values()) == 0
-    assert unit.elements_excluded == 100
+    assert unit.busy_cycles == 0

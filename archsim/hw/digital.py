@@ -33,7 +33,6 @@ class DigitalUnit(Component):
         self.env = env
         self.config = config
         self.resource = simpy.Resource(env, capacity=1)
-        self.elements_excluded = 0
 
     def cycles(self, kind: str, elements: int) -> int:
         """Cycles one operation of ``kind`` on ``elements`` elements takes."""
@@ -41,9 +40,9 @@ class DigitalUnit(Component):
         return math.ceil(elements * per_element / self.config.lanes)
 
     def execute(self, kind: str, elements: int) -> Generator[simpy.Event, object, None]:
-        """SimPy process body: run one operation (or only count it when disabled)."""
+        """SimPy process body: run one operation (nothing, when the unit is disabled: the chip
+        still counts the elements in its workload counters)."""
         if not self.config.enabled:
-            self.elements_excluded += elements
             return
         self.count(kind, elements)
         cycles = self.cycles(kind, elements)

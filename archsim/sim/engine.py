@@ -98,13 +98,16 @@ class SimResult:
 
 
 def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 0) -> SimResult:
-    """Replay ``trace`` on the hardware ``config``; ``seed`` drives any stochastic model.
+    """Replay ``trace`` on the hardware ``config``.
+
+    ``seed`` (>= 0) is recorded in the result; no model in this version draws random numbers
+    (device variation, which will, takes a ``numpy.random.Generator`` built from it).
 
     Raises :class:`~archsim.errors.TraceError` for a malformed trace and
     :class:`~archsim.errors.MappingError` for a network that does not fit the chip.
     """
-    rng = np.random.default_rng(seed)  # reserved for device variation; nothing draws yet
-    del rng
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     with TraceReader(trace) as reader:
         network = reader.header.network
         mapping = map_network(network, config)
