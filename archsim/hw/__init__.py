@@ -1,0 +1,15 @@
+"""Hardware stage: components that count actions, run as SimPy processes in chip cycles.
+
+One module per kind of hardware:
+
+* :mod:`~archsim.hw.crossbar` — the resistive array; :mod:`~archsim.hw.dac` — row DACs;
+  :mod:`~archsim.hw.tia` — column TIAs; :mod:`~archsim.hw.adc` — column-multiplexed ADCs;
+  :mod:`~archsim.hw.shift_add` — partial-sum merging; :mod:`~archsim.hw.buffer` — tile buffers;
+* :mod:`~archsim.hw.tile` — the tile's per-operation cost model over those components
+  (:mod:`~archsim.hw.operation` holds the cost record);
+* :mod:`~archsim.hw.crossbar_group` — the crossbars that step together, a SimPy process with a
+  job port; :mod:`~archsim.hw.controller` — the shared issuer of VMM steps;
+  :mod:`~archsim.hw.digital` — the vector unit for activation, pooling and residual adds;
+* :mod:`~archsim.hw.chip` — the chip: how a trace record runs on the components above;
+  :mod:`~archsim.hw.component` — the base class (actions, counts, busy cycles).
+"""
