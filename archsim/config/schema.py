@@ -227,6 +227,41 @@ class ControllerConfig:
 
 
 @dataclass(frozen=True)
+class NocEnergy:
+    """Per-action energies of the network-on-chip, in joules."""
+
+    router: float = quantity("J", min=0.0, doc="one flit through one router")
+    link_bit_mm: float = quantity("J", min=0.0, doc="one bit over one millimetre of link")
+
+
+@dataclass(frozen=True)
+class NocConfig:
+    """A packet-switched network-on-chip: one router per node, one tile per router.
+
+    ``dims`` gives the shape of the regular topologies: ``[x, y]`` for ``mesh`` and ``torus``,
+    ``[n]`` for ``ring``, ``[arity, depth]`` for ``tree``; ``edges`` lists the links of an
+    ``edges`` topology as node pairs (links are bidirectional).
+    """
+
+    topology: Literal["mesh", "torus", "ring", "tree", "edges"] = field(
+        metadata={"doc": "how the routers are connected"}
+    )
+    router_cycles: int = number(min=1, max=MAX_CYCLES, doc="router pipeline latency per hop")
+    buffer_flits: int = number(min=1, max=1 << 16, doc="input buffer depth per router port")
+    link_width_bits: int = number(min=1, max=1 << 16, doc="bits a link carries per cycle")
+    link_cycles: int = number(min=0, max=MAX_CYCLES, doc="cycles a flit spends on a link")
+    link_length_m: float = quantity("m", min=0.0, doc="physical length of every link")
+    flow_control: Literal["virtual_cut_through"] = field(
+        metadata={"doc": "a packet takes the next link once the next buffer has room for it"}
+    )
+    energy: NocEnergy = field(metadata={"doc": "per-action energies"})
+    dims: tuple[int, ...] = field(default=(), metadata={"min": 1, "doc": "topology shape"})
+    edges: tuple[tuple[int, int], ...] = field(
+        default=(), metadata={"min": 0, "doc": "links of an edges topology, as node pairs"}
+    )
+
+
+@dataclass(frozen=True)
 class ChipConfig:
     """The chip: a clock and a number of identical tiles."""
 
@@ -267,4 +302,7 @@ class HardwareConfig:
     digital: DigitalConfig
     controller: ControllerConfig
     mapping: MappingConfig = field(default_factory=MappingConfig)
+    noc: NocConfig | None = field(
+        default=None, metadata={"doc": "network-on-chip; absent: no interconnect is modelled"}
+    )
     description: str = field(default="", metadata={"doc": "free text"})

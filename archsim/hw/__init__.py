@@ -10,6 +10,8 @@ One module per kind of hardware:
 * :mod:`~archsim.hw.crossbar_group` — the crossbars that step together, a SimPy process with a
   job port; :mod:`~archsim.hw.controller` — the shared issuer of VMM steps;
   :mod:`~archsim.hw.digital` — the vector unit for activation, pooling and residual adds;
+* :mod:`~archsim.hw.noc` — the network-on-chip: topology, deterministic routing, packet
+  format, and the SimPy network of routers and links with credit flow control;
 * :mod:`~archsim.hw.chip` — the chip: how a trace record runs on the components above;
   :mod:`~archsim.hw.component` — the base class (actions, counts, busy cycles).
 """

@@ -1,0 +1,312 @@
+"""Network-on-chip topologies (stage: hw).
+
+:func:`build_topology` turns a :class:`~archsim.config.schema.NocConfig` into a
+:class:`Topology`: the routers, the directed links between them and the numbers derived from the
+shape (diameter, bisection). Every node is one router with one endpoint (tile) attached.
+
+Numbering, fixed so that everything downstream (routing, link ids, statistics) is deterministic:
+
+* ``mesh`` / ``torus`` ``[x, y]``: node ``n = x + X * y``, coordinates ``(x, y)``; links join
+  nodes one step apart in one dimension, and in a torus also the two ends of each row and
+  column (a dimension of size 2 has one link per pair, not two; one of size 1 has none).
+* ``ring`` ``[n]``: nodes ``0..n-1`` in ring order, coordinates ``(i,)``.
+* ``tree`` ``[arity, depth]``: a complete tree numbered breadth first, root 0; the children of
+  node ``i`` are ``arity * i + 1 .. arity * i + arity``; coordinates ``(level, index in level)``.
+  ``depth`` counts the levels below the root.
+* ``edges``: the listed undirected pairs over nodes ``0..n-1``, ``n = 1 + max id``;
+  coordinates ``(i,)``.
+
+Every physical link is two directed links, one per direction. ``Topology.links`` lists the
+directed links in ascending ``(u, v)`` order, whatever order the config gave them in; a link's
+id is its position there. The graph's nodes are inserted in ascending order and its edges in
+link-id order, each edge carrying its id as the attribute ``link``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Iterable, Mapping, Sequence
+
+import networkx as nx
+
+from archsim.config.schema import NocConfig
+from archsim.errors import ConfigError
+
+__all__ = ["MAX_NODES", "TOPOLOGIES", "Topology", "build_topology"]
+
+#: Largest network built: routing tables and per-link statistics grow with it.
+MAX_NODES = 1 << 16
+
+#: The topology kinds :func:`build_topology` understands.
+TOPOLOGIES = ("mesh", "torus", "ring", "tree", "edges")
+
+#: How many unconnected or unused node ids an error message lists before it abbreviates.
+_LISTED = 10
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The routers and directed links of a NoC, with numbers derived from its shape.
+
+    Built by :func:`build_topology`; treat it as read-only (the graph is frozen).
+
+    Attributes:
+        kind: one of :data:`TOPOLOGIES`.
+        dims: the shape from the config (``()`` for an edge list).
+        nodes: number of routers, numbered ``0..nodes-1`` (one endpoint per router).
+        graph: a frozen :class:`networkx.DiGraph` holding both directions of every link; edge
+            attribute ``link`` is the link id. Excluded from equality and hashing.
+        coords: per-node coordinates (see the module docstring).
+        links: the directed links ``(u, v)`` in ascending order; a link id is an index here.
+        link_index: ``(u, v)`` -> link id. Excluded from equality and hashing.
+        bisection_links: directed links crossing the bisection of a mesh, torus or ring; None
+            for trees and edge lists. The cut is the straight one through the middle of one
+            dimension, the dimension chosen to cross the fewest links (Dally & Towles' channel
+            bisection: 2N/k directed links for a k-ary mesh, 4N/k for a torus, 4 for a ring).
+            It is the exact minimum bisection when the cut dimension has even size; for an
+            odd size the two halves differ by one slice of N/k routers.
+        diameter: the largest shortest-path distance between two routers, in links.
+    """
+
+    kind: str
+    dims: tuple[int, ...]
+    nodes: int
+    graph: nx.DiGraph = field(repr=False, compare=False)
+    coords: tuple[tuple[int, ...], ...] = field(repr=False)
+    links: tuple[tuple[int, int], ...] = field(repr=False)
+    link_index: Mapping[tuple[int, int], int] = field(repr=False, compare=False)
+    bisection_links: int | None
+    diameter: int
+
+
+def build_topology(noc: NocConfig) -> Topology:
+    """Build the topology that ``noc`` describes.
+
+    Raises:
+        ConfigError: the shape is invalid; the message names the field (``noc.dims``,
+            ``noc.edges[i]`` or ``noc.topology``) and what was expected.
+    """
+    kind = noc.topology
+    dims = tuple(noc.dims)
+    if kind not in TOPOLOGIES:
+        raise ConfigError(f"noc.topology: expected one of {', '.join(TOPOLOGIES)}, got {kind!r}")
+    if kind != "edges" and noc.edges:
+        raise ConfigError(
+            f"noc.edges: only an edges topology takes edges, got {len(noc.edges)} for a {kind}"
+        )
+    if kind in ("mesh", "torus"):
+        sizes = _check_grid(kind, dims)
+        wrap = kind == "torus"
+        return _assemble(
+            kind, dims, _cube_coords(sizes), _cube_pairs(sizes, wrap),
+            _cube_bisection(sizes, wrap), _cube_diameter(sizes, wrap),
+        )
+    if kind == "ring":
+        sizes = _check_ring(dims)
+        return _assemble(
+            kind, dims, _cube_coords(sizes), _cube_pairs(sizes, True),
+            _cube_bisection(sizes, True), _cube_diameter(sizes, True),
+        )
+    if kind == "tree":
+        arity, depth = _check_tree(dims)
+        coords, pairs = _tree(arity, depth)
+        return _assemble(kind, dims, coords, pairs, None, 2 * depth)
+    undirected = _check_edges(dims, noc.edges)
+    return _assemble(
+        kind, dims, tuple((i,) for i in range(len(undirected))), undirected.edges, None,
+        nx.diameter(undirected),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Shape checks
+# --------------------------------------------------------------------------------------------
+
+
+def _check_size(dims: tuple[int, ...], nodes: int) -> None:
+    if nodes > MAX_NODES:
+        raise ConfigError(f"noc.dims: at most {MAX_NODES} routers, got {list(dims)} ({nodes})")
+
+
+def _check_grid(kind: str, dims: tuple[int, ...]) -> tuple[int, ...]:
+    if len(dims) != 2:
+        raise ConfigError(f"noc.dims: a {kind} takes [x, y], got {list(dims)}")
+    if min(dims) < 1:
+        raise ConfigError(f"noc.dims: a {kind}'s sizes must be >= 1, got {list(dims)}")
+    nodes = dims[0] * dims[1]
+    if nodes < 2:
+        raise ConfigError(f"noc.dims: a {kind} needs at least 2 routers, got {list(dims)}")
+    _check_size(dims, nodes)
+    return dims
+
+
+def _check_ring(dims: tuple[int, ...]) -> tuple[int, ...]:
+    if len(dims) != 1:
+        raise ConfigError(f"noc.dims: a ring takes [n], got {list(dims)}")
+    if dims[0] < 2:
+        raise ConfigError(f"noc.dims: a ring needs n >= 2, got {list(dims)}")
+    _check_size(dims, dims[0])
+    return dims
+
+
+def _check_tree(dims: tuple[int, ...]) -> tuple[int, int]:
+    if len(dims) != 2:
+        raise ConfigError(f"noc.dims: a tree takes [arity, depth], got {list(dims)}")
+    arity, depth = dims
+    if arity < 2:
+        raise ConfigError(f"noc.dims: a tree needs arity >= 2, got {list(dims)}")
+    if depth < 1:
+        raise ConfigError(f"noc.dims: a tree needs depth >= 1, got {list(dims)}")
+    nodes, level = 1, 1
+    for _ in range(depth):
+        level *= arity
+        nodes += level
+        if nodes > MAX_NODES:  # stop before a huge depth makes the number itself expensive
+            break
+    _check_size(dims, nodes)
+    return arity, depth
+
+
+def _listed(ids: Sequence[int], predicate: str) -> str:
+    """``"node 4 is <predicate>"`` or ``"nodes 4, 7 are <predicate>"``, abbreviated if long."""
+    if len(ids) == 1:
+        return f"node {ids[0]} is {predicate}"
+    shown = ", ".join(str(i) for i in ids[:_LISTED])
+    if len(ids) > _LISTED:
+        shown += f", ... ({len(ids)} in all)"
+    return f"nodes {shown} are {predicate}"
+
+
+def _check_edges(dims: tuple[int, ...], edges: Iterable[Sequence[int]]) -> nx.Graph:
+    """Validate an edge list; return it as an undirected graph over nodes ``0..n-1``."""
+    if dims:
+        raise ConfigError(
+            f"noc.dims: an edges topology takes no dims (noc.edges gives its shape), "
+            f"got {list(dims)}"
+        )
+    pairs: list[tuple[int, int]] = []
+    first: dict[tuple[int, int], int] = {}
+    for i, edge in enumerate(edges):
+        where = f"noc.edges[{i}]"
+        if len(edge) != 2:
+            raise ConfigError(f"{where}: a link is a pair of node ids, got {list(edge)}")
+        u, v = edge
+        if min(u, v) < 0:
+            raise ConfigError(f"{where}: node ids must be >= 0, got {list(edge)}")
+        if u == v:
+            raise ConfigError(f"{where}: self loop on node {u}")
+        pair = (min(u, v), max(u, v))
+        if pair in first:
+            raise ConfigError(
+                f"{where}: duplicate of noc.edges[{first[pair]}] (link {pair[0]}-{pair[1]})"
+            )
+        first[pair] = i
+        pairs.append(pair)
+    if not pairs:
+        raise ConfigError("noc.edges: an edges topology needs at least one link, got none")
+    nodes = 1 + max(v for _, v in pairs)
+    if nodes > MAX_NODES:
+        raise ConfigError(f"noc.edges: at most {MAX_NODES} routers, got node id {nodes - 1}")
+    used = {u for pair in pairs for u in pair}
+    unused = [i for i in range(nodes) if i not in used]
+    if unused:
+        raise ConfigError(
+            f"noc.edges: {_listed(unused, 'in no link')} "
+            f"(ids must number the nodes 0..{nodes - 1})"
+        )
+    graph = nx.Graph()
+    graph.add_nodes_from(range(nodes))
+    graph.add_edges_from(pairs)
+    reached = nx.node_connected_component(graph, 0)
+    if len(reached) < nodes:
+        apart = [i for i in range(nodes) if i not in reached]
+        raise ConfigError(f"noc.edges: {_listed(apart, 'not connected to node 0')}")
+    return graph
+
+
+# --------------------------------------------------------------------------------------------
+# Shapes
+# --------------------------------------------------------------------------------------------
+
+
+def _cube_coords(sizes: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """Coordinates of a mesh, torus or ring; the first dimension varies fastest."""
+    coords = []
+    for node in range(math.prod(sizes)):
+        coord = []
+        for size in sizes:
+            node, position = divmod(node, size)
+            coord.append(position)
+        coords.append(tuple(coord))
+    return tuple(coords)
+
+
+def _cube_pairs(sizes: tuple[int, ...], wrap: bool) -> set[tuple[int, int]]:
+    """Undirected links ``(u, v)``, ``u < v``, of a mesh (``wrap`` False) or torus/ring."""
+    pairs = set()
+    stride = 1
+    nodes = math.prod(sizes)
+    for size in sizes:
+        for node in range(nodes):
+            position = (node // stride) % size
+            if position + 1 < size:
+                pairs.add((node, node + stride))
+            elif wrap and size > 2:  # size 2: the wrap link is the direct one; size 1: none
+                pairs.add((node - position * stride, node))
+        stride *= size
+    return pairs
+
+
+def _cube_bisection(sizes: tuple[int, ...], wrap: bool) -> int:
+    """Directed links crossing the bisection of a mesh, torus or ring (rule: :class:`Topology`).
+
+    A straight cut across a dimension of size ``k`` crosses ``2 x (N / k) x c`` directed links,
+    ``c`` being the bidirectional links each line of that dimension contributes: 1 in a mesh or
+    for ``k`` = 2, 2 in a ring or torus (the middle and the wrap-around).
+    """
+    nodes = math.prod(sizes)
+    return min(
+        2 * (nodes // size) * (2 if wrap and size > 2 else 1) for size in sizes if size >= 2
+    )
+
+
+def _cube_diameter(sizes: tuple[int, ...], wrap: bool) -> int:
+    return sum(size // 2 if wrap else size - 1 for size in sizes)
+
+
+def _tree(arity: int, depth: int) -> tuple[tuple[tuple[int, int], ...], list[tuple[int, int]]]:
+    """Coordinates ``(level, index)`` and parent-child links of a complete tree."""
+    coords: list[tuple[int, int]] = []
+    width = 1
+    for level in range(depth + 1):
+        coords.extend((level, index) for index in range(width))
+        width *= arity
+    pairs = [((child - 1) // arity, child) for child in range(1, len(coords))]
+    return tuple(coords), pairs
+
+
+def _assemble(
+    kind: str,
+    dims: tuple[int, ...],
+    coords: tuple[tuple[int, ...], ...],
+    pairs: Iterable[tuple[int, int]],
+    bisection: int | None,
+    diameter: int,
+) -> Topology:
+    links = tuple(sorted({(u, v) for a, b in pairs for u, v in ((a, b), (b, a))}))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(len(coords)))
+    graph.add_edges_from((u, v, {"link": i}) for i, (u, v) in enumerate(links))
+    return Topology(
+        kind=kind,
+        dims=dims,
+        nodes=len(coords),
+        graph=nx.freeze(graph),
+        coords=coords,
+        links=links,
+        link_index=MappingProxyType({link: i for i, link in enumerate(links)}),
+        bisection_links=bisection,
+        diameter=diameter,
+    )
