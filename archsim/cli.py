@@ -5,6 +5,7 @@ Commands::
     archsim run CONFIG TRACE [--out DIR] [--set PATH=VALUE ...] [--seed N]
         (writes report.json and report.csv to DIR, default runs/<config name>_<model>)
     archsim validate CONFIG [--set PATH=VALUE ...]
+    archsim noc CONFIG --pattern P --rate R [--packets N] [--data-bits D] [--seed N]
     archsim trace export MODEL --out FILE [--samples N] [--train] [--epochs N] [--seed N]
     archsim trace info FILE
     archsim trace validate FILE
@@ -87,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(validate)
     validate.set_defaults(handler=_cmd_validate)
 
+    noc = commands.add_parser("noc", help="drive a config's network-on-chip with synthetic traffic")
+    _add_config_args(noc)
+    noc.add_argument(
+        "--pattern", required=True, help="uniform, transpose, hotspot or neighbor"
+    )
+    noc.add_argument(
+        "--rate", type=float, required=True, help="packets per node per cycle, in (0, 1]"
+    )
+    noc.add_argument("--packets", type=_positive, default=10_000, help="packets (default 10000)")
+    noc.add_argument(
+        "--data-bits", type=_positive, default=96, help="payload bits per packet (default 96)"
+    )
+    noc.add_argument("--seed", type=_non_negative, default=0, help="traffic seed (default 0)")
+    noc.set_defaults(handler=_cmd_noc)
+
     trace = commands.add_parser("trace", help="export, inspect or validate traces")
     trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     export = trace_commands.add_parser("export", help="run a zoo model in NumPy and write its trace")
@@ -131,6 +147,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
     json_path, csv_path = write_report(report, out)
     print(summary(report))
     print(f"wrote {json_path} and {csv_path}")
+    return 0
+
+
+def _cmd_noc(args: argparse.Namespace) -> int:
+    from archsim.config import load_hardware
+    from archsim.energy import energy_of
+    from archsim.sim.noc_traffic import run_traffic
+
+    config = load_hardware(args.config, args.overrides)
+    if config.noc is None:
+        raise ArchsimError(f"{args.config}: noc: this config has no network-on-chip section")
+    result = run_traffic(
+        config.noc,
+        args.pattern,
+        args.rate,
+        packets=args.packets,
+        data_bits=args.data_bits,
+        seed=args.seed,
+    )
+    bound = result.bisection_bound
+    lines = [
+        f"archsim {__version__}: {config.name} NoC ({config.noc.topology} "
+        f"{'x'.join(map(str, config.noc.dims)) or len(config.noc.edges)}), {result.pattern} "
+        f"traffic at {result.rate:g} packets/node/cycle, {result.packets} packets, seed {args.seed}",
+        f"  packet       {result.flits_per_packet} flits: {result.header_bits} header + "
+        f"{result.data_bits} data bits, overhead A/(A+D) = {result.header_overhead:.4f}",
+        f"  offered      {result.offered_flits:.4f} flits/node/cycle",
+        f"  accepted     {result.accepted_flits:.4f} flits/node/cycle"
+        + (f" ({result.accepted_flits / bound:.3f} of the bisection bound {bound:.4f})"
+           if bound else ""),
+        f"  latency      mean {result.latency_mean:.1f}, p50 {result.latency_p50:.0f}, "
+        f"p99 {result.latency_p99:.0f}, max {result.latency_max} cycles "
+        f"(zero-load mean {result.zero_load_mean:.1f})",
+        f"  links        utilisation mean {result.link_utilization_mean:.3f}, "
+        f"max {result.link_utilization_max:.3f}",
+        f"  energy       {energy_of(result.actions, config):.4g} J in {result.cycles} cycles",
+    ]
+    print("\n".join(lines))
     return 0
 
 

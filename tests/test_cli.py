@@ -103,3 +103,20 @@ def test_bad_trace_export_arguments(tmp_path, capsys):
     assert main(["trace", "export", "vgg8-wu", "--train", "--out", str(out)]) == 2
     capsys.readouterr()
     assert not out.exists()
+
+
+def test_noc_command_prints_latency_and_throughput(capsys):
+    config = str(CONFIGS / "noc_mesh8x8.yaml")
+    assert main(["noc", config, "--pattern", "uniform", "--rate", "0.02", "--packets", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "bisection bound" in out and "overhead A/(A+D)" in out
+    assert main(["noc", config, "--pattern", "zigzag", "--rate", "0.02"]) == 2
+    assert "--pattern: expected one of" in capsys.readouterr().err
+    assert main(["noc", config, "--pattern", "uniform", "--rate", "2"]) == 2
+    assert "--rate" in capsys.readouterr().err
+    assert main(["noc", str(CONFIGS / "wu2023_64x64.yaml"), "--pattern", "uniform",
+                 "--rate", "0.1"]) == 2
+    assert "no network-on-chip" in capsys.readouterr().err
+    assert main(["noc", config, "--pattern", "uniform", "--rate", "0.1",
+                 "--set", "noc.buffer_flits=2"]) == 2
+    assert "noc.buffer_flits" in capsys.readouterr().err

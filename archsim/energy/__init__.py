@@ -1,5 +1,5 @@
 """Energy stage: action counts x per-action energy tables, after the run."""
 
-from archsim.energy.accounting import EnergyResult, account, action_energies
+from archsim.energy.accounting import EnergyResult, account, action_energies, energy_of
 
-__all__ = ["EnergyResult", "account", "action_energies"]
+__all__ = ["EnergyResult", "account", "action_energies", "energy_of"]

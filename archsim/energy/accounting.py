@@ -41,7 +41,17 @@ def action_energies(config: HardwareConfig) -> dict[str, float]:
     table.update(_table("tile", tile.energy))
     table.update(_table("controller", config.controller.energy))
     table.update(_table("digital", config.digital.energy))
+    if config.noc is not None:
+        table["noc.router"] = config.noc.energy.router
+        # Per bit over one link: the energy per bit and millimetre times the link length.
+        table["noc.link_bit"] = config.noc.energy.link_bit_mm * config.noc.link_length_m * 1e3
     return table
+
+
+def energy_of(actions: Mapping[str, float], config: HardwareConfig) -> float:
+    """Energy in joules of ``actions`` (counts keyed ``"<component>.<action>"``)."""
+    table = action_energies(config)
+    return sum(count * table[key] for key, count in actions.items())
 
 
 def account(result: SimResult, config: HardwareConfig) -> EnergyResult:

@@ -1,0 +1,80 @@
+"""Latency versus offered load of a config's NoC under synthetic traffic (prints and plots).
+
+Sweeps the offered load from light to past the bisection bound, prints offered and accepted
+throughput (flits/node/cycle) and latency, the accepted throughput at saturation as a fraction
+of the bisection bound, whether latency rises monotonically below saturation, and writes the
+curve to a PNG.
+
+Usage: python scripts/noc_load_latency.py [--config hw_configs/noc_mesh8x8.yaml]
+           [--pattern uniform] [--packets 20000] [--out runs/noc_load_latency.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from archsim.config import load_hardware  # noqa: E402
+from archsim.sim.noc_traffic import run_traffic  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "hw_configs" / "noc_mesh8x8.yaml"))
+    parser.add_argument("--pattern", default="uniform")
+    parser.add_argument("--packets", type=int, default=20_000)
+    parser.add_argument("--data-bits", type=int, default=96)
+    parser.add_argument("--out", default="runs/noc_load_latency.png")
+    args = parser.parse_args()
+    config = load_hardware(args.config)
+    assert config.noc is not None, "the config has no noc section"
+    probe = run_traffic(config.noc, args.pattern, 0.001, packets=100, data_bits=args.data_bits)
+    flits, bound = probe.flits_per_packet, probe.bisection_bound
+    reference = bound if bound else 1.0
+    fractions = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5]
+    rows = []
+    print(f"{config.name}: {args.pattern} traffic, {flits}-flit packets, bisection bound "
+          f"{bound} flits/node/cycle")
+    print(f"{'offered':>9}{'accepted':>10}{'mean lat':>10}{'p99 lat':>9}")
+    for fraction in fractions:
+        rate = min(1.0, fraction * reference / flits)
+        result = run_traffic(config.noc, args.pattern, rate, packets=args.packets,
+                             data_bits=args.data_bits, seed=0)
+        rows.append(result)
+        print(f"{result.offered_flits:>9.4f}{result.accepted_flits:>10.4f}"
+              f"{result.latency_mean:>10.1f}{result.latency_p99:>9.0f}")
+    saturation = max(r.accepted_flits for r in rows)
+    if bound:
+        print(f"accepted throughput at saturation: {saturation:.4f} flits/node/cycle = "
+              f"{saturation / bound:.3f} of the bisection bound")
+    below = [r for r in rows if r.accepted_flits >= 0.95 * r.offered_flits]
+    monotone = all(a.latency_mean <= b.latency_mean for a, b in zip(below, below[1:]))
+    print(f"latency monotone below saturation ({len(below)} points): {monotone}")
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot([r.offered_flits for r in rows], [r.latency_mean for r in rows], "o-",
+              label="mean")
+    axis.plot([r.offered_flits for r in rows], [r.latency_p99 for r in rows], "s--",
+              label="99th percentile")
+    if bound:
+        axis.axvline(bound, color="grey", linestyle=":", label="bisection bound")
+    axis.set_xlabel("offered load [flits/node/cycle]")
+    axis.set_ylabel("packet latency [cycles]")
+    axis.set_yscale("log")
+    axis.set_title(f"{config.name}: {args.pattern} traffic")
+    axis.legend()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(out, dpi=120)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
