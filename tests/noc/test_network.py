@@ -107,3 +107,12 @@ def test_latency_rises_with_load_below_saturation():
     assert means == sorted(means)
     light = run_traffic(config, "uniform", 0.005, packets=2000, data_bits=64, seed=3)
     assert light.latency_mean < 1.1 * light.zero_load_mean
+
+
+def test_same_seed_same_result_and_seeds_matter():
+    config = noc_config("torus", (4, 4), buffer_flits=8)
+    first = run_traffic(config, "hotspot", 0.2, packets=800, data_bits=64, seed=5)
+    again = run_traffic(config, "hotspot", 0.2, packets=800, data_bits=64, seed=5)
+    other = run_traffic(config, "hotspot", 0.2, packets=800, data_bits=64, seed=6)
+    assert first == again
+    assert first != other
