@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-bits", type=_positive, default=96, help="payload bits per packet (default 96)"
     )
     noc.add_argument("--seed", type=_non_negative, default=0, help="traffic seed (default 0)")
+    noc.add_argument("--out", metavar="DIR", help="also write report.json and report.csv here")
     noc.set_defaults(handler=_cmd_noc)
 
     trace = commands.add_parser("trace", help="export, inspect or validate traces")
@@ -166,6 +167,24 @@ def _cmd_noc(args: argparse.Namespace) -> int:
         data_bits=args.data_bits,
         seed=args.seed,
     )
+    if args.out:
+        import dataclasses
+
+        from archsim.report import write_report
+
+        report = {
+            "schema": "archsim-noc-report",
+            "schema_version": 1,
+            "archsim_version": __version__,
+            "config_name": config.name,
+            "overrides": list(args.overrides),
+            "seed": args.seed,
+            **dataclasses.asdict(result),
+            "links": [list(link) for link in result.links],
+            "link_utilization": list(result.link_utilization),
+            "energy_j": energy_of(result.actions, config),
+        }
+        write_report(report, args.out)
     bound = result.bisection_bound
     lines = [
         f"archsim {__version__}: {config.name} NoC ({config.noc.topology} "

@@ -120,3 +120,22 @@ def test_noc_command_prints_latency_and_throughput(capsys):
     assert main(["noc", config, "--pattern", "uniform", "--rate", "0.1",
                  "--set", "noc.buffer_flits=2"]) == 2
     assert "noc.buffer_flits" in capsys.readouterr().err
+
+
+def test_noc_report_has_per_link_utilisation(tmp_path, capsys):
+    config = str(CONFIGS / "noc_mesh8x8.yaml")
+    out = tmp_path / "noc"
+    args = ["noc", config, "--pattern", "neighbor", "--rate", "0.05", "--packets", "640",
+            "--out", str(out)]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["links"]) == len(report["link_utilization"]) == 224  # 8x8 mesh, directed
+    assert all(0.0 <= u <= 1.0 for u in report["link_utilization"])
+    # Neighbour traffic, (x, y) -> (x + 1 mod 8, y), never leaves its row: y links stay idle.
+    usage = dict(zip(map(tuple, report["links"]), report["link_utilization"]))
+    assert all(u == 0.0 for (a, b), u in usage.items() if abs(a - b) == 8)
+    assert all(usage[(n, n + 1)] > 0.0 for n in range(64) if n % 8 != 7)
+    assert report["packets"] == 640
+    first = (out / "report.json").read_bytes()
+    assert main(args) == 0
+    assert (out / "report.json").read_bytes() == first

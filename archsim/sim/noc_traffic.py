@@ -59,6 +59,8 @@ class TrafficResult:
     zero_load_mean: float
     link_utilization_max: float
     link_utilization_mean: float
+    link_utilization: tuple[float, ...]  # per directed link, in Topology.links order
+    links: tuple[tuple[int, int], ...]
     actions: dict[str, float]
 
 
@@ -202,5 +204,7 @@ def run_traffic(
         zero_load_mean=float(np.mean(zero_load)),
         link_utilization_max=float(network.link_flits.max() / cycles) if cycles else 0.0,
         link_utilization_mean=float(network.link_flits.mean() / cycles) if cycles else 0.0,
+        link_utilization=tuple(float(f) / max(1, cycles) for f in network.link_flits),
+        links=topology.links,
         actions=dict(network.action_counts()),
     )
