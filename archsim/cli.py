@@ -180,6 +180,7 @@ def _cmd_noc(args: argparse.Namespace) -> int:
             "overrides": list(args.overrides),
             "seed": args.seed,
             **dataclasses.asdict(result),
+            # Lists, not tuples: the CSV writer flattens lists into one row per element.
             "links": [list(link) for link in result.links],
             "link_utilization": list(result.link_utilization),
             "energy_j": energy_of(result.actions, config),

@@ -158,10 +158,14 @@ def run_traffic(
         if share[node]:
             env.process(source(node))
     env.run()
-    if network.packets_delivered != network.packets_injected:
+    if (network.packets_delivered, network.flits_delivered) != (
+        network.packets_injected,
+        network.flits_injected,
+    ):
         raise ArchsimError(
             f"deadlock: {network.packets_injected - network.packets_delivered} of "
-            f"{network.packets_injected} packets were never delivered"
+            f"{network.packets_injected} packets ({network.flits_injected - network.flits_delivered}"
+            " flits) were never delivered"
         )
     latencies = np.array([d.latency for d in deliveries], dtype=np.int64)
     delivered_at = np.array([d.delivered for d in deliveries], dtype=np.int64)
