@@ -23,6 +23,10 @@ def _bound(value: object) -> str:
 
 
 def _type_name(hint: object) -> str:
+    args = typing.get_args(hint)
+    if type(None) in args:  # X | None: the field may be null (markdown tables reserve "|")
+        (inner,) = (arg for arg in args if arg is not type(None))
+        return f"{_type_name(inner)} or null"
     if typing.get_origin(hint) is typing.Literal:
         return " \\| ".join(str(arg) for arg in typing.get_args(hint))
     if typing.get_origin(hint) is dict:

@@ -125,16 +125,18 @@ def test_copies_of_an_unknown_layer_are_refused(chain_trace):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layers=layer_shapes, issue=st.integers(0, 100), copies=st.integers(1, 4),
-       pipeline=st.booleans(), config=st.sampled_from([WU, ISAAC]))
-def test_utilization_never_exceeds_one(layers, issue, copies, pipeline, config):
+       pipeline=st.booleans(), config=st.sampled_from([WU, ISAAC]),
+       scope=st.sampled_from(["chip", "tile"]))
+def test_utilization_never_exceeds_one(layers, issue, copies, pipeline, config, scope):
     """Property: every timed component's busy fraction is in [0, 1], on the hardware in use
-    and on the whole chip, even when parallel groups contend for the controller."""
+    and on the whole chip, even when parallel groups contend for a controller core."""
     with tempfile.TemporaryDirectory() as tmp:
         trace = write_chain_trace(Path(tmp) / "t.jsonl", layers, samples=2, relu=True)
         _, result, energy = run(
             config, trace, "chip.tiles=64", "chip.crossbars_per_tile=1",
-            f"controller.issue_cycles={issue}", f"mapping.copies={{fc1: {copies}}}",
-            f"mapping.pipeline={str(pipeline).lower()}",
+            "controller.enabled=true", f"controller.scope={scope}",
+            f"controller.cycles.mvm={issue}", "controller.cycles.store=3",
+            f"mapping.copies={{fc1: {copies}}}", f"mapping.pipeline={str(pipeline).lower()}",
         )
     per = build_report(result, energy)["per_inference"]
     for view in ("utilization", "utilization_chip"):

@@ -211,19 +211,55 @@ class DigitalConfig:
     energy: DigitalEnergy = field(metadata={"doc": "energy per element"})
 
 
+#: The controller's instruction classes (see :mod:`archsim.hw.controller` for their semantics).
+INSTRUCTION_CLASSES = ("load", "store", "mvm", "valu", "send", "recv", "barrier", "loop")
+
+
+@dataclass(frozen=True)
+class InstructionCycles:
+    """Cycles one instruction of each class occupies the in-order core (issue to retire)."""
+
+    load: int = number(min=0, max=MAX_CYCLES, doc="buffer to a crossbar's input register, one vector")
+    store: int = number(min=0, max=MAX_CYCLES, doc="a crossbar group's outputs to the buffer, one vector")
+    mvm: int = number(min=0, max=MAX_CYCLES, doc="trigger one crossbar group for one step")
+    valu: int = number(
+        min=0, max=MAX_CYCLES,
+        doc="issue one vector-ALU op on `digital.lanes` elements (the unit's own time is digital.cycles)",
+    )
+    send: int = number(min=0, max=MAX_CYCLES, doc="hand one packet to the network interface")
+    recv: int = number(min=0, max=MAX_CYCLES, doc="take one packet from the network interface")
+    barrier: int = number(min=0, max=MAX_CYCLES, doc="join the end-of-layer barrier")
+    loop: int = number(min=0, max=MAX_CYCLES, doc="counter update and branch, once per iteration")
+
+
 @dataclass(frozen=True)
 class ControllerEnergy:
-    """Per-action energies of the controller, in joules."""
+    """Energy per instruction of each class, in joules."""
 
-    issue: float = quantity("J", min=0.0, doc="issuing one VMM step to a crossbar group")
+    load: float = quantity("J", min=0.0, doc="one load instruction")
+    store: float = quantity("J", min=0.0, doc="one store instruction")
+    mvm: float = quantity("J", min=0.0, doc="one mvm instruction")
+    valu: float = quantity("J", min=0.0, doc="one valu instruction")
+    send: float = quantity("J", min=0.0, doc="one send instruction")
+    recv: float = quantity("J", min=0.0, doc="one recv instruction")
+    barrier: float = quantity("J", min=0.0, doc="one barrier instruction")
+    loop: float = quantity("J", min=0.0, doc="one loop instruction")
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    """The controller that orders each layer's work onto the tiles."""
+    """The RISC-V-like in-order cores that run each layer's instruction stream.
 
-    issue_cycles: int = number(min=0, max=MAX_CYCLES, doc="cycles to issue one VMM step (0 = hidden)")
-    energy: ControllerEnergy = field(metadata={"doc": "per-action energies"})
+    ``scope: chip`` is one core for the whole chip; ``scope: tile`` one core per tile, each
+    running the instructions of the crossbars, digital work and packets of its own tile. With
+    ``enabled: false`` the instruction stream is still generated and counted, but takes no time
+    and charges no energy (the tile-only accounting of Wu et al.'s Table 2).
+    """
+
+    enabled: bool = field(metadata={"doc": "time and charge the instruction stream"})
+    scope: Literal["chip", "tile"] = field(metadata={"doc": "one core per chip, or one per tile"})
+    cycles: InstructionCycles = field(metadata={"doc": "cycles per instruction, by class"})
+    energy: ControllerEnergy = field(metadata={"doc": "energy per instruction, by class"})
 
 
 @dataclass(frozen=True)
@@ -251,8 +287,12 @@ class NocConfig:
     link_width_bits: int = number(min=1, max=1 << 16, doc="bits a link carries per cycle")
     link_cycles: int = number(min=0, max=MAX_CYCLES, doc="cycles a flit spends on a link")
     link_length_m: float = quantity("m", min=0.0, doc="physical length of every link")
-    flow_control: Literal["virtual_cut_through"] = field(
-        metadata={"doc": "a packet takes the next link once the next buffer has room for it"}
+    flow_control: Literal["virtual_cut_through", "wormhole"] = field(
+        metadata={
+            "doc": "virtual_cut_through: a packet takes the next link once the next buffer has "
+            "room for all of it; wormhole: once it has room for one flit, the packet then "
+            "holding every link from its head back to its tail"
+        }
     )
     energy: NocEnergy = field(metadata={"doc": "per-action energies"})
     dims: tuple[int, ...] = field(default=(), metadata={"min": 1, "doc": "topology shape"})
@@ -286,6 +326,17 @@ class MappingConfig:
     )
     pipeline_depth: int = number(
         default=1, min=1, max=1 << 10, doc="inputs buffered between two pipeline stages"
+    )
+    placement: Literal["in_order", "traffic_aware"] = field(
+        default="in_order",
+        metadata={
+            "doc": "tiles onto NoC routers: in_order (tile i on router i), or traffic_aware "
+            "(lower the hop-weighted activation traffic)"
+        },
+    )
+    packet_data_bits: int | None = number(
+        default=None, min=1, max=1 << 20,
+        doc="payload bits per activation packet (default: the largest the NoC's buffers admit)",
     )
 
 

@@ -1,13 +1,22 @@
-"""The chip: tiles, digital unit and controller, and how a trace record runs on them (stage: hw).
+"""The chip: tiles, controller cores, vector units and NoC, and how a record runs (stage: hw).
 
-:class:`Chip` turns one trace record into SimPy events. A matrix-layer record (``mvm``) is split
-over the layer's copies and sent as jobs to the ports of its crossbar groups
-(:class:`~archsim.hw.crossbar_group.CrossbarGroup`, one SimPy process each), which run their
-shares as VMM steps, one timeout per step whose length the tile model computes
-(:meth:`Tiles.op_cost`); the groups of different copies work in parallel. Digital records go to
-the shared :class:`DigitalUnit`.
+:class:`Chip` turns one trace record into SimPy events, following the instruction stream of
+:mod:`archsim.mapping.program`:
 
-Time is in integer cycles of the chip clock.
+* a matrix-layer record (``mvm``) is split over the layer's copies and sent as jobs to the ports
+  of its crossbar groups (:class:`~archsim.hw.crossbar_group.CrossbarGroup`, one SimPy process
+  each), which run their shares as VMM steps whose length the tile model computes
+  (:meth:`Tiles.op_cost`), issued by the core of the group's tile; the groups of different
+  copies work in parallel; then every core the layer used joins the barrier;
+* before it, the layer's input activations travel from the tiles that produced them
+  (:meth:`Chip.transfer`): each flow is cut into packets that the source core hands to its
+  network interface (``send``) and the destination core takes (``recv``); without a NoC the
+  tiles share one buffer and nothing travels;
+* a digital record runs on the vector unit of every tile that holds a share of its input, in
+  parallel, after the core issued its ``valu`` instructions.
+
+Time is in integer cycles of the chip clock. Per record the chip books where the time went
+(:class:`TimeSplit`): the arrays' own time, the vector units', the controller's and the NoC's.
 """
 
 from __future__ import annotations
@@ -21,13 +30,16 @@ import simpy
 from archsim.config.schema import HardwareConfig
 from archsim.errors import TraceError
 from archsim.hw.component import Component
-from archsim.hw.controller import Controller
+from archsim.hw.controller import Controller, Core
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DIGITAL_KINDS, PASS_KINDS, DigitalUnit
+from archsim.hw.noc.network import Delivery, Network
 from archsim.hw.operation import OpCost
 from archsim.hw.tile import Tiles
 from archsim.mapping.placement import LayerMapping, NetworkMapping
-from archsim.stats import Counter
+from archsim.mapping.program import GroupStep, Program, Transfer
+from archsim.mapping.traffic import Traffic
+from archsim.stats import Counter, Tally
 from archsim.workload.trace import OpRecord
 
 Process = Generator[simpy.Event, object, None]
@@ -40,6 +52,37 @@ class GroupPlan:
     unit: CrossbarGroup
     op_cycles: int
     costs: tuple[OpCost, ...]
+
+
+def split(total: int, fractions: list[float]) -> list[int]:
+    """``total`` split in proportion to ``fractions``, in whole units that sum to ``total``
+    (largest remainders first, ties to the earlier part)."""
+    weight = sum(fractions)
+    if not fractions or weight <= 0:
+        return [total] + [0] * (len(fractions) - 1) if fractions else []
+    exact = [total * f / weight for f in fractions]
+    parts = [int(x) for x in exact]
+    order = sorted(range(len(exact)), key=lambda i: (parts[i] - exact[i], i))
+    for i in order[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+class TimeSplit:
+    """Where the records' time went, in cycles summed over records (see the report schema).
+
+    ``tile``: the arrays' own time (per matrix record, the longest group's steps x operation
+    cycles); ``digital``: the vector units' time (per digital record, the longest share);
+    ``controller``: the rest of each record's compute phase (instruction issue, stores,
+    barriers, waiting for a shared core); ``noc``: the input transfer phase of matrix records.
+    In layer-sequential mode the four sum to the run's sample latencies.
+    """
+
+    def __init__(self) -> None:
+        self.tile = 0
+        self.digital = 0
+        self.controller = 0
+        self.noc = 0
 
 
 class ChipCounters:
@@ -60,13 +103,22 @@ class ChipCounters:
 class MatrixLayer:
     """A mapped matrix layer: executes its ``mvm`` records on its crossbar groups."""
 
-    def __init__(self, chip: Chip, mapping: LayerMapping) -> None:
+    def __init__(self, chip: Chip, mapping: LayerMapping, steps: tuple[GroupStep, ...]) -> None:
         self.chip = chip
         self.mapping = mapping
         self.layout = mapping.layout
         self.groups = tuple(
             CrossbarGroup(chip.env, placed, chip.controller) for placed in mapping.groups
         )
+        self.steps = steps
+        controller = chip.controller
+        self.cores = tuple(controller.core_of(step.tile) for step in steps)
+        self._core_set = tuple(dict.fromkeys(self.cores))
+        # Core cycles per step: load + trigger before it, the loop instruction during it, and
+        # the stores of each step's outputs.
+        self._issue = tuple(controller.cost({"load": s.load, "mvm": s.mvm}) for s in steps)
+        self._retire = tuple(controller.cost({"loop": s.loop}) for s in steps)
+        self._store = tuple(controller.cost({"store": s.store}) for s in steps)
         # MACs one step of a group performs for each copy it holds, from the placed blocks.
         self._copy_macs = tuple(
             {
@@ -102,34 +154,65 @@ class MatrixLayer:
         ]
 
     def execute(self, record: OpRecord) -> Process:
-        """SimPy process body: send one ``mvm`` record's share to each crossbar group's port
-        and wait until every group has done its steps (the copies work in parallel)."""
+        """SimPy process body: send one ``mvm`` record's share to each crossbar group's port,
+        wait until every group has done its steps (the copies work in parallel), then let
+        every core the layer used join the barrier."""
+        chip = self.chip
+        env, controller = chip.env, chip.controller
         plans = self.plans(record.input_bits)
+        begin = int(env.now)
+        for core in self._core_set:
+            core.begin(begin)
         jobs = []
-        for plan, shares, copy_macs in zip(plans, self.shares(record.vectors), self._copy_macs):
+        done = []
+        for index, (plan, shares, copy_macs) in enumerate(
+            zip(plans, self.shares(record.vectors), self._copy_macs)
+        ):
             steps = max(shares.values())  # packed copies step in lockstep
             if steps:
                 macs = sum(n * copy_macs[copy] for copy, n in shares.items())
-                jobs.append((plan, steps, macs))
-        done = [plan.unit.submit(steps, plan.op_cycles) for plan, steps, _ in jobs]
-        begin = self.chip.env.now
-        yield done[0] if len(done) == 1 else self.chip.env.all_of(done)
-        self.active_cycles += self.chip.env.now - begin
+                jobs.append((plan, steps, macs, index))
+                done.append(
+                    plan.unit.submit(
+                        steps, plan.op_cycles, self.cores[index],
+                        issue=self._issue[index], retire=self._retire[index],
+                        store=self._store[index],
+                    )
+                )
+        yield done[0] if len(done) == 1 else env.all_of(done)
+        barrier = controller.cost({"barrier": 1})
+        now = int(env.now)
+        end = now
+        for core in self._core_set:
+            controller.tally("barrier", 1)
+            end = max(end, controller.reserve(core, now, barrier))
+        if end > now:
+            yield env.timeout(end - now)
+        finish = int(env.now)
+        for core in self._core_set:
+            core.end(finish)
+        self.active_cycles += finish - begin
+        tile_cycles = max(plan.op_cycles * steps for plan, steps, _, _ in jobs)
+        chip.time.tile += tile_cycles
+        chip.time.controller += finish - begin - tile_cycles
         self._account(record, jobs)
 
-    def _account(self, record: OpRecord, jobs: list[tuple[GroupPlan, int, int]]) -> None:
+    def _account(self, record: OpRecord, jobs: list[tuple[GroupPlan, int, int, int]]) -> None:
         chip, layout = self.chip, self.layout
         tiles, counters, controller = chip.tiles, chip.counters, chip.controller
-        for plan, steps, macs in jobs:
+        for plan, steps, macs, index in jobs:
             for cost in plan.costs:
                 tiles.charge(cost, steps)
             crossbars = plan.unit.placed.crossbars
             chip.crossbar_busy[list(crossbars)] += steps * plan.op_cycles
             counters.tile_ops.add(steps * len(crossbars))
             counters.macs.add(macs)
-            controller.count("issue", steps)
-            controller.add_busy(steps * controller.issue_cycles)
-        counters.vmm_steps.add(max(steps for _, steps, _ in jobs))
+            step = self.steps[index]
+            controller.tally("load", steps * step.load)
+            controller.tally("mvm", steps * step.mvm)
+            controller.tally("store", steps * step.store)
+            controller.tally("loop", steps * step.loop)
+        counters.vmm_steps.add(max(steps for _, steps, _, _ in jobs))
         vectors = record.vectors
         counters.vectors.add(vectors)
         per_output = layout.physical_cols_per_output
@@ -142,8 +225,23 @@ class MatrixLayer:
         tiles.buffer.move(vectors, layout.rows * record.input_bits, layout.cols * chip.act_bits)
 
 
+class NocStats:
+    """Activation packets of a run: counts, bits and latency (cycles, creation to delivery)."""
+
+    def __init__(self) -> None:
+        self.packets = Counter("packets", "packets", "activation packets delivered")
+        self.header_bits = Counter("header_bits", "bits", "header bits of those packets")
+        self.data_bits = Counter("data_bits", "bits", "payload bits of those packets")
+        self.latency = Tally("packet_latency", "cycles", "creation to the tail's ejection")
+        self.latencies: list[int] = []  # for percentiles
+
+
 class Chip:
-    """The simulated chip for one mapped network."""
+    """The simulated chip for one mapped network.
+
+    ``network`` is the NoC (None: the tiles share one buffer, activations do not travel),
+    ``nodes[t]`` the router of tile ``t`` in use and ``hops`` the routers' hop-count matrix.
+    """
 
     def __init__(
         self,
@@ -151,33 +249,157 @@ class Chip:
         config: HardwareConfig,
         mapping: NetworkMapping,
         act_bits: int,
+        program: Program,
+        traffic: Traffic,
+        network: Network | None = None,
+        nodes: tuple[int, ...] = (),
+        hops: np.ndarray | None = None,
     ) -> None:
         self.env = env
         self.config = config
         self.mapping = mapping
         self.act_bits = act_bits
+        self.program = program
+        self.traffic = traffic
+        self.network = network
+        self.nodes = nodes
+        self.hops = hops
         crossbars = config.chip.tiles * config.chip.crossbars_per_tile
         self.tiles = Tiles(config.tile, crossbars, config.chip.tiles, mapping.crossbars)
-        self.digital = DigitalUnit(env, config.digital)
-        self.controller = Controller(config.controller)
+        self.controller = Controller(config.controller, config.chip.tiles, mapping.tiles_used)
+        self.digital = DigitalUnit(env, config.digital, len(self.controller.cores))
         self.counters = ChipCounters()
+        self.time = TimeSplit()
+        self.noc_stats = NocStats()
         self.crossbar_busy = np.zeros(mapping.crossbars, dtype=np.int64)
-        self.layers = {name: MatrixLayer(self, lm) for name, lm in mapping.layers.items()}
+        self.layers = {
+            name: MatrixLayer(self, lm, program.steps[name]) for name, lm in mapping.layers.items()
+        }
+        self._edges: dict[str, list[tuple[str, str]]] = {}
+        for edge in program.transfers:
+            self._edges.setdefault(edge[1], []).append(edge)
 
     def components(self) -> tuple[Component, ...]:
         """Every component bank, in pipeline order."""
-        return (self.controller, *self.tiles.components(), self.digital)
+        banks: tuple[Component, ...] = (self.controller, *self.tiles.components(), self.digital)
+        return banks + ((self.network,) if self.network is not None else ())
 
     def execute(self, record: OpRecord) -> Process:
-        """SimPy process body: run one trace record."""
+        """SimPy process body: run one trace record, a matrix layer's input transfers first."""
         kind = record.kind
         if kind == "mvm":
+            begin = int(self.env.now)
+            events = [
+                event for edge in self._edges.get(record.layer, ())
+                if (event := self.transfer(edge)) is not None
+            ]
+            if events:
+                yield events[0] if len(events) == 1 else self.env.all_of(events)
+            self.time.noc += int(self.env.now) - begin
             yield from self.layers[record.layer].execute(record)
         elif kind in DIGITAL_KINDS:
             self.counters.digital_elements.add(record.elements)
-            yield from self.digital.execute(kind, record.elements)
+            yield from self._digital(record)
         elif kind not in PASS_KINDS:
             raise TraceError(
                 f"record {record.index}: {record.phase} '{kind}' operations are not supported "
                 "by this hardware model yet (forward inference only)"
             )
+
+    def transfer(self, edge: tuple[str, str]) -> simpy.Process | None:
+        """Start moving one sample's activations along ``edge`` (input layer, matrix layer);
+        the process ends when every packet has been received. None if nothing travels."""
+        if self.network is None:
+            return None
+        transfers = self.program.transfers.get(edge, ())
+        if not transfers:
+            return None
+        return self.env.process(self._transfer(transfers))
+
+    def _transfer(self, transfers: tuple[Transfer, ...]) -> Process:
+        env, controller, network = self.env, self.controller, self.network
+        assert network is not None  # transfer() only starts this with a NoC
+        stats, nodes = self.noc_stats, self.nodes
+        header = network.format.header_bits
+        send, recv = controller.cost({"send": 1}), controller.cost({"recv": 1})
+        received = [int(env.now)]
+        cores: list[Core] = []
+
+        def arrived(core: Core, event: simpy.Event) -> None:
+            delivery: Delivery = event.value  # type: ignore[assignment]
+            stats.latency.observe(delivery.latency)
+            stats.latencies.append(delivery.latency)
+            controller.tally("recv", 1)
+            end = controller.reserve(core, int(env.now), recv)
+            if end > received[0]:
+                received[0] = end
+
+        def flow(t: Transfer) -> Process:
+            src, dst = controller.core_of(t.flow.src), controller.core_of(t.flow.dst)
+            for k in range(t.packets):
+                bits = t.packet_bits if k < t.packets - 1 else t.last_bits
+                controller.tally("send", 1)
+                now = int(env.now)
+                ready = controller.reserve(src, now, send)
+                if ready > now:
+                    yield env.timeout(ready - now)
+                stats.packets.add(1)
+                stats.header_bits.add(header)
+                stats.data_bits.add(bits)
+                packet = network.send(nodes[t.flow.src], nodes[t.flow.dst], bits)
+                packet.callbacks.append(lambda event, core=dst: arrived(core, event))
+                yield packet
+
+        begin = int(env.now)
+        for t in transfers:
+            for core in (controller.core_of(t.flow.src), controller.core_of(t.flow.dst)):
+                if core not in cores:
+                    cores.append(core)
+        for core in cores:
+            core.begin(begin)
+        flows = [env.process(flow(t)) for t in transfers]
+        yield flows[0] if len(flows) == 1 else env.all_of(flows)
+        now = int(env.now)
+        if received[0] > now:
+            yield env.timeout(received[0] - now)
+        for core in cores:
+            core.end(int(env.now))
+
+    def _digital(self, record: OpRecord) -> Process:
+        """Run a digital record on the vector units of the tiles holding its input, in
+        parallel, each after its core issued the ``valu`` instructions of its share."""
+        env, controller, digital = self.env, self.controller, self.digital
+        shares = self.program.shares.get(record.layer, ((0, 1.0),))
+        per_core: dict[Core, int] = {}
+        for (tile, _), elements in zip(shares, split(record.elements, [p for _, p in shares])):
+            core = controller.core_of(tile)
+            per_core[core] = per_core.get(core, 0) + elements
+        lanes = self.config.digital.lanes
+        begin = int(env.now)
+        processes = []
+        longest = 0
+        for core, elements in per_core.items():
+            if not elements:
+                continue
+            count = -(-elements // lanes)
+            controller.tally("valu", count)
+            core.begin(begin)
+            processes.append(env.process(self._digital_share(core, record.kind, elements, count)))
+            if digital.config.enabled:
+                longest = max(longest, digital.cycles(record.kind, elements))
+        if processes:
+            yield processes[0] if len(processes) == 1 else env.all_of(processes)
+        finish = int(env.now)
+        self.time.digital += longest
+        self.time.controller += finish - begin - longest
+
+    def _digital_share(self, core: Core, kind: str, elements: int, count: int) -> Process:
+        env, controller = self.env, self.controller
+        begin = int(env.now)
+        # The core issues the valu instructions while its vector unit works on them.
+        issued = controller.reserve(core, begin, controller.cost({"valu": count}))
+        yield from self.digital.execute(kind, elements, core.index)
+        now = int(env.now)
+        if issued > now:
+            yield env.timeout(issued - now)
+        core.end(int(env.now))

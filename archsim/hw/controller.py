@@ -1,35 +1,131 @@
-"""The controller: issues every VMM step to its crossbar group (stage: hw).
+"""The controller: RISC-V-like in-order cores that run each layer's instruction stream (stage: hw).
 
-The controller is one shared issuer. Before each VMM step a crossbar group needs it for
-``issue_cycles`` (decoding, address generation, triggering the tile), so groups working in
-parallel and concurrent pipeline stages queue for it, first come first served. It is modelled
-as a reservation rather than a SimPy resource: a request at cycle ``t`` is issued from
-``max(t, free_at)`` and moves ``free_at`` on by ``issue_cycles``. For a capacity-1 FIFO server
-with a fixed service time this gives the same times as a resource, with one event per step
-instead of four. With ``issue_cycles: 0`` issue overlaps the previous step and costs no time.
-Action: ``issue`` (one step issued).
+A chip has one core (``controller.scope: chip``) or one per tile (``scope: tile``). The
+instruction stream of a layer (:mod:`archsim.mapping.program` builds and lists it) uses these
+classes, each costing the core ``controller.cycles.<class>`` cycles:
+
+* ``load`` one input vector from the buffer into a crossbar's input register;
+* ``mvm`` trigger a crossbar group for one step; ``store`` one group's output vector to the
+  buffer;
+* ``valu`` one vector-ALU instruction over ``digital.lanes`` elements (activation, pooling,
+  residual add); the vector unit's own time is ``digital.cycles``;
+* ``send`` hand one packet to the network interface; ``recv`` take one packet from it;
+* ``barrier`` join the end-of-layer barrier; ``loop`` the counted loop's counter and branch,
+  once per iteration.
+
+**Timing model.** A core is a first-come-first-served reservation: a request for ``c`` cycles at
+cycle ``t`` runs from ``max(t, free_at)`` and moves ``free_at`` to its end. For one in-order
+server with known service times this gives the same times as a SimPy resource without its four
+events per request. One loop iteration of a crossbar group (:meth:`Controller.step`) issues its
+``load`` and ``mvm`` instructions, triggers the arrays, and retires the ``store`` (and ``loop``)
+instructions while the arrays compute (double-buffered output registers, so the outputs of a step
+are stored during the next); the step ends when both the arrays and the core are done. The core
+*stalls* while a program is in flight on it and it issues nothing (waiting for an array, a
+packet or the barrier): ``stall_cycles``.
+
+With ``enabled: false`` every instruction is still counted (:attr:`Controller.instructions`) but
+takes no cycles and charges no energy: the action counts that energy accounting reads stay zero.
 """
 
 from __future__ import annotations
 
-from archsim.config.schema import ControllerConfig
+from archsim.config.schema import INSTRUCTION_CLASSES, ControllerConfig
 from archsim.hw.component import Component
 
 
-class Controller(Component):
-    """The chip controller: a first-come-first-served issuer of VMM steps."""
+class Core:
+    """One in-order core: its reservation horizon and statistics, in cycles.
 
-    ACTIONS = ("issue",)
+    ``active_cycles`` is the time during which at least one program (a record's work on this
+    core) was in flight; ``stall_cycles = active_cycles - busy_cycles`` of those, the core
+    issued nothing while it waited for arrays, packets or the barrier.
+    """
+
+    __slots__ = ("index", "free_at", "busy_cycles", "active_cycles", "_open", "_since")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.free_at = 0
+        self.busy_cycles = 0
+        self.active_cycles = 0
+        self._open = 0
+        self._since = 0
+
+    def begin(self, now: int) -> None:
+        """A program starts on this core at cycle ``now``."""
+        if not self._open:
+            self._since = now
+        self._open += 1
+
+    def end(self, now: int) -> None:
+        """A program ends on this core at cycle ``now``."""
+        self._open -= 1
+        if not self._open:
+            self.active_cycles += now - self._since
+
+    @property
+    def stall_cycles(self) -> int:
+        """Cycles with a program in flight and no instruction issuing."""
+        return max(0, self.active_cycles - self.busy_cycles)
+
+
+class Controller(Component):
+    """The controller cores of a chip; actions are the instruction classes (per instruction)."""
+
+    ACTIONS = INSTRUCTION_CLASSES
     KIND = "controller"
 
-    def __init__(self, config: ControllerConfig) -> None:
-        super().__init__(1)
-        self.issue_cycles = config.issue_cycles
-        self.free_at = 0
+    def __init__(self, config: ControllerConfig, tiles: int, tiles_used: int) -> None:
+        cores = tiles if config.scope == "tile" else 1
+        used = tiles_used if config.scope == "tile" else 1
+        super().__init__(cores, used)
+        self.config = config
+        self.timed = config.enabled
+        self.scope = config.scope
+        self.cores = tuple(Core(i) for i in range(cores))
+        self.cycles = {name: int(getattr(config.cycles, name)) for name in INSTRUCTION_CLASSES}
+        #: instructions executed, by class, whether or not the controller is timed
+        self.instructions: dict[str, int] = dict.fromkeys(INSTRUCTION_CLASSES, 0)
 
-    def reserve(self, now: int) -> int:
-        """Reserve the next issue slot for a request at cycle ``now``; return the cycles from
-        ``now`` until the step has been issued (waiting plus ``issue_cycles``)."""
-        start = max(now, self.free_at)
-        self.free_at = start + self.issue_cycles
-        return self.free_at - now
+    def core_of(self, tile: int) -> Core:
+        """The core that runs the instructions of ``tile``."""
+        return self.cores[tile] if self.scope == "tile" else self.cores[0]
+
+    def tally(self, op: str, count: int) -> None:
+        """Count ``count`` instructions of class ``op`` (and their energy, when timed)."""
+        self.instructions[op] += count
+        if self.timed:
+            self.counts[op] += count
+
+    def cost(self, mix: dict[str, int]) -> int:
+        """Cycles the instruction mix ``{class: count}`` occupies a core (0 when untimed)."""
+        if not self.timed:
+            return 0
+        cycles = self.cycles
+        return sum(cycles[op] * n for op, n in mix.items())
+
+    def reserve(self, core: Core, now: int, cycles: int) -> int:
+        """Occupy ``core`` for ``cycles`` from ``max(now, free_at)``; return the end cycle
+        (``now`` when there is nothing to reserve)."""
+        if cycles <= 0:
+            return now
+        start = core.free_at if core.free_at > now else now
+        end = start + cycles
+        core.free_at = end
+        core.busy_cycles += cycles
+        self.busy_cycles += cycles
+        return end
+
+    def step(self, core: Core, now: int, issue: int, op_cycles: int, retire: int) -> int:
+        """One loop iteration at cycle ``now``: ``issue`` cycles of load/mvm, the arrays'
+        ``op_cycles``, ``retire`` cycles of store/loop overlapping them. Returns the cycle at
+        which the iteration ends (arrays done and outputs retired)."""
+        triggered = self.reserve(core, now, issue)
+        arrays_done = triggered + op_cycles
+        retired = self.reserve(core, triggered, retire)
+        return arrays_done if arrays_done > retired else retired
+
+    @property
+    def stall_cycles(self) -> int:
+        """Stall cycles summed over the cores."""
+        return sum(core.stall_cycles for core in self.cores)

@@ -2,11 +2,16 @@
 
 A layer copy split over several crossbars (row and column blocks), or several copies packed
 into one array, form a group: every step activates all of its crossbars in lockstep on one input
-vector per copy. The group runs as a SimPy process serving VMM jobs from its port, a FIFO queue.
-A job is ``steps`` operations of ``op_cycles`` cycles; before each, the group holds the
-controller for its issue cycles (when there are any), then spends one timeout on the operation.
-The job's ``done`` event fires when its last step ends. Work sent by different requesters to the
-same group queues rather than overlaps.
+vector per copy. The group runs as a SimPy process serving VMM jobs from its port, a FIFO queue,
+so work sent by different requesters to the same group queues rather than overlaps.
+
+A job is ``steps`` operations of ``op_cycles`` cycles, one iteration each of the layer's counted
+loop on the group's controller core (:meth:`archsim.hw.controller.Controller.step`): the core
+issues ``issue`` cycles of loads and the trigger, the arrays compute, and the core retires the
+previous step's stores plus the loop instruction (``retire`` cycles) meanwhile; after the last
+step the core stores its outputs (``store`` cycles). When the core costs nothing (an untimed
+controller) the job is one timeout of ``steps x op_cycles``, the same times in one event. The
+job's ``done`` event fires when its last step has been retired.
 """
 
 from __future__ import annotations
@@ -16,17 +21,23 @@ from typing import Generator
 
 import simpy
 
-from archsim.hw.controller import Controller
+from archsim.hw.controller import Controller, Core
 from archsim.mapping.placement import PlacedGroup
 
 
 @dataclass(frozen=True)
 class VmmJob:
-    """``steps`` VMM steps of ``op_cycles`` cycles each; ``done`` fires after the last one."""
+    """``steps`` VMM steps of ``op_cycles`` cycles each, with their core costs in cycles:
+    ``issue`` before each step, ``retire`` (loop) during each and ``store`` for each step's
+    outputs. ``done`` fires after the last step's outputs are stored."""
 
     steps: int
     op_cycles: int
     done: simpy.Event
+    core: Core | None = None
+    issue: int = 0
+    retire: int = 0
+    store: int = 0
 
 
 class CrossbarGroup:
@@ -41,20 +52,37 @@ class CrossbarGroup:
         self.port: simpy.Store = simpy.Store(env)
         env.process(self._serve())
 
-    def submit(self, steps: int, op_cycles: int) -> simpy.Event:
+    def submit(
+        self,
+        steps: int,
+        op_cycles: int,
+        core: Core | None = None,
+        *,
+        issue: int = 0,
+        retire: int = 0,
+        store: int = 0,
+    ) -> simpy.Event:
         """Queue a job on the port; return the event that fires when it is done."""
         done = self.env.event()
-        self.port.put(VmmJob(steps, op_cycles, done))
+        self.port.put(VmmJob(steps, op_cycles, done, core, issue, retire, store))
         return done
 
     def _serve(self) -> Generator[simpy.Event, object, None]:
         env, timeout, controller = self.env, self.env.timeout, self.controller
         while True:
             job: VmmJob = yield self.port.get()  # type: ignore[assignment]
-            if controller.issue_cycles:
-                for _ in range(job.steps):
-                    yield timeout(controller.reserve(int(env.now)) + job.op_cycles)
-            else:
-                for _ in range(job.steps):
-                    yield timeout(job.op_cycles)
+            core = job.core
+            if core is None or not (job.issue or job.retire or job.store):
+                yield timeout(job.steps * job.op_cycles)
+                job.done.succeed()
+                continue
+            step = controller.step
+            issue, op, retire, store = job.issue, job.op_cycles, job.retire, job.store
+            for k in range(job.steps):
+                now = int(env.now)
+                yield timeout(step(core, now, issue, op, retire + (store if k else 0)) - now)
+            now = int(env.now)
+            end = controller.reserve(core, now, store)
+            if end > now:
+                yield timeout(end - now)
             job.done.succeed()

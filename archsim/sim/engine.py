@@ -25,10 +25,16 @@ from typing import Iterator, Mapping
 import numpy as np
 import simpy
 
-from archsim.config.schema import HardwareConfig
-from archsim.errors import TraceError
+from archsim.config.schema import HardwareConfig, NocConfig
+from archsim.errors import ConfigError, TraceError
 from archsim.hw.chip import Chip, Process
-from archsim.mapping.placement import map_network
+from archsim.hw.noc.network import Network
+from archsim.hw.noc.packet import PacketFormat
+from archsim.hw.noc.routing import Routing
+from archsim.hw.noc.topology import Topology, build_topology
+from archsim.mapping.placement import NetworkMapping, map_network
+from archsim.mapping.program import Program, build_program
+from archsim.mapping.traffic import hop_weighted_traffic, network_traffic, place_tiles
 from archsim.stats import Tally, TallySummary
 from archsim.workload.trace import NetworkSpec, OpRecord, TraceReader
 
@@ -60,6 +66,49 @@ class ComponentResult:
     timed: bool
     busy_cycles: int
     actions: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class ControllerResult:
+    """The controller cores: instructions by class (counted even when untimed), busy and stall
+    cycles summed over cores (stalls: a program in flight, nothing issuing)."""
+
+    enabled: bool
+    scope: str
+    cores: int
+    cores_used: int
+    instructions: Mapping[str, int]
+    busy_cycles: int
+    stall_cycles: int
+
+
+@dataclass(frozen=True)
+class NocResult:
+    """The activation traffic a run put on the NoC.
+
+    ``latency`` is per packet, creation to the tail's ejection, in cycles (``latency_p50`` and
+    ``latency_p99`` its percentiles); ``nodes[t]`` the router of tile ``t``; ``bit_hops`` the
+    hop-weighted activation traffic of one sample under that placement, and
+    ``bit_hops_in_order`` under in-order placement, for comparison.
+    """
+
+    topology: str
+    flow_control: str
+    routers: int
+    placement: str
+    nodes: tuple[int, ...]
+    packet_data_bits: int
+    packets: int
+    flits: int
+    header_bits: int
+    data_bits: int
+    latency: TallySummary
+    latency_p50: float
+    latency_p99: float
+    link_utilization_mean: float
+    link_utilization_max: float
+    bit_hops: int
+    bit_hops_in_order: int
 
 
 @dataclass(frozen=True)
@@ -95,6 +144,10 @@ class SimResult:
     components: tuple[ComponentResult, ...]
     layers: tuple[LayerResult, ...]
     tile_busy_cycles: tuple[int, ...]  # per tile in use (tiles are filled in order)
+    controller: ControllerResult
+    noc: NocResult | None
+    #: cycles summed over records: arrays, vector units, controller, NoC (see hw.chip.TimeSplit)
+    time_split: Mapping[str, int]
 
 
 def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 0) -> SimResult:
@@ -112,7 +165,7 @@ def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 
         network = reader.header.network
         mapping = map_network(network, config)
         env = simpy.Environment()
-        chip = Chip(env, config, mapping, network.act_bits)
+        chip = _build_chip(env, config, network, mapping)
         samples = _samples(iter(reader), network, reader.header.samples, os.fspath(trace))
         completions = _Completions()
         if config.mapping.pipeline:
@@ -130,6 +183,61 @@ def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 
                 f"{completions.latency.count} completed"
             )
     return _result(config, reader, chip, env, completions, interval, seed)
+
+
+def _build_chip(
+    env: simpy.Environment, config: HardwareConfig, network: NetworkSpec, mapping: NetworkMapping
+) -> Chip:
+    """The chip with its NoC (when the config has one), tiles placed on routers, and the
+    instruction stream of ``network``."""
+    traffic = network_traffic(network, mapping)
+    scope_tile = config.controller.scope == "tile"
+    core_of = {t: (t if scope_tile else 0) for t in range(config.chip.tiles)}
+    noc, nodes, hops = None, (), None
+    packet_bits = config.mapping.packet_data_bits or 1
+    if config.noc is not None:
+        topology = build_topology(config.noc)
+        if topology.nodes < config.chip.tiles:
+            raise ConfigError(
+                f"chip.tiles: the NoC ({config.noc.topology} {list(config.noc.dims) or 'edges'}) "
+                f"has {topology.nodes} routers, one per tile; got {config.chip.tiles} tiles"
+            )
+        routing = Routing(topology)
+        hops = _hop_matrix(topology, routing)
+        nodes = place_tiles(traffic.matrix, hops, config.mapping.placement)
+        packet_format = PacketFormat(topology.nodes, config.noc.link_width_bits)
+        packet_bits = config.mapping.packet_data_bits or _largest_payload(
+            config.noc, topology, packet_format
+        )
+        noc = Network(env, config.noc, topology, routing, packet_format)
+        noc.check_fits(packet_format.flits(packet_bits))
+    program = build_program(
+        network, mapping, traffic, packet_bits=packet_bits, lanes=config.digital.lanes,
+        core_of=core_of,
+    )
+    return Chip(env, config, mapping, network.act_bits, program, traffic, noc, nodes, hops)
+
+
+def _hop_matrix(topology: Topology, routing: Routing) -> np.ndarray:
+    """Links on the route between every pair of routers."""
+    n = topology.nodes
+    return np.array([[routing.hops(a, b) for b in range(n)] for a in range(n)], dtype=np.int64)
+
+
+def _largest_payload(noc: NocConfig, topology: Topology, packet_format: PacketFormat) -> int:
+    """The largest payload whose packet the flow control admits: a whole buffer (half of one on
+    rings and tori, whose bubble needs room for a second packet), less the header."""
+    flits = noc.buffer_flits
+    if topology.kind in ("ring", "torus"):
+        flits //= 2
+    payload = flits * noc.link_width_bits - packet_format.header_bits
+    if payload < 1:
+        raise ConfigError(
+            f"noc.buffer_flits: {noc.buffer_flits} flits of {noc.link_width_bits} bits leave no "
+            f"room for data after the {packet_format.header_bits}-bit header; enlarge the "
+            "buffers or the links"
+        )
+    return payload
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,6 +446,9 @@ def _result(
         )
         for name, lm in mapping.layers.items()
     )
+    if chip.network is not None:
+        # A link is busy for the cycles it carries a flit.
+        chip.network.add_busy(int(chip.network.link_flits.sum()))
     components = tuple(
         ComponentResult(
             c.KIND,
@@ -348,6 +459,24 @@ def _result(
             MappingProxyType(dict(c.action_counts())),
         )
         for c in chip.components()
+    )
+    controller = chip.controller
+    controller_result = ControllerResult(
+        enabled=controller.timed,
+        scope=controller.scope,
+        cores=controller.instances,
+        cores_used=controller.instances_used,
+        instructions=MappingProxyType(dict(controller.instructions)),
+        busy_cycles=controller.busy_cycles,
+        stall_cycles=controller.stall_cycles,
+    )
+    time_split = MappingProxyType(
+        {
+            "tile": chip.time.tile,
+            "digital": chip.time.digital,
+            "controller": chip.time.controller,
+            "noc": chip.time.noc,
+        }
     )
     tile_busy = np.zeros(mapping.tiles_used, dtype=np.int64)
     np.add.at(tile_busy, np.asarray(mapping.crossbar_tile, dtype=np.int64), chip.crossbar_busy)
@@ -376,4 +505,40 @@ def _result(
         components=components,
         layers=layers,
         tile_busy_cycles=tuple(int(x) for x in tile_busy),
+        controller=controller_result,
+        noc=_noc_result(config, chip, env),
+        time_split=time_split,
+    )
+
+
+def _noc_result(config: HardwareConfig, chip: Chip, env: simpy.Environment) -> NocResult | None:
+    network = chip.network
+    if network is None or config.noc is None:
+        return None
+    stats = chip.noc_stats
+    cycles = max(1, int(env.now))
+    latencies = np.asarray(stats.latencies, dtype=np.int64)
+    p50 = float(np.percentile(latencies, 50)) if latencies.size else 0.0
+    p99 = float(np.percentile(latencies, 99)) if latencies.size else 0.0
+    matrix, hops = chip.traffic.matrix, chip.hops
+    assert hops is not None  # a chip with a network has its hop matrix
+    in_order = tuple(range(len(chip.nodes)))
+    return NocResult(
+        topology=config.noc.topology,
+        flow_control=config.noc.flow_control,
+        routers=network.topology.nodes,
+        placement=config.mapping.placement,
+        nodes=chip.nodes,
+        packet_data_bits=chip.program.packet_bits,
+        packets=int(stats.packets.value),
+        flits=int(network.flits_delivered),
+        header_bits=int(stats.header_bits.value),
+        data_bits=int(stats.data_bits.value),
+        latency=stats.latency.summary(),
+        latency_p50=p50,
+        latency_p99=p99,
+        link_utilization_mean=float(network.link_flits.mean() / cycles) if network.link_flits.size else 0.0,
+        link_utilization_max=float(network.link_flits.max() / cycles) if network.link_flits.size else 0.0,
+        bit_hops=hop_weighted_traffic(matrix, hops, chip.nodes),
+        bit_hops_in_order=hop_weighted_traffic(matrix, hops, in_order),
     )

@@ -1,0 +1,194 @@
+"""The controller's instruction stream, generated from the mapped network (stage: mapping).
+
+For one sample, each layer runs this program on the core of every tile it uses (one core for
+the whole chip with ``controller.scope: chip``; instruction classes in
+:mod:`archsim.hw.controller`)::
+
+    recv     n          ; matrix layers: the input packets addressed to this tile
+    loop     S          ; counted loop over this group's S vector steps
+      load   r x c      ;   input slices: r row blocks x c copies packed in the group
+      mvm    1          ;   trigger the group's crossbars
+      store  k x c      ;   outputs: k column blocks x c copies
+    send     m          ; packets of this tile's outputs to the next matrix layer's tiles
+    barrier  1          ; end of the layer on this core
+
+    valu     ceil(e / lanes)   ; digital layers: e elements of this tile's share
+
+``S`` follows the record (vectors dealt round-robin over the copies); the loop instruction
+retires once per iteration on each core, counted on the core's first group of the layer.
+:class:`Program` holds the per-step mixes the chip times and :meth:`Program.listing` prints the
+stream for one sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Mapping
+
+from archsim.mapping.placement import NetworkMapping
+from archsim.mapping.traffic import Flow, Traffic
+
+if TYPE_CHECKING:
+    from archsim.workload.trace import NetworkSpec
+
+__all__ = ["GroupStep", "Program", "Transfer", "build_program", "packets_of"]
+
+
+@dataclass(frozen=True)
+class GroupStep:
+    """The instructions of one loop iteration of crossbar group ``group`` on ``tile``'s core.
+
+    ``load`` and ``mvm`` issue before the arrays start; ``store`` and ``loop`` retire while
+    they compute (see :meth:`archsim.hw.controller.Controller.step`).
+    """
+
+    group: int
+    tile: int
+    load: int
+    mvm: int
+    store: int
+    loop: int
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """The packets of one flow: ``packets`` packets, all of ``packet_bits`` payload bits but the
+    last, which carries ``last_bits``."""
+
+    flow: Flow
+    packets: int
+    packet_bits: int
+    last_bits: int
+
+
+def packets_of(flow: Flow, packet_bits: int) -> Transfer:
+    """Cut ``flow`` into packets of at most ``packet_bits`` payload bits."""
+    count = -(-flow.bits // packet_bits)
+    return Transfer(flow, count, packet_bits, flow.bits - (count - 1) * packet_bits)
+
+
+@dataclass(frozen=True)
+class Program:
+    """The instruction stream of a mapped network (one sample), as the chip executes it.
+
+    Attributes:
+        steps: per matrix layer, one :class:`GroupStep` per crossbar group, in group order.
+        transfers: per edge ``(input layer, matrix layer)``, the packets of each flow.
+        shares: per layer, ``((tile, fraction), ...)`` of its work (see
+            :class:`~archsim.mapping.traffic.Traffic`).
+        vectors: per matrix layer, input vectors per sample (for the listing).
+        lanes: vector-ALU lanes (elements per ``valu`` instruction).
+        packet_bits: payload bits of a full activation packet.
+    """
+
+    steps: Mapping[str, tuple[GroupStep, ...]]
+    transfers: Mapping[tuple[str, str], tuple[Transfer, ...]]
+    shares: Mapping[str, tuple[tuple[int, float], ...]]
+    vectors: Mapping[str, int]
+    elements: Mapping[str, int]
+    lanes: int
+    packet_bits: int
+
+    def listing(self, network: NetworkSpec, core_of: Mapping[int, int]) -> str:
+        """The stream for one sample as assembly-like text, per layer and core.
+
+        ``core_of`` maps a tile to the core that runs its instructions.
+        """
+        lines: list[str] = []
+        for layer in network.layers:
+            lines.append(f"; layer {layer.name} ({layer.kind})")
+            per_core: dict[int, list[str]] = {}
+            if layer.is_matrix:
+                for (source, target), transfers in self.transfers.items():
+                    if target != layer.name:
+                        continue
+                    for t in transfers:
+                        per_core.setdefault(core_of[t.flow.dst], []).append(
+                            f"  recv    {t.packets:<8}; {t.flow.bits} bits from tile {t.flow.src} ({source})"
+                        )
+                copies = max(1, len(self.steps[layer.name]))
+                steps = -(-self.vectors[layer.name] // copies)
+                for step in self.steps[layer.name]:
+                    body = per_core.setdefault(core_of[step.tile], [])
+                    body.append(f"  loop    {steps:<8}; group {step.group} on tile {step.tile}")
+                    body.append(f"    load  {step.load}")
+                    body.append(f"    mvm   {step.mvm}")
+                    body.append(f"    store {step.store}")
+                for (source, target), transfers in self.transfers.items():
+                    if source != layer.name:
+                        continue
+                    for t in transfers:
+                        per_core.setdefault(core_of[t.flow.src], []).append(
+                            f"  send    {t.packets:<8}; {t.flow.bits} bits to tile {t.flow.dst} ({target})"
+                        )
+                for core in per_core:
+                    per_core[core].append("  barrier 1")
+            else:
+                elements = self.elements.get(layer.name, 0)
+                for tile, part in self.shares[layer.name]:
+                    count = math.ceil(round(elements * part) / self.lanes)
+                    if count:
+                        per_core.setdefault(core_of[tile], []).append(
+                            f"  valu    {count:<8}; {layer.kind} on tile {tile}"
+                        )
+            for core in sorted(per_core):
+                lines.append(f"core {core}:")
+                lines.extend(per_core[core])
+        return "\n".join(lines) + "\n"
+
+
+def _group_step(mapping: NetworkMapping, layer: str, index: int, lead: bool) -> GroupStep:
+    placed = mapping.layers[layer].groups[index]
+    layout = mapping.layers[layer].layout
+    packed = len(placed.copies)
+    tile = mapping.crossbar_tile[placed.crossbars[0]]
+    row_blocks = layout.row_splits if packed == 1 else 1
+    col_blocks = layout.col_splits if packed == 1 else 1
+    return GroupStep(index, tile, row_blocks * packed, 1, col_blocks * packed, int(lead))
+
+
+def build_program(
+    network: NetworkSpec,
+    mapping: NetworkMapping,
+    traffic: Traffic,
+    *,
+    packet_bits: int,
+    lanes: int,
+    core_of: Mapping[int, int],
+) -> Program:
+    """Generate the instruction stream of ``network`` on ``mapping`` (module docstring).
+
+    ``packet_bits`` is the payload of a full activation packet, ``lanes`` the vector ALU's
+    width, ``core_of`` the core of each tile (the loop instruction is counted once per core).
+    """
+    steps: dict[str, tuple[GroupStep, ...]] = {}
+    vectors: dict[str, int] = {}
+    elements: dict[str, int] = {}
+    for layer in network.layers:
+        elements[layer.name] = math.prod(layer.out_shape)
+        if not layer.is_matrix:
+            continue
+        seen: set[int] = set()
+        built = []
+        for index, placed in enumerate(mapping.layers[layer.name].groups):
+            core = core_of[mapping.crossbar_tile[placed.crossbars[0]]]
+            built.append(_group_step(mapping, layer.name, index, core not in seen))
+            seen.add(core)
+        steps[layer.name] = tuple(built)
+        windows = math.prod(layer.out_shape[:-1]) if layer.kind == "conv" else 1
+        vectors[layer.name] = windows
+    transfers = {
+        edge: tuple(packets_of(flow, packet_bits) for flow in flows)
+        for edge, flows in traffic.flows.items()
+    }
+    return Program(
+        MappingProxyType(steps),
+        MappingProxyType(transfers),
+        traffic.shares,
+        MappingProxyType(vectors),
+        MappingProxyType(elements),
+        lanes,
+        packet_bits,
+    )
