@@ -5,6 +5,7 @@ Commands::
     archsim run CONFIG TRACE [--out DIR] [--set PATH=VALUE ...] [--seed N]
         (writes report.json and report.csv to DIR, default runs/<config name>_<model>)
     archsim validate CONFIG [--set PATH=VALUE ...]
+    archsim program CONFIG TRACE [--set PATH=VALUE ...]   (the controller's instruction stream)
     archsim noc CONFIG --pattern P --rate R [--packets N] [--data-bits D] [--seed N]
     archsim trace export MODEL --out FILE [--samples N] [--train] [--epochs N] [--seed N]
     archsim trace info FILE
@@ -84,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_cmd_run)
 
+    program = commands.add_parser(
+        "program", help="print the controller's instruction stream for one sample of a trace"
+    )
+    _add_config_args(program)
+    program.add_argument("trace", help="operation trace (archsim trace format v1)")
+    program.set_defaults(handler=_cmd_program)
+
     validate = commands.add_parser("validate", help="check a hardware config")
     _add_config_args(validate)
     validate.set_defaults(handler=_cmd_validate)
@@ -148,6 +156,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     json_path, csv_path = write_report(report, out)
     print(summary(report))
     print(f"wrote {json_path} and {csv_path}")
+    return 0
+
+
+def _cmd_program(args: argparse.Namespace) -> int:
+    from archsim.config import load_hardware
+    from archsim.sim import program_listing
+
+    config = load_hardware(args.config, args.overrides)
+    sys.stdout.write(program_listing(config, args.trace))
     return 0
 
 

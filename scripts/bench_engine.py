@@ -3,7 +3,9 @@
 Simulates a ``lenet-wu`` trace of N images (707 tile operations each) on ``wu2023_64x64`` and, in
 the same run, a bare SimPy process doing one timeout per tile operation. Prints tile operations
 per second for both, their ratio, and the peak traced Python memory of the simulation for N and
-10 N images (it should stay flat: the trace is streamed).
+10 N images (it should stay flat: the trace is streamed). Then the same with the controller
+timed (a 1-cycle trigger per step), and the full multi-tile model of ``wu2023_64x64_noc`` (the
+RISC-V core's instruction stream and the activation packets on a 3x3 mesh).
 
 Usage: python scripts/bench_engine.py [--images 1000] [--repeat 3]
 """
@@ -24,6 +26,7 @@ from archsim.workload.export import export_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "hw_configs" / "wu2023_64x64.yaml"
+NOC_CONFIG = ROOT / "hw_configs" / "wu2023_64x64_noc.yaml"
 
 
 def bare_simpy(operations: int, cycles: int = 72) -> float:
@@ -40,9 +43,9 @@ def bare_simpy(operations: int, cycles: int = 72) -> float:
     return time.perf_counter() - start
 
 
-def timed_simulation(trace: Path, *overrides: str) -> tuple[float, int]:
+def timed_simulation(trace: Path, *overrides: str, config_path: Path = CONFIG) -> tuple[float, int]:
     """Seconds for one full simulation and the tile operations it performed."""
-    config = load_hardware(CONFIG, overrides)
+    config = load_hardware(config_path, overrides)
     start = time.perf_counter()
     result = simulate(config, trace)
     return time.perf_counter() - start, result.tile_ops
@@ -81,10 +84,16 @@ def main() -> None:
         print(f"bare SimPy: {ops} timeouts in {bare_s:.2f} s = {bare_rate:,.0f} timeouts/s")
         print(f"ratio (bare rate / archsim rate): {bare_rate / sim_rate:.2f}x")
         issued = min(
-            timed_simulation(small, "controller.issue_cycles=1")[0] for _ in range(args.repeat)
+            timed_simulation(small, "controller.enabled=true", "controller.cycles.mvm=1")[0]
+            for _ in range(args.repeat)
         )
-        print(f"with a 1-cycle controller issue per step (shared issuer): {issued:.2f} s, "
+        print(f"with a timed controller (1-cycle trigger per step, one core): {issued:.2f} s, "
               f"ratio {bare_rate / (ops / issued):.2f}x")
+        full = min(
+            timed_simulation(small, config_path=NOC_CONFIG)[0] for _ in range(args.repeat)
+        )
+        print(f"wu2023_64x64_noc (controller + activation packets on a 3x3 mesh): {full:.2f} s, "
+              f"ratio {bare_rate / (ops / full):.2f}x")
         small_peak, large_peak = peak_memory(small), peak_memory(large)
         print(f"peak traced memory: {small_peak / 2**20:.2f} MiB for {args.images} images, "
               f"{large_peak / 2**20:.2f} MiB for {10 * args.images} images "

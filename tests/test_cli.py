@@ -139,3 +139,28 @@ def test_noc_report_has_per_link_utilisation(tmp_path, capsys):
     first = (out / "report.json").read_bytes()
     assert main(args) == 0
     assert (out / "report.json").read_bytes() == first
+
+
+def test_program_prints_the_instruction_stream(chain_trace, capsys):
+    """Two dense layers on three tiles of a 3x3 mesh: fc2's input travels from fc1's tile to
+    fc2's two row-block tiles, so the stream sends and receives packets between the loops."""
+    trace = str(chain_trace([(25, 4, 12), (100, 12, 3)]))
+    assert main(["program", str(CONFIGS / "wu2023_64x64_noc.yaml"), trace]) == 0
+    out = capsys.readouterr().out
+    assert "; layer fc1 (dense)" in out and "loop    12" in out
+    # fc1's 4 outputs x 8 bits, split by the rows of fc2's two row blocks (64 + 36 of 100).
+    assert "send    1       ; 20 bits of fc1 to tile 1" in out
+    assert "recv    1       ; 12 bits of fc1 from tile 0" in out
+    assert "recv" in out and out.count("barrier 1") == 2
+
+
+def test_run_on_a_noc_config_reports_controller_and_noc(chain_trace, tmp_path, capsys):
+    trace = str(chain_trace([(25, 4, 12), (100, 12, 3)], samples=2))
+    noc = str(CONFIGS / "wu2023_64x64_noc.yaml")
+    assert main(["run", noc, trace, "--out", str(tmp_path / "n")]) == 0
+    out = capsys.readouterr().out
+    assert "controller   1 chip core(s)" in out and "noc          mesh" in out
+    report = json.loads((tmp_path / "n" / "report.json").read_text())
+    breakdown = report["latency_breakdown_s"]
+    assert breakdown["noc"] > 0 and breakdown["controller"] > 0
+    assert sum(breakdown.values()) == pytest.approx(report["latency_s"]["mean"], rel=1e-12)

@@ -35,10 +35,14 @@ if TYPE_CHECKING:
 
 __all__ = ["GroupStep", "Program", "Transfer", "build_program", "packets_of"]
 
+#: Layer kinds that only reshape data: no instructions.
+_MOVES_ONLY = frozenset({"flatten"})
+
 
 @dataclass(frozen=True)
 class GroupStep:
-    """The instructions of one loop iteration of crossbar group ``group`` on ``tile``'s core.
+    """The instructions of one loop iteration of crossbar group ``group`` (holding ``copies``
+    copies of the layer) on ``tile``'s core.
 
     ``load`` and ``mvm`` issue before the arrays start; ``store`` and ``loop`` retire while
     they compute (see :meth:`archsim.hw.controller.Controller.step`).
@@ -46,6 +50,7 @@ class GroupStep:
 
     group: int
     tile: int
+    copies: int
     load: int
     mvm: int
     store: int
@@ -79,6 +84,7 @@ class Program:
         shares: per layer, ``((tile, fraction), ...)`` of its work (see
             :class:`~archsim.mapping.traffic.Traffic`).
         vectors: per matrix layer, input vectors per sample (for the listing).
+        elements: per layer, elements of digital work per sample (for the listing).
         lanes: vector-ALU lanes (elements per ``valu`` instruction).
         packet_bits: payload bits of a full activation packet.
     """
@@ -91,11 +97,19 @@ class Program:
     lanes: int
     packet_bits: int
 
-    def listing(self, network: NetworkSpec, core_of: Mapping[int, int]) -> str:
+    def listing(
+        self,
+        network: NetworkSpec,
+        core_of: Mapping[int, int],
+        records: Mapping[str, int] | None = None,
+    ) -> str:
         """The stream for one sample as assembly-like text, per layer and core.
 
-        ``core_of`` maps a tile to the core that runs its instructions.
+        ``core_of`` maps a tile to the core that runs its instructions; ``records`` gives,
+        per layer, the vectors (matrix layers) or elements (digital layers) of one sample's
+        trace record, where they differ from the network's shapes.
         """
+        counts = dict(self.vectors) | dict(self.elements) | dict(records or {})
         lines: list[str] = []
         for layer in network.layers:
             lines.append(f"; layer {layer.name} ({layer.kind})")
@@ -105,28 +119,24 @@ class Program:
                     if target != layer.name:
                         continue
                     for t in transfers:
-                        per_core.setdefault(core_of[t.flow.dst], []).append(
-                            f"  recv    {t.packets:<8}; {t.flow.bits} bits from tile {t.flow.src} ({source})"
+                        per_core.setdefault(core_of[t.flow.src], []).append(
+                            f"  send    {t.packets:<8}; {t.flow.bits} bits of {source} to tile {t.flow.dst}"
                         )
-                copies = max(1, len(self.steps[layer.name]))
-                steps = -(-self.vectors[layer.name] // copies)
+                        per_core.setdefault(core_of[t.flow.dst], []).append(
+                            f"  recv    {t.packets:<8}; {t.flow.bits} bits of {source} from tile {t.flow.src}"
+                        )
+                copies = sum(step.copies for step in self.steps[layer.name])
+                steps = -(-counts[layer.name] // copies)
                 for step in self.steps[layer.name]:
                     body = per_core.setdefault(core_of[step.tile], [])
                     body.append(f"  loop    {steps:<8}; group {step.group} on tile {step.tile}")
                     body.append(f"    load  {step.load}")
                     body.append(f"    mvm   {step.mvm}")
                     body.append(f"    store {step.store}")
-                for (source, target), transfers in self.transfers.items():
-                    if source != layer.name:
-                        continue
-                    for t in transfers:
-                        per_core.setdefault(core_of[t.flow.src], []).append(
-                            f"  send    {t.packets:<8}; {t.flow.bits} bits to tile {t.flow.dst} ({target})"
-                        )
-                for core in per_core:
+                for core in dict.fromkeys(core_of[step.tile] for step in self.steps[layer.name]):
                     per_core[core].append("  barrier 1")
-            else:
-                elements = self.elements.get(layer.name, 0)
+            elif layer.kind not in _MOVES_ONLY:
+                elements = counts.get(layer.name, 0)
                 for tile, part in self.shares[layer.name]:
                     count = math.ceil(round(elements * part) / self.lanes)
                     if count:
@@ -146,7 +156,7 @@ def _group_step(mapping: NetworkMapping, layer: str, index: int, lead: bool) -> 
     tile = mapping.crossbar_tile[placed.crossbars[0]]
     row_blocks = layout.row_splits if packed == 1 else 1
     col_blocks = layout.col_splits if packed == 1 else 1
-    return GroupStep(index, tile, row_blocks * packed, 1, col_blocks * packed, int(lead))
+    return GroupStep(index, tile, packed, row_blocks * packed, 1, col_blocks * packed, int(lead))
 
 
 def build_program(
@@ -167,7 +177,9 @@ def build_program(
     vectors: dict[str, int] = {}
     elements: dict[str, int] = {}
     for layer in network.layers:
-        elements[layer.name] = math.prod(layer.out_shape)
+        # As the trace counts digital work: per input element, but per output for additions.
+        shape = layer.out_shape if layer.kind == "add" else layer.in_shape
+        elements[layer.name] = math.prod(shape)
         if not layer.is_matrix:
             continue
         seen: set[int] = set()

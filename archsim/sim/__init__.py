@@ -1,5 +1,21 @@
 """Simulation stage: replay a trace on a configured chip with SimPy."""
 
-from archsim.sim.engine import ComponentResult, LayerResult, SimResult, simulate
+from archsim.sim.engine import (
+    ComponentResult,
+    ControllerResult,
+    LayerResult,
+    NocResult,
+    SimResult,
+    program_listing,
+    simulate,
+)
 
-__all__ = ["ComponentResult", "LayerResult", "SimResult", "simulate"]
+__all__ = [
+    "ComponentResult",
+    "ControllerResult",
+    "LayerResult",
+    "NocResult",
+    "SimResult",
+    "program_listing",
+    "simulate",
+]

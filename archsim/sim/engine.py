@@ -185,6 +185,22 @@ def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 
     return _result(config, reader, chip, env, completions, interval, seed)
 
 
+def program_listing(config: HardwareConfig, trace: str | os.PathLike[str]) -> str:
+    """The controller's instruction stream for one sample of ``trace``'s network mapped on
+    ``config``, as assembly-like text (see :mod:`archsim.mapping.program`)."""
+    with TraceReader(trace) as reader:
+        network = reader.header.network
+        counts: dict[str, int] = {}
+        for record in reader:
+            if record.sample != 0:
+                break
+            counts[record.layer] = record.vectors if record.kind == "mvm" else record.elements
+    mapping = map_network(network, config)
+    chip = _build_chip(simpy.Environment(), config, network, mapping)
+    core_of = {t: chip.controller.core_of(t).index for t in range(config.chip.tiles)}
+    return chip.program.listing(network, core_of, counts)
+
+
 def _build_chip(
     env: simpy.Environment, config: HardwareConfig, network: NetworkSpec, mapping: NetworkMapping
 ) -> Chip:
