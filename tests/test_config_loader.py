@@ -645,3 +645,17 @@ def test_base_merge_replaces_user_keyed_mappings_whole(tmp_path):
     assert dict(config.mapping.copies) == {}
     assert config.mapping.pack_copies is True  # the section itself still merges
     assert config.chip.clock_hz == 100e6
+
+
+def test_an_optional_section_merges_over_its_base_and_null_removes_it(tmp_path):
+    """A child's noc: changes only the keys it names of its base's NoC; noc: null drops it."""
+    from archsim.config import load_hardware
+
+    base = Path(__file__).resolve().parents[1] / "hw_configs" / "wu2023_64x64_noc.yaml"
+    child = tmp_path / "child.yaml"
+    child.write_text(f"version: 1\nbase: {base}\nname: child\nnoc:\n  dims: [4, 4]\n")
+    config = load_hardware(child)
+    assert config.noc.dims == (4, 4) and config.noc.topology == "mesh"
+    assert config.noc.router_cycles == 2  # inherited
+    child.write_text(f"version: 1\nbase: {base}\nname: child\nnoc: null\n")
+    assert load_hardware(child).noc is None

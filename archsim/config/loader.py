@@ -507,10 +507,17 @@ _BASE_KEY = "base"  # top-level key naming the file a config inherits from
 
 
 def _section_type(cls: type | None, key: str) -> type | None:
-    """The dataclass type of field ``key`` of ``cls`` (``None`` if it is not a section)."""
+    """The dataclass type of field ``key`` of ``cls`` (``None`` if it is not a section).
+
+    An optional section (``X | None``) is a section too: a child's ``noc:`` merges over its
+    base's, and ``noc: null`` removes it.
+    """
     if cls is None or not dataclasses.is_dataclass(cls):
         return None
     hint = typing.get_type_hints(cls).get(key)
+    args = typing.get_args(hint)
+    if type(None) in args and len(args) == 2:
+        (hint,) = (arg for arg in args if arg is not type(None))
     return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import simpy
 
 from archsim.config.schema import HardwareConfig, NocConfig
-from archsim.errors import ConfigError, TraceError
+from archsim.errors import ArchsimError, ConfigError, TraceError
 from archsim.hw.chip import Chip, Process
 from archsim.hw.noc.network import Network
 from archsim.hw.noc.packet import PacketFormat
@@ -177,6 +177,13 @@ def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 
             env.process(_sequential(env, chip, samples, completions))
             env.run()
             interval = env.now / max(1, completions.latency.count)
+        noc = chip.network
+        if noc is not None and noc.flits_delivered != noc.flits_injected:
+            raise ArchsimError(
+                f"deadlock: {noc.packets_injected - noc.packets_delivered} of "
+                f"{noc.packets_injected} activation packets were never delivered; check "
+                "noc.buffer_flits against the packet size (mapping.packet_data_bits)"
+            )
         if completions.latency.count != reader.header.samples:
             raise TraceError(
                 f"{os.fspath(trace)}: header promises {reader.header.samples} samples, "
