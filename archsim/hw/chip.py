@@ -284,18 +284,20 @@ class Chip:
         banks: tuple[Component, ...] = (self.controller, *self.tiles.components(), self.digital)
         return banks + ((self.network,) if self.network is not None else ())
 
-    def execute(self, record: OpRecord) -> Process:
-        """SimPy process body: run one trace record, a matrix layer's input transfers first."""
+    def execute(self, record: OpRecord, transfer_inputs: bool = True) -> Process:
+        """SimPy process body: run one trace record; with ``transfer_inputs``, a matrix
+        layer's input activations travel first (the pipeline sends them itself, earlier)."""
         kind = record.kind
         if kind == "mvm":
-            begin = int(self.env.now)
-            events = [
-                event for edge in self._edges.get(record.layer, ())
-                if (event := self.transfer(edge)) is not None
-            ]
-            if events:
-                yield events[0] if len(events) == 1 else self.env.all_of(events)
-            self.time.noc += int(self.env.now) - begin
+            if transfer_inputs:
+                begin = int(self.env.now)
+                events = [
+                    event for edge in self._edges.get(record.layer, ())
+                    if (event := self.transfer(edge)) is not None
+                ]
+                if events:
+                    yield events[0] if len(events) == 1 else self.env.all_of(events)
+                self.time.noc += int(self.env.now) - begin
             yield from self.layers[record.layer].execute(record)
         elif kind in DIGITAL_KINDS:
             self.counters.digital_elements.add(record.elements)

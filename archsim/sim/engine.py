@@ -6,8 +6,10 @@ SimPy processes in one of two execution modes:
 * **layer-sequential** (default): one input at a time; every record of a sample runs to
   completion before the next starts. Latency = the sample's span; throughput = samples / run time.
 * **layer-pipelined** (``mapping.pipeline: true``): one SimPy process per layer (a *stage*); a
-  stage takes sample ``s`` once every producer has finished ``s`` and passes it on through a
-  buffer of ``mapping.pipeline_depth`` samples. Throughput is the steady-state rate, measured
+  stage takes sample ``s`` once every producer has finished ``s`` and its activations have
+  arrived. A producer passes a sample on through a buffer of ``mapping.pipeline_depth``
+  samples: once the buffer has room (back-pressure) its packets leave for the consumer's tiles,
+  so transfers overlap the consumer's work on earlier samples. Throughput is the steady-state rate, measured
   from the gaps between completions (with a single sample, from the slowest stage's service).
 
 The trace is read lazily, one sample at a time, so memory does not grow with the trace length.
@@ -368,7 +370,7 @@ class _Stage:
         self.name = name
         self.records = simpy.Store(env, capacity=depth)
         self.inboxes: list[simpy.Store] = []
-        self.outboxes: list[simpy.Store] = []
+        self.outboxes: list[tuple[str, simpy.Store]] = []  # (consumer stage, its input buffer)
         self.entry = False
         self.service = Tally(name, "cycles", "service time per sample")
 
@@ -396,7 +398,7 @@ class _Pipeline:
                     continue
                 box = simpy.Store(env, capacity=depth)
                 stage.inboxes.append(box)
-                self.stages[source].outboxes.append(box)
+                self.stages[source].outboxes.append((layer.name, box))
         self.exits = [s for s in self.stages.values() if not s.outboxes]
         self._exit_count: dict[int, int] = {}
 
@@ -416,14 +418,28 @@ class _Pipeline:
         while True:
             record = yield stage.records.get()
             for box in stage.inboxes:
-                yield box.get()
+                arrived = yield box.get()
+                if not arrived.processed:
+                    # The input is still on the NoC: the part of its transfer not hidden
+                    # behind this stage's previous work.
+                    begin = env.now
+                    yield arrived
+                    chip.time.noc += int(env.now - begin)
             if stage.entry:
                 completions.start(record.sample, env.now)
             begin = env.now
-            yield from chip.execute(record)
+            yield from chip.execute(record, transfer_inputs=False)
             stage.service.observe(env.now - begin)
-            for box in stage.outboxes:
-                yield box.put(record.sample)
+            for consumer, box in stage.outboxes:
+                # Room in the consumer's input buffer first (back-pressure), then the packets
+                # go: the consumer takes the sample once they have arrived.
+                arrived = env.event()
+                yield box.put(arrived)
+                transfer = chip.transfer((stage.name, consumer))
+                if transfer is None:
+                    arrived.succeed()
+                else:
+                    transfer.callbacks.append(lambda _, done=arrived: done.succeed())
             if not stage.outboxes:
                 self._finish_exit(record.sample)
 
