@@ -8,7 +8,8 @@ One module per kind of hardware:
 * :mod:`~archsim.hw.tile` — the tile's per-operation cost model over those components
   (:mod:`~archsim.hw.operation` holds the cost record);
 * :mod:`~archsim.hw.crossbar_group` — the crossbars that step together, a SimPy process with a
-  job port; :mod:`~archsim.hw.controller` — the shared issuer of VMM steps;
+  job port; :mod:`~archsim.hw.controller` — the RISC-V-like in-order cores that run the
+  instruction stream (one per chip or per tile);
   :mod:`~archsim.hw.digital` — the vector unit for activation, pooling and residual adds;
 * :mod:`~archsim.hw.noc` — the network-on-chip: topology, deterministic routing, packet
   format, and the SimPy network of routers and links with credit flow control;

@@ -316,11 +316,10 @@ class Chip:
         transfers = self.program.transfers.get(edge, ())
         if not transfers:
             return None
-        return self.env.process(self._transfer(transfers))
+        return self.env.process(self._transfer(self.network, transfers))
 
-    def _transfer(self, transfers: tuple[Transfer, ...]) -> Process:
-        env, controller, network = self.env, self.controller, self.network
-        assert network is not None  # transfer() only starts this with a NoC
+    def _transfer(self, network: Network, transfers: tuple[Transfer, ...]) -> Process:
+        env, controller = self.env, self.controller
         stats, nodes = self.noc_stats, self.nodes
         header = network.format.header_bits
         send, recv = controller.cost({"send": 1}), controller.cost({"recv": 1})

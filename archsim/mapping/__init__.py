@@ -1,4 +1,6 @@
-"""Mapping stage: matrix layers -> crossbar layouts -> crossbars placed on tiles."""
+"""Mapping stage: matrix layers -> crossbar layouts -> crossbars placed on tiles
+(:mod:`.crossbar`, :mod:`.placement`) -> activation traffic between tiles and tiles placed on
+the NoC (:mod:`.traffic`) -> the controller's instruction stream (:mod:`.program`)."""
 
 from archsim.mapping.crossbar import (
     CrossbarLayout,
