@@ -209,7 +209,12 @@ def _noc(result: SimResult, energy: EnergyResult) -> dict[str, Any] | None:
             "p99": noc.latency_p99 / clock,
             "max": None if noc.latency.max is None else noc.latency.max / clock,
         },
-        "link_utilization": {"mean": noc.link_utilization_mean, "max": noc.link_utilization_max},
+        "link_utilization": {
+            "mean": noc.link_utilization_mean,
+            "max": noc.link_utilization_max,
+            "per_link": list(noc.link_utilization),
+        },
+        "links": [f"{u}-{v}" for u, v in noc.links],
         "bit_hops_per_inference": noc.bit_hops,
         "bit_hops_in_order": noc.bit_hops_in_order,
         "energy_j": energy.by_component_j.get("noc", 0.0),

@@ -109,6 +109,8 @@ class NocResult:
     latency_p99: float
     link_utilization_mean: float
     link_utilization_max: float
+    link_utilization: tuple[float, ...]  # per directed link, in Topology.links order
+    links: tuple[tuple[int, int], ...]
     bit_hops: int
     bit_hops_in_order: int
 
@@ -577,6 +579,8 @@ def _noc_result(config: HardwareConfig, chip: Chip, env: simpy.Environment) -> N
         latency_p99=p99,
         link_utilization_mean=float(network.link_flits.mean() / cycles) if network.link_flits.size else 0.0,
         link_utilization_max=float(network.link_flits.max() / cycles) if network.link_flits.size else 0.0,
+        link_utilization=tuple(float(f) / cycles for f in network.link_flits),
+        links=network.topology.links,
         bit_hops=hop_weighted_traffic(matrix, hops, chip.nodes),
         bit_hops_in_order=hop_weighted_traffic(matrix, hops, in_order),
     )
