@@ -45,21 +45,23 @@ def zero_cost_controller() -> list[str]:
             ("load", "store", "mvm", "valu", "send", "recv", "barrier", "loop")]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layers=chains, router=st.integers(1, 8), width=st.sampled_from([16, 32, 64]),
        pipeline=st.booleans(), placement=st.sampled_from(["in_order", "traffic_aware"]))
 def test_a_layer_that_crosses_the_noc_is_never_faster(layers, router, width, pipeline, placement):
-    """Property: with activations crossing the NoC, latency and interval are never below those
-    of the same chip with a zero-latency interconnect (no NoC: the tiles share a buffer)."""
+    """Property: with activations crossing the NoC, the mean latency and the run time are
+    never below those of the same chip with a zero-latency interconnect (no NoC: the tiles
+    share a buffer). (The interval of a 2-sample pipeline is one gap between completions, not
+    a steady state: delaying the first completion more than the second can shorten it.)"""
     with tempfile.TemporaryDirectory() as tmp:
         trace = write_chain_trace(Path(tmp) / "t.jsonl", layers, samples=2, relu=True)
         mode = f"mapping.pipeline={str(pipeline).lower()}"
-        common = ["chip.tiles=16", "noc.dims=[4, 4]", mode, f"mapping.placement={placement}"]
+        common = ["chip.tiles=64", "noc.dims=[8, 8]", mode, f"mapping.placement={placement}"]
         crossing, _ = run(WU_NOC, trace, *common, f"noc.router_cycles={router}",
                           f"noc.link_width_bits={width}")
         ideal, _ = run(WU_NOC, trace, *common, "noc=null")
     assert crossing.latency.mean >= ideal.latency.mean
-    assert crossing.interval_cycles >= ideal.interval_cycles - 1e-9
+    assert crossing.total_cycles >= ideal.total_cycles
     assert crossing.noc is not None and ideal.noc is None
 
 
