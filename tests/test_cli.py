@@ -164,3 +164,35 @@ def test_run_on_a_noc_config_reports_controller_and_noc(chain_trace, tmp_path, c
     breakdown = report["latency_breakdown_s"]
     assert breakdown["noc"] > 0 and breakdown["controller"] > 0
     assert sum(breakdown.values()) == pytest.approx(report["latency_s"]["mean"], rel=1e-12)
+
+
+def test_scrramble_prints_overhead_and_writes_a_report(tmp_path, capsys):
+    """An untrained 3-core network: the measured overhead equals A / (A + D). The widest source
+    is the 784-pixel input, 49 blocks of 16; 0.2 of them is 10 blocks, named by 4 bits; 64
+    routers take 6: A = 10, D = 16 x 8 = 128."""
+    config = str(CONFIGS / "scrramble_256.yaml")
+    args = ["scrramble", config, "--cores", "2,1", "--epochs", "0", "--samples", "2"]
+    assert main([*args, "--out", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "(untrained)" in out and "A = 10 (6 router + 4 chunk bits), D = 128" in out
+    report = json.loads((tmp_path / "s" / "report.json").read_text())
+    assert report["measured_overhead"] == pytest.approx(10 / (10 + 128), rel=1e-12)
+    assert report["energy_j"] == pytest.approx(sum(report["energy_by_component_j"].values()))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--density", "0"], "scrramble.density: must be in (0, 1]"),
+        (["--cores", "2,x"], "--cores: expected comma-separated integers"),
+        (["--set", "tile.crossbar.signed_weights=differential"], "tile.crossbar.signed_weights"),
+    ],
+)
+def test_scrramble_user_errors_are_one_line(argv, message, tmp_path, capsys):
+    config = str(CONFIGS / "scrramble_256.yaml")
+    code = main(["scrramble", config, "--epochs", "0", "--samples", "1", *argv,
+                 "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("archsim: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()

@@ -1,5 +1,11 @@
 """Energy stage: action counts x per-action energy tables, after the run."""
 
-from archsim.energy.accounting import EnergyResult, account, action_energies, energy_of
+from archsim.energy.accounting import (
+    EnergyResult,
+    account,
+    action_energies,
+    energy_by_component,
+    energy_of,
+)
 
-__all__ = ["EnergyResult", "account", "action_energies", "energy_of"]
+__all__ = ["EnergyResult", "account", "action_energies", "energy_by_component", "energy_of"]

@@ -54,6 +54,26 @@ def energy_of(actions: Mapping[str, float], config: HardwareConfig) -> float:
     return sum(count * table[key] for key, count in actions.items())
 
 
+def energy_by_component(actions: Mapping[str, float], config: HardwareConfig) -> EnergyResult:
+    """Energy of ``actions`` (counts keyed ``"<component>.<action>"``) under ``config``'s
+    tables, total and by component kind (the part of the key before the dot)."""
+    table = action_energies(config)
+    by_action: dict[str, float] = {}
+    by_component: dict[str, float] = {}
+    for key, count in actions.items():
+        if key not in table:
+            raise KeyError(f"no energy declared for action {key!r}")
+        energy = count * table[key]
+        by_action[key] = energy
+        kind = key.split(".", 1)[0]
+        by_component[kind] = by_component.get(kind, 0.0) + energy
+    return EnergyResult(
+        total_j=sum(by_component.values()),
+        by_component_j=MappingProxyType(by_component),
+        by_action_j=MappingProxyType(by_action),
+    )
+
+
 def account(result: SimResult, config: HardwareConfig) -> EnergyResult:
     """Energy of the run in ``result`` under the per-action energies of ``config``."""
     table = action_energies(config)
