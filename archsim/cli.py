@@ -238,6 +238,10 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
             accuracy = train_scrramble(network, data, training, rng).test_accuracy
     else:
         accuracy = scrramble_accuracy(network, data[2], data[3])
+    if args.samples > len(data[2]):
+        raise ArchsimError(
+            f"--samples: the digits test set has {len(data[2])} images, got {args.samples}"
+        )
     inputs = data[2][: args.samples]
     check = check_offset(network, inputs)
     result = run_scrramble(config, network, inputs, seed=args.seed, act_bits=args.act_bits)

@@ -89,10 +89,12 @@ def test_packets_are_conserved_and_overhead_is_measured():
     assert noc.header_bits == 4 * noc.packets
     expected = noc.header_bits / (noc.header_bits + noc.data_bits)
     assert report["noc"]["header_overhead"] == pytest.approx(expected, rel=1e-12)
-    # Data bits per sample: conv2's input (pool1's 12x12x4) and fc's (pool2's 4x4x12 = 192) at
-    # 8 bits, from the tile of the producing layer to the tiles of the consumer's row blocks,
-    # each of which gets the rows it holds (conv2: 64 + 36 of 100; fc: 3 x 64 of 192).
-    assert noc.data_bits == result.samples * 8 * (12 * 12 * 4 + 4 * 4 * 12)
+    # Data bits per sample, at 8 bits an element. conv2 (5x5 kernels, 4 channels, over pool1's
+    # 12x12x4, 8x8 outputs): rows 0-63 on tile 1 are kernel offsets 0-15 (kernel rows 0-2 and
+    # (3, 0)), reading input rows 0-9 whole and 8 pixels of row 10: 128 pixels x 4 = 512
+    # elements; rows 64-99 on tile 2 are offsets 16-24, reading 11 + 7 x 12 + 12 = 107 pixels,
+    # 428 elements. fc's three row blocks each read their 64 of pool2's 192 elements.
+    assert noc.data_bits == result.samples * 8 * (512 + 428 + 192)
 
 
 def test_controller_step_closed_form(chain_trace):
@@ -183,3 +185,20 @@ def test_dataflow_report_is_deterministic():
     noc = json.loads(reports[0])["noc"]
     assert noc["bit_hops_per_inference"] <= noc["bit_hops_in_order"]
     assert math.isfinite(noc["packet_latency_s"]["p99"])
+
+
+def test_dense_flows_follow_columns_onto_rows(chain_trace):
+    """fc1 (10 x 80) needs three 64-column arrays for its 80 differential outputs (32 + 32 +
+    16 on tiles 0-2); fc2 (80 x 4) two row blocks (64 + 16 on tiles 3-4). Outputs 0-63 go to
+    tile 3 only, 64-79 to tile 4 only: 256, 256 and 128 bits."""
+    from archsim.mapping.placement import map_network
+    from archsim.mapping.traffic import network_traffic
+    from archsim.workload.trace import TraceReader
+
+    trace = chain_trace([(10, 80, 1), (80, 4, 1)])
+    config = load_hardware(WU_NOC)
+    with TraceReader(trace) as reader:
+        network = reader.header.network
+    traffic = network_traffic(network, map_network(network, config))
+    flows = {(f.src, f.dst): f.bits for f in traffic.flows[("fc1", "fc2")]}
+    assert flows == {(0, 3): 256, (1, 3): 256, (2, 4): 128}

@@ -91,10 +91,11 @@ class Controller(Component):
         """The core that runs the instructions of ``tile``."""
         return self.cores[tile] if self.scope == "tile" else self.cores[0]
 
-    def tally(self, op: str, count: int) -> None:
-        """Count ``count`` instructions of class ``op`` (and their energy, when timed)."""
+    def tally(self, op: str, count: int, charged: bool = True) -> None:
+        """Count ``count`` instructions of class ``op``, and their energy when the controller
+        is timed and the work is ``charged`` (``valu`` work of a disabled vector unit is not)."""
         self.instructions[op] += count
-        if self.timed:
+        if self.timed and charged:
             self.counts[op] += count
 
     def cost(self, mix: dict[str, int]) -> int:
@@ -127,5 +128,7 @@ class Controller(Component):
 
     @property
     def stall_cycles(self) -> int:
-        """Stall cycles summed over the cores."""
+        """Stall cycles summed over the cores (none when the controller is untimed)."""
+        if not self.timed:
+            return 0
         return sum(core.stall_cycles for core in self.cores)

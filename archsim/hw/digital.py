@@ -28,8 +28,10 @@ class DigitalUnit(Component):
     ACTIONS = DIGITAL_KINDS
     KIND = "digital"
 
-    def __init__(self, env: simpy.Environment, config: DigitalConfig, units: int = 1) -> None:
-        super().__init__(units)
+    def __init__(
+        self, env: simpy.Environment, config: DigitalConfig, units: int = 1, used: int = 1
+    ) -> None:
+        super().__init__(units, min(used, units))
         self.env = env
         self.config = config
         self.resources = tuple(simpy.Resource(env, capacity=1) for _ in range(units))

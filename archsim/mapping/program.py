@@ -86,7 +86,7 @@ class Program:
         vectors: per matrix layer, input vectors per sample (for the listing).
         elements: per layer, elements of digital work per sample (for the listing).
         lanes: vector-ALU lanes (elements per ``valu`` instruction).
-        packet_bits: payload bits of a full activation packet.
+        packet_bits: payload bits of a full activation packet (0 without a NoC).
     """
 
     steps: Mapping[str, tuple[GroupStep, ...]]
@@ -164,13 +164,14 @@ def build_program(
     mapping: NetworkMapping,
     traffic: Traffic,
     *,
-    packet_bits: int,
+    packet_bits: int | None,
     lanes: int,
     core_of: Mapping[int, int],
 ) -> Program:
     """Generate the instruction stream of ``network`` on ``mapping`` (module docstring).
 
-    ``packet_bits`` is the payload of a full activation packet, ``lanes`` the vector ALU's
+    ``packet_bits`` is the payload of a full activation packet (None: the chip has no NoC, its
+    tiles share one buffer and nothing is sent), ``lanes`` the vector ALU's
     width, ``core_of`` the core of each tile (the loop instruction is counted once per core).
     """
     steps: dict[str, tuple[GroupStep, ...]] = {}
@@ -194,6 +195,7 @@ def build_program(
     transfers = {
         edge: tuple(packets_of(flow, packet_bits) for flow in flows)
         for edge, flows in traffic.flows.items()
+        if packet_bits is not None
     }
     return Program(
         MappingProxyType(steps),
@@ -202,5 +204,5 @@ def build_program(
         MappingProxyType(vectors),
         MappingProxyType(elements),
         lanes,
-        packet_bits,
+        packet_bits or 0,
     )

@@ -1,26 +1,30 @@
 """Activation traffic between tiles, and placement of tiles on the NoC (stage: mapping).
 
-Where a layer's outputs are produced and where the next matrix layer needs them follows from the
-crossbar placement (:mod:`archsim.mapping.placement`):
+Where a layer's outputs are produced and which tiles need them follows, element by element,
+from the crossbar placement (:mod:`archsim.mapping.placement`):
 
-* **Producers.** A matrix layer's output columns are produced on the tile that holds the first
-  row block of each column block (the row blocks' partial sums are merged there). A group of
-  copies produces its copies' share of the vectors, dealt round-robin as in the engine. So tile
-  ``t`` produces the fraction ``src[t]`` of the layer's outputs; the fractions sum to 1.
-  Digital layers (activation, pooling, additions) run where their input was produced, on the
-  same tiles and in the same shares, so activations do not move until a matrix layer needs them.
-* **Consumers.** A matrix layer's copy needs its share of the input; within the copy, a tile
-  needs the input rows of the crossbars it holds (column blocks on one tile share them). So tile
-  ``t'`` needs the fraction ``dst[t']`` of the input; the fractions sum to 1 or more (input rows
-  needed on several tiles are sent to each).
-* **Flows.** Into a matrix layer ``M`` from each of its inputs ``X`` travel the ``elements(X)``
-  activations of ``act_bits`` bits: ``bits(t -> t') = total x src[t] x dst[t'] / k`` for the
-  ``k`` matrix layers upstream of ``X`` (through digital layers). Flows within a tile stay in the
-  tile buffer; the network input is already in the tiles' buffers (loaded by the host).
+* **Producers.** Matrix-layer vector ``p`` (an output pixel of a conv; the one vector of a dense
+  layer) is computed by copy ``p mod copies``, as the engine deals them; an output column is
+  merged on the tile that holds the first row block of its column block. Digital layers run
+  where their input is (activation and flatten keep every element in place, a pooled value
+  stays with its window's first element, an addition with its first operand), so activations
+  do not move until a matrix layer needs them.
+* **Consumers.** A dense layer's row block reads those input elements (its vector goes to copy
+  0). A conv's row block holds kernel entries ``(kh, kw, c)`` (im2col order): for every output
+  pixel its copy computes, it reads the input pixels under those offsets in those channels,
+  padding excluded. Input rows needed on several tiles are sent to each.
+* **Flows.** ``bits(t -> t')`` = ``act_bits`` x the elements produced on ``t`` that ``t'``
+  reads. Flows within a tile stay in its buffer; the network input is already in the tiles'
+  buffers (loaded by the host). A residual addition's second operand is not moved.
+
+When a trace's layer shapes do not chain element for element (synthetic chains of dense layers
+applied to several vectors), an edge falls back to proportions: each tile's share of the
+producer's outputs times each consumer tile's share of the rows.
 
 :func:`place_tiles` puts tiles on the routers of the NoC, ``in_order`` (tile ``i`` on router
-``i``) or ``traffic_aware``: starting from in-order, swap pairs of positions while that lowers
-the hop-weighted traffic ``sum bits(t -> t') x hops(node(t), node(t'))``; deterministic.
+``i``) or ``traffic_aware``: starting from in-order, move tiles (swapping with a router's
+tile, or to a free router) while that lowers the hop-weighted traffic
+``sum bits(t -> t') x hops(node(t), node(t'))``; deterministic.
 """
 
 from __future__ import annotations
@@ -105,50 +109,139 @@ def _elements(layer: LayerSpec) -> int:
     return math.prod(layer.out_shape)
 
 
+def _matrix_owner(mapping: NetworkMapping, layer: LayerSpec) -> np.ndarray | None:
+    """The producing tile of each output element of a matrix layer, flattened in HWC order:
+    vector ``p`` (an output pixel of a conv, the one vector of a dense layer) is dealt to copy
+    ``p mod copies``, and a column's value is merged on the tile of its first row block."""
+    lm = mapping.layers[layer.name]
+    layout = lm.layout
+    vectors = math.prod(layer.out_shape[:-1]) if layer.kind == "conv" else 1
+    if vectors * layout.cols != math.prod(layer.out_shape):
+        return None
+    table = np.full((layout.copies, layout.cols), -1, dtype=np.int64)
+    for placed in lm.groups:
+        for index, crossbar in zip(placed.crossbars, placed.layouts):
+            for slot in crossbar.slots:
+                if slot.row_start == 0:
+                    table[slot.copy, slot.col_start:slot.col_stop] = mapping.crossbar_tile[index]
+    return table[np.arange(vectors) % layout.copies].reshape(-1)
+
+
+def _digital_owner(layer: LayerSpec, inputs: list[np.ndarray | None]) -> np.ndarray | None:
+    """Where a digital layer's outputs are: with its input (the first, for an addition); a
+    pooled value on the tile of its window's first element."""
+    size = math.prod(layer.out_shape)
+    first = inputs[0] if inputs else None
+    if first is None:
+        return None
+    if layer.kind in ("maxpool", "avgpool") and len(layer.in_shape) == 3:
+        h, w, c = layer.in_shape
+        ho, wo, _ = layer.out_shape
+        if first.size != h * w * c or size != ho * wo * c:
+            return None
+        stride, pad = layer.stride, layer.padding
+        ys = np.clip(np.arange(ho) * stride - pad, 0, h - 1)
+        xs = np.clip(np.arange(wo) * stride - pad, 0, w - 1)
+        grid = first.reshape(h, w, c)
+        return grid[np.ix_(ys, xs)].reshape(-1)
+    return first if first.size == size else None
+
+
+def _needed_inputs(
+    mapping: NetworkMapping, layer: LayerSpec, size: int
+) -> dict[int, np.ndarray] | None:
+    """Per tile, a mask over the ``size`` input elements its crossbars read: a dense layer's
+    row block reads those inputs (its one vector goes to copy 0); a conv's row block
+    ``(kh, kw, c)`` entries read, for each output pixel its copy computes, the input pixels
+    under those kernel offsets, in those channels (zero padding reads nothing)."""
+    lm = mapping.layers[layer.name]
+    layout = lm.layout
+    needed: dict[int, np.ndarray] = {}
+    slots = [
+        (mapping.crossbar_tile[index], slot)
+        for placed in lm.groups
+        for index, crossbar in zip(placed.crossbars, placed.layouts)
+        for slot in crossbar.slots
+    ]
+    if layer.kind == "dense":
+        if size != layout.rows:
+            return None
+        for tile, slot in slots:
+            if slot.copy == 0:
+                mask = needed.setdefault(tile, np.zeros(size, dtype=bool))
+                mask[slot.row_start:slot.row_stop] = True
+        return needed
+    if len(layer.in_shape) != 3 or len(layer.out_shape) != 3 or len(layer.kernel) != 2:
+        return None
+    h, w, c = layer.in_shape
+    ho, wo, _ = layer.out_shape
+    kh, kw = layer.kernel
+    if size != h * w * c or layout.rows != kh * kw * c:
+        return None
+    positions = np.arange(ho * wo)
+    for tile, slot in slots:
+        mine = positions[positions % layout.copies == slot.copy]
+        oy, ox = mine // wo * layer.stride, mine % wo * layer.stride
+        mask = needed.setdefault(tile, np.zeros((h, w, c), dtype=bool))
+        for offset in range(kh * kw):
+            base = offset * c
+            c0, c1 = max(slot.row_start, base) - base, min(slot.row_stop, base + c) - base
+            if c0 >= c1:
+                continue
+            iy = oy + offset // kw - layer.padding
+            ix = ox + offset % kw - layer.padding
+            ok = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+            mask[iy[ok], ix[ok], c0:c1] = True
+    return {tile: mask.reshape(-1) for tile, mask in needed.items()}
+
+
 def network_traffic(network: NetworkSpec, mapping: NetworkMapping) -> Traffic:
     """The flows, work shares and tile-to-tile traffic matrix of ``network`` as ``mapping``
     places it (rules: module docstring)."""
     by_name = {layer.name: layer for layer in network.layers}
+    tiles = mapping.tiles_used
+    owners: dict[str, np.ndarray | None] = {}
     shares: dict[str, dict[int, float]] = {}
     producers: dict[str, tuple[str, ...]] = {}  # layer -> matrix layers upstream (itself if matrix)
     for layer in network.layers:
+        fed = [source for source in layer.inputs if source != "input"]
         if layer.is_matrix:
+            owners[layer.name] = _matrix_owner(mapping, layer)
             shares[layer.name] = _output_shares(mapping, layer.name)
             producers[layer.name] = (layer.name,)
             continue
         upstream: list[str] = []
-        for source in layer.inputs:
-            if source != "input":
-                upstream.extend(p for p in producers[source] if p not in upstream)
+        for source in fed:
+            upstream.extend(p for p in producers[source] if p not in upstream)
         producers[layer.name] = tuple(upstream)
+        owner = _digital_owner(layer, [owners[source] for source in fed]) if fed else None
+        owners[layer.name] = owner
+        if owner is not None and (owner >= 0).all():
+            counts = np.bincount(owner, minlength=tiles)
+            shares[layer.name] = {
+                t: float(n) / owner.size for t, n in enumerate(counts.tolist()) if n
+            }
+            continue
         merged: dict[int, float] = {}
         for producer in upstream:
             for tile, part in shares[producer].items():
                 merged[tile] = merged.get(tile, 0.0) + part / len(upstream)
         shares[layer.name] = merged or {0: 1.0}
-    tiles = mapping.tiles_used
     matrix = np.zeros((tiles, tiles), dtype=np.int64)
     flows: dict[tuple[str, str], tuple[Flow, ...]] = {}
     for layer in network.layers:
         if not layer.is_matrix:
             continue
-        need = _input_shares(mapping, layer.name)
         for source in layer.inputs:
             if source == "input" or not producers[source]:
                 continue
-            total = _elements(by_name[source]) * network.act_bits
-            upstream = producers[source]
-            edge: dict[tuple[int, int], float] = {}
-            for producer in upstream:
-                for src, part in shares[producer].items():
-                    for dst, wanted in need.items():
-                        if src != dst:
-                            key = (src, dst)
-                            edge[key] = edge.get(key, 0.0) + total * part * wanted / len(upstream)
+            edge = _exact_edge(mapping, layer, by_name[source], owners[source], network.act_bits)
+            if edge is None:
+                edge = _proportional_edge(
+                    mapping, layer, by_name[source], producers[source], shares, network.act_bits
+                )
             edge_flows = tuple(
-                Flow(src, dst, bits)
-                for (src, dst), amount in sorted(edge.items())
-                if (bits := round(amount)) > 0
+                Flow(src, dst, bits) for (src, dst), bits in sorted(edge.items()) if bits > 0
             )
             for flow in edge_flows:
                 matrix[flow.src, flow.dst] += flow.bits
@@ -157,6 +250,52 @@ def network_traffic(network: NetworkSpec, mapping: NetworkMapping) -> Traffic:
         name: tuple(sorted(parts.items())) for name, parts in shares.items()
     }
     return Traffic(MappingProxyType(flows), MappingProxyType(frozen_shares), matrix)
+
+
+def _exact_edge(
+    mapping: NetworkMapping,
+    layer: LayerSpec,
+    source: LayerSpec,
+    owner: np.ndarray | None,
+    act_bits: int,
+) -> dict[tuple[int, int], int] | None:
+    """Bits per sample from each producing tile to each consumer tile, element by element;
+    None when the shapes do not chain (the proportional model takes over)."""
+    if owner is None or (owner < 0).any():
+        return None
+    needed = _needed_inputs(mapping, layer, owner.size)
+    if needed is None:
+        return None
+    tiles = mapping.tiles_used
+    edge: dict[tuple[int, int], int] = {}
+    for dst, mask in sorted(needed.items()):
+        counts = np.bincount(owner[mask], minlength=tiles)
+        for src, n in enumerate(counts.tolist()):
+            if n and src != dst:
+                edge[(src, dst)] = n * act_bits
+    return edge
+
+
+def _proportional_edge(
+    mapping: NetworkMapping,
+    layer: LayerSpec,
+    source: LayerSpec,
+    upstream: tuple[str, ...],
+    shares: Mapping[str, Mapping[int, float]],
+    act_bits: int,
+) -> dict[tuple[int, int], int]:
+    """Bits per sample between tiles in proportion to the producers' output shares and the
+    consumer's row shares: for traces whose layer shapes do not chain element for element
+    (synthetic chains of dense layers applied to several vectors)."""
+    need = _input_shares(mapping, layer.name)
+    total = _elements(source) * act_bits
+    edge: dict[tuple[int, int], float] = {}
+    for producer in upstream:
+        for src, part in shares[producer].items():
+            for dst, wanted in need.items():
+                if src != dst:
+                    edge[(src, dst)] = edge.get((src, dst), 0.0) + total * part * wanted / len(upstream)
+    return {key: round(amount) for key, amount in edge.items()}
 
 
 def hop_weighted_traffic(matrix: np.ndarray, hops: np.ndarray, nodes: tuple[int, ...]) -> int:

@@ -19,6 +19,7 @@ result, field for field.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -89,7 +90,7 @@ class NocResult:
     """The activation traffic a run put on the NoC.
 
     ``latency`` is per packet, creation to the tail's ejection, in cycles (``latency_p50`` and
-    ``latency_p99`` its percentiles); ``nodes[t]`` the router of tile ``t``; ``bit_hops`` the
+    ``latency_p99`` its nearest-rank percentiles); ``nodes[t]`` the router of tile ``t``; ``bit_hops`` the
     hop-weighted activation traffic of one sample under that placement, and
     ``bit_hops_in_order`` under in-order placement, for comparison.
     """
@@ -221,7 +222,7 @@ def _build_chip(
     scope_tile = config.controller.scope == "tile"
     core_of = {t: (t if scope_tile else 0) for t in range(config.chip.tiles)}
     noc, nodes, hops = None, (), None
-    packet_bits = config.mapping.packet_data_bits or 1
+    packet_bits: int | None = None
     if config.noc is not None:
         topology = build_topology(config.noc)
         if topology.nodes < config.chip.tiles:
@@ -237,7 +238,16 @@ def _build_chip(
             config.noc, topology, packet_format
         )
         noc = Network(env, config.noc, topology, routing, packet_format)
-        noc.check_fits(packet_format.flits(packet_bits))
+        flits = packet_format.flits(packet_bits)
+        try:
+            noc.check_fits(flits)
+        except ArchsimError as error:
+            if not config.mapping.packet_data_bits:
+                raise
+            raise ConfigError(
+                f"mapping.packet_data_bits: {packet_bits}-bit payloads make {flits}-flit "
+                f"packets, which this NoC cannot carry ({error})"
+            ) from None
     program = build_program(
         network, mapping, traffic, packet_bits=packet_bits, lanes=config.digital.lanes,
         core_of=core_of,
@@ -552,15 +562,28 @@ def _result(
     )
 
 
+def _percentile(histogram: Mapping[int, int], q: float) -> float:
+    """The nearest-rank ``q`` quantile of the values counted in ``histogram`` (0 if empty):
+    the smallest value with at least ``q x n`` of the ``n`` observations at or below it."""
+    total = sum(histogram.values())
+    if not total:
+        return 0.0
+    rank, seen = max(1, math.ceil(q * total)), 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return float(value)
+    return float(max(histogram))
+
+
 def _noc_result(config: HardwareConfig, chip: Chip, env: simpy.Environment) -> NocResult | None:
     network, hops = chip.network, chip.hops
     if network is None or hops is None or config.noc is None:
         return None
     stats = chip.noc_stats
     cycles = max(1, int(env.now))
-    latencies = np.asarray(stats.latencies, dtype=np.int64)
-    p50 = float(np.percentile(latencies, 50)) if latencies.size else 0.0
-    p99 = float(np.percentile(latencies, 99)) if latencies.size else 0.0
+    p50 = _percentile(stats.histogram, 0.50)
+    p99 = _percentile(stats.histogram, 0.99)
     matrix = chip.traffic.matrix
     in_order = tuple(range(len(chip.nodes)))
     return NocResult(
