@@ -250,8 +250,10 @@ class ControllerEnergy:
 class ControllerConfig:
     """The RISC-V-like in-order cores that run each layer's instruction stream.
 
-    ``scope: chip`` is one core for the whole chip; ``scope: tile`` one core per tile, each
-    running the instructions of the crossbars, digital work and packets of its own tile. With
+    ``scope: chip`` is one core for the whole chip; ``scope: tile`` one core per tile: a
+    crossbar group's loop runs on the core of its first crossbar's tile (which triggers the
+    group's arrays on other tiles too), digital work on the core of each tile holding a share
+    of its input, and a packet's send and receive on the cores of its two tiles. With
     ``enabled: false`` the instruction stream is still generated and counted, but takes no time
     and charges no energy (the tile-only accounting of Wu et al.'s Table 2).
     """

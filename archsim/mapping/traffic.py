@@ -304,16 +304,25 @@ def hop_weighted_traffic(matrix: np.ndarray, hops: np.ndarray, nodes: tuple[int,
     return int((matrix * hops[np.ix_(where, where)]).sum())
 
 
+#: Routers up to which the traffic-aware placement searches (it keeps an N x N hop table and
+#: makes O(T x N) work per tile move).
+MAX_PLACEMENT_ROUTERS = 1024
+
+
 def place_tiles(matrix: np.ndarray, hops: np.ndarray, policy: str) -> tuple[int, ...]:
     """The NoC router of each tile in use, by ``policy`` (``in_order`` or ``traffic_aware``).
 
-    ``matrix`` is the ``T x T`` traffic in bits, ``hops`` the ``N x N`` hop counts of the
-    routing (``N >= T``). Traffic-aware placement never has more hop-weighted traffic than
-    in-order: it starts there and only takes swaps that lower it (tiles may also move to
-    routers no tile uses). Raises :class:`MappingError` when the NoC has fewer routers than
-    tiles in use.
+    ``matrix`` is the ``T x T`` traffic in bits, ``hops`` the hop counts of the routing between
+    routers: ``T x T`` suffices for ``in_order``, ``traffic_aware`` needs all ``N x N``
+    (``N >= T``). Traffic-aware placement never has more hop-weighted traffic than in-order:
+    it starts there and, tile by tile, takes the move (a swap with another router's tile, or to
+    a free router) that lowers the bit-hops most, until a pass finds none (at most
+    ``_MAX_PASSES`` passes). Raises :class:`MappingError` when the NoC has fewer routers than
+    tiles in use, or more than :data:`MAX_PLACEMENT_ROUTERS` for ``traffic_aware``.
     """
     tiles, nodes = matrix.shape[0], hops.shape[0]
+    if policy not in ("in_order", "traffic_aware"):
+        raise MappingError(f"mapping.placement: expected in_order or traffic_aware, got {policy!r}")
     if tiles > nodes:
         raise MappingError(
             f"the network uses {tiles} tiles but the NoC has {nodes} routers (one tile each); "
@@ -321,46 +330,48 @@ def place_tiles(matrix: np.ndarray, hops: np.ndarray, policy: str) -> tuple[int,
         )
     if policy == "in_order":
         return tuple(range(tiles))
-    if policy != "traffic_aware":
-        raise MappingError(f"mapping.placement: expected in_order or traffic_aware, got {policy!r}")
-    # position[p] = the tile on router p, or -1; symmetric traffic weights for the cost.
+    if nodes > MAX_PLACEMENT_ROUTERS:
+        raise MappingError(
+            f"mapping.placement: traffic_aware searches NoCs of up to {MAX_PLACEMENT_ROUTERS} "
+            f"routers, this one has {nodes}; use in_order"
+        )
+    # The bit-hops are sum_{i<j} W[i, j] H[P_i, P_j] with W = matrix + matrix.T. S[m, x] =
+    # sum_j W[x, j] H[m, P_j] is tile x's cost were it on router m. Swapping tile t (router h)
+    # with tile o (router n) gains S[h, t] - S[n, t] + S[n, o] - S[h, o] - 2 W[t, o] H[h, n];
+    # a move to a free router n gains S[h, t] - S[n, t].
     weight = (matrix + matrix.T).astype(np.float64)
-    slots = np.full(nodes, -1, dtype=np.int64)
-    slots[:tiles] = np.arange(tiles)
+    np.fill_diagonal(weight, 0.0)
+    dist = hops.astype(np.float64)
     where = np.arange(tiles, dtype=np.int64)
-
-    def cost_of(tile: int, node: int, exclude: int = -1) -> float:
-        others = np.ones(tiles, dtype=bool)
-        others[tile] = False
-        if exclude >= 0:
-            others[exclude] = False
-        return float((weight[tile, others] * hops[node, where[others]]).sum())
-
+    slots = np.full(nodes, -1, dtype=np.int64)
+    slots[:tiles] = where
+    cost = dist[:, where] @ weight  # S, N x T (W is symmetric)
+    routers = np.arange(nodes)
     for _ in range(_MAX_PASSES):
         improved = False
         for tile in range(tiles):
-            best_gain, best_node = 1e-9, -1
             here = int(where[tile])
-            for node in range(nodes):
-                if node == here:
-                    continue
-                other = int(slots[node])
-                before = cost_of(tile, here, other)
-                after = cost_of(tile, node, other)
-                if other >= 0:
-                    before += cost_of(other, node, tile)
-                    after += cost_of(other, here, tile)
-                    # The pair's own traffic keeps its distance when the two swap.
-                gain = before - after
-                if gain > best_gain:
-                    best_gain, best_node = gain, node
-            if best_node >= 0:
-                other = int(slots[best_node])
-                slots[here], slots[best_node] = other, tile
-                where[tile] = best_node
-                if other >= 0:
-                    where[other] = here
-                improved = True
+            held = slots >= 0
+            other = np.where(held, slots, 0)
+            gain = cost[here, tile] - cost[:, tile]
+            gain += np.where(
+                held,
+                cost[routers, other] - cost[here, other] - 2.0 * weight[tile, other] * dist[here],
+                0.0,
+            )
+            gain[here] = 0.0
+            best = int(np.argmax(gain))
+            if gain[best] <= 1e-9:
+                continue
+            moved = int(slots[best])
+            shift = dist[:, best] - dist[:, here]
+            cost += np.outer(shift, weight[tile])
+            if moved >= 0:
+                cost -= np.outer(shift, weight[moved])
+                where[moved] = here
+            slots[here], slots[best] = moved, tile
+            where[tile] = best
+            improved = True
         if not improved:
             break
     return tuple(int(n) for n in where)

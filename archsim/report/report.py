@@ -159,12 +159,18 @@ def build_report(
 
 def _latency_breakdown(result: SimResult) -> dict[str, float]:
     """Mean time per sample by cause, s: the arrays, the vector units, the controller and the
-    NoC, and ``waiting`` (the rest of the mean latency: queueing for a busy pipeline stage)."""
+    NoC, summed over the sample's records, and ``waiting``, the mean latency less those parts.
+
+    In layer-sequential mode the records of a sample run one after another, so the parts sum to
+    the latency and ``waiting`` is 0 (up to rounding). In pipelined mode ``waiting`` is the time
+    a sample queued for busy stages; it is negative when parallel branches of a network (a
+    residual block's two paths) run records of one sample at the same time.
+    """
     clock, samples = result.clock_hz, max(1, result.samples)
     parts = {key: cycles / samples / clock for key, cycles in result.time_split.items()}
     waiting = result.latency.mean / clock - sum(parts.values())
-    # Sequential runs leave no waiting; keep float noise from showing as a tiny negative.
-    parts["waiting"] = waiting if waiting > 1e-15 else 0.0
+    # Sequential runs leave no waiting: keep float noise out of the report.
+    parts["waiting"] = 0.0 if abs(waiting) < 1e-15 else waiting
     return parts
 
 

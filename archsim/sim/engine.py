@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Iterator, Mapping
 
+import networkx as nx
 import numpy as np
 import simpy
 
@@ -231,7 +232,9 @@ def _build_chip(
                 f"has {topology.nodes} routers, one per tile; got {config.chip.tiles} tiles"
             )
         routing = Routing(topology)
-        hops = _hop_matrix(topology, routing)
+        # In-order placement only ever looks at the routers of the tiles in use.
+        in_order = config.mapping.placement == "in_order"
+        hops = _hop_matrix(topology, mapping.tiles_used if in_order else topology.nodes)
         nodes = place_tiles(traffic.matrix, hops, config.mapping.placement)
         packet_format = PacketFormat(topology.nodes, config.noc.link_width_bits)
         packet_bits = config.mapping.packet_data_bits or _largest_payload(
@@ -255,10 +258,23 @@ def _build_chip(
     return Chip(env, config, mapping, network.act_bits, program, traffic, noc, nodes, hops)
 
 
-def _hop_matrix(topology: Topology, routing: Routing) -> np.ndarray:
-    """Links on the route between every pair of routers."""
-    n = topology.nodes
-    return np.array([[routing.hops(a, b) for b in range(n)] for a in range(n)], dtype=np.int64)
+def _hop_matrix(topology: Topology, routers: int) -> np.ndarray:
+    """Links on the route between each pair of routers ``0..routers-1``. Routing is minimal,
+    so these are shortest-path lengths: closed forms on meshes, tori and rings (the sum over
+    dimensions of the distance, the shorter way round where links wrap), breadth-first search
+    on trees and edge lists."""
+    if topology.kind in ("mesh", "torus", "ring"):
+        coords = np.asarray(topology.coords[:routers], dtype=np.int64)
+        sizes = np.asarray(topology.dims, dtype=np.int64)
+        delta = np.abs(coords[:, None, :] - coords[None, :, :])
+        if topology.kind != "mesh":
+            delta = np.minimum(delta, sizes - delta)
+        return delta.sum(axis=2)
+    hops = np.zeros((routers, routers), dtype=np.int64)
+    for src in range(routers):
+        lengths = nx.single_source_shortest_path_length(topology.graph, src)
+        hops[src] = [lengths[dst] for dst in range(routers)]
+    return hops
 
 
 def _largest_payload(noc: NocConfig, topology: Topology, packet_format: PacketFormat) -> int:
