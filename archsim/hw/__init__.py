@@ -11,6 +11,8 @@ One module per kind of hardware:
   job port; :mod:`~archsim.hw.controller` — the RISC-V-like in-order cores that run the
   instruction stream (one per chip or per tile);
   :mod:`~archsim.hw.digital` — the vector unit for activation, pooling and residual adds;
+* :mod:`~archsim.hw.network_interface` — the tiles' network interfaces: activations cut into
+  packets, sent and received by the controller cores;
 * :mod:`~archsim.hw.noc` — the network-on-chip: topology, deterministic routing, packet
   format, and the SimPy network of routers and links with credit flow control;
 * :mod:`~archsim.hw.chip` — the chip: how a trace record runs on the components above;

@@ -9,9 +9,8 @@
   (:meth:`Tiles.op_cost`), issued by the core of the group's tile; the groups of different
   copies work in parallel; then every core the layer used joins the barrier;
 * before it, the layer's input activations travel from the tiles that produced them
-  (:meth:`Chip.transfer`): each flow is cut into packets that the source core hands to its
-  network interface (``send``) and the destination core takes (``recv``); without a NoC the
-  tiles share one buffer and nothing travels;
+  (:meth:`Chip.transfer`, through the tiles' :class:`~archsim.hw.network_interface.
+  NetworkInterface`); without a NoC the tiles share one buffer and nothing travels;
 * a digital record runs on the vector unit of every tile that holds a share of its input, in
   parallel, after the core issued its ``valu`` instructions.
 
@@ -21,7 +20,6 @@ Time is in integer cycles of the chip clock. Per record the chip books where the
 
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass
 from typing import Generator
 
@@ -34,13 +32,14 @@ from archsim.hw.component import Component
 from archsim.hw.controller import Controller, Core
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DIGITAL_KINDS, PASS_KINDS, DigitalUnit
-from archsim.hw.noc.network import Delivery, Network
+from archsim.hw.network_interface import NetworkInterface
+from archsim.hw.noc.network import Network
 from archsim.hw.operation import OpCost
 from archsim.hw.tile import Tiles
 from archsim.mapping.placement import LayerMapping, NetworkMapping
-from archsim.mapping.program import GroupStep, Program, Transfer
+from archsim.mapping.program import GroupStep, Program
 from archsim.mapping.traffic import Traffic
-from archsim.stats import Counter, Tally
+from archsim.stats import Counter
 from archsim.workload.trace import OpRecord
 
 Process = Generator[simpy.Event, object, None]
@@ -226,19 +225,6 @@ class MatrixLayer:
         tiles.buffer.move(vectors, layout.rows * record.input_bits, layout.cols * chip.act_bits)
 
 
-class NocStats:
-    """Activation packets of a run: counts, bits and latency (cycles, creation to delivery)."""
-
-    def __init__(self) -> None:
-        self.packets = Counter("packets", "packets", "activation packets delivered")
-        self.header_bits = Counter("header_bits", "bits", "header bits of those packets")
-        self.data_bits = Counter("data_bits", "bits", "payload bits of those packets")
-        self.latency = Tally("packet_latency", "cycles", "creation to the tail's ejection")
-        #: packets by latency in cycles, for exact percentiles in memory that does not grow
-        #: with the run (latencies are integers and few distinct)
-        self.histogram: collections.Counter[int] = collections.Counter()
-
-
 class Chip:
     """The simulated chip for one mapped network.
 
@@ -275,7 +261,9 @@ class Chip:
         )
         self.counters = ChipCounters()
         self.time = TimeSplit()
-        self.noc_stats = NocStats()
+        self.interface = (
+            NetworkInterface(env, network, nodes, self.controller) if network is not None else None
+        )
         self.crossbar_busy = np.zeros(mapping.crossbars, dtype=np.int64)
         self.layers = {
             name: MatrixLayer(self, lm, program.steps[name]) for name, lm in mapping.layers.items()
@@ -316,64 +304,9 @@ class Chip:
     def transfer(self, edge: tuple[str, str]) -> simpy.Process | None:
         """Start moving one sample's activations along ``edge`` (input layer, matrix layer);
         the process ends when every packet has been received. None if nothing travels."""
-        if self.network is None:
+        if self.interface is None:
             return None
-        transfers = self.program.transfers.get(edge, ())
-        if not transfers:
-            return None
-        return self.env.process(self._transfer(self.network, transfers))
-
-    def _transfer(self, network: Network, transfers: tuple[Transfer, ...]) -> Process:
-        env, controller = self.env, self.controller
-        stats, nodes = self.noc_stats, self.nodes
-        header = network.format.header_bits
-        send, recv = controller.cost({"send": 1}), controller.cost({"recv": 1})
-        received = [int(env.now)]
-        cores: list[Core] = []
-
-        def arrived(core: Core, event: simpy.Event) -> None:
-            delivery: Delivery = event.value  # type: ignore[assignment]
-            stats.latency.observe(delivery.latency)
-            stats.histogram[delivery.latency] += 1
-            controller.tally("recv", 1)
-            end = controller.reserve(core, int(env.now), recv)
-            if end > received[0]:
-                received[0] = end
-
-        def flow(t: Transfer) -> Process:
-            # Packets leave back to back, one per send instruction; the source's injection
-            # port and the buffer credits pace them, not the previous packet's delivery.
-            src, dst = controller.core_of(t.flow.src), controller.core_of(t.flow.dst)
-            packets = []
-            for k in range(t.packets):
-                bits = t.packet_bits if k < t.packets - 1 else t.last_bits
-                controller.tally("send", 1)
-                now = int(env.now)
-                ready = controller.reserve(src, now, send)
-                if ready > now:
-                    yield env.timeout(ready - now)
-                stats.packets.add(1)
-                stats.header_bits.add(header)
-                stats.data_bits.add(bits)
-                packet = network.send(nodes[t.flow.src], nodes[t.flow.dst], bits)
-                packet.callbacks.append(lambda event, core=dst: arrived(core, event))
-                packets.append(packet)
-            yield packets[0] if len(packets) == 1 else env.all_of(packets)
-
-        begin = int(env.now)
-        for t in transfers:
-            for core in (controller.core_of(t.flow.src), controller.core_of(t.flow.dst)):
-                if core not in cores:
-                    cores.append(core)
-        for core in cores:
-            core.begin(begin)
-        flows = [env.process(flow(t)) for t in transfers]
-        yield flows[0] if len(flows) == 1 else env.all_of(flows)
-        now = int(env.now)
-        if received[0] > now:
-            yield env.timeout(received[0] - now)
-        for core in cores:
-            core.end(int(env.now))
+        return self.interface.transfer(self.program.transfers.get(edge, ()))
 
     def _digital(self, record: OpRecord) -> Process:
         """Run a digital record on the vector units of the tiles holding its input, in

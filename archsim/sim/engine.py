@@ -593,10 +593,9 @@ def _percentile(histogram: Mapping[int, int], q: float) -> float:
 
 
 def _noc_result(config: HardwareConfig, chip: Chip, env: simpy.Environment) -> NocResult | None:
-    network, hops = chip.network, chip.hops
-    if network is None or hops is None or config.noc is None:
+    network, hops, stats = chip.network, chip.hops, chip.interface
+    if network is None or hops is None or stats is None or config.noc is None:
         return None
-    stats = chip.noc_stats
     cycles = max(1, int(env.now))
     p50 = _percentile(stats.histogram, 0.50)
     p99 = _percentile(stats.histogram, 0.99)
