@@ -209,6 +209,8 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
     from archsim.config import load_hardware
     from archsim.energy import energy_by_component
     from archsim.mapping.scrramble import check_offset
+    from archsim.report import write_report
+    from archsim.report.scrramble import scrramble_report, scrramble_summary
     from archsim.sim.scrramble import run_scrramble
     from archsim.workload.data import load_digits_28
     from archsim.workload.scrramble import (
@@ -229,6 +231,10 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
     data = load_digits_28(np.random.default_rng(args.seed))
     rng = np.random.default_rng([args.seed, 1])
     network = build_scrramble(spec, rng)
+    if args.samples > len(data[2]):
+        raise ArchsimError(
+            f"--samples: the digits test set has {len(data[2])} images, got {args.samples}"
+        )
     if args.epochs:
         base = DEFAULT_TRAINING["default"]
         training = TrainingConfig(args.epochs, base.lr, base.momentum, base.batch_size)
@@ -238,51 +244,16 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
             accuracy = train_scrramble(network, data, training, rng).test_accuracy
     else:
         accuracy = scrramble_accuracy(network, data[2], data[3])
-    if args.samples > len(data[2]):
-        raise ArchsimError(
-            f"--samples: the digits test set has {len(data[2])} images, got {args.samples}"
-        )
     inputs = data[2][: args.samples]
     check = check_offset(network, inputs)
     result = run_scrramble(config, network, inputs, seed=args.seed, act_bits=args.act_bits)
-    energy = energy_by_component(result.actions, config)
-    samples = result.samples
+    report = scrramble_report(
+        result, energy_by_component(result.actions, config), check, accuracy=accuracy,
+        epochs=args.epochs, test_images=len(data[2]), overrides=args.overrides,
+    )
     if args.out:
-        from archsim.report import write_report
-
-        report = {
-            **_report_head("archsim-scrramble-report", config.name, args.overrides),
-            "test_accuracy": accuracy,
-            "epochs": args.epochs,
-            "offset_check": {"max_error": check.max_error, "relative_error": check.relative_error,
-                             "max_input_sum": check.max_input_sum},
-            "energy_j": energy.total_j,
-            "energy_by_component_j": dict(energy.by_component_j),
-            **result.to_dict(),
-        }
         write_report(report, args.out)
-    lines = [
-        f"archsim {__version__}: ScRRAMBLe on {config.name}: cores of {spec.core_inputs} inputs "
-        f"{cores}, blocks of {spec.slot_size}, density {spec.density:g}, seed {args.seed}",
-        f"  accuracy     {100 * accuracy:.2f} % on {len(data[2])} test digits"
-        + (f" after {args.epochs} epochs" if args.epochs else " (untrained)"),
-        f"  offset       G = a (W + b): max |(x.G)/a - x.W| = {check.max_error:.3g} "
-        f"({check.relative_error:.3g} of the largest output), max |sum x| = "
-        f"{check.max_input_sum:.3g}",
-        f"  packets      {result.packets / samples:.6g} per sample: A = {result.header_bits} "
-        f"({result.destination_bits} router + {result.chunk_index_bits} chunk bits), D = "
-        f"{result.data_bits}; overhead measured {result.measured_overhead:.6f}, A/(A+D) = "
-        f"{result.analytic_overhead:.6f}",
-        f"  latency      {result.latency_cycles.mean:.1f} cycles = "
-        f"{1e6 * result.latency_s:.4g} us per sample ({result.op_cycles} cycles per core MVM)",
-        f"  energy       {1e9 * energy.total_j / samples:.4g} nJ per sample: "
-        + ", ".join(
-            f"{kind} {100 * joules / energy.total_j:.1f} %"
-            for kind, joules in sorted(energy.by_component_j.items(), key=lambda kv: -kv[1])
-            if joules
-        ),
-    ]
-    print("\n".join(lines))
+    print(scrramble_summary(report))
     return 0
 
 
