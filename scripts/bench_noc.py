@@ -4,7 +4,11 @@ Uniform random traffic on the 8x8 mesh of hw_configs/noc_mesh8x8.yaml at half th
 bound for 100,000 packets; prints packets per wall second, and the ratio to a bare SimPy
 process doing one timeout per flit-hop of the same run, timed in the same process.
 
-Usage: python scripts/bench_noc.py [--packets 100000]
+Usage: python scripts/bench_noc.py [--packets 100000] [--data-bits 96]
+           [--flow-control wormhole] [--set noc.buffer_flits=4 ...]
+
+``--flow-control`` is shorthand for ``--set noc.flow_control=...``; ``--set`` takes the config
+overrides of ``archsim --set``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import simpy
 
 from archsim.config import load_hardware
+from archsim.hw.noc.network import FLOW_CONTROLS
 from archsim.sim.noc_traffic import run_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +42,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=100_000)
     parser.add_argument("--data-bits", type=int, default=96)
+    parser.add_argument("--flow-control", choices=FLOW_CONTROLS)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="PATH=VALUE", help="config override, repeatable")
     args = parser.parse_args()
-    config = load_hardware(ROOT / "hw_configs" / "noc_mesh8x8.yaml")
-    assert config.noc is not None
+    overrides = list(args.overrides)
+    if args.flow_control:
+        overrides.append(f"noc.flow_control={args.flow_control}")
+    config = load_hardware(ROOT / "hw_configs" / "noc_mesh8x8.yaml", overrides)
+    if config.noc is None:
+        parser.error("the config has no noc section")
     probe = run_traffic(config.noc, "uniform", 0.001, packets=100, data_bits=args.data_bits)
     rate = 0.5 * probe.bisection_bound / probe.flits_per_packet
     start = time.perf_counter()
@@ -48,8 +60,11 @@ def main() -> None:
     seconds = time.perf_counter() - start
     flit_hops = int(result.actions["noc.link_bit"] // config.noc.link_width_bits)
     floor = bare(flit_hops)
-    print(f"8x8 mesh, uniform, {rate:.4f} packets/node/cycle (half the bisection bound), "
-          f"{result.packets} packets of {result.flits_per_packet} flits")
+    noc = config.noc
+    print(f"{noc.topology} {'x'.join(map(str, noc.dims))}, {noc.flow_control}, "
+          f"{noc.buffer_flits}-flit buffers, uniform, {rate:.4f} packets/node/cycle "
+          f"(half the bisection bound), {result.packets} packets of {result.flits_per_packet} "
+          "flits")
     print(f"archsim NoC: {seconds:.2f} s = {result.packets / seconds:,.0f} packets/s "
           f"(mean latency {result.latency_mean:.1f} cycles)")
     print(f"bare SimPy:  {flit_hops} timeouts (one per flit-hop) in {floor:.2f} s")

@@ -6,7 +6,12 @@ of the bisection bound, whether latency rises monotonically below saturation, an
 curve to a PNG.
 
 Usage: python scripts/noc_load_latency.py [--config hw_configs/noc_mesh8x8.yaml]
-           [--pattern uniform] [--packets 20000] [--out runs/noc_load_latency.png]
+           [--pattern uniform] [--packets 20000] [--data-bits 96]
+           [--flow-control wormhole] [--set noc.buffer_flits=4 ...]
+           [--out runs/noc_load_latency.png]
+
+``--flow-control`` is shorthand for ``--set noc.flow_control=...``; ``--set`` takes the config
+overrides of ``archsim --set``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from archsim.config import load_hardware  # noqa: E402
+from archsim.hw.noc.network import FLOW_CONTROLS  # noqa: E402
 from archsim.sim.noc_traffic import run_traffic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,17 +37,25 @@ def main() -> None:
     parser.add_argument("--pattern", default="uniform")
     parser.add_argument("--packets", type=int, default=20_000)
     parser.add_argument("--data-bits", type=int, default=96)
+    parser.add_argument("--flow-control", choices=FLOW_CONTROLS)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="PATH=VALUE", help="config override, repeatable")
     parser.add_argument("--out", default="runs/noc_load_latency.png")
     args = parser.parse_args()
-    config = load_hardware(args.config)
-    assert config.noc is not None, "the config has no noc section"
+    overrides = list(args.overrides)
+    if args.flow_control:
+        overrides.append(f"noc.flow_control={args.flow_control}")
+    config = load_hardware(args.config, overrides)
+    if config.noc is None:
+        parser.error("the config has no noc section")
     probe = run_traffic(config.noc, args.pattern, 0.001, packets=100, data_bits=args.data_bits)
     flits, bound = probe.flits_per_packet, probe.bisection_bound
     reference = bound if bound else 1.0
     fractions = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5]
     rows = []
-    print(f"{config.name}: {args.pattern} traffic, {flits}-flit packets, bisection bound "
-          f"{bound} flits/node/cycle")
+    print(f"{config.name} ({config.noc.flow_control}, {config.noc.buffer_flits}-flit buffers): "
+          f"{args.pattern} traffic, {flits}-flit packets, bisection bound {bound} "
+          "flits/node/cycle")
     print(f"{'offered':>9}{'accepted':>10}{'mean lat':>10}{'p99 lat':>9}")
     for fraction in fractions:
         rate = min(1.0, fraction * reference / flits)
@@ -67,7 +81,7 @@ def main() -> None:
     axis.set_xlabel("offered load [flits/node/cycle]")
     axis.set_ylabel("packet latency [cycles]")
     axis.set_yscale("log")
-    axis.set_title(f"{config.name}: {args.pattern} traffic")
+    axis.set_title(f"{config.name}, {config.noc.flow_control}: {args.pattern} traffic")
     axis.legend()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

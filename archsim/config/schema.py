@@ -292,8 +292,8 @@ class NocConfig:
     flow_control: Literal["virtual_cut_through", "wormhole"] = field(
         metadata={
             "doc": "virtual_cut_through: a packet takes the next link once the next buffer has "
-            "room for all of it; wormhole: once it has room for one flit, the packet then "
-            "holding every link from its head back to its tail"
+            "room for all of it; wormhole: once it has room for as much of it as a buffer "
+            "holds, a longer packet then holding every link from its head back to its tail"
         }
     )
     energy: NocEnergy = field(metadata={"doc": "per-action energies"})

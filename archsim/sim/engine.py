@@ -240,10 +240,10 @@ def _build_chip(
         packet_bits = config.mapping.packet_data_bits or _largest_payload(
             config.noc, topology, packet_format
         )
-        noc = Network(env, config.noc, topology, routing, packet_format)
         flits = packet_format.flits(packet_bits)
         try:
-            noc.check_fits(flits)
+            # The largest activation packet sizes the bubble on rings and tori.
+            noc = Network(env, config.noc, topology, routing, packet_format, max_flits=flits)
         except ArchsimError as error:
             if not config.mapping.packet_data_bits:
                 raise
@@ -278,8 +278,10 @@ def _hop_matrix(topology: Topology, routers: int) -> np.ndarray:
 
 
 def _largest_payload(noc: NocConfig, topology: Topology, packet_format: PacketFormat) -> int:
-    """The largest payload whose packet the flow control admits: a whole buffer (half of one on
-    rings and tori, whose bubble needs room for a second packet), less the header."""
+    """The default payload of an activation packet: the largest whose packet virtual
+    cut-through admits, a whole buffer (half of one on rings and tori, whose bubble needs room
+    for a second packet), less the header; the same size under wormhole, where a packet may be
+    longer but a buffer-sized one is never spread over several routers."""
     flits = noc.buffer_flits
     if topology.kind in ("ring", "torus"):
         flits //= 2
@@ -288,7 +290,7 @@ def _largest_payload(noc: NocConfig, topology: Topology, packet_format: PacketFo
         raise ConfigError(
             f"noc.buffer_flits: {noc.buffer_flits} flits of {noc.link_width_bits} bits leave no "
             f"room for data after the {packet_format.header_bits}-bit header; enlarge the "
-            "buffers or the links"
+            "buffers or the links, or set mapping.packet_data_bits"
         )
     return payload
 

@@ -9,6 +9,10 @@ Patterns: ``uniform`` (any other node, uniformly), ``transpose`` (node (x, y) to
 square mesh or torus), ``hotspot`` (a fraction of packets to node 0, the rest uniform),
 ``neighbor`` (the next node along the first dimension, wrapping around).
 
+Packets all carry the same payload, or, given a tuple of payload sizes, each one a size drawn
+uniformly from it with the same generator (mixed packet sizes); the network is built for the
+largest (``Network(max_flits=...)``).
+
 Throughput is measured over the window in which every source is still injecting (from 10 %
 of it, after warm-up, to the first source's last packet): offered = flits created in the
 window, accepted = flits delivered in it, both per node per cycle. For uniform traffic the
@@ -18,8 +22,9 @@ traffic crosses the bisection).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import simpy
@@ -36,7 +41,12 @@ PATTERNS = ("uniform", "transpose", "hotspot", "neighbor")
 
 @dataclass(frozen=True)
 class TrafficResult:
-    """What a synthetic-traffic run measured. Rates are per node per cycle; times in cycles."""
+    """What a synthetic-traffic run measured. Rates are per node per cycle; times in cycles.
+
+    With mixed packet sizes, ``data_bits`` is the tuple of sizes drawn from,
+    ``flits_per_packet`` the largest packet's flits and ``header_overhead`` the measured share
+    of header bits, ``A / (A + mean data bits)``.
+    """
 
     pattern: str
     rate: float
@@ -45,7 +55,7 @@ class TrafficResult:
     flits: int
     flits_per_packet: int
     header_bits: int
-    data_bits: int
+    data_bits: int | tuple[int, ...]
     header_overhead: float
     cycles: int
     window_cycles: int
@@ -106,53 +116,68 @@ def _destinations(
     raise ArchsimError(f"--pattern: expected one of {', '.join(PATTERNS)}, got {pattern!r}")
 
 
+def _sizes(data_bits: int | Sequence[int]) -> tuple[int, ...]:
+    """The payload sizes to draw from, checked: integers >= 1, at least one."""
+    sizes = (data_bits,) if not isinstance(data_bits, Sequence) else tuple(data_bits)
+    if not sizes:
+        raise ArchsimError("--data-bits: need at least one payload size, got none")
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+            raise ArchsimError(f"--data-bits: payloads must be integers >= 1, got {size!r}")
+    return tuple(int(size) for size in sizes)
+
+
 def run_traffic(
     noc: NocConfig,
     pattern: str,
     rate: float,
     *,
     packets: int,
-    data_bits: int,
+    data_bits: int | Sequence[int],
     seed: int = 0,
     hotspot: float = 0.2,
 ) -> TrafficResult:
-    """Drive the NoC of ``noc`` with ``packets`` synthetic packets of ``data_bits`` payload bits.
+    """Drive the NoC of ``noc`` with ``packets`` synthetic packets.
 
-    Raises :class:`ArchsimError` for a rate outside (0, 1], a bad pattern, or packets that
-    cannot fit the router buffers.
+    ``data_bits`` is every packet's payload in bits, or a sequence of payload sizes each
+    packet draws one of, uniformly. Raises :class:`ArchsimError` for a rate outside (0, 1], a
+    bad pattern or size, packets that cannot fit the router buffers, or a deadlock.
     """
     if not 0.0 < rate <= 1.0:
         raise ArchsimError(f"--rate: packets per node per cycle must be in (0, 1], got {rate}")
     if packets < 1:
         raise ArchsimError(f"--packets: must be >= 1, got {packets}")
-    if data_bits < 1:
-        raise ArchsimError(f"--data-bits: must be >= 1, got {data_bits}")
+    sizes = _sizes(data_bits)
     topology = build_topology(noc)
     routing = Routing(topology)
     packet_format = PacketFormat(topology.nodes, noc.link_width_bits)
     env = simpy.Environment()
-    network = Network(env, noc, topology, routing, packet_format)
-    flits = packet_format.flits(data_bits)
-    network.check_fits(flits)
+    flits = max(packet_format.flits(bits) for bits in sizes)
+    network = Network(env, noc, topology, routing, packet_format, max_flits=flits)
     rng = np.random.default_rng(seed)
     destinations = _destinations(pattern, topology, rng, hotspot)
     nodes = topology.nodes
     share = [packets // nodes + (node < packets % nodes) for node in range(nodes)]
-    schedule = [
-        (np.cumsum(rng.geometric(rate, size=count)) - 1, destinations(node, count))
-        for node, count in enumerate(share)
-    ]
+    schedule = []
+    for node, count in enumerate(share):
+        times = np.cumsum(rng.geometric(rate, size=count)) - 1
+        targets = destinations(node, count)
+        # One size needs no draw, so single-size runs keep the generator's stream.
+        payloads = (
+            np.full(count, sizes[0]) if len(sizes) == 1 else rng.choice(np.array(sizes), count)
+        )
+        schedule.append((times, targets, payloads))
     deliveries: list[Delivery] = []
 
     def collect(event: simpy.Event) -> None:
         deliveries.append(event.value)
 
     def source(node: int) -> simpy.events.ProcessGenerator:
-        times, targets = schedule[node]
-        for when, dst in zip(times.tolist(), targets.tolist()):
+        times, targets, payloads = schedule[node]
+        for when, dst, bits in zip(times.tolist(), targets.tolist(), payloads.tolist()):
             if when > env.now:
                 yield env.timeout(when - env.now)
-            network.send(node, dst, data_bits).callbacks.append(collect)
+            network.send(node, dst, bits).callbacks.append(collect)
 
     for node in range(nodes):
         if share[node]:
@@ -170,19 +195,21 @@ def run_traffic(
     latencies = np.array([d.latency for d in deliveries], dtype=np.int64)
     delivered_at = np.array([d.delivered for d in deliveries], dtype=np.int64)
     created_at = np.array([d.created for d in deliveries], dtype=np.int64)
-    window_end = min(int(times[-1]) + 1 for times, _ in schedule if len(times))
+    packet_flits = np.array([d.flits for d in deliveries], dtype=np.int64)
+    window_end = min(int(times[-1]) + 1 for times, _, _ in schedule if len(times))
     window_start = window_end // 10
     span = max(1, window_end - window_start)
-    offered = flits * int(np.count_nonzero((created_at >= window_start) & (created_at < window_end)))
-    accepted = flits * int(
-        np.count_nonzero((delivered_at >= window_start) & (delivered_at < window_end))
-    )
+    created_in = (created_at >= window_start) & (created_at < window_end)
+    delivered_in = (delivered_at >= window_start) & (delivered_at < window_end)
+    offered = int(packet_flits[created_in].sum())
+    accepted = int(packet_flits[delivered_in].sum())
     cycles = int(env.now)
     zero_load = [
         routing.hops(d.src, d.dst) * (noc.router_cycles + noc.link_cycles) + d.flits
         for d in deliveries
     ]
     header = packet_format.header_bits
+    mean_data = sum(int(payloads.sum()) for _, _, payloads in schedule) / len(deliveries)
     bound = None
     if pattern == "uniform" and topology.bisection_links:
         bound = 2.0 * topology.bisection_links / nodes
@@ -194,8 +221,8 @@ def run_traffic(
         flits=network.flits_delivered,
         flits_per_packet=flits,
         header_bits=header,
-        data_bits=data_bits,
-        header_overhead=header / (header + data_bits),
+        data_bits=sizes if isinstance(data_bits, Sequence) else sizes[0],
+        header_overhead=header / (header + mean_data),
         cycles=cycles,
         window_cycles=span,
         offered_flits=offered / (nodes * span),

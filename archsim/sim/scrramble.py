@@ -303,9 +303,11 @@ def run_scrramble(
         chunk_index_bits=scrramble_address_bits(mapping.chunks, mapping.density),
     )
     env = simpy.Environment()
-    net = Network(env, noc, topology, Routing(topology), packet_format)
     flits_per_packet = packet_format.flits(mapping.data_bits)
-    net.check_fits(flits_per_packet)
+    # Every packet has this size; it sizes the bubble on rings and tori.
+    net = Network(
+        env, noc, topology, Routing(topology), packet_format, max_flits=flits_per_packet
+    )
     chip = config.chip
     cores = len(mapping.cores)
     tiles = Tiles(config.tile, chip.tiles * chip.crossbars_per_tile, chip.tiles, cores)

@@ -1,13 +1,18 @@
-"""NoC timing model: closed forms, conservation, contention and deadlock freedom."""
+"""NoC timing model: closed forms, conservation, contention and deadlock freedom, mixed
+packet sizes under virtual cut-through."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archsim.config.loader import build
 from archsim.config.schema import NocConfig
+from archsim.errors import ArchsimError
 from archsim.hw.noc.network import Network
 from archsim.hw.noc.packet import PacketFormat, zero_load_latency
 from archsim.hw.noc.routing import Routing
@@ -116,3 +121,114 @@ def test_same_seed_same_result_and_seeds_matter():
     other = run_traffic(config, "hotspot", 0.2, packets=800, data_bits=64, seed=6)
     assert first == again
     assert first != other
+
+
+# --------------------------------------------------------------------------------------------
+# Mixed packet sizes under virtual cut-through: the bubble is sized for the largest packet
+# --------------------------------------------------------------------------------------------
+
+
+def test_bubble_needs_room_for_the_packet_plus_the_largest():
+    """A 4-ring (router 1, link 1), 32-bit flits (2 header bits), largest packet 4 flits.
+
+    W (0 -> 2, 4 flits, cycle 0) enters the ring at router 0 with room for 4 + 4 = 8 flits,
+    continues at router 1 needing only its own 4 (link 1->2 at 3) and holds 4 slots of the
+    buffer behind link 1->2 until it is delivered at 8. Q (1 -> 3, 1 flit, cycle 3) enters the
+    ring at router 1 at 4, into that buffer: with 8-flit buffers it needs 1 + 4 = 5 slots and
+    has 4, so it waits until 8, then links 1->2 at 8 and 2->3 at 10: delivered 12. With 9-flit
+    buffers it has its 5 at 4 and only waits for W's link (free at 3 + 4 = 7): delivered 11.
+    (A bubble of twice Q's own size, 2 flits, would let Q in at 4 with 8-flit buffers too.)"""
+    delivered = {}
+    for buffer in (8, 9):
+        env, net, _ = network_for(noc_config("ring", (4,), buffer_flits=buffer, router_cycles=1,
+                                             link_cycles=1, link_width_bits=32))
+        net = Network(env, net.config, net.topology, net.routing, net.format, max_flits=4)
+        header = net.format.header_bits
+        w = net.send(0, 2, 4 * 32 - header)
+        out = {}
+
+        def later():
+            yield env.timeout(3)
+            out["q"] = net.send(1, 3, 32 - header)
+
+        env.process(later())
+        env.run()
+        delivered[buffer] = (w.value.delivered, out["q"].value.delivered)
+    assert delivered == {8: (8, 12), 9: (8, 11)}
+
+
+@settings(max_examples=16, deadline=None)
+@given(shape=st.sampled_from([("ring", (6,)), ("ring", (9,)), ("torus", (4, 4)),
+                              ("torus", (6, 3)), ("mesh", (4, 4))]),
+       pattern=st.sampled_from(["uniform", "hotspot", "neighbor"]),
+       sizes=st.sampled_from([(20, 120), (40, 70), (20, 60, 120), (20, 50, 90)]),
+       spare=st.integers(0, 2), seed=st.integers(0, 100))
+def test_no_deadlock_with_mixed_sizes_past_saturation(shape, pattern, sizes, spare, seed):
+    """Every source injects a packet every cycle with sizes mixed (1 to 4 flits), through
+    buffers just deep enough for the bubble (twice the largest packet, plus 0-2 flits) or, on
+    the mesh, for the largest packet: every packet and flit is delivered."""
+    kind, dims = shape
+    nodes = dims[0] * (dims[1] if len(dims) > 1 else 1)
+    largest = max(-(-(6 + bits) // 32) for bits in sizes)  # at most 6 header bits here
+    buffer = (2 if kind != "mesh" else 1) * largest + spare
+    config = noc_config(kind, dims, buffer_flits=buffer)
+    result = run_traffic(config, pattern, 1.0, packets=40 * nodes, data_bits=sizes, seed=seed)
+    assert result.packets == 40 * nodes
+    assert result.flits_per_packet == largest
+
+
+def test_max_flits_defaults_to_the_largest_packet_the_buffers_admit():
+    vct = "virtual_cut_through"
+    cases = [("mesh", (3, 3), vct, 16), ("tree", (2, 2), vct, 16), ("ring", (5,), vct, 8),
+             ("torus", (3, 3), vct, 8), ("mesh", (3, 3), "wormhole", None),
+             ("torus", (3, 3), "wormhole", None)]
+    for kind, dims, flow, largest in cases:
+        _, net, _ = network_for(noc_config(kind, dims, flow_control=flow))
+        assert net.max_flits == largest, kind
+
+
+def test_sizes_are_refused_naming_what_was_expected():
+    env, ring, _ = network_for(noc_config("ring", (5,), buffer_flits=16))
+    ring.check_fits(8)
+    with pytest.raises(ArchsimError, match=r"noc\.buffer_flits: bubble flow control on a ring or "
+                                           r"torus needs room for a packet plus the largest "
+                                           r"packet \(9 \+ 9 = 18 flits\), got 16"):
+        ring.check_fits(9)
+    args = (env, ring.config, ring.topology, ring.routing, ring.format)
+    with pytest.raises(ArchsimError, match=r"noc\.buffer_flits: .*\(9 \+ 9 = 18 flits\), got 16"):
+        Network(*args, max_flits=9)
+    stated = Network(*args, max_flits=3)
+    stated.check_fits(3)
+    with pytest.raises(ArchsimError, match="max_flits: a 4-flit packet is larger than the largest "
+                                           "packet this network was built for, 3 flits"):
+        stated.send(0, 1, 4 * 32 - stated.format.header_bits)
+    assert stated.packets_injected == 0
+    for bad in (0, -1, 2.5, True, "4"):
+        with pytest.raises(ValueError, match="max_flits: must be an integer >= 1"):
+            Network(*args, max_flits=bad)
+    _, mesh, _ = network_for(noc_config("mesh", (3, 3), buffer_flits=4))
+    with pytest.raises(ArchsimError, match=r"noc\.buffer_flits: virtual cut-through needs room for "
+                                           r"a whole packet \(5 flits\), got 4"):
+        mesh.check_fits(5)
+
+
+def test_mixed_sizes_are_drawn_from_the_seeded_generator():
+    """A tuple of payload sizes: each packet draws one, reproducibly; throughput and overhead
+    count the flits and bits actually sent."""
+    config = noc_config("torus", (4, 4), buffer_flits=8)
+    first = run_traffic(config, "uniform", 0.05, packets=1600, data_bits=(26, 90), seed=4)
+    assert first == run_traffic(config, "uniform", 0.05, packets=1600, data_bits=(26, 90), seed=4)
+    assert first != run_traffic(config, "uniform", 0.05, packets=1600, data_bits=(26, 90), seed=5)
+    assert first.data_bits == (26, 90)
+    assert first.flits_per_packet == 3  # 4 header + 90 data bits in 32-bit flits
+    short = (first.packets * 3 - first.flits) // 2  # 1-flit packets, the rest 3 flits
+    assert 700 < short < 900  # about half of 1600
+    mean_data = (26 * short + 90 * (first.packets - short)) / first.packets
+    assert first.header_overhead == pytest.approx(4 / (4 + mean_data), rel=1e-12)
+    single = run_traffic(config, "uniform", 0.05, packets=1600, data_bits=(90,), seed=4)
+    assert single.data_bits == (90,)
+    assert dataclasses.replace(single, data_bits=90) == run_traffic(
+        config, "uniform", 0.05, packets=1600, data_bits=90, seed=4)
+    for bad in ((), (0, 5), (3.5,)):
+        with pytest.raises(ArchsimError, match="--data-bits"):
+            run_traffic(config, "uniform", 0.05, packets=10, data_bits=bad)

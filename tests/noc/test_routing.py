@@ -179,6 +179,20 @@ def test_route_to_self_is_the_router_alone(kind, dims):
         assert r.hops(node, node) == 0
 
 
+@pytest.mark.parametrize("kind, dims, edges", [
+    ("mesh", (4, 3), ()), ("torus", (5, 4), ()), ("ring", (7,), ()), ("tree", (3, 2), ()),
+    ("edges", (), ((0, 1), (1, 2), (2, 3), (3, 0), (2, 4))),
+])
+def test_next_hops_follow_the_routes(kind, dims, edges):
+    r = routing(kind, dims, edges)
+    for dst in range(r.topology.nodes):
+        towards = r.next_hops(dst)
+        assert set(towards) == set(range(r.topology.nodes)) - {dst}
+        assert all(towards[src] == r.route(src, dst)[1] for src in towards)
+    with pytest.raises(ValueError, match="dst"):
+        r.next_hops(r.topology.nodes)
+
+
 def test_routes_are_cached():
     r = routing("mesh", (4, 4))
     assert r.route(0, 15) is r.route(0, 15)

@@ -10,7 +10,8 @@ One router per node, one endpoint (tile) per router, built from a
 * :mod:`~archsim.hw.noc.packet` — :class:`PacketFormat`: header (address) bits, flits and
   overhead of a packet; the zero-load latency closed form; ScRRAMBLe's address bits;
 * :mod:`~archsim.hw.noc.network` — :class:`Network`: routers and links as SimPy resources that
-  packets contend for, with credit back-pressure.
+  packets contend for, with credit back-pressure; virtual cut-through or wormhole flow control,
+  packets of mixed sizes.
 """
 
 from archsim.hw.noc.network import Delivery, Network

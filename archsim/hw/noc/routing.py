@@ -22,7 +22,8 @@ and :meth:`Routing.links` cost one dictionary lookup.
 from __future__ import annotations
 
 import operator
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 import networkx as nx
 
@@ -82,20 +83,35 @@ class Routing:
         """The number of links from ``src`` to ``dst``."""
         return len(self._links[src, dst])
 
+    def next_hops(self, dst: int) -> Mapping[int, int]:
+        """Every other router's next hop towards ``dst``, by router (read-only).
+
+        The same rule as :meth:`route` (``route(u, dst)[1] == next_hops(dst)[u]``); on trees
+        and edge lists it is the breadth-first table, computed once per destination.
+        """
+        dst = self._node("dst", dst)
+        if self.topology.kind not in ("mesh", "torus", "ring"):
+            return MappingProxyType(self._table(dst))
+        return MappingProxyType({
+            node: self._cube_route(node, dst)[1]
+            for node in range(self.topology.nodes) if node != dst
+        })
+
     # ----------------------------------------------------------------------------------------
 
-    def _compute_route(self, src: int, dst: int) -> tuple[int, ...]:
+    def _node(self, name: str, node: int) -> int:
+        """``node`` as a plain int, or ValueError naming ``name`` if it is no router id."""
         nodes = self.topology.nodes
-        ends = []
-        for name, node in (("src", src), ("dst", dst)):
-            try:
-                node = operator.index(node)
-            except TypeError:
-                raise ValueError(f"{name}: a router id must be an integer, got {node!r}") from None
-            if not 0 <= node < nodes:
-                raise ValueError(f"{name}: a router id must be in 0..{nodes - 1}, got {node}")
-            ends.append(node)
-        return tuple(self._step(*ends))
+        try:
+            node = operator.index(node)
+        except TypeError:
+            raise ValueError(f"{name}: a router id must be an integer, got {node!r}") from None
+        if not 0 <= node < nodes:
+            raise ValueError(f"{name}: a router id must be in 0..{nodes - 1}, got {node}")
+        return node
+
+    def _compute_route(self, src: int, dst: int) -> tuple[int, ...]:
+        return tuple(self._step(self._node("src", src), self._node("dst", dst)))
 
     def _compute_links(self, src: int, dst: int) -> tuple[int, ...]:
         path = self._routes[src, dst]
@@ -122,8 +138,8 @@ class Routing:
             stride *= size
         return path
 
-    def _table_route(self, src: int, dst: int) -> list[int]:
-        """Follow the next-hop table of ``dst``'s breadth-first tree from ``src``."""
+    def _table(self, dst: int) -> dict[int, int]:
+        """The next-hop table of ``dst``'s breadth-first tree (cached)."""
         towards = self._next.get(dst)
         if towards is None:
             # In the breadth-first tree from dst (the graph has both directions of every link),
@@ -132,6 +148,11 @@ class Routing:
                 nx.bfs_predecessors(self.topology.graph, dst, sort_neighbors=sorted)
             )
             self._next[dst] = towards
+        return towards
+
+    def _table_route(self, src: int, dst: int) -> list[int]:
+        """Follow the next-hop table of ``dst``'s breadth-first tree from ``src``."""
+        towards = self._table(dst)
         path = [src]
         node = src
         while node != dst:
