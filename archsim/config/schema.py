@@ -338,7 +338,8 @@ class MappingConfig:
     )
     packet_data_bits: int | None = number(
         default=None, min=1, max=1 << 20,
-        doc="payload bits per activation packet (default: the largest the NoC's buffers admit)",
+        doc="payload bits per activation packet (default: an input buffer's worth less the "
+        "header; half a buffer on rings and tori under virtual cut-through)",
     )
 
 

@@ -278,19 +278,24 @@ def _hop_matrix(topology: Topology, routers: int) -> np.ndarray:
 
 
 def _largest_payload(noc: NocConfig, topology: Topology, packet_format: PacketFormat) -> int:
-    """The default payload of an activation packet: the largest whose packet virtual
-    cut-through admits, a whole buffer (half of one on rings and tori, whose bubble needs room
-    for a second packet), less the header; the same size under wormhole, where a packet may be
-    longer but a buffer-sized one is never spread over several routers."""
+    """The default payload of an activation packet: one buffer's worth less the header, the
+    largest packet virtual cut-through admits (half a buffer on rings and tori, whose bubble
+    needs room for a second packet). Wormhole takes longer packets, but a buffer-sized one is
+    never spread over several routers."""
     flits = noc.buffer_flits
-    if topology.kind in ("ring", "torus"):
+    bubble = topology.kind in ("ring", "torus") and noc.flow_control == "virtual_cut_through"
+    if bubble:
         flits //= 2
     payload = flits * noc.link_width_bits - packet_format.header_bits
     if payload < 1:
+        room = (
+            f"half of {noc.buffer_flits} flits (bubble flow control on a ring or torus needs "
+            "room for two packets)" if bubble else f"{noc.buffer_flits} flits"
+        )
         raise ConfigError(
-            f"noc.buffer_flits: {noc.buffer_flits} flits of {noc.link_width_bits} bits leave no "
-            f"room for data after the {packet_format.header_bits}-bit header; enlarge the "
-            "buffers or the links, or set mapping.packet_data_bits"
+            f"noc.buffer_flits: {room} of {noc.link_width_bits} bits leave no room for data "
+            f"after the {packet_format.header_bits}-bit header; enlarge the buffers or the "
+            "links, or set mapping.packet_data_bits"
         )
     return payload
 
