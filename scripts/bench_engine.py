@@ -51,9 +51,9 @@ def timed_simulation(trace: Path, *overrides: str, config_path: Path = CONFIG) -
     return time.perf_counter() - start, result.tile_ops
 
 
-def peak_memory(trace: Path) -> int:
+def peak_memory(trace: Path, config_path: Path = CONFIG) -> int:
     """Peak traced Python memory (bytes) of one simulation."""
-    config = load_hardware(CONFIG)
+    config = load_hardware(config_path)
     tracemalloc.start()
     simulate(config, trace)
     _, peak = tracemalloc.get_traced_memory()
@@ -98,6 +98,10 @@ def main() -> None:
         print(f"peak traced memory: {small_peak / 2**20:.2f} MiB for {args.images} images, "
               f"{large_peak / 2**20:.2f} MiB for {10 * args.images} images "
               f"(x{large_peak / small_peak:.2f} for 10x the trace)")
+        small_peak = peak_memory(small, NOC_CONFIG)
+        large_peak = peak_memory(large, NOC_CONFIG)
+        print(f"peak traced memory, wu2023_64x64_noc: {small_peak / 2**20:.2f} MiB and "
+              f"{large_peak / 2**20:.2f} MiB (x{large_peak / small_peak:.2f} for 10x the trace)")
 
 
 if __name__ == "__main__":
