@@ -299,6 +299,13 @@ def _cmd_noc(args: argparse.Namespace) -> int:
         f"  accepted     {result.accepted_flits:.4f} flits/node/cycle"
         + (f" ({result.accepted_flits / bound:.3f} of the bisection bound {bound:.4f})"
            if bound else ""),
+        *(
+            [] if result.steady else [
+                f"  note         the measuring window ({result.window_cycles} cycles) is shorter "
+                "than the longest zero-load latency: the throughput figures are not a steady "
+                "state; send more packets (--packets)"
+            ]
+        ),
         f"  latency      mean {result.latency_mean:.1f}, p50 {result.latency_p50:.0f}, "
         f"p99 {result.latency_p99:.0f}, max {result.latency_max} cycles "
         f"(zero-load mean {result.zero_load_mean:.1f})",

@@ -20,6 +20,7 @@ from pathlib import Path
 import simpy
 
 from archsim.config import load_hardware
+from archsim.errors import ArchsimError
 from archsim.hw.noc.network import FLOW_CONTROLS
 from archsim.sim.noc_traffic import run_traffic
 
@@ -39,6 +40,7 @@ def bare(timeouts: int) -> float:
 
 
 def main() -> None:
+    """Parse the arguments and run; a user error ends in one line from argparse."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=100_000)
     parser.add_argument("--data-bits", type=int, default=96)
@@ -46,6 +48,13 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="PATH=VALUE", help="config override, repeatable")
     args = parser.parse_args()
+    try:
+        _run(args, parser)
+    except ArchsimError as error:
+        parser.error(str(error))
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     overrides = list(args.overrides)
     if args.flow_control:
         overrides.append(f"noc.flow_control={args.flow_control}")
@@ -53,6 +62,9 @@ def main() -> None:
     if config.noc is None:
         parser.error("the config has no noc section")
     probe = run_traffic(config.noc, "uniform", 0.001, packets=100, data_bits=args.data_bits)
+    if probe.bisection_bound is None:
+        parser.error("the benchmark's load is half the bisection bound, which only meshes, "
+                     "tori and rings have (--set noc.topology)")
     rate = 0.5 * probe.bisection_bound / probe.flits_per_packet
     start = time.perf_counter()
     result = run_traffic(config.noc, "uniform", rate, packets=args.packets,

@@ -25,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from archsim.config import load_hardware  # noqa: E402
+from archsim.errors import ArchsimError  # noqa: E402
 from archsim.hw.noc.network import FLOW_CONTROLS  # noqa: E402
 from archsim.sim.noc_traffic import run_traffic  # noqa: E402
 
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    """Parse the arguments and run; a user error ends in one line from argparse."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "hw_configs" / "noc_mesh8x8.yaml"))
     parser.add_argument("--pattern", default="uniform")
@@ -42,6 +44,13 @@ def main() -> None:
                         metavar="PATH=VALUE", help="config override, repeatable")
     parser.add_argument("--out", default="runs/noc_load_latency.png")
     args = parser.parse_args()
+    try:
+        _run(args, parser)
+    except ArchsimError as error:
+        parser.error(str(error))
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     overrides = list(args.overrides)
     if args.flow_control:
         overrides.append(f"noc.flow_control={args.flow_control}")

@@ -196,3 +196,16 @@ def test_scrramble_user_errors_are_one_line(argv, message, tmp_path, capsys):
     assert code == 2 and err.startswith("archsim: error: ") and message in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_noc_warns_when_too_few_packets_make_no_steady_state(capsys):
+    """63-flit packets through 1-flit wormhole buffers: 200 packets are all created within
+    fewer cycles than one packet's zero-load latency, so the throughput is not a steady
+    state and the summary says so; 5,000 4-flit packets at 0.01 packets/node/cycle are."""
+    config = str(CONFIGS / "noc_mesh8x8.yaml")
+    assert main(["noc", config, "--pattern", "uniform", "--rate", "0.5", "--packets", "200",
+                 "--data-bits", "2000", "--set", "noc.flow_control=wormhole",
+                 "--set", "noc.buffer_flits=1"]) == 0
+    assert "not a steady state" in capsys.readouterr().out
+    assert main(["noc", config, "--pattern", "uniform", "--rate", "0.01", "--packets", "5000"]) == 0
+    assert "not a steady state" not in capsys.readouterr().out

@@ -183,13 +183,8 @@ def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 
             env.process(_sequential(env, chip, samples, completions))
             env.run()
             interval = env.now / max(1, completions.latency.count)
-        noc = chip.network
-        if noc is not None and noc.flits_delivered != noc.flits_injected:
-            raise ArchsimError(
-                f"deadlock: {noc.packets_injected - noc.packets_delivered} of "
-                f"{noc.packets_injected} activation packets were never delivered; check "
-                "noc.buffer_flits against the packet size (mapping.packet_data_bits)"
-            )
+        if chip.network is not None:
+            chip.network.check_drained("activation packets")
         if completions.latency.count != reader.header.samples:
             raise TraceError(
                 f"{os.fspath(trace)}: header promises {reader.header.samples} samples, "
@@ -280,8 +275,8 @@ def _hop_matrix(topology: Topology, routers: int) -> np.ndarray:
 def _largest_payload(noc: NocConfig, topology: Topology, packet_format: PacketFormat) -> int:
     """The default payload of an activation packet: one buffer's worth less the header, the
     largest packet virtual cut-through admits (half a buffer on rings and tori, whose bubble
-    needs room for a second packet). Wormhole takes longer packets, but a buffer-sized one is
-    never spread over several routers."""
+    needs room for a second packet). Wormhole takes longer packets; a buffer-sized one is
+    spread over several routers only on rings and tori, whose virtual channels hold half."""
     flits = noc.buffer_flits
     bubble = topology.kind in ("ring", "torus") and noc.flow_control == "virtual_cut_through"
     if bubble:

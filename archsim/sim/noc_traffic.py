@@ -59,6 +59,9 @@ class TrafficResult:
     header_overhead: float
     cycles: int
     window_cycles: int
+    #: whether the window outlasts the longest zero-load latency, so that offered and accepted
+    #: throughput describe a steady state (too few packets otherwise)
+    steady: bool
     offered_flits: float
     accepted_flits: float
     bisection_bound: float | None  # uniform traffic only
@@ -183,15 +186,7 @@ def run_traffic(
         if share[node]:
             env.process(source(node))
     env.run()
-    if (network.packets_delivered, network.flits_delivered) != (
-        network.packets_injected,
-        network.flits_injected,
-    ):
-        raise ArchsimError(
-            f"deadlock: {network.packets_injected - network.packets_delivered} of "
-            f"{network.packets_injected} packets ({network.flits_injected - network.flits_delivered}"
-            " flits) were never delivered"
-        )
+    network.check_drained()
     latencies = np.array([d.latency for d in deliveries], dtype=np.int64)
     delivered_at = np.array([d.delivered for d in deliveries], dtype=np.int64)
     created_at = np.array([d.created for d in deliveries], dtype=np.int64)
@@ -225,6 +220,7 @@ def run_traffic(
         header_overhead=header / (header + mean_data),
         cycles=cycles,
         window_cycles=span,
+        steady=span >= max(zero_load),
         offered_flits=offered / (nodes * span),
         accepted_flits=accepted / (nodes * span),
         bisection_bound=bound,

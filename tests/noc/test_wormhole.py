@@ -55,6 +55,8 @@ def test_zero_load_latency_matches_the_closed_form(shape, data, data_bits, route
     kind, dims, edges = shape
     if kind in ("ring", "torus"):
         buffer = max(buffer, 2)  # two virtual channels of at least one flit
+    # A (virtual-channel) buffer must cover the link's flight time (refused otherwise).
+    link = min(link, buffer // 2 if kind in ("ring", "torus") else buffer)
     config = noc_config(kind, dims, edges, router_cycles=router, link_cycles=link,
                         link_width_bits=width, buffer_flits=buffer, **WORMHOLE)
     env, net, routing = network_for(config)
@@ -211,3 +213,15 @@ def test_max_flits_bounds_wormhole_packets_when_stated():
     with pytest.raises(ArchsimError, match="max_flits: a 41-flit packet is larger than"):
         net.send(0, 5, 41 * 32 - net.format.header_bits)
     assert net.packets_injected == 0
+
+
+def test_wormhole_buffers_must_cover_the_link_flight_time():
+    """With fewer buffer slots than link cycles a spread packet's flits would leave a router
+    before reaching it: refused, naming the buffer and the link latency."""
+    with pytest.raises(ArchsimError, match=r"noc\.buffer_flits: wormhole needs input buffers "
+                                           r"of at least noc\.link_cycles \(3\) flits.*got 2"):
+        network_for(noc_config("mesh", (3, 1), buffer_flits=2, link_cycles=3, **WORMHOLE))
+    with pytest.raises(ArchsimError, match=r"per virtual channel.*got 2"):
+        network_for(noc_config("torus", (4, 4), buffer_flits=4, link_cycles=3, **WORMHOLE))
+    network_for(noc_config("mesh", (3, 1), buffer_flits=3, link_cycles=3, **WORMHOLE))
+    network_for(noc_config("mesh", (3, 1), buffer_flits=1, link_cycles=3))  # VCT: no spread

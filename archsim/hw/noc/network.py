@@ -39,7 +39,7 @@ at ``h_(H+1) + F``, the delivery.
 
 With no contention ``h_s = h_0 + R + (s - 1) x (R + L)`` for ``1 <= s <= H`` and
 ``h_(H+1) = h_0 + H x (R + L)``, so a packet is delivered ``H x (R + L) + F`` cycles after it was
-created, whatever its length and the buffer depth (:func:`.packet.zero_load_latency`).
+created, whatever its length and the (admitted) buffer depth (:func:`.packet.zero_load_latency`).
 
 Flow control
 ------------
@@ -52,8 +52,12 @@ Flow control
   that buffer once this one's tail has left it, not as soon as one slot frees, as a flit-level
   router could allow.) A packet longer than the buffers spreads over up to ``ceil(F / B)``
   buffers when it stalls and holds every link from its head back to its tail, each until its
-  tail has crossed it. When every packet fits the buffers (``F <= B``), wormhole takes the same
-  resources at the same cycles as virtual cut-through.
+  tail has crossed it. On meshes, trees and edge lists, when every packet fits the buffers
+  (``F <= B``), wormhole takes the same resources at the same cycles as virtual cut-through
+  (rings and tori differ: a dateline with half-depth virtual channels against a bubble). The
+  recurrence lets a flit leave a router only ``c_s`` flits behind the one ahead, so it holds
+  causally only when a buffer covers the link's flight time: wormhole needs ``B_s >=
+  link_cycles`` (refused otherwise).
 
 Deadlock freedom
 ----------------
@@ -134,6 +138,11 @@ class CreditPool:
             self.level -= take
             return True
         return False
+
+    @property
+    def waiting(self) -> int:
+        """Requests still waiting for slots."""
+        return len(self._waiters)
 
     def wait(self, take: int, need: int) -> simpy.Event:
         """An event that fires when ``take`` slots have been taken (after earlier waiters)."""
@@ -256,6 +265,16 @@ class Network(Component):
         else:
             channels, depth = links, buffer
             self._wires = []
+        if self._wormhole and depth < config.link_cycles:
+            # The flit-level recurrence lets a flit leave a router only once the flit `depth`
+            # places ahead of it has gone; with fewer slots than the link has cycles in flight,
+            # it would leave before it arrived.
+            per = " per virtual channel (buffer_flits // 2 on a ring or torus)" if self._dateline else ""
+            raise ArchsimError(
+                f"noc.buffer_flits: wormhole needs input buffers of at least noc.link_cycles "
+                f"({config.link_cycles}) flits{per}, so that a packet spread over several "
+                f"routers keeps the link full; got {depth}"
+            )
         self._channels = [CreditPool(env, 1) for _ in range(channels)]
         self._buffers = [CreditPool(env, depth) for _ in range(channels)]
         self._inject = [CreditPool(env, 1) for _ in range(topology.nodes)]
@@ -269,7 +288,6 @@ class Network(Component):
         self._plans: dict[tuple[int, int], tuple[_Hop, ...]] = {}
         if topology.kind == "edges":
             self._check_dependencies()
-        self._stated = max_flits is not None
         self.max_flits: int | None = self._largest(max_flits)
 
     # ----------------------------------------------------------------------------------------
@@ -282,6 +300,11 @@ class Network(Component):
             if self._wormhole:
                 return None
             buffer = self.config.buffer_flits
+            if self._rings and buffer < 2:
+                raise ArchsimError(
+                    "noc.buffer_flits: bubble flow control on a ring or torus needs room for "
+                    f"two packets of at least one flit, got {buffer}"
+                )
             return buffer // 2 if self._rings else buffer
         if (
             isinstance(max_flits, bool)
@@ -310,6 +333,30 @@ class Network(Component):
             raise ArchsimError(
                 "noc.buffer_flits: virtual cut-through needs room for a whole packet "
                 f"({flits} flits), got {buffer} (noc.flow_control: wormhole has no such limit)"
+            )
+
+    def check_drained(self, what: str = "packets") -> None:
+        """After a run: raise :class:`ArchsimError` if some of the ``what`` sent were never
+        delivered (a deadlock), and :class:`RuntimeError` if a credit, link or port did not
+        come back although every packet was delivered (a fault of this model, not of the
+        input)."""
+        if (self.packets_delivered, self.flits_delivered) != (
+            self.packets_injected, self.flits_injected
+        ):
+            raise ArchsimError(
+                f"deadlock: {self.packets_injected - self.packets_delivered} of "
+                f"{self.packets_injected} {what} ({self.flits_injected - self.flits_delivered} "
+                "flits) were never delivered"
+            )
+        pools = (
+            self._buffers + self._channels + self._wires + self._inject + self._local
+            + self._eject
+        )
+        leaked = sum(1 for pool in pools if pool.level != pool.capacity or pool.waiting)
+        if leaked:
+            raise RuntimeError(
+                f"NoC model fault: {leaked} buffers, links or ports were not returned after "
+                "every packet was delivered"
             )
 
     def check_fits(self, flits: int) -> None:
