@@ -33,3 +33,16 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
             f"{prefix}tile.adc.overlap_with_read: only applies to accumulate: digital "
             "(analog accumulation converts after the last slice)"
         )
+    adc = tile.adc
+    if adc.energy_scaling == "table":
+        if adc.bits not in adc.energy_by_bits:
+            have = ", ".join(str(b) for b in sorted(adc.energy_by_bits)) or "none"
+            raise ConfigError(
+                f"{prefix}tile.adc.energy_by_bits: energy_scaling: table needs the energy at "
+                f"tile.adc.bits ({adc.bits}); it gives bits {have}"
+            )
+    elif adc.energy_by_bits:
+        raise ConfigError(
+            f"{prefix}tile.adc.energy_by_bits: only used with energy_scaling: table, got "
+            f"energy_scaling: {adc.energy_scaling}"
+        )

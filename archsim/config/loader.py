@@ -25,8 +25,8 @@ Schema conventions (what :func:`build` understands)::
         spare: Adc | None = None
 
 Supported annotations: ``bool``, ``int``, ``float``, ``str``, ``Literal[...]``, ``Optional[X]`` /
-``X | None``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``dict[str, X]`` (built as a read-only
-:class:`types.MappingProxyType`), :class:`enum.Enum` subclasses (by value) and nested dataclasses.
+``X | None``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``dict[str, X]`` or ``dict[int, X]`` (built as
+a read-only :class:`types.MappingProxyType`), :class:`enum.Enum` subclasses (by value) and nested dataclasses.
 Field metadata ``unit`` makes a value a quantity (see :mod:`archsim.units`), stored in SI units;
 ``min``/``max`` are inclusive bounds (for tuples and dicts they apply to each element). A
 ``__post_init__`` may raise :class:`ConfigError` for cross-field checks; its message is prefixed
@@ -275,15 +275,17 @@ def _convert(tp: Any, value: object, path: str, meta: Mapping[str, Any]) -> Any:
         return _convert_tuple(tp, value, path, meta)
     if origin is dict or origin is Mapping:
         key_type, value_type = typing.get_args(tp)
-        if key_type is not str:
-            raise TypeError(f"{path}: mapping keys must be annotated str, not {key_type!r}")
+        if key_type not in (str, int):
+            raise TypeError(f"{path}: mapping keys must be annotated str or int, not {key_type!r}")
         if not isinstance(value, Mapping):
             raise _error(path, f"expected a mapping, got {_got(value)}")
         result = {}
         for key, item in value.items():
-            if not isinstance(key, str):
+            if key_type is str and not isinstance(key, str):
                 raise _error(path, f"keys must be strings, got {_got(key)}")
-            result[key] = _convert(value_type, item, _join(path, key), meta)
+            if key_type is int and (isinstance(key, bool) or not isinstance(key, int)):
+                raise _error(path, f"keys must be integers, got {_got(key)}")
+            result[key] = _convert(value_type, item, _join(path, str(key)), meta)
         return types.MappingProxyType(result)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build_dataclass(tp, value, path)

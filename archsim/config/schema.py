@@ -98,13 +98,29 @@ class AdcConfig:
     ``accumulate`` selects where the input slices of a bit-serial input are summed:
     ``analog`` integrates all slices on the TIA and converts each column once per operation
     (Wu et al. 2023); ``digital`` converts every slice and shifts-and-adds the results (ISAAC).
+
+    ``energy.convert`` and ``conversion_cycles`` are quoted at ``reference_bits``; at another
+    resolution ``bits`` the energy follows ``energy_scaling`` (``fixed``: unchanged; ``linear``:
+    x bits / reference_bits, one SAR comparison per bit; ``walden``: x 2^(bits -
+    reference_bits), a constant Walden figure of merit; ``table``: ``energy_by_bits[bits]``)
+    and the cycles ``cycles_scaling`` (``fixed``, or ``linear``: ceil(cycles x bits /
+    reference_bits)).
     """
 
-    bits: int = number(
-        min=1, max=16, doc="resolution in bits (energy.convert is the energy at this resolution)"
+    bits: int = number(min=1, max=16, doc="resolution in bits")
+    reference_bits: int = number(
+        min=1, max=16, doc="resolution at which energy.convert and conversion_cycles are quoted"
+    )
+    energy_scaling: Literal["fixed", "linear", "walden", "table"] = field(
+        metadata={"doc": "how the energy per conversion follows bits (see the section)"}
+    )
+    cycles_scaling: Literal["fixed", "linear"] = field(
+        metadata={"doc": "how the conversion cycles follow bits"}
     )
     columns_per_adc: int = number(min=1, doc="columns multiplexed onto one ADC")
-    conversion_cycles: int = number(min=1, max=MAX_CYCLES, doc="cycles per conversion")
+    conversion_cycles: int = number(
+        min=1, max=MAX_CYCLES, doc="cycles per conversion at reference_bits"
+    )
     accumulate: Literal["analog", "digital"] = field(metadata={"doc": "where slices are summed"})
     skip_idle_column_groups: bool = field(
         metadata={"doc": "convert only column groups that hold mapped weights"}
@@ -112,7 +128,14 @@ class AdcConfig:
     overlap_with_read: bool = field(
         metadata={"doc": "digital mode: converting slice k overlaps reading slice k+1"},
     )
-    energy: AdcEnergy = field(metadata={"doc": "per-action energies"})
+    energy: AdcEnergy = field(metadata={"doc": "per-action energies at reference_bits"})
+    energy_by_bits: dict[int, float] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata={
+            "unit": "J", "min": 0.0,
+            "doc": "energy_scaling: table: energy per conversion by resolution, e.g. `{4: 0.79pJ}`",
+        },
+    )
 
 
 @dataclass(frozen=True)

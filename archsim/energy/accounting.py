@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from archsim.config.schema import HardwareConfig
+from archsim.hw.adc import convert_energy_j
 from archsim.sim.engine import SimResult
 
 
@@ -35,7 +36,8 @@ def action_energies(config: HardwareConfig) -> dict[str, float]:
     table.update(_table("crossbar", tile.crossbar.energy))
     table.update(_table("dac", tile.dac.energy))
     table.update(_table("tia", tile.tia.energy))
-    table.update(_table("adc", tile.adc.energy))
+    # The ADC's energy is quoted at its reference resolution and scaled to the configured one.
+    table["adc.convert"] = convert_energy_j(tile.adc)
     table.update(_table("shift_add", tile.shift_add.energy))
     table.update(_table("buffer", tile.buffer.energy))
     table.update(_table("tile", tile.energy))

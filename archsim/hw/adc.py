@@ -6,6 +6,10 @@ in sequence, each conversion taking ``conversion_cycles``. A chip that skips idl
 converts only groups holding mapped weights; otherwise every group of every operation is
 converted (Wu et al. 2023: 8 groups x 9 cycles = 720 ns per operation, published.md section 1).
 Action: ``convert`` (one column converted).
+
+The energy per conversion and the cycles per conversion at the configured resolution ``bits``
+follow from the figures quoted at ``reference_bits`` and the scaling rules of
+:class:`~archsim.config.schema.AdcConfig` (:func:`convert_energy_j`, :func:`conversion_cycles`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,27 @@ from __future__ import annotations
 from archsim.config.schema import AdcConfig
 from archsim.hw.component import Component
 from archsim.hw.operation import OpCost
+
+
+def convert_energy_j(config: AdcConfig) -> float:
+    """Energy of one conversion at ``config.bits``, J (rules: AdcConfig)."""
+    scaling, bits, ref = config.energy_scaling, config.bits, config.reference_bits
+    energy = config.energy.convert
+    if scaling == "table":
+        return float(config.energy_by_bits[bits])
+    if scaling == "linear":
+        return energy * bits / ref
+    if scaling == "walden":
+        return energy * 2.0 ** (bits - ref)
+    return energy
+
+
+def conversion_cycles(config: AdcConfig) -> int:
+    """Cycles of one conversion at ``config.bits`` (rules: AdcConfig), at least 1."""
+    cycles = config.conversion_cycles
+    if config.cycles_scaling == "linear":
+        cycles = -(-cycles * config.bits // config.reference_bits)
+    return max(1, cycles)
 
 
 class Adc(Component):

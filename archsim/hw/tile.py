@@ -3,7 +3,8 @@
 :class:`Tiles` holds one bank per kind of tile component for the whole chip and computes what
 one *tile operation* (one activation of one crossbar on one input vector, or on several packed
 vectors) costs in cycles and actions. Cycle semantics of one operation with ``S`` input slices
-and ``G`` column groups (``r`` = crossbar read cycles, ``c`` = ADC conversion cycles):
+and ``G`` column groups (``r`` = crossbar read cycles, ``c`` = ADC conversion cycles at the configured resolution,
+:func:`archsim.hw.adc.conversion_cycles`):
 
 * analog accumulation (the TIA integrates the slices, Wu et al. 2023):
   ``G x (S x r + c)`` cycles; the rows are driven again for every column group;
@@ -15,7 +16,7 @@ and ``G`` column groups (``r`` = crossbar read cycles, ``c`` = ADC conversion cy
 from __future__ import annotations
 
 from archsim.config.schema import TileConfig
-from archsim.hw.adc import Adc
+from archsim.hw.adc import Adc, conversion_cycles
 from archsim.hw.buffer import Buffer
 from archsim.hw.component import Component
 from archsim.hw.crossbar import Crossbar
@@ -41,6 +42,8 @@ class Tiles:
         self.shift_add = ShiftAdd(config.shift_add, tiles)
         self.buffer = Buffer(config.buffer, tiles)
         self.ops = TileOps(crossbars, used)
+        #: cycles of one conversion at the configured resolution
+        self.conversion_cycles = conversion_cycles(config.adc)
 
     def components(self) -> tuple[Component, ...]:
         """Every component bank of the tiles, in pipeline order."""
@@ -54,7 +57,7 @@ class Tiles:
         converted = self.adc.columns_converted(layout.cols_used)
         rows_driven = layout.rows_used if cfg.gate_idle_rows else cfg.crossbar.rows
         read = cfg.crossbar.read_cycles
-        conv = cfg.adc.conversion_cycles
+        conv = self.conversion_cycles
         if cfg.adc.accumulate == "analog":
             cycles = groups * (slices * read + conv)
             reads = groups * slices
