@@ -7,6 +7,9 @@ Commands::
     archsim validate CONFIG [--set PATH=VALUE ...]
     archsim program CONFIG TRACE [--set PATH=VALUE ...]   (the controller's instruction stream)
     archsim noc CONFIG --pattern P --rate R [--packets N] [--data-bits D] [--seed N]
+    archsim sweep SPEC --out DIR [--workers N | --scheduler ADDRESS]
+        (a design-space sweep: results.csv, results.jsonl, sweep.json and a cache in DIR)
+    archsim plot RESULTS [--kind K] [--x PATH] [--y METRIC] [--series PATH] [--out FILE]
     archsim scrramble CONFIG [--slot-size S] [--density D] [--cores 8,2] [--epochs N]
         [--samples N] [--seed N] [--out DIR]   (a block-sparse network: train, check, replay)
     archsim trace export MODEL --out FILE [--samples N] [--train] [--epochs N] [--seed N]
@@ -114,6 +117,49 @@ def build_parser() -> argparse.ArgumentParser:
     noc.add_argument("--out", metavar="DIR", help="also write report.json and report.csv here")
     noc.set_defaults(handler=_cmd_noc)
 
+    sweep = commands.add_parser(
+        "sweep", help="run a design-space sweep (format: hw_configs/sweeps/README.md)"
+    )
+    sweep.add_argument("spec", help="sweep spec (YAML), e.g. hw_configs/sweeps/lenet_adc_xbar.yaml")
+    sweep.add_argument(
+        "--out", required=True, metavar="DIR",
+        help="write results.csv, results.jsonl, sweep.json and cache/ here",
+    )
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=_positive, default=None,
+        help="local worker processes (default: every core; 1: no pool)",
+    )
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="run on a Dask cluster, e.g. tcp://head:8786 (pip install 'archsim[dask]')",
+    )
+    sweep.set_defaults(handler=_cmd_sweep)
+
+    plot = commands.add_parser(
+        "plot", help="plot a sweep's results, a run's report, a NoC report or a timeline"
+    )
+    plot.add_argument(
+        "results", help="results.csv/results.jsonl or their folder, report.json, or a timeline"
+    )
+    plot.add_argument(
+        "--kind", default="line",
+        choices=("line", "pareto", "breakdown", "utilization", "heatmap", "timeline"),
+        help="what to draw (default line)",
+    )
+    plot.add_argument("--x", metavar="PATH", help="swept parameter on the x axis")
+    plot.add_argument("--y", metavar="METRIC", help="report metric on the y axis")
+    plot.add_argument("--series", metavar="PATH", help="one line per value of this parameter")
+    plot.add_argument(
+        "--out", metavar="FILE",
+        help="output path without suffix (default <RESULTS folder>/plots/<kind>[_<y>])",
+    )
+    plot.add_argument(
+        "--format", dest="formats", action="append", choices=("png", "svg"),
+        help="png and/or svg (repeatable; default both)",
+    )
+    plot.set_defaults(handler=_cmd_plot)
+
     scr = commands.add_parser(
         "scrramble",
         help="train a ScRRAMBLe block-sparse network on the digits and replay it on a config",
@@ -199,6 +245,40 @@ def _cmd_program(args: argparse.Namespace) -> int:
 
     config = load_hardware(args.config, args.overrides)
     sys.stdout.write(program_listing(config, args.trace))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from archsim.dse import format_summary, run_sweep
+
+    try:
+        summary = run_sweep(
+            args.spec, args.out, workers=args.workers, scheduler=args.scheduler,
+            progress=sys.stderr,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"archsim: interrupted; the finished points are cached in {args.out}: run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(format_summary(summary))
+    return summary.exit_status
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from archsim.report.plot_cli import plot_command
+
+    source = Path(args.results)
+    folder = source if source.is_dir() else source.parent
+    name = args.kind + (f"_{args.y}" if args.y else "")
+    out = Path(args.out) if args.out else folder / "plots" / name
+    paths = plot_command(
+        args.results, x=args.x, y=args.y, series=args.series, kind=args.kind, out=out,
+        formats=tuple(args.formats or ("png", "svg")),
+    )
+    print("wrote " + " and ".join(str(p) for p in paths))
     return 0
 
 

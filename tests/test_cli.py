@@ -209,3 +209,32 @@ def test_noc_warns_when_too_few_packets_make_no_steady_state(capsys):
     assert "not a steady state" in capsys.readouterr().out
     assert main(["noc", config, "--pattern", "uniform", "--rate", "0.01", "--packets", "5000"]) == 0
     assert "not a steady state" not in capsys.readouterr().out
+
+
+def test_sweep_then_plot_from_the_command_line(chain_trace, tmp_path, capsys):
+    """A 3-point sweep over columns per ADC, then a line plot of its latency: the CLI writes
+    the tables and both image formats, and names a misspelt column in one line."""
+    trace = chain_trace([(64, 32, 10)])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "version: 1\nname: cpa\n"
+        f"config: {CONFIGS / 'wu2023_64x64.yaml'}\ntraces: [{trace}]\n"
+        "axes:\n  - {path: tile.adc.columns_per_adc, values: [2, 4, 8]}\n"
+        "metrics: [per_inference.latency_s, per_inference.energy_j]\n"
+    )
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1"]) == 0
+    assert "3 points, 3 ok" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    # 10 vectors x G column groups x (8 slices + 1 conversion) cycles at 10 ns.
+    assert [r["per_inference.latency_s"] for r in rows] == pytest.approx(
+        [10 * g * 9 * 10e-9 for g in (2, 4, 8)], rel=1e-12
+    )
+    assert main(["plot", str(out), "--x", "tile.adc.columns_per_adc",
+                 "--y", "per_inference.latency_s"]) == 0
+    assert (out / "plots" / "line_per_inference.latency_s.png").exists()
+    assert (out / "plots" / "line_per_inference.latency_s.svg").exists()
+    capsys.readouterr()
+    assert main(["plot", str(out), "--x", "tile.adc.columns", "--y", "per_inference.latency_s"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("archsim: error: ") and "tile.adc.columns" in err

@@ -1,0 +1,141 @@
+"""A sweep's progress bar: count, rate and time left, on a terminal only (stage: dse).
+
+The bar is written to a stream handed in (the CLI passes ``sys.stderr``) and only when that
+stream is a terminal (``isatty()``): redirected to a file or a pipe, or under a test runner, a
+sweep writes nothing. There is no module state; each sweep makes its own :class:`ProgressBar`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+__all__ = ["ProgressBar", "format_duration"]
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    if stream is None:
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
+
+
+def format_duration(seconds: float) -> str:
+    """``"0:42"``, ``"12:05"`` or ``"3:02:11"`` (hours:minutes:seconds), rounded to seconds."""
+    total = int(round(max(0.0, seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class ProgressBar:
+    """One line, redrawn in place: ``name [#####-----] 97/200 points  48.5/s  ETA 0:02``.
+
+    The rate counts simulated points only (cached ones cost nothing and would make the time
+    left look shorter than it is): rate = simulated / time since the bar started; time left =
+    points not yet done / rate.
+
+    Args:
+        total: the sweep's points.
+        stream: where to draw; nothing is drawn unless it is a terminal.
+        label: shown before the bar (the sweep's name).
+        clock: seconds from an arbitrary origin (for tests); default :func:`time.monotonic`.
+        min_interval_s: least time between two redraws, s (the last state is always drawn).
+        width: characters of the bar itself.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO | None,
+        *,
+        label: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        min_interval_s: float = 0.2,
+        width: int = 24,
+    ) -> None:
+        self.total = total
+        self.enabled = _is_terminal(stream)
+        self._stream = stream
+        self._label = label
+        self._clock = clock
+        self._min_interval_s = min_interval_s
+        self._width = width
+        self._start = clock()
+        self._last_draw: float | None = None
+        self._previous_length = 0
+        self.done = 0
+        self.simulated = 0
+        self.cached = 0
+        self.failed = 0
+
+    def advance(
+        self, count: int = 1, *, simulated: bool = True, cached: bool = False, failed: bool = False
+    ) -> None:
+        """Count ``count`` finished points and redraw.
+
+        Args:
+            count: points finished.
+            simulated: they were simulated now (the rate counts only these).
+            cached: they came from the cache.
+            failed: they failed (an error, or a config that does not load).
+        """
+        self.done += count
+        self.simulated += count if simulated else 0
+        self.cached += count if cached else 0
+        self.failed += count if failed else 0
+        self._draw(final=False)
+
+    def line(self) -> str:
+        """The bar's current text (what :meth:`advance` draws)."""
+        fraction = self.done / self.total if self.total else 1.0
+        filled = int(round(fraction * self._width))
+        bar = "#" * filled + "-" * (self._width - filled)
+        elapsed = self._clock() - self._start
+        parts = [f"{self._label} [{bar}] {self.done}/{self.total} points".lstrip()]
+        if self.simulated and elapsed > 0:
+            rate = self.simulated / elapsed
+            parts.append(f"{rate:.3g}/s")
+            left = self.total - self.done
+            parts.append(
+                f"ETA {format_duration(left / rate)}" if left else f"in {format_duration(elapsed)}"
+            )
+        else:
+            parts.append(
+                "ETA --:--" if self.done < self.total else f"in {format_duration(elapsed)}"
+            )
+        notes = []
+        if self.cached:
+            notes.append(f"{self.cached} cached")
+        if self.failed:
+            notes.append(f"{self.failed} failed")
+        if notes:
+            parts.append(f"({', '.join(notes)})")
+        return "  ".join(parts)
+
+    def _draw(self, *, final: bool) -> None:
+        if not self.enabled or self._stream is None:
+            return
+        now = self._clock()
+        if (
+            not final
+            and self._last_draw is not None
+            and now - self._last_draw < self._min_interval_s
+        ):
+            return
+        self._last_draw = now
+        text = self.line()
+        padding = " " * max(0, self._previous_length - len(text))  # erase a longer old line
+        self._previous_length = len(text)
+        self._stream.write("\r" + text + padding + ("\n" if final else ""))
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Draw the final state and end the line (once the sweep is over, or interrupted)."""
+        if self.enabled:
+            self._draw(final=True)
+        self._last_draw = None
+        self.enabled = False

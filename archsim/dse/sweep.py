@@ -1,0 +1,483 @@
+"""Running a sweep: spec -> design points -> cache -> results tables (stage: dse).
+
+:func:`run_sweep` is what ``archsim sweep SPEC --out DIR`` calls. For every design point, in
+spec order, it resolves the point's config (the spec's base config, its ``set``, then the
+point's swept values, exactly as ``load_hardware(config, overrides)`` would), computes the
+point's cache key and either takes the result from the cache or sends the point to the
+executor. Results are cached as they arrive, in whatever order; the tables are regenerated from
+all rows at the end, in spec order. A point whose config does not load (a value the loader
+refuses in combination, such as ``columns_per_adc`` not dividing ``cols``) or whose simulation
+raises an :class:`~archsim.errors.ArchsimError` (a network that does not fit) is a row with
+status ``error`` and the message; the sweep carries on.
+
+Output directory::
+
+    DIR/results.csv     one row per point (columns: see :func:`archsim.dse.store.row_columns`)
+    DIR/results.jsonl   the same rows as JSON objects, with native types
+    DIR/sweep.json      what was swept: spec, axes, columns, counts, complete or not
+    DIR/cache/          one JSON file per simulated point (see :mod:`archsim.dse.store`)
+
+Killed at any moment and run again, a sweep resumes from the cache: no finished point is lost or
+simulated twice, and the tables end up byte-identical to those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from archsim import __version__
+from archsim.config.checks import check_hardware
+from archsim.config.loader import apply_overrides, build, load_with_bases
+from archsim.config.schema import HardwareConfig
+from archsim.dse.executor import (
+    TRACE_TOKEN,
+    DaskExecutor,
+    Executor,
+    PointOutcome,
+    PointTask,
+    ProcessExecutor,
+    SerialExecutor,
+    SweepError,
+    default_workers,
+)
+from archsim.dse.pareto import pareto_front
+from archsim.dse.progress import ProgressBar, format_duration
+from archsim.dse.spec import Point, SweepSpec, load_spec
+from archsim.dse.store import (
+    CacheEntry,
+    MetricSelector,
+    ResultCache,
+    atomic_write,
+    cache_key,
+    csv_text,
+    jsonl_text,
+    row_columns,
+)
+from archsim.errors import ArchsimError, ConfigError
+from archsim.report.report import config_digest, flatten
+
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "PointFailure",
+    "SweepSummary",
+    "format_summary",
+    "resolve_config",
+    "run_sweep",
+]
+
+log = logging.getLogger(__name__)
+
+#: The ``schema`` of ``sweep.json``.
+MANIFEST_SCHEMA = "archsim-sweep"
+MANIFEST_SCHEMA_VERSION = 1
+#: How many distinct errors :func:`format_summary` lists, and how many points for each.
+LISTED_FAILURES = 5
+LISTED_POINTS = 8
+
+
+@dataclass(frozen=True)
+class PointFailure:
+    """A design point that has no result.
+
+    Attributes:
+        point: its index in spec order.
+        message: the error (an :class:`~archsim.errors.ArchsimError`'s message, or
+            ``"internal error: ..."`` for a crash).
+        crashed: True for an unexpected exception (a bug in archsim; not cached, so the next
+            run of the sweep tries the point again).
+    """
+
+    point: int
+    message: str
+    crashed: bool
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What :func:`run_sweep` did.
+
+    Attributes:
+        name: the sweep's name.
+        spec: the spec file.
+        points: design points in the spec.
+        ok: points with a result.
+        errors: points whose config or simulation raised an ArchsimError (status ``error``).
+        crashed: points that hit an unexpected exception (also status ``error``).
+        simulated: simulations run by this call.
+        cached: points answered from the cache.
+        workers: points run at once.
+        elapsed_s: wall time of the call, s.
+        files: ``results.csv``, ``results.jsonl`` and ``sweep.json``.
+        failures: every failed point, in spec order.
+        warnings: ``metrics:`` or ``pareto:`` entries that matched no key of any report.
+    """
+
+    name: str
+    spec: str
+    points: int
+    ok: int
+    errors: int
+    crashed: int
+    simulated: int
+    cached: int
+    workers: int
+    elapsed_s: float
+    files: tuple[Path, Path, Path]
+    failures: tuple[PointFailure, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def exit_status(self) -> int:
+        """The CLI's exit status: 0, or 1 when a point crashed (a bug to report)."""
+        return 1 if self.crashed else 0
+
+
+def resolve_config(spec: SweepSpec, base: dict[str, Any], point: Point) -> HardwareConfig:
+    """The resolved hardware config of ``point``: the base config data ``base`` (the spec's
+    ``config`` read with :func:`~archsim.config.loader.load_with_bases`), the spec's ``set``,
+    then the point's settings; what :func:`archsim.config.load_hardware` gives for the same
+    file and overrides, without reading the file again.
+
+    Raises:
+        ConfigError: the point's config does not load, naming the config file and the field.
+    """
+    data = apply_overrides(base, (*spec.overrides, *point.overrides))
+    try:
+        config = build(HardwareConfig, data)
+    except ConfigError as error:
+        raise ConfigError(f"{spec.config}: {error}") from None
+    check_hardware(config, spec.config)
+    return config
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One finished point: its cells, its selected metrics and its objective values."""
+
+    cells: dict[str, Any]
+    metrics: dict[str, Any]
+    objectives: tuple[float, ...]
+    failure: PointFailure | None
+
+
+def _objective(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
+
+
+class _Run:
+    """The state of one :func:`run_sweep` call: rows so far, points waiting for a result."""
+
+    def __init__(self, spec: SweepSpec, cache: ResultCache, out: Path, bar: ProgressBar) -> None:
+        self.spec = spec
+        self.cache = cache
+        self.out = out
+        self.bar = bar
+        self.selector = MetricSelector(spec.metrics)
+        self.rows: dict[int, _Row] = {}
+        self.waiting: dict[str, list[Point]] = {}  # cache key -> points sharing that simulation
+        self.simulated = 0
+        self.cached = 0
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def _cells(self, point: Point, status: str, error: str | None) -> dict[str, Any]:
+        cells: dict[str, Any] = {
+            "point": point.index,
+            "trace": point.trace.name,
+            "seed": point.seed,
+        }
+        cells.update((s.path, s.resolved) for s in point.settings)
+        cells["status"] = status
+        cells["error"] = error
+        return cells
+
+    def fail(self, point: Point, message: str, *, crashed: bool) -> None:
+        failure = PointFailure(point.index, message, crashed)
+        objectives = tuple(math.nan for _ in self.spec.pareto)
+        self.rows[point.index] = _Row(self._cells(point, "error", message), {}, objectives, failure)
+
+    def fill(self, point: Point, entry: CacheEntry) -> None:
+        if entry.status != "ok" or entry.report is None:
+            message = (entry.error or "").replace(TRACE_TOKEN, point.trace.name)
+            self.fail(point, message, crashed=False)
+            return
+        flat = flatten(entry.report)
+        values = dict(flat)
+        objectives = tuple(_objective(values.get(key)) for key in self.spec.pareto)
+        self.rows[point.index] = _Row(
+            self._cells(point, "ok", None), self.selector.select(flat), objectives, None
+        )
+
+    # -- the task stream ---------------------------------------------------------------------
+
+    def tasks(self) -> Iterator[PointTask]:
+        """The points that need simulating, in spec order; the others are recorded on the way
+        (cached results, configs that do not load, repeats of a point already sent)."""
+        base = load_with_bases(self.spec.config_path, HardwareConfig)
+        for point in self.spec.points():
+            try:
+                config = resolve_config(self.spec, base, point)
+            except ArchsimError as error:
+                self.fail(point, str(error), crashed=False)
+                self.bar.advance(simulated=False, failed=True)
+                continue
+            digest = config_digest(config)
+            key = cache_key(digest, point.trace.sha256, point.seed)
+            if key in self.waiting:  # the same simulation as an earlier point
+                self.waiting[key].append(point)
+                continue
+            entry = self.cache.get(key)
+            if entry is not None:
+                self.cached += 1
+                self.fill(point, entry)
+                self.bar.advance(simulated=False, cached=True, failed=entry.status != "ok")
+                continue
+            self.waiting[key] = [point]
+            yield PointTask(key, config, digest, point.trace, point.seed)
+
+    def record(self, outcome: PointOutcome) -> None:
+        """Cache an outcome and fill the rows of the points waiting for it."""
+        if outcome.archsim_version != __version__:
+            raise SweepError(
+                f"a worker runs archsim {outcome.archsim_version}, this sweep {__version__}: "
+                "install the same version everywhere (results are cached per version)"
+            )
+        points = self.waiting.pop(outcome.key)
+        if outcome.entry is None:
+            log.error(
+                "design point %s crashed (a bug in archsim; not cached):\n%s",
+                ", ".join(str(p.index) for p in points),
+                outcome.traceback,
+            )
+            for point in points:
+                self.fail(point, f"internal error: {outcome.crash}", crashed=True)
+            self.bar.advance(len(points), failed=True)
+            return
+        entry = CacheEntry.from_json(outcome.entry, outcome.key)
+        if entry is None:  # cannot happen: the worker wrote it with CacheEntry.to_json
+            raise SweepError(f"a worker returned a malformed result for cache key {outcome.key}")
+        self.cache.put_text(outcome.key, outcome.entry)
+        self.simulated += 1
+        for point in points:
+            self.fill(point, entry)
+        self.bar.advance(len(points), failed=entry.status != "ok")
+
+    # -- tables ------------------------------------------------------------------------------
+
+    def write(self, *, complete: bool) -> tuple[tuple[Path, Path, Path], list[str]]:
+        """Write the three results files from the rows so far (spec order); return their
+        paths and the warnings about entries that matched nothing."""
+        rows = [self.rows[index] for index in sorted(self.rows)]
+        ok = [row for row in rows if row.failure is None]
+        metrics, unmatched = self.selector.columns(row.metrics for row in ok)
+        warnings = [
+            f"metrics[{self.spec.metrics.index(m)}]: {m!r} matched no key of any report"
+            for m in unmatched
+        ]
+        for i, key in enumerate(self.spec.pareto):
+            if ok and all(math.isnan(row.objectives[i]) for row in ok):
+                warnings.append(f"pareto[{i}]: {key!r} is not a number in any report")
+        columns = row_columns(self.spec.parameters, metrics, pareto=bool(self.spec.pareto))
+        table = [{**row.cells, **row.metrics} for row in rows]
+        if self.spec.pareto:
+            mask = pareto_front([row.objectives for row in rows], range(len(self.spec.pareto)))
+            for cells, on_front in zip(table, mask):
+                cells["pareto"] = bool(on_front)
+        crashed = sum(1 for row in rows if row.failure is not None and row.failure.crashed)
+        manifest = {
+            "schema": MANIFEST_SCHEMA,
+            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "archsim_version": __version__,
+            "name": self.spec.name,
+            "description": self.spec.description,
+            "spec": Path(self.spec.source).name,
+            "spec_sha256": self.spec.sha256,
+            "config": self.spec.config,
+            "set": list(self.spec.overrides),
+            "traces": [{"name": t.name, "sha256": t.sha256} for t in self.spec.traces],
+            "seeds": list(self.spec.seeds),
+            "axes": [
+                {"kind": a.kind, "paths": list(a.paths), "levels": len(a.levels)}
+                for a in self.spec.axes
+            ],
+            "parameters": list(self.spec.parameters),
+            "metrics": list(self.spec.metrics),
+            "pareto": list(self.spec.pareto),
+            "columns": columns,
+            "points": self.spec.size,
+            "rows": len(rows),
+            "complete": complete,
+            "ok": len(ok),
+            "error": len(rows) - len(ok) - crashed,
+            "crashed": crashed,
+            "files": {"csv": "results.csv", "jsonl": "results.jsonl"},
+        }
+        paths = (self.out / "results.csv", self.out / "results.jsonl", self.out / "sweep.json")
+        texts = (
+            csv_text(columns, table),
+            jsonl_text(columns, table),
+            json.dumps(manifest, indent=2, allow_nan=False) + "\n",
+        )
+        try:
+            for path, text in zip(paths, texts):
+                atomic_write(path, text)
+        except OSError as error:
+            raise ArchsimError(
+                f"cannot write the sweep results to {self.out}: {error.strerror or error}"
+            ) from None
+        return paths, warnings
+
+
+def _executor(workers: int | None, scheduler: str | None) -> Executor:
+    if scheduler is not None and workers is not None:
+        raise ArchsimError(
+            "give --workers or --scheduler, not both (a Dask cluster's workers are chosen when "
+            "they start: dask worker ADDRESS --nworkers N)"
+        )
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
+    count = default_workers() if workers is None else workers
+    if count < 1:
+        raise ArchsimError(f"--workers: expected an integer >= 1, got {count}")
+    return SerialExecutor() if count == 1 else ProcessExecutor(count)
+
+
+def run_sweep(
+    spec_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool | TextIO = True,
+    flush_interval_s: float = 60.0,
+) -> SweepSummary:
+    """Run the sweep ``spec_path`` and write its results to ``out_dir`` (see the module doc).
+
+    Args:
+        spec_path: the sweep spec (format: ``hw_configs/sweeps/README.md``).
+        out_dir: where ``results.csv``, ``results.jsonl``, ``sweep.json`` and (by default) the
+            cache go; created if missing.
+        workers: local worker processes (default: every core; 1: in this process).
+        scheduler: a Dask scheduler address (``tcp://host:8786``) instead of local workers.
+        executor: an executor to use instead (not closed here: a pool can serve many sweeps);
+            excludes ``workers`` and ``scheduler``.
+        cache_dir: the cache (default ``out_dir/cache``); sweeps may share one.
+        progress: where to draw the progress bar: True for ``sys.stderr``, False for nowhere,
+            or a stream. It is drawn only if the stream is a terminal.
+        flush_interval_s: while running, rewrite the tables with the rows so far this often, s
+            (``sweep.json`` then says ``"complete": false``); they are written at the end, and
+            when the sweep is interrupted, too.
+
+    Returns:
+        A :class:`SweepSummary`; :func:`format_summary` gives the CLI's text.
+
+    Raises:
+        ConfigError: the spec is invalid (one message naming the spec field).
+        SweepError: the executor cannot go on (the finished points are cached).
+        ArchsimError: the output directory cannot be written; Dask is missing.
+        KeyboardInterrupt: passed on, after writing the tables of the finished points.
+    """
+    start = time.monotonic()
+    spec = load_spec(spec_path)
+    if executor is not None and (workers is not None or scheduler is not None):
+        raise ValueError("executor excludes workers and scheduler")
+    owned = executor is None
+    pool = _executor(workers, scheduler) if executor is None else executor
+    out = Path(out_dir)
+    try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ArchsimError(
+                f"cannot create the output directory {out}: {error.strerror or error}"
+            ) from None
+        cache = ResultCache(out / "cache" if cache_dir is None else cache_dir)
+    except BaseException:
+        if owned:
+            pool.close()
+        raise
+    stream = sys.stderr if progress is True else (progress or None)
+    bar = ProgressBar(spec.size, stream, label=spec.name)
+    run = _Run(spec, cache, out, bar)
+    last_flush = time.monotonic()
+    try:
+        for outcome in pool.run(run.tasks()):
+            run.record(outcome)
+            if time.monotonic() - last_flush >= flush_interval_s:
+                run.write(complete=False)
+                last_flush = time.monotonic()
+    except BaseException:
+        bar.close()
+        with contextlib.suppress(ArchsimError):  # keep the original error
+            run.write(complete=False)
+        raise
+    finally:
+        bar.close()
+        if owned:
+            pool.close()
+    if run.waiting:  # every task must come back: an executor bug otherwise
+        raise SweepError(f"the executor returned no result for {len(run.waiting)} points")
+    files, warnings = run.write(complete=True)
+    failures = tuple(row.failure for _, row in sorted(run.rows.items()) if row.failure is not None)
+    crashed = sum(1 for f in failures if f.crashed)
+    return SweepSummary(
+        name=spec.name,
+        spec=os.fspath(spec_path),
+        points=spec.size,
+        ok=spec.size - len(failures),
+        errors=len(failures) - crashed,
+        crashed=crashed,
+        simulated=run.simulated,
+        cached=run.cached,
+        workers=pool.workers,
+        elapsed_s=time.monotonic() - start,
+        files=files,
+        failures=failures,
+        warnings=tuple(warnings),
+    )
+
+
+def format_summary(summary: SweepSummary) -> str:
+    """The text ``archsim sweep`` prints when a sweep is over (several lines, no final newline)."""
+    rate = summary.simulated / summary.elapsed_s * 60 if summary.elapsed_s > 0 else 0.0
+    failed = summary.errors + summary.crashed
+    lines = [
+        f"sweep {summary.name}: {summary.points} points, {summary.ok} ok, {failed} failed"
+        + (f" ({summary.crashed} crashed: a bug, see the log)" if summary.crashed else ""),
+        f"  {summary.simulated} simulated, {summary.cached} from the cache, "
+        f"{summary.workers} worker{'s' if summary.workers != 1 else ''}, in "
+        + (
+            f"{summary.elapsed_s:.1f} s"
+            if summary.elapsed_s < 60
+            else format_duration(summary.elapsed_s)
+        )
+        + (f" ({rate:.0f} points/min)" if summary.simulated else ""),
+    ]
+    groups: dict[str, list[int]] = {}  # message -> points, in spec order
+    for failure in summary.failures:
+        groups.setdefault(failure.message, []).append(failure.point)
+    for message, points in list(groups.items())[:LISTED_FAILURES]:
+        shown = ", ".join(map(str, points[:LISTED_POINTS]))
+        more = f" and {len(points) - LISTED_POINTS} more" if len(points) > LISTED_POINTS else ""
+        lines.append(f"  point{'s' if len(points) > 1 else ''} {shown}{more}: {message}")
+    if len(groups) > LISTED_FAILURES:
+        rest = sum(len(points) for points in list(groups.values())[LISTED_FAILURES:])
+        lines.append(f"  ... and {rest} more failed points (column error of the results)")
+    csv_path, jsonl_path, manifest = summary.files
+    lines.append(f"wrote {csv_path}, {jsonl_path} and {manifest}")
+    lines.extend(f"warning: {warning}" for warning in summary.warnings)
+    return "\n".join(lines)
