@@ -2,7 +2,7 @@
 
 Commands::
 
-    archsim run CONFIG TRACE [--out DIR] [--set PATH=VALUE ...] [--seed N]
+    archsim run CONFIG TRACE [--out DIR] [--set PATH=VALUE ...] [--seed N] [--timeline FILE]
         (writes report.json and report.csv to DIR, default runs/<config name>_<model>)
     archsim validate CONFIG [--set PATH=VALUE ...]
     archsim program CONFIG TRACE [--set PATH=VALUE ...]   (the controller's instruction stream)
@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--seed", type=_non_negative, default=0, help="seed for stochastic models (default 0)"
+    )
+    run.add_argument(
+        "--timeline", metavar="FILE",
+        help="also write a Chrome Trace Event JSON timeline (open in ui.perfetto.dev)",
     )
     run.set_defaults(handler=_cmd_run)
 
@@ -208,10 +212,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from archsim.config import load_hardware
     from archsim.energy import account
     from archsim.report import build_report, summary, write_report
+    from archsim.report.timeline import write_timeline
     from archsim.sim import simulate
+    from archsim.sim.timeline import Timeline
 
     config = load_hardware(args.config, args.overrides)
-    result = simulate(config, args.trace, seed=args.seed)
+    timeline = Timeline() if args.timeline else None
+    result = simulate(config, args.trace, seed=args.seed, timeline=timeline)
     energy = account(result, config)
     report = build_report(
         result,
@@ -222,9 +229,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides=args.overrides,
     )
     out = args.out or Path("runs") / f"{result.config_name}_{result.model}"
-    json_path, csv_path = write_report(report, out)
+    # The timeline first: if either write fails, nothing of this run is left behind.
+    timeline_path = write_timeline(timeline, args.timeline) if timeline is not None else None
+    try:
+        json_path, csv_path = write_report(report, out)
+    except ArchsimError:
+        if timeline_path is not None:
+            timeline_path.unlink(missing_ok=True)
+        raise
     print(summary(report))
-    print(f"wrote {json_path} and {csv_path}")
+    print(f"wrote {json_path} and {csv_path}" + (f" and {timeline_path}" if timeline_path else ""))
     return 0
 
 

@@ -238,3 +238,23 @@ def test_sweep_then_plot_from_the_command_line(chain_trace, tmp_path, capsys):
     assert main(["plot", str(out), "--x", "tile.adc.columns", "--y", "per_inference.latency_s"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("archsim: error: ") and "tile.adc.columns" in err
+
+
+def test_run_writes_a_timeline_whose_tile_spans_match_the_report(chain_trace, tmp_path):
+    """--timeline writes Chrome Trace Event JSON next to the report; each array's mvm spans
+    sum to its tile's busy time in the report (both in seconds; ts/dur in microseconds)."""
+    trace = str(chain_trace([(25, 4, 12), (100, 12, 3)], samples=2))
+    path = tmp_path / "t.json"
+    assert main(["run", WU, trace, "--out", str(tmp_path / "r"), "--timeline", str(path)]) == 0
+    events = json.loads(path.read_text())["traceEvents"]
+    names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+             if e["ph"] == "M" and e["name"] == "thread_name"}
+    busy: dict[str, float] = {}
+    for e in events:
+        if e["ph"] == "X" and names[(e["pid"], e["tid"])].startswith("array") and \
+                not names[(e["pid"], e["tid"])].endswith("adc"):
+            busy[names[(e["pid"], e["tid"])]] = busy.get(names[(e["pid"], e["tid"])], 0.0) + e["dur"]
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert sorted(v * 1e-6 for v in busy.values()) == pytest.approx(
+        sorted(report["tiles"]["array_busy_s"]), rel=1e-12
+    )

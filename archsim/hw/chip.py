@@ -16,6 +16,8 @@
 
 Time is in integer cycles of the chip clock. Per record the chip books where the time went
 (:class:`TimeSplit`): the arrays' own time, the vector units', the controller's and the NoC's.
+Given a timeline recorder (:mod:`archsim.hw.trace_hooks`), the chip builds its components to
+report their spans to it; without one, nothing is recorded and nothing changes.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ import simpy
 from archsim.config.schema import HardwareConfig
 from archsim.errors import TraceError
 from archsim.hw.component import Component
-from archsim.hw.controller import Controller, Core
+from archsim.hw.controller import Controller, Core, RecordedController
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DIGITAL_KINDS, PASS_KINDS, DigitalUnit
 from archsim.hw.network_interface import NetworkInterface
 from archsim.hw.noc.network import Network
 from archsim.hw.operation import OpCost
 from archsim.hw.tile import Tiles
+from archsim.hw.trace_hooks import ArrayWork, TimelineHooks, conversion_phases
 from archsim.mapping.placement import LayerMapping, NetworkMapping
 from archsim.mapping.program import GroupStep, Program
 from archsim.mapping.traffic import Traffic
@@ -47,11 +50,13 @@ Process = Generator[simpy.Event, object, None]
 
 @dataclass(frozen=True)
 class GroupPlan:
-    """A crossbar group's costs for one input precision: operation cycles and per-crossbar costs."""
+    """A crossbar group's costs for one input precision: operation cycles and per-crossbar
+    costs; ``work`` labels its jobs on a timeline (None when the chip records none)."""
 
     unit: CrossbarGroup
     op_cycles: int
     costs: tuple[OpCost, ...]
+    work: ArrayWork | None = None
 
 
 def split(total: int, fractions: list[float]) -> list[int]:
@@ -108,7 +113,8 @@ class MatrixLayer:
         self.mapping = mapping
         self.layout = mapping.layout
         self.groups = tuple(
-            CrossbarGroup(chip.env, placed, chip.controller) for placed in mapping.groups
+            CrossbarGroup(chip.env, placed, chip.controller, chip.timeline)
+            for placed in mapping.groups
         )
         self.steps = steps
         controller = chip.controller
@@ -140,9 +146,15 @@ class MatrixLayer:
         plans = self._plans.get(input_bits)
         if plans is None:
             built = []
+            tiles = self.chip.tiles
             for unit in self.groups:
-                costs = tuple(self.chip.tiles.op_cost(lay, input_bits) for lay in unit.placed.layouts)
-                built.append(GroupPlan(unit, max(c.cycles for c in costs), costs))
+                layouts = unit.placed.layouts
+                costs = tuple(tiles.op_cost(lay, input_bits) for lay in layouts)
+                work = None
+                if self.chip.timeline is not None:
+                    phases = tuple(conversion_phases(tiles, lay, input_bits) for lay in layouts)
+                    work = ArrayWork(self.mapping.name, phases)
+                built.append(GroupPlan(unit, max(c.cycles for c in costs), costs, work))
             plans = self._plans[input_bits] = tuple(built)
         return plans
 
@@ -176,7 +188,7 @@ class MatrixLayer:
                     plan.unit.submit(
                         steps, plan.op_cycles, self.cores[index],
                         issue=self._issue[index], retire=self._retire[index],
-                        store=self._store[index],
+                        store=self._store[index], work=plan.work,
                     )
                 )
         yield done[0] if len(done) == 1 else env.all_of(done)
@@ -185,7 +197,7 @@ class MatrixLayer:
         end = now
         for core in self._core_set:
             controller.tally("barrier", 1)
-            end = max(end, controller.reserve(core, now, barrier))
+            end = max(end, controller.reserve(core, now, barrier, "barrier"))
         if end > now:
             yield env.timeout(end - now)
         finish = int(env.now)
@@ -230,6 +242,7 @@ class Chip:
 
     ``network`` is the NoC (None: the tiles share one buffer, activations do not travel),
     ``nodes[t]`` the router of tile ``t`` in use and ``hops`` the routers' hop-count matrix.
+    ``timeline`` receives the components' spans (None: nothing is recorded).
     """
 
     def __init__(
@@ -243,6 +256,8 @@ class Chip:
         network: Network | None = None,
         nodes: tuple[int, ...] = (),
         hops: np.ndarray | None = None,
+        *,
+        timeline: TimelineHooks | None = None,
     ) -> None:
         self.env = env
         self.config = config
@@ -253,16 +268,23 @@ class Chip:
         self.network = network
         self.nodes = nodes
         self.hops = hops
+        self.timeline = timeline
         crossbars = config.chip.tiles * config.chip.crossbars_per_tile
         self.tiles = Tiles(config.tile, crossbars, config.chip.tiles, mapping.crossbars)
-        self.controller = Controller(config.controller, config.chip.tiles, mapping.tiles_used)
+        tiles, used = config.chip.tiles, mapping.tiles_used
+        self.controller = (
+            Controller(config.controller, tiles, used) if timeline is None
+            else RecordedController(config.controller, tiles, used, timeline)
+        )
         self.digital = DigitalUnit(
-            env, config.digital, len(self.controller.cores), self.controller.instances_used
+            env, config.digital, len(self.controller.cores), self.controller.instances_used,
+            timeline=timeline,
         )
         self.counters = ChipCounters()
         self.time = TimeSplit()
         self.interface = (
-            NetworkInterface(env, network, nodes, self.controller) if network is not None else None
+            NetworkInterface(env, network, nodes, self.controller, timeline=timeline)
+            if network is not None else None
         )
         self.crossbar_busy = np.zeros(mapping.crossbars, dtype=np.int64)
         self.layers = {
@@ -344,7 +366,7 @@ class Chip:
         env, controller = self.env, self.controller
         begin = int(env.now)
         # The core issues the valu instructions while its vector unit works on them.
-        issued = controller.reserve(core, begin, controller.cost({"valu": count}))
+        issued = controller.reserve(core, begin, controller.cost({"valu": count}), "valu")
         yield from self.digital.execute(kind, elements, core.index)
         now = int(env.now)
         if issued > now:

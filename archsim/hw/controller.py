@@ -25,12 +25,16 @@ packet or the barrier): ``stall_cycles``.
 
 With ``enabled: false`` every instruction is still counted (:attr:`Controller.instructions`) but
 takes no cycles and charges no energy: the action counts that energy accounting reads stay zero.
+
+:class:`RecordedController`, the variant a chip builds when it records a timeline, also reports
+each reservation as a span on its core's track (:mod:`archsim.hw.trace_hooks`).
 """
 
 from __future__ import annotations
 
 from archsim.config.schema import INSTRUCTION_CLASSES, ControllerConfig
 from archsim.hw.component import Component
+from archsim.hw.trace_hooks import TimelineHooks
 
 
 class Core:
@@ -105,9 +109,10 @@ class Controller(Component):
         cycles = self.cycles
         return sum(cycles[op] * n for op, n in mix.items())
 
-    def reserve(self, core: Core, now: int, cycles: int) -> int:
+    def reserve(self, core: Core, now: int, cycles: int, op: str = "") -> int:
         """Occupy ``core`` for ``cycles`` from ``max(now, free_at)``; return the end cycle
-        (``now`` when there is nothing to reserve)."""
+        (``now`` when there is nothing to reserve). ``op`` names the instructions (a class,
+        or ``+``-joined classes) for a timeline (:class:`RecordedController`)."""
         if cycles <= 0:
             return now
         start = core.free_at if core.free_at > now else now
@@ -121,10 +126,18 @@ class Controller(Component):
         """One loop iteration at cycle ``now``: ``issue`` cycles of load/mvm, the arrays'
         ``op_cycles``, ``retire`` cycles of store/loop overlapping them. Returns the cycle at
         which the iteration ends (arrays done and outputs retired)."""
-        triggered = self.reserve(core, now, issue)
+        triggered = self.reserve(core, now, issue, "load+mvm")
         arrays_done = triggered + op_cycles
-        retired = self.reserve(core, triggered, retire)
+        retired = self.reserve(core, triggered, retire, "loop+store")
         return arrays_done if arrays_done > retired else retired
+
+    @staticmethod
+    def trigger_cycle(now: int, issue: int, op_cycles: int, retire: int, end: int) -> int:
+        """The cycle at which a :meth:`step` called at ``now`` that ended at ``end`` triggered
+        its arrays: ``now`` without issue cycles; otherwise the core was free when its issue
+        reservation ended, so the retire reservation began right then and
+        ``end = triggered + max(op_cycles, retire)``."""
+        return end - max(op_cycles, retire) if issue > 0 else now
 
     @property
     def stall_cycles(self) -> int:
@@ -132,3 +145,21 @@ class Controller(Component):
         if not self.timed:
             return 0
         return sum(core.stall_cycles for core in self.cores)
+
+
+class RecordedController(Controller):
+    """A controller that reports every reservation to ``timeline`` as an instruction span on
+    its core's track; timing and counts are those of :class:`Controller`."""
+
+    def __init__(
+        self, config: ControllerConfig, tiles: int, tiles_used: int, timeline: TimelineHooks
+    ) -> None:
+        super().__init__(config, tiles, tiles_used)
+        self.timeline = timeline
+
+    def reserve(self, core: Core, now: int, cycles: int, op: str = "") -> int:
+        """:meth:`Controller.reserve`, reported as a span ``[end - cycles, end)``."""
+        end = super().reserve(core, now, cycles, op)
+        if cycles > 0:
+            self.timeline.instruction(core.index, op, end - cycles, end)
+        return end

@@ -12,6 +12,10 @@ previous step's stores plus the loop instruction (``retire`` cycles) meanwhile; 
 step the core stores its outputs (``store`` cycles). When the core costs nothing (an untimed
 controller) the job is one timeout of ``steps x op_cycles``, the same times in one event. The
 job's ``done`` event fires when its last step has been retired.
+
+With a timeline recorder (:mod:`archsim.hw.trace_hooks`) the group reports its jobs as array
+spans: one per job from its start when the core costs nothing, one per step from the cycle the
+core triggered it otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Generator
 import simpy
 
 from archsim.hw.controller import Controller, Core
+from archsim.hw.trace_hooks import ArrayWork, TimelineHooks
 from archsim.mapping.placement import PlacedGroup
 
 
@@ -29,7 +34,8 @@ from archsim.mapping.placement import PlacedGroup
 class VmmJob:
     """``steps`` VMM steps of ``op_cycles`` cycles each, with their core costs in cycles:
     ``issue`` before each step, ``retire`` (loop) during each and ``store`` for each step's
-    outputs. ``done`` fires after the last step's outputs are stored."""
+    outputs. ``done`` fires after the last step's outputs are stored. ``work`` describes the
+    job for a timeline (None when the run records none)."""
 
     steps: int
     op_cycles: int
@@ -38,17 +44,24 @@ class VmmJob:
     issue: int = 0
     retire: int = 0
     store: int = 0
+    work: ArrayWork | None = None
 
 
 class CrossbarGroup:
-    """A placed crossbar group running as a SimPy process with a job port."""
+    """A placed crossbar group running as a SimPy process with a job port; ``timeline``
+    receives its array spans (None: nothing is recorded)."""
 
     def __init__(
-        self, env: simpy.Environment, placed: PlacedGroup, controller: Controller
+        self,
+        env: simpy.Environment,
+        placed: PlacedGroup,
+        controller: Controller,
+        timeline: TimelineHooks | None = None,
     ) -> None:
         self.env = env
         self.placed = placed
         self.controller = controller
+        self.timeline = timeline
         self.port: simpy.Store = simpy.Store(env)
         env.process(self._serve())
 
@@ -61,10 +74,12 @@ class CrossbarGroup:
         issue: int = 0,
         retire: int = 0,
         store: int = 0,
+        work: ArrayWork | None = None,
     ) -> simpy.Event:
-        """Queue a job on the port; return the event that fires when it is done."""
+        """Queue a job on the port; return the event that fires when it is done. ``work``
+        labels the job's spans when the group records a timeline."""
         done = self.env.event()
-        self.port.put(VmmJob(steps, op_cycles, done, core, issue, retire, store))
+        self.port.put(VmmJob(steps, op_cycles, done, core, issue, retire, store, work))
         return done
 
     def _serve(self) -> Generator[simpy.Event, object, None]:
@@ -73,16 +88,39 @@ class CrossbarGroup:
             job: VmmJob = yield self.port.get()  # type: ignore[assignment]
             core = job.core
             if core is None or not (job.issue or job.retire or job.store):
+                if self.timeline is not None and job.work is not None:
+                    self.timeline.arrays(
+                        self.placed.crossbars, int(env.now), job.steps, job.op_cycles, job.work
+                    )
                 yield timeout(job.steps * job.op_cycles)
                 job.done.succeed()
                 continue
-            step = controller.step
             issue, op, retire, store = job.issue, job.op_cycles, job.retire, job.store
-            for k in range(job.steps):
-                now = int(env.now)
-                yield timeout(step(core, now, issue, op, retire + (store if k else 0)) - now)
+            if self.timeline is not None and job.work is not None:
+                # A loop of its own, so that the unrecorded loop below tests nothing per step.
+                yield from self._recorded_steps(job, core, self.timeline, job.work)
+            else:
+                step = controller.step
+                for k in range(job.steps):
+                    now = int(env.now)
+                    yield timeout(step(core, now, issue, op, retire + (store if k else 0)) - now)
             now = int(env.now)
-            end = controller.reserve(core, now, store)
+            end = controller.reserve(core, now, store, "store")
             if end > now:
                 yield timeout(end - now)
             job.done.succeed()
+
+    def _recorded_steps(
+        self, job: VmmJob, core: Core, timeline: TimelineHooks, work: ArrayWork
+    ) -> Generator[simpy.Event, object, None]:
+        """The steps of ``job`` on ``core``, each reported as an array span from the cycle the
+        core triggered it (the same times as the unrecorded loop of :meth:`_serve`)."""
+        env, controller, crossbars = self.env, self.controller, self.placed.crossbars
+        issue, op, store = job.issue, job.op_cycles, job.store
+        for k in range(job.steps):
+            now = int(env.now)
+            retire = job.retire + (store if k else 0)
+            end = controller.step(core, now, issue, op, retire)
+            triggered = controller.trigger_cycle(now, issue, op, retire, end)
+            timeline.arrays(crossbars, triggered, 1, op, work)
+            yield env.timeout(end - now)

@@ -4,7 +4,8 @@ One unit of ``lanes`` lanes per controller core (one per chip, or one per tile);
 ``elements`` elements takes ``ceil(elements x cycles_per_element / lanes)`` cycles and holds its
 unit for that long, so pipeline stages on one core contend for it. With ``enabled: false`` its work is counted (``elements``) but
 takes no time and charges nothing (tile-only accounting). Actions: ``relu``, ``maxpool``,
-``avgpool``, ``add`` (per element).
+``avgpool``, ``add`` (per element). With a timeline recorder each operation is reported as a span
+on its unit's track (:mod:`archsim.hw.trace_hooks`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import simpy
 
 from archsim.config.schema import DigitalConfig
 from archsim.hw.component import Component
+from archsim.hw.trace_hooks import TimelineHooks
 
 #: Record kinds the digital unit executes, and the ones that only move data (no work).
 DIGITAL_KINDS = ("relu", "maxpool", "avgpool", "add")
@@ -23,17 +25,25 @@ PASS_KINDS = ("flatten",)
 
 
 class DigitalUnit(Component):
-    """The vector units of the chip, ``units`` SimPy resources of capacity 1."""
+    """The vector units of the chip, ``units`` SimPy resources of capacity 1; ``timeline``
+    receives their operation spans (None: nothing is recorded)."""
 
     ACTIONS = DIGITAL_KINDS
     KIND = "digital"
 
     def __init__(
-        self, env: simpy.Environment, config: DigitalConfig, units: int = 1, used: int = 1
+        self,
+        env: simpy.Environment,
+        config: DigitalConfig,
+        units: int = 1,
+        used: int = 1,
+        *,
+        timeline: TimelineHooks | None = None,
     ) -> None:
         super().__init__(units, min(used, units))
         self.env = env
         self.config = config
+        self.timeline = timeline
         self.resources = tuple(simpy.Resource(env, capacity=1) for _ in range(units))
 
     def cycles(self, kind: str, elements: int) -> int:
@@ -54,5 +64,8 @@ class DigitalUnit(Component):
             return
         with self.resources[unit].request() as request:
             yield request
+            if self.timeline is not None:
+                start = int(self.env.now)
+                self.timeline.vector(unit, kind, elements, start, start + cycles)
             yield self.env.timeout(cycles)
         self.add_busy(cycles)

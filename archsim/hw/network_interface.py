@@ -10,7 +10,8 @@ packet has been delivered and received. Flows of one transfer run in parallel.
 
 The interface counts the packets it sent with their header and payload bits, and tallies each
 packet's latency (creation to the tail's ejection, cycles) with an exact histogram for
-percentiles whose memory does not grow with the run.
+percentiles whose memory does not grow with the run. With a timeline recorder each packet is
+reported as a span, creation to the tail's ejection (:mod:`archsim.hw.trace_hooks`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import simpy
 
 from archsim.hw.controller import Controller, Core
 from archsim.hw.noc.network import Delivery, Network
+from archsim.hw.trace_hooks import TimelineHooks
 from archsim.mapping.program import Transfer
 from archsim.stats import Counter, Tally
 
@@ -29,7 +31,8 @@ Process = Generator[simpy.Event, object, None]
 
 
 class NetworkInterface:
-    """The network interfaces of the tiles in use; tile ``t`` sits at router ``nodes[t]``."""
+    """The network interfaces of the tiles in use; tile ``t`` sits at router ``nodes[t]``.
+    ``timeline`` receives the packets' spans (None: nothing is recorded)."""
 
     def __init__(
         self,
@@ -37,8 +40,11 @@ class NetworkInterface:
         network: Network,
         nodes: tuple[int, ...],
         controller: Controller,
+        *,
+        timeline: TimelineHooks | None = None,
     ) -> None:
         self.env = env
+        self.timeline = timeline
         self.network = network
         self.nodes = nodes
         self.controller = controller
@@ -81,13 +87,19 @@ class NetworkInterface:
         send, recv = controller.cost({"send": 1}), controller.cost({"recv": 1})
         header = network.format.header_bits
         origin, target = self.nodes[t.flow.src], self.nodes[t.flow.dst]
+        timeline = self.timeline
 
         def arrived(event: simpy.Event) -> None:
             delivery: Delivery = event.value  # type: ignore[assignment]
             self.latency.observe(delivery.latency)
             self.histogram[delivery.latency] += 1
+            if timeline is not None:
+                timeline.packet(
+                    t.flow.src, t.flow.dst, delivery.created, delivery.delivered,
+                    delivery.flits, delivery.hops,
+                )
             controller.tally("recv", 1)
-            end = controller.reserve(dst, int(env.now), recv)
+            end = controller.reserve(dst, int(env.now), recv, "recv")
             if end > received[0]:
                 received[0] = end
 
@@ -96,7 +108,7 @@ class NetworkInterface:
             bits = t.packet_bits if k < t.packets - 1 else t.last_bits
             controller.tally("send", 1)
             now = int(env.now)
-            ready = controller.reserve(src, now, send)
+            ready = controller.reserve(src, now, send, "send")
             if ready > now:
                 yield env.timeout(ready - now)
             self.packets.add(1)

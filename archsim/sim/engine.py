@@ -14,7 +14,8 @@ SimPy processes in one of two execution modes:
 
 The trace is read lazily, one sample at a time, so memory does not grow with the trace length.
 ``simulate`` is a pure function of its inputs: the same config, trace and seed give the same
-result, field for field.
+result, field for field. Given a :class:`~archsim.sim.timeline.Timeline`, it also records what
+every component did (the result is the same with or without one).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from archsim.hw.noc.topology import Topology, build_topology
 from archsim.mapping.placement import NetworkMapping, map_network
 from archsim.mapping.program import Program, build_program
 from archsim.mapping.traffic import hop_weighted_traffic, network_traffic, place_tiles
+from archsim.sim.timeline import Timeline
 from archsim.stats import Tally, TallySummary
 from archsim.workload.trace import NetworkSpec, OpRecord, TraceReader
 
@@ -156,11 +158,19 @@ class SimResult:
     time_split: Mapping[str, int]
 
 
-def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 0) -> SimResult:
+def simulate(
+    config: HardwareConfig,
+    trace: str | os.PathLike[str],
+    seed: int = 0,
+    *,
+    timeline: Timeline | None = None,
+) -> SimResult:
     """Replay ``trace`` on the hardware ``config``.
 
     ``seed`` (>= 0) is recorded in the result; no model in this version draws random numbers
     (device variation, which will, takes a ``numpy.random.Generator`` built from it).
+    ``timeline`` (a fresh :class:`~archsim.sim.timeline.Timeline`) records the components'
+    spans; write it with :func:`archsim.report.timeline.write_timeline`.
 
     Raises :class:`~archsim.errors.TraceError` for a malformed trace and
     :class:`~archsim.errors.MappingError` for a network that does not fit the chip.
@@ -170,10 +180,12 @@ def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 
     with TraceReader(trace) as reader:
         network = reader.header.network
         mapping = map_network(network, config)
+        if timeline is not None:
+            timeline.begin_run(config, mapping, reader.header.model)
         env = simpy.Environment()
-        chip = _build_chip(env, config, network, mapping)
+        chip = _build_chip(env, config, network, mapping, timeline)
         samples = _samples(iter(reader), network, reader.header.samples, os.fspath(trace))
-        completions = _Completions()
+        completions = _Completions(timeline)
         if config.mapping.pipeline:
             pipeline = _Pipeline(env, chip, network, config.mapping.pipeline_depth, completions)
             env.process(pipeline.dispatch(samples))
@@ -190,6 +202,8 @@ def simulate(config: HardwareConfig, trace: str | os.PathLike[str], seed: int = 
                 f"{os.fspath(trace)}: header promises {reader.header.samples} samples, "
                 f"{completions.latency.count} completed"
             )
+    if timeline is not None:
+        timeline.end_run(int(env.now))
     return _result(config, reader, chip, env, completions, interval, seed)
 
 
@@ -210,10 +224,14 @@ def program_listing(config: HardwareConfig, trace: str | os.PathLike[str]) -> st
 
 
 def _build_chip(
-    env: simpy.Environment, config: HardwareConfig, network: NetworkSpec, mapping: NetworkMapping
+    env: simpy.Environment,
+    config: HardwareConfig,
+    network: NetworkSpec,
+    mapping: NetworkMapping,
+    timeline: Timeline | None = None,
 ) -> Chip:
     """The chip with its NoC (when the config has one), tiles placed on routers, and the
-    instruction stream of ``network``."""
+    instruction stream of ``network``; its components report to ``timeline``, if given."""
     traffic = network_traffic(network, mapping)
     scope_tile = config.controller.scope == "tile"
     core_of = {t: (t if scope_tile else 0) for t in range(config.chip.tiles)}
@@ -250,7 +268,10 @@ def _build_chip(
         network, mapping, traffic, packet_bits=packet_bits, lanes=config.digital.lanes,
         core_of=core_of,
     )
-    return Chip(env, config, mapping, network.act_bits, program, traffic, noc, nodes, hops)
+    return Chip(
+        env, config, mapping, network.act_bits, program, traffic, noc, nodes, hops,
+        timeline=timeline,
+    )
 
 
 def _hop_matrix(topology: Topology, routers: int) -> np.ndarray:
@@ -354,9 +375,11 @@ def _complete(
 
 
 class _Completions:
-    """Start and finish times per sample; latency and inter-completion statistics."""
+    """Start and finish times per sample; latency and inter-completion statistics. A
+    ``timeline`` hears of every start and finish (its window is set in samples)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeline: Timeline | None = None) -> None:
+        self.timeline = timeline
         self.latency = Tally("latency", "cycles", "start of a sample's first op to its end")
         self.gaps = Tally("interval", "cycles", "time between consecutive completions")
         self._started: dict[int, int] = {}
@@ -365,8 +388,12 @@ class _Completions:
 
     def start(self, sample: int, now: int) -> None:
         self._started.setdefault(sample, now)
+        if self.timeline is not None:
+            self.timeline.sample_started(sample, now)
 
     def finish(self, sample: int, now: int) -> None:
+        if self.timeline is not None:
+            self.timeline.sample_finished(sample, now)
         latency = now - self._started.pop(sample)
         if not self.latency.count:
             self.first_latency = latency
