@@ -218,7 +218,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = load_hardware(args.config, args.overrides)
     timeline = Timeline() if args.timeline else None
-    result = simulate(config, args.trace, seed=args.seed, timeline=timeline)
+    bar = None
+    if sys.stderr.isatty():
+        from archsim.dse.progress import ProgressBar
+        from archsim.workload.trace import TraceReader
+
+        with TraceReader(args.trace) as reader:
+            total = reader.header.samples
+        bar = ProgressBar(total, sys.stderr, label=config.name, unit="samples")
+    try:
+        result = simulate(
+            config, args.trace, seed=args.seed, timeline=timeline,
+            progress=bar.advance if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     energy = account(result, config)
     report = build_report(
         result,

@@ -175,3 +175,15 @@ def test_unsupported_phases_are_refused_with_the_record(tmp_path):
                       "vectors": 1, "rows": 4, "cols": 2})
     with pytest.raises(TraceError, match="record 0: phase 'update' is not supported"):
         run(WU, path)
+
+
+def test_progress_hears_every_sample_and_changes_nothing(chain_trace):
+    """The progress hook is called once per completed sample, in both modes, and the result
+    equals a run without it."""
+    trace = chain_trace([(25, 4, 30), (100, 12, 5)], samples=5)
+    for pipeline in ("false", "true"):
+        config = load_hardware(WU, [f"mapping.pipeline={pipeline}"])
+        calls: list[int] = []
+        with_hook = simulate(config, trace, progress=lambda: calls.append(1))
+        assert len(calls) == 5
+        assert with_hook == simulate(config, trace)

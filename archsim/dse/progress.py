@@ -1,4 +1,5 @@
-"""A sweep's progress bar: count, rate and time left, on a terminal only (stage: dse).
+"""A progress bar for sweeps and long runs: count, rate and time left, on a terminal only
+(stage: dse).
 
 The bar is written to a stream handed in (the CLI passes ``sys.stderr``) and only when that
 stream is a terminal (``isatty()``): redirected to a file or a pipe, or under a test runner, a
@@ -45,6 +46,7 @@ class ProgressBar:
         clock: seconds from an arbitrary origin (for tests); default :func:`time.monotonic`.
         min_interval_s: least time between two redraws, s (the last state is always drawn).
         width: characters of the bar itself.
+        unit: what is counted (``points`` of a sweep, ``samples`` of a run).
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class ProgressBar:
         clock: Callable[[], float] = time.monotonic,
         min_interval_s: float = 0.2,
         width: int = 24,
+        unit: str = "points",
     ) -> None:
         self.total = total
         self.enabled = _is_terminal(stream)
@@ -64,6 +67,7 @@ class ProgressBar:
         self._clock = clock
         self._min_interval_s = min_interval_s
         self._width = width
+        self._unit = unit
         self._start = clock()
         self._last_draw: float | None = None
         self._previous_length = 0
@@ -95,7 +99,7 @@ class ProgressBar:
         filled = int(round(fraction * self._width))
         bar = "#" * filled + "-" * (self._width - filled)
         elapsed = self._clock() - self._start
-        parts = [f"{self._label} [{bar}] {self.done}/{self.total} points".lstrip()]
+        parts = [f"{self._label} [{bar}] {self.done}/{self.total} {self._unit}".lstrip()]
         if self.simulated and elapsed > 0:
             rate = self.simulated / elapsed
             parts.append(f"{rate:.3g}/s")

@@ -24,7 +24,7 @@ import math
 import os
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import networkx as nx
 import numpy as np
@@ -164,13 +164,15 @@ def simulate(
     seed: int = 0,
     *,
     timeline: Timeline | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> SimResult:
     """Replay ``trace`` on the hardware ``config``.
 
     ``seed`` (>= 0) is recorded in the result; no model in this version draws random numbers
     (device variation, which will, takes a ``numpy.random.Generator`` built from it).
     ``timeline`` (a fresh :class:`~archsim.sim.timeline.Timeline`) records the components'
-    spans; write it with :func:`archsim.report.timeline.write_timeline`.
+    spans; write it with :func:`archsim.report.timeline.write_timeline`. ``progress`` is
+    called once per completed sample (a progress bar's ``advance``); it changes no result.
 
     Raises :class:`~archsim.errors.TraceError` for a malformed trace and
     :class:`~archsim.errors.MappingError` for a network that does not fit the chip.
@@ -185,7 +187,7 @@ def simulate(
         env = simpy.Environment()
         chip = _build_chip(env, config, network, mapping, timeline)
         samples = _samples(iter(reader), network, reader.header.samples, os.fspath(trace))
-        completions = _Completions(timeline)
+        completions = _Completions(timeline, progress)
         if config.mapping.pipeline:
             pipeline = _Pipeline(env, chip, network, config.mapping.pipeline_depth, completions)
             env.process(pipeline.dispatch(samples))
@@ -376,10 +378,14 @@ def _complete(
 
 class _Completions:
     """Start and finish times per sample; latency and inter-completion statistics. A
-    ``timeline`` hears of every start and finish (its window is set in samples)."""
+    ``timeline`` hears of every start and finish (its window is set in samples), ``progress``
+    of every finish."""
 
-    def __init__(self, timeline: Timeline | None = None) -> None:
+    def __init__(
+        self, timeline: Timeline | None = None, progress: Callable[[], None] | None = None
+    ) -> None:
         self.timeline = timeline
+        self.progress = progress
         self.latency = Tally("latency", "cycles", "start of a sample's first op to its end")
         self.gaps = Tally("interval", "cycles", "time between consecutive completions")
         self._started: dict[int, int] = {}
@@ -400,6 +406,8 @@ class _Completions:
         self.latency.observe(latency)
         if self._last_finish is not None:
             self.gaps.observe(now - self._last_finish)
+        if self.progress is not None:
+            self.progress()
         self._last_finish = now
 
     def interval(self, fallback: float) -> float:
