@@ -35,22 +35,11 @@ CONFIGS = ROOT / "hw_configs"
 LENET_TRACE = ROOT / "traces" / "lenet-wu_trained_16.jsonl.gz"
 READ_J_PER_ROW = 0.5632e-12 / 64  # wu2023_64x64.yaml: 64 rows per 0.5632 pJ read
 
-# model -> (tile config, NoC config text or file, crossbar rows to sweep, square arrays?)
+# model -> (tile config, NoC config, crossbar rows to sweep, square arrays?)
 MODELS = {
     "lenet-wu": ("wu2023_64x64.yaml", "wu2023_64x64_noc.yaml", (64, 128, 256), True),
-    "vgg8-wu": ("wu2023_256x64.yaml", None, (128, 256, 512), False),
+    "vgg8-wu": ("wu2023_256x64.yaml", "wu2023_256x64_noc.yaml", (128, 256, 512), False),
 }
-
-# A 9x9 mesh with the controller and NoC of wu2023_64x64_noc.yaml, on the 256x64 tiles.
-VGG_NOC_TEXT = """\
-version: 1
-base: {base}
-name: wu2023_256x64_noc
-chip: {{tiles: 81}}
-tile: {{crossbar: {{rows: 256, energy: {{read: 2.2528pJ}}}}}}
-noc: {{dims: [9, 9]}}
-"""
-
 
 def _spec(name: str, config: Path, trace: Path, axes: str, extra: str = "") -> str:
     return (
@@ -64,11 +53,7 @@ def studies(model: str, out: Path, trace: Path) -> list[tuple[str, str, str, str
     """``(study, spec text, x path, series path)`` for ``model``."""
     tile_config, noc_config, rows, square = MODELS[model]
     base = CONFIGS / tile_config
-    if noc_config is None:
-        noc = out / f"{model}_noc_config.yaml"
-        noc.write_text(VGG_NOC_TEXT.format(base=CONFIGS / "wu2023_64x64_noc.yaml"), encoding="utf-8")
-    else:
-        noc = CONFIGS / noc_config
+    noc = CONFIGS / noc_config
     reads = ", ".join(f"{r * READ_J_PER_ROW * 1e12:.4f}pJ" for r in rows)
     size = [f"      - {{path: tile.crossbar.rows, values: {list(rows)}}}\n",
             f"      - {{path: tile.crossbar.energy.read, values: [{reads}]}}\n"]

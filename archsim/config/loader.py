@@ -207,6 +207,12 @@ def _got(value: object) -> str:
     return type(value).__name__
 
 
+
+def describe_value(value: object) -> str:
+    """How a YAML value is shown after "got" in error messages, for other strict readers (the
+    sweep spec) to word their errors as the config loader does."""
+    return _got(value)
+
 def _show(value: float, unit: str | None) -> str:
     if unit is not None:
         return format_quantity(value, unit)

@@ -47,6 +47,7 @@ import numpy as np
 
 from archsim.config import load_hardware
 from archsim.config.loader import build, load_yaml
+from archsim.config.loader import describe_value as _got
 from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError, ConfigError
 from archsim.report.report import file_digest
@@ -221,21 +222,6 @@ class SweepSpec:
 # --------------------------------------------------------------------------------------------
 # Helpers: messages and YAML text
 # --------------------------------------------------------------------------------------------
-
-
-def _got(value: object) -> str:
-    """How a YAML value is shown after "got" in messages (as the config loader shows it)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Mapping):
-        return "mapping"
-    if isinstance(value, (list, tuple)):
-        return "list"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    return repr(value)
 
 
 def _join(where: str, key: str) -> str:
