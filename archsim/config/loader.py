@@ -617,7 +617,9 @@ _SEGMENT = re.compile(r"([^.\[\]\s=]+)((?:\[[0-9]+\])*)")
 _INDEX = re.compile(r"\[([0-9]+)\]")
 
 
-def _parse_override_path(text: str) -> list[str | int] | None:
+def parse_config_path(text: str) -> list[str | int] | None:
+    """The steps of a dotted config path (``noc.dims[0]`` -> ``["noc", "dims", 0]``); None
+    if it is not one. Shared by ``--set`` and the sweep spec's axis paths."""
     steps: list[str | int] = []
     for part in text.split("."):
         match = _SEGMENT.fullmatch(part)
@@ -632,7 +634,7 @@ def _apply_one(data: dict[str, Any], override: str) -> None:
     where = f"--set {override}"
     key_text, equals, value_text = override.partition("=")
     key_text = key_text.strip()
-    steps = _parse_override_path(key_text) if equals and key_text else None
+    steps = parse_config_path(key_text) if equals and key_text else None
     if steps is None:
         raise ConfigError(
             f"{where}: expected path=value, such as tile.adc.bits=8 or tile.adc.columns_per_adc=4"

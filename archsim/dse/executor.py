@@ -25,7 +25,6 @@ import dataclasses
 import itertools
 import os
 import signal
-import tempfile
 import threading
 import time
 import traceback
@@ -43,6 +42,7 @@ from archsim.dse.spec import TraceInput
 from archsim.dse.store import CacheEntry
 from archsim.energy import account
 from archsim.errors import ArchsimError
+from archsim.files import write_atomically
 from archsim.report.report import build_report
 from archsim.sim import simulate
 
@@ -397,15 +397,7 @@ def _local_trace(blob: bytes, trace: TraceInput, root: Path) -> str:
     except FileNotFoundError:
         pass
     folder.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(blob)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    write_atomically({path: blob})
     return str(path)
 
 

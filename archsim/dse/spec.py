@@ -46,7 +46,7 @@ from typing import Any, Literal, Union
 import numpy as np
 
 from archsim.config import load_hardware
-from archsim.config.loader import build, load_yaml
+from archsim.config.loader import build, load_yaml, parse_config_path
 from archsim.config.loader import describe_value as _got
 from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError, ConfigError
@@ -70,9 +70,6 @@ SPEC_VERSION = 1
 MAX_LEVELS = 1_000_000
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
-# One dotted segment of a config path, with optional list indices: the grammar of --set paths.
-_SEGMENT = re.compile(r"([^.\[\]\s=]+)((?:\[[0-9]+\])*)")
-_INDEX = re.compile(r"\[([0-9]+)\]")
 _NONE = type(None)
 
 Distribution = Literal["choice", "integers", "uniform", "log_uniform"]
@@ -374,21 +371,10 @@ class _Field:
         return unit if isinstance(unit, str) else None
 
 
-def _parse_path(text: str) -> list[str | int] | None:
-    steps: list[str | int] = []
-    for part in text.split("."):
-        match = _SEGMENT.fullmatch(part)
-        if match is None:
-            return None
-        steps.append(match.group(1))
-        steps.extend(int(index) for index in _INDEX.findall(match.group(2)))
-    return steps
-
-
 def _config_field(text: str, where: str) -> _Field:
     """Resolve a dotted config path (``tile.adc.bits``, ``noc.dims[0]``, ``mapping.copies.conv1``)
     against :class:`~archsim.config.schema.HardwareConfig`; raise ConfigError naming ``where``."""
-    steps = _parse_path(text)
+    steps = parse_config_path(text)
     if steps is None:
         raise ConfigError(
             f"{where}: expected a config path such as tile.adc.bits or noc.dims[0], "

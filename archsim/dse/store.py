@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from typing import Any, Literal
 
 from archsim import __version__
 from archsim.errors import ArchsimError
+from archsim.files import TEMP_SUFFIX, write_atomically
 
 __all__ = [
     "CACHE_SCHEMA",
@@ -66,7 +66,7 @@ CACHE_SCHEMA_VERSION = 1
 RESULT_FILES = ("results.csv", "results.jsonl", "sweep.json")
 #: Temporary files older than this are left over from a killed sweep, s.
 _STALE_TEMP_S = 3600.0
-_TEMP_SUFFIX = ".tmp"
+_TEMP_SUFFIX = TEMP_SUFFIX
 
 
 def cache_key(
@@ -98,18 +98,7 @@ def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
     Raises:
         OSError: the directory is missing or not writable (the temporary file is removed).
     """
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    write_atomically({path: text}, durable=durable)
 
 
 @dataclass(frozen=True)

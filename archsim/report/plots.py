@@ -18,9 +18,8 @@ chosen from the data (``latency_s`` in µs).
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -37,6 +36,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import ArrowStyle, Circle, FancyArrowPatch, Patch
 
 from archsim.errors import ArchsimError
+from archsim.files import write_atomically
 from archsim.hw.noc.topology import TOPOLOGIES
 from archsim.report.results import Span, chrome_trace_tracks, config_unit
 
@@ -197,25 +197,19 @@ def save_figure(
     if stem.suffix.lstrip(".") in FORMATS:
         stem = stem.with_suffix("")
     targets = [stem.with_name(f"{stem.name}.{fmt}") for fmt in dict.fromkeys(formats)]
-    temps: list[str] = []
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
+        rendered = {}
         with _style():
             for target in targets:
-                fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-                temps.append(temp)
                 fmt = target.suffix[1:]
                 metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-                with os.fdopen(fd, "wb") as handle:
-                    figure.savefig(handle, format=fmt, metadata=metadata)
-        for temp, target in zip(temps, targets):
-            os.replace(temp, target)
+                buffer = io.BytesIO()
+                figure.savefig(buffer, format=fmt, metadata=metadata)
+                rendered[target] = buffer.getvalue()
+        write_atomically(rendered)
     except OSError as error:
         raise ArchsimError(f"cannot write the plot {stem}: {error.strerror or error}") from None
-    finally:
-        for temp in temps:
-            if os.path.exists(temp):
-                os.unlink(temp)
     return targets
 
 

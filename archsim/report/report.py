@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -22,6 +21,7 @@ from archsim import __version__
 from archsim.config.schema import HardwareConfig
 from archsim.energy.accounting import EnergyResult
 from archsim.errors import ArchsimError
+from archsim.files import write_atomically
 from archsim.sim.engine import SimResult
 from archsim.units import format_quantity
 
@@ -267,23 +267,11 @@ def write_report(report: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> 
     """
     out = Path(out_dir)
     targets = (out / "report.json", out / "report.csv")
-    texts = (to_json(report), to_csv(report))
-    temps: list[str] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for target, text in zip(targets, texts):
-            fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=out)
-            temps.append(temp)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        for temp, target in zip(temps, targets):
-            os.replace(temp, target)
+        write_atomically({targets[0]: to_json(report), targets[1]: to_csv(report)})
     except OSError as error:
         raise ArchsimError(f"cannot write the report to {out}: {error.strerror or error}") from None
-    finally:
-        for temp in temps:
-            if os.path.exists(temp):
-                os.unlink(temp)
     return targets
 
 

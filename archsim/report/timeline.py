@@ -22,14 +22,15 @@ tokenizer refuses. The text is deterministic: the same recording gives the same 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 from archsim import __version__
 from archsim.errors import ArchsimError
+from archsim.files import write_atomically
 from archsim.sim.timeline import Timeline
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
@@ -50,22 +51,13 @@ def write_timeline(timeline: Timeline, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     chunks = _chunks(timeline)
     first = next(chunks)  # checks the recording before anything is written
-    temp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(first)
-            for chunk in chunks:
-                handle.write(chunk)
-        os.replace(temp, target)
+        write_atomically({target: itertools.chain((first,), chunks)})
     except OSError as error:
         raise ArchsimError(
             f"cannot write the timeline to {target}: {error.strerror or error}"
         ) from None
-    finally:
-        if temp is not None and os.path.exists(temp):
-            os.unlink(temp)
     return target
 
 

@@ -1,0 +1,59 @@
+"""Atomic file writes shared by every stage that leaves files behind (no stage of its own).
+
+A report, a timeline, a plot's PNG and SVG, a sweep's tables and cache entries are all written
+the same way: each file's content goes to a temporary file beside it, and only when every
+temporary file is complete do they replace their targets (:func:`os.replace`). A reader never
+sees a half-written file, and a failure leaves the old files (or none) in place and removes the
+temporary ones.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping, Union
+
+#: Suffix of the temporary files, so that a directory's leftovers from a killed process can be
+#: recognised and removed.
+TEMP_SUFFIX = ".tmp"
+
+Content = Union[str, bytes, Iterable[str]]
+
+
+def write_atomically(files: Mapping[Path, Content], *, durable: bool = False) -> None:
+    """Write every ``path -> content`` of ``files``, all or none replacing their targets.
+
+    ``content`` is text (UTF-8), bytes, or an iterable of text chunks (streamed, so a large
+    file need not be held in memory). The targets' directories must exist. With ``durable``
+    each temporary file is fsynced before it replaces its target.
+
+    Raises:
+        OSError: a directory is missing or not writable; no target has changed.
+    """
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, content in files.items():
+            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+            temps.append((temp, path))
+            if isinstance(content, bytes):
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(content)
+                    _sync(handle, durable)
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                    for chunk in (content,) if isinstance(content, str) else content:
+                        handle.write(chunk)
+                    _sync(handle, durable)
+        for temp, path in temps:
+            os.replace(temp, path)
+    finally:
+        for temp, _ in temps:
+            if os.path.exists(temp):
+                os.unlink(temp)
+
+
+def _sync(handle: object, durable: bool) -> None:
+    if durable:
+        handle.flush()  # type: ignore[attr-defined]
+        os.fsync(handle.fileno())  # type: ignore[attr-defined]
