@@ -57,6 +57,7 @@ from archsim.report.results import (
     read_json,
     read_results,
 )
+from archsim.stats.pareto import nondominated
 
 __all__ = ["DEFAULT_Y", "KINDS", "build_plot", "pareto_mask", "plot_command"]
 
@@ -232,20 +233,9 @@ def pareto_mask(xs: Sequence[float], ys: Sequence[float]) -> np.ndarray:
     one (both minimised); identical points are both kept.
 
     Used only for results without a ``pareto`` column; the sweep writes that column, from the
-    DSE stage's own front, when its spec names the metrics of a front.
+    DSE stage's front over the same dominance rule (:func:`archsim.stats.pareto.nondominated`).
     """
-    x = np.asarray(xs, dtype=float)
-    y = np.asarray(ys, dtype=float)
-    order = np.lexsort((y, x))
-    mask = np.zeros(len(x), dtype=bool)
-    best = np.inf
-    last: tuple[float, float] | None = None
-    for i in order:
-        if y[i] < best or (x[i], y[i]) == last:
-            mask[i] = True
-            best = min(best, y[i])
-            last = (x[i], y[i])
-    return mask
+    return nondominated(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)]))
 
 
 def _pareto(table: ResultsTable, x: str, y: str, series: str | None) -> Figure:
