@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping, Union
+from collections.abc import Iterable, Mapping
+from typing import Union
 
 #: Suffix of the temporary files, so that a directory's leftovers from a killed process can be
 #: recognised and removed.

@@ -8,10 +8,12 @@ into instances of them, strictly and schema-agnostically:
   a float), and reports syntax errors as ``file:line: problem``.
 * :func:`load_with_bases` reads a file that may name another with a top-level ``base:`` key and
   deep-merges it over that base (recursively, for a chain of bases).
-* :func:`apply_overrides` applies command-line ``--set a.b[2].c=value`` overrides.
+* :func:`apply_overrides` applies command-line ``--set a.b[2].c=value`` overrides, and
+  :func:`apply_settings` the same with values already parsed (a sweep's axis values).
 * :func:`build` converts the data into dataclasses, checking every value against the field's
   annotation and metadata; unknown keys, missing fields and out-of-range values are errors.
-* :func:`load_config` does all of these and prefixes errors with the file name.
+* :func:`config_from_data` applies overrides and builds from data already read, prefixing
+  errors with the source name; :func:`load_config` reads the file first.
 
 Schema conventions (what :func:`build` understands)::
 
@@ -39,11 +41,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
+import functools
 import os
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, Union
 
 import yaml
@@ -61,6 +64,8 @@ __all__ = [
     "load_with_bases",
     "parse_yaml_value",
     "apply_overrides",
+    "apply_settings",
+    "config_from_data",
     "load_config",
 ]
 
@@ -337,10 +342,22 @@ def _expected(tp: Any) -> str:
     return "a value"
 
 
+@functools.cache
+def _type_hints(cls: type) -> Mapping[str, Any]:
+    """``typing.get_type_hints(cls)``, resolved once per schema class.
+
+    Resolving the string annotations (``from __future__ import annotations``) is most of the
+    time a build takes, and a sweep builds one config per design point. A schema class's
+    annotations never change, so this memo holds no state that could differ between runs; the
+    result is read-only.
+    """
+    return types.MappingProxyType(typing.get_type_hints(cls))
+
+
 def _build_dataclass(cls: type[T], data: object, path: str) -> T:
     if not isinstance(data, Mapping):
         raise _error(path, f"expected a mapping, got {_got(data)}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {
         field.name: field
         for field in dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -522,7 +539,7 @@ def _section_type(cls: type | None, key: str) -> type | None:
     """
     if cls is None or not dataclasses.is_dataclass(cls):
         return None
-    hint = typing.get_type_hints(cls).get(key)
+    hint = _type_hints(cls).get(key)
     args = typing.get_args(hint)
     if type(None) in args and len(args) == 2:
         (hint,) = (arg for arg in args if arg is not type(None))
@@ -630,7 +647,29 @@ def parse_config_path(text: str) -> list[str | int] | None:
     return steps
 
 
-def _apply_one(data: dict[str, Any], override: str) -> None:
+def _assign(node: Any, steps: Sequence[str | int], value: Any, where: str, shown: str) -> Any:
+    """A copy of ``node`` with ``value`` at ``steps``; containers along the path are copied,
+    everything else is shared with ``node``."""
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, str):
+        if not isinstance(node, Mapping):
+            raise ConfigError(f"{where}: {shown!r} is not a mapping")
+        copied = dict(node)
+        inner = _join(shown, step)
+        copied[step] = value if not rest else _assign(node.get(step, {}), rest, value, where, inner)
+        return copied
+    if not isinstance(node, list):
+        raise ConfigError(f"{where}: {shown!r} is not a list")
+    if step >= len(node):
+        raise ConfigError(f"{where}: {shown!r} has {len(node)} entries; index {step} is out of range")
+    listed = list(node)
+    inner = f"{shown}[{step}]"
+    listed[step] = value if not rest else _assign(node[step], rest, value, where, inner)
+    return listed
+
+
+def _parse_override(override: str) -> tuple[list[str | int], Any, str]:
+    """``"a.b[2].c=value"`` -> (path steps, parsed value, ``"--set a.b[2].c=value"``)."""
     where = f"--set {override}"
     key_text, equals, value_text = override.partition("=")
     key_text = key_text.strip()
@@ -639,54 +678,79 @@ def _apply_one(data: dict[str, Any], override: str) -> None:
         raise ConfigError(
             f"{where}: expected path=value, such as tile.adc.bits=8 or tile.adc.columns_per_adc=4"
         )
-    value = parse_yaml_value(value_text, where)
-    node: Any = data
-    shown = ""
-    for position, step in enumerate(steps):
-        last = position == len(steps) - 1
-        if isinstance(step, str):
-            if not isinstance(node, dict):
-                raise ConfigError(f"{where}: {shown!r} is not a mapping")
-            if last:
-                node[step] = value
-            else:
-                node = node.setdefault(step, {})
-            shown = _join(shown, step)
-        else:
-            if not isinstance(node, list):
-                raise ConfigError(f"{where}: {shown!r} is not a list")
-            if step >= len(node):
-                raise ConfigError(
-                    f"{where}: {shown!r} has {len(node)} entries; index {step} is out of range"
-                )
-            if last:
-                node[step] = value
-            else:
-                node = node[step]
-            shown = f"{shown}[{step}]"
+    return steps, parse_yaml_value(value_text, where), where
+
+
+def _as_mapping(data: Mapping[str, Any] | None, where: str) -> Mapping[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: the config is a {_got(data)}, not a mapping")
+    return data
+
+
+def apply_settings(
+    data: Mapping[str, Any] | None, settings: Iterable[tuple[str, Any]]
+) -> dict[str, Any]:
+    """Return ``data`` with each ``(config path, value)`` of ``settings`` set, in order.
+
+    Values are plain YAML data, already parsed (a sweep's axis values); :func:`apply_overrides`
+    is the same for ``--set`` text. ``data`` is not modified: the mappings and lists along each
+    path are copied and the rest is shared with ``data``, so treat the result as read-only.
+    A missing intermediate key creates a mapping; list indices must exist. ``data`` None (an
+    empty file) counts as an empty mapping.
+
+    Raises:
+        ConfigError: a path that is not a config path, or that runs through a value that is
+            not a mapping/list.
+    """
+    result: Mapping[str, Any] = _as_mapping(data, "settings")
+    for path, value in settings:
+        steps = parse_config_path(path)
+        if steps is None:
+            raise ConfigError(f"{path!r}: not a config path, such as tile.adc.bits")
+        result = _assign(result, steps, value, path, "")
+    return dict(result)
 
 
 def apply_overrides(data: Mapping[str, Any] | None, overrides: Sequence[str]) -> dict[str, Any]:
-    """Return a deep copy of ``data`` with each ``"a.b[2].c=value"`` override applied.
+    """Return ``data`` with each ``"a.b[2].c=value"`` override applied, in order.
 
     The value is parsed as a YAML scalar or flow collection (``8``, ``true``, ``10ns``,
     ``{conv1: 8}``, ``[1, 2]``). A missing intermediate key creates a mapping (an unknown name
     is then reported by :func:`build`); list indices must exist. ``data`` None (an empty file)
-    counts as an empty mapping.
+    counts as an empty mapping. As with :func:`apply_settings`, ``data`` is not modified and the
+    result shares what the overrides do not touch with it.
 
     Raises:
         ConfigError: a malformed override, or a path through a value that is not a mapping/list.
     """
     if isinstance(overrides, str):
         raise TypeError("overrides must be a sequence of strings, not one string")
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"--set: the config is a {_got(data)}, not a mapping")
-    result = copy.deepcopy(dict(data))
+    result: Mapping[str, Any] = _as_mapping(data, "--set")
     for override in overrides:
-        _apply_one(result, override)
-    return result
+        steps, value, where = _parse_override(override)
+        result = _assign(result, steps, value, where, "")
+    return dict(result)
+
+
+def config_from_data(
+    cls: type[T], data: Any, overrides: Sequence[str] = (), source: str = "<config>"
+) -> T:
+    """Build dataclass ``cls`` from config data already read (e.g. by :func:`load_with_bases`):
+    :func:`apply_overrides`, then :func:`build`, with errors prefixed by ``source``.
+
+    ``data`` is not modified, so one base read from disk can serve many design points.
+
+    Raises:
+        ConfigError: ``"<source>: path.to.field: what is wrong"``.
+    """
+    if overrides:
+        data = apply_overrides(data, overrides)
+    try:
+        return build(cls, data)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
 
 
 def load_config(
@@ -700,10 +764,4 @@ def load_config(
             ``"hw_configs/x.yaml: tile.adc.bits: must be 1..16, got 0"``; a value inherited from
             a base is reported under the file given here, which is the one that uses it.
     """
-    data = load_with_bases(path, cls)
-    if overrides:
-        data = apply_overrides(data, overrides)
-    try:
-        return build(cls, data)
-    except ConfigError as error:
-        raise ConfigError(f"{os.fspath(path)}: {error}") from None
+    return config_from_data(cls, load_with_bases(path, cls), overrides, os.fspath(path))

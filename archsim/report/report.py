@@ -14,8 +14,9 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from archsim import __version__
 from archsim.config.schema import HardwareConfig
