@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from archsim.config.loader import (
     apply_overrides,
+    apply_settings,
     build,
     load_config,
     load_with_bases,
@@ -434,6 +435,41 @@ def test_apply_overrides_errors(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         apply_overrides(BASE, overrides)
     assert str(info.value).startswith(message)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["clock", "name", "tiles[0].adc.bits", "tiles[1].spare", "tiles[0].spare.bits",
+                 "tiles[1].copies", "new.section.value"]
+            ),
+            st.one_of(st.integers(-5, 5), st.text(alphabet="abz", max_size=3), st.none(),
+                      st.dictionaries(st.sampled_from(["a", "b"]), st.integers(0, 3))),
+        ),
+        max_size=4,
+    )
+)
+def test_apply_settings_is_apply_overrides_without_the_text(settings) -> None:
+    """Setting parsed values gives what the same ``--set`` texts give, leaves the input as it
+    was and shares with it every subtree no setting goes through."""
+    original = copy.deepcopy(BASE)
+    texts = [f"{path}={yaml.safe_dump(value, default_flow_style=True).strip()}"
+             .removesuffix("...").strip() for path, value in settings]
+    result = apply_settings(BASE, settings)
+    assert result == apply_overrides(BASE, texts)
+    assert BASE == original
+    touched = {path.split(".")[0].split("[")[0] for path, _ in settings}
+    for key in BASE:
+        if key not in touched:
+            assert result[key] is BASE[key]
+
+
+def test_apply_settings_errors() -> None:
+    with pytest.raises(ConfigError, match=r"^clock\.hz: 'clock' is not a mapping"):
+        apply_settings(BASE, [("clock.hz", 3)])
+    with pytest.raises(ConfigError, match=r"not a config path"):
+        apply_settings(BASE, [("a..b", 3)])
 
 
 def test_apply_overrides_to_an_empty_file() -> None:
