@@ -12,10 +12,11 @@ completion order (the sweep puts the rows back in spec order):
   directory), so workers need archsim installed at the same version, not the sweep's files.
 
 The pool executors send points in chunks, sized from the measured time per point so that a chunk
-takes about :data:`CHUNK_TARGET_S` (one point per chunk for slow points, dozens for fast ones),
-and keep two chunks per worker in flight, so that neither inter-process messages nor the end of
-the sweep leave workers idle. An executor is a context manager; a pool is started once and can
-run several sweeps.
+takes about :data:`CHUNK_TARGET_S` (one point per chunk for slow points, dozens for fast ones)
+and smaller towards the end of the task stream (whose ``__length_hint__``, if it has one, says
+how many tasks may still come), and keep two chunks per worker in flight, so that neither
+inter-process messages nor the end of the sweep leave workers idle. An executor is a context
+manager; a pool is started once and can run several sweeps.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import itertools
+import operator
 import os
 import signal
 import threading
@@ -39,7 +41,7 @@ from typing import Any
 from archsim import __version__
 from archsim.config.schema import HardwareConfig
 from archsim.dse.spec import TraceInput
-from archsim.dse.store import CacheEntry
+from archsim.dse.store import CacheEntry, write_entry
 from archsim.energy import account
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
@@ -111,9 +113,14 @@ def _unpack(packed: Any) -> Any:
 
 
 def _task_from_wire(
-    key: str, packed: Any, config_sha256: str, trace: TraceInput, seed: int
+    key: str,
+    packed: Any,
+    config_sha256: str,
+    trace: TraceInput,
+    seed: int,
+    cache_file: str | None,
 ) -> PointTask:
-    return PointTask(key, _unpack(packed), config_sha256, trace, seed)
+    return PointTask(key, _unpack(packed), config_sha256, trace, seed, cache_file)
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,10 @@ class PointTask:
         config_sha256: :func:`archsim.report.report.config_digest` of ``config``.
         trace: the trace to replay.
         seed: the simulation seed.
+        cache_file: where the worker itself writes the point's cache entry (atomically), when
+            it shares the sweep's file system (a local pool: the cache writes then run in
+            parallel, not one after another in the sweep process); None: the sweep process
+            writes it on receiving the outcome.
     """
 
     key: str
@@ -133,12 +144,20 @@ class PointTask:
     config_sha256: str
     trace: TraceInput
     seed: int
+    cache_file: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled (to a worker process or a Dask worker) with the config packed into tuples.
         return (
             _task_from_wire,
-            (self.key, _pack(self.config), self.config_sha256, self.trace, self.seed),
+            (
+                self.key,
+                _pack(self.config),
+                self.config_sha256,
+                self.trace,
+                self.seed,
+                self.cache_file,
+            ),
         )
 
     @property
@@ -165,6 +184,7 @@ class PointOutcome:
         traceback: the crash's formatted traceback.
         archsim_version: the version that ran it (a Dask worker may differ).
         elapsed_s: the point's wall time on the worker, s.
+        stored: the worker wrote ``entry`` to the task's ``cache_file``.
     """
 
     key: str
@@ -173,6 +193,7 @@ class PointOutcome:
     traceback: str | None
     archsim_version: str
     elapsed_s: float
+    stored: bool = False
 
 
 def evaluate(task: PointTask, trace_path: str | None = None) -> PointOutcome:
@@ -182,6 +203,8 @@ def evaluate(task: PointTask, trace_path: str | None = None) -> PointOutcome:
     A pure function of the task (the elapsed time aside). An
     :class:`~archsim.errors.ArchsimError` (a network that does not fit, a corrupt trace) is the
     point's result, status ``error``; any other exception is a crash, reported, not raised.
+    With ``task.cache_file`` set, the entry is also written there (a file that cannot be
+    written is left to the sweep process, which reports it).
 
     Args:
         task: the point.
@@ -206,7 +229,16 @@ def evaluate(task: PointTask, trace_path: str | None = None) -> PointOutcome:
             __version__,
             time.perf_counter() - start,
         )
-    return PointOutcome(task.key, text, None, None, __version__, time.perf_counter() - start)
+    stored = False
+    if task.cache_file is not None:
+        try:
+            write_entry(Path(task.cache_file), text)
+            stored = True
+        except OSError:
+            pass
+    return PointOutcome(
+        task.key, text, None, None, __version__, time.perf_counter() - start, stored
+    )
 
 
 def evaluate_chunk(tasks: Iterable[PointTask]) -> list[PointOutcome]:
@@ -224,6 +256,8 @@ class Executor(abc.ABC):
 
     #: How many points run at once.
     workers: int
+    #: The workers see the sweep process's files (so they can write cache entries themselves).
+    local: bool = True
 
     @abc.abstractmethod
     def run(self, tasks: Iterable[PointTask]) -> Iterator[PointOutcome]:
@@ -258,9 +292,16 @@ class SerialExecutor(Executor):
 class _Chunker:
     """Chunk sizes from the measured mean time per point: one point until something is
     measured, then at most double the previous size (the first points may be unrepresentative,
-    such as designs that fail at once), up to :data:`CHUNK_TARGET_S` per chunk."""
+    such as designs that fail at once), up to :data:`CHUNK_TARGET_S` per chunk.
 
-    def __init__(self) -> None:
+    Near the end of a sweep the chunks shrink (guided self-scheduling): a chunk holds at most
+    a share ``1 / (2 x workers)`` of the tasks still to come, as the task stream estimates them
+    (:func:`operator.length_hint`), so that the last chunks end at about the same time on every
+    worker instead of one worker finishing a long chunk alone.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
         self._points = 0
         self._seconds = 0.0
         self._last = 1
@@ -270,12 +311,16 @@ class _Chunker:
             self._points += 1
             self._seconds += outcome.elapsed_s
 
-    def size(self) -> int:
+    def size(self, source: Iterator[PointTask]) -> int:
+        """The next chunk's size, with ``source`` the task stream it is taken from."""
         if not self._points:
             return 1
         mean_s = self._seconds / self._points
         target = int(CHUNK_TARGET_S / max(mean_s, 1e-6))
         self._last = max(1, min(MAX_CHUNK, 2 * self._last, target))
+        remaining = operator.length_hint(source, 0)
+        if remaining:
+            return max(1, min(self._last, -(-remaining // (2 * self._workers))))
         return self._last
 
 
@@ -338,7 +383,7 @@ class ProcessExecutor(Executor):
             initializer=_worker_setup,
             initargs=(os.getpid(), signal.getsignal(signal.SIGINT) == signal.SIG_IGN),
         )
-        self._chunker = _Chunker()
+        self._chunker = _Chunker(self.workers)
 
     def run(self, tasks: Iterable[PointTask]) -> Iterator[PointOutcome]:
         source = iter(tasks)
@@ -348,7 +393,7 @@ class ProcessExecutor(Executor):
         def submit() -> None:
             nonlocal exhausted
             while not exhausted and len(pending) < 2 * self.workers:
-                chunk = list(itertools.islice(source, self._chunker.size()))
+                chunk = list(itertools.islice(source, self._chunker.size(source)))
                 if not chunk:
                     exhausted = True
                     return
@@ -417,7 +462,8 @@ def _evaluate_remote(tasks: list[PointTask], blobs: Mapping[str, bytes]) -> list
 
 
 class DaskExecutor(Executor):
-    """Runs points on a Dask distributed cluster.
+    """Runs points on a Dask distributed cluster (whose workers may be other machines: the
+    sweep process writes the cache entries).
 
     Args:
         address: the scheduler, e.g. ``"tcp://10.0.0.5:8786"``; or
@@ -446,10 +492,11 @@ class DaskExecutor(Executor):
                 client = distributed.Client(address, timeout=timeout_s, set_as_default=False)
             except (OSError, TimeoutError) as error:
                 raise SweepError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+        self.local = False
         self._client = client
         self.workers = max(1, sum(client.nthreads().values()))
         self._blobs: dict[str, Any] = {}
-        self._chunker = _Chunker()
+        self._chunker = _Chunker(self.workers)
 
     def _blob(self, trace: TraceInput) -> Any:
         """The scattered bytes of ``trace`` (sent to every worker once)."""
@@ -465,7 +512,7 @@ class DaskExecutor(Executor):
 
         def submit(count: int) -> None:
             for _ in range(count):
-                chunk = list(itertools.islice(source, self._chunker.size()))
+                chunk = list(itertools.islice(source, self._chunker.size(source)))
                 if not chunk:
                     return
                 blobs = {t.trace.sha256: self._blob(t.trace) for t in chunk}

@@ -45,8 +45,8 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
-from archsim.config import load_hardware
-from archsim.config.loader import build, load_yaml, parse_config_path
+from archsim.config import hardware_from_data
+from archsim.config.loader import build, load_with_bases, load_yaml, parse_config_path
 from archsim.config.loader import describe_value as _got
 from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError, ConfigError
@@ -179,6 +179,9 @@ class SweepSpec:
             characters); empty: every key of the report.
         pareto: report keys whose Pareto front (all minimised) marks the ``pareto`` column;
             empty: no such column.
+        config_data: the base config as read from ``config_path`` and its ``base:`` chain
+            (:func:`~archsim.config.loader.load_with_bases`), which every point's settings
+            are applied to; read once, when the spec is loaded.
     """
 
     source: str
@@ -193,6 +196,7 @@ class SweepSpec:
     axes: tuple[Axis, ...]
     metrics: tuple[str, ...]
     pareto: tuple[str, ...]
+    config_data: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -697,7 +701,8 @@ def _spec(data: object, source: str) -> SweepSpec:
     config = _string(top["config"], "config")
     config_path = _relative(here, config)
     try:
-        load_hardware(config_path)
+        config_data = load_with_bases(config_path, HardwareConfig)
+        hardware_from_data(config_data, (), config_path)
     except ArchsimError as error:
         raise ConfigError(f"config: {error}") from None
     overrides = tuple(
@@ -705,7 +710,7 @@ def _spec(data: object, source: str) -> SweepSpec:
         for i, item in enumerate(_list(top.get("set", []), "set", empty=True))
     )
     try:
-        load_hardware(config_path, overrides)
+        hardware_from_data(config_data, overrides, config_path)
     except ArchsimError as error:
         raise ConfigError(f"set: {error}") from None
 
@@ -764,6 +769,7 @@ def _spec(data: object, source: str) -> SweepSpec:
         axes=axes,
         metrics=metrics,
         pareto=pareto,
+        config_data=config_data,
     )
 
 

@@ -13,7 +13,9 @@ removed by the next sweep once it is an hour old). Cache files are not fsynced: 
 matter after an operating-system crash or power failure, and then costs one re-simulation, because
 every file is checked when read -- one that does not parse, or whose content does not match its
 key, is ignored with a warning and simulated again. (An fsync per point took 0.2-3 ms of the
-sweep's main process, as much as a small point's simulation.) The tables are fsynced.
+sweep's main process, as much as a small point's simulation.) The tables are fsynced. Workers
+of a local pool write their points' files themselves (:func:`write_entry`), so that creating
+them (0.1-0.7 ms each on this machine) runs in parallel, not in the sweep's main process.
 
 Why not one append-only JSON Lines file: its rows arrive in completion order (it would have to be
 sorted anyway for deterministic output), resuming needs a reader that guesses where a torn last
@@ -55,6 +57,7 @@ __all__ = [
     "csv_text",
     "jsonl_text",
     "row_columns",
+    "write_entry",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,17 @@ def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
         OSError: the directory is missing or not writable (the temporary file is removed).
     """
     write_atomically({path: text}, durable=durable)
+
+
+def write_entry(path: Path, text: str, *, durable: bool = False) -> None:
+    """Write a cache entry's text to its file ``path`` (:meth:`ResultCache.path`), creating
+    the shard directory if needed, atomically: what a pool worker on the sweep's machine does.
+
+    Raises:
+        OSError: the file cannot be written (no temporary file is left).
+    """
+    path.parent.mkdir(exist_ok=True)
+    atomic_write(path, text, durable=durable)
 
 
 @dataclass(frozen=True)
@@ -197,6 +211,7 @@ class ResultCache:
     def __init__(self, directory: str | os.PathLike[str], *, durable: bool = False) -> None:
         self.directory = Path(directory)
         self.durable = durable
+        self._shards: set[Path] = set()  # shard directories known to exist
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -241,7 +256,9 @@ class ResultCache:
         """
         path = self.path(key)
         try:
-            path.parent.mkdir(exist_ok=True)
+            if path.parent not in self._shards:
+                path.parent.mkdir(exist_ok=True)
+                self._shards.add(path.parent)
             atomic_write(path, text, durable=self.durable)
         except OSError as error:
             raise ArchsimError(

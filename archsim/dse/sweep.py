@@ -4,7 +4,8 @@
 spec order, it resolves the point's config (the spec's base config, its ``set``, then the
 point's swept values, exactly as ``load_hardware(config, overrides)`` would), computes the
 point's cache key and either takes the result from the cache or sends the point to the
-executor. Results are cached as they arrive, in whatever order; the tables are regenerated from
+executor. Each result is cached as soon as it is finished, in whatever order (by the worker
+itself on a local pool, by this process for a Dask cluster); the tables are regenerated from
 all rows at the end, in spec order. A point whose config does not load (a value the loader
 refuses in combination, such as ``columns_per_adc`` not dividing ``cols``) or whose simulation
 raises an :class:`~archsim.errors.ArchsimError` (a network that does not fit) is a row with
@@ -36,8 +37,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from archsim import __version__
-from archsim.config.checks import check_hardware
-from archsim.config.loader import apply_overrides, build, load_with_bases
+from archsim.config import hardware_from_data
+from archsim.config.loader import apply_overrides, apply_settings
 from archsim.config.schema import HardwareConfig
 from archsim.dse.executor import (
     TRACE_TOKEN,
@@ -142,22 +143,21 @@ class SweepSummary:
         return 1 if self.crashed else 0
 
 
-def resolve_config(spec: SweepSpec, base: dict[str, Any], point: Point) -> HardwareConfig:
-    """The resolved hardware config of ``point``: the base config data ``base`` (the spec's
-    ``config`` read with :func:`~archsim.config.loader.load_with_bases`), the spec's ``set``,
-    then the point's settings; what :func:`archsim.config.load_hardware` gives for the same
-    file and overrides, without reading the file again.
+def resolve_config(spec: SweepSpec, point: Point) -> HardwareConfig:
+    """The resolved hardware config of ``point``: the spec's base config data
+    (:attr:`~archsim.dse.spec.SweepSpec.config_data`), the spec's ``set``, then the point's
+    settings; what :func:`archsim.config.load_hardware` gives for the same file and overrides,
+    without reading the file again.
 
     Raises:
         ConfigError: the point's config does not load, naming the config file and the field.
     """
-    data = apply_overrides(base, (*spec.overrides, *point.overrides))
+    data = apply_overrides(spec.config_data, spec.overrides)
     try:
-        config = build(HardwareConfig, data)
+        data = apply_settings(data, ((s.path, s.value) for s in point.settings))
     except ConfigError as error:
         raise ConfigError(f"{spec.config}: {error}") from None
-    check_hardware(config, spec.config)
-    return config
+    return hardware_from_data(data, (), spec.config)
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,22 @@ class _Row:
     failure: PointFailure | None
 
 
+class _TaskStream(Iterator[PointTask]):
+    """A run's tasks (see :meth:`_Run.tasks`), with ``__length_hint__`` the points not looked
+    at yet: at most that many tasks are still to come (cached points will be skipped), which
+    the executors use to shrink their chunks near the end (:func:`operator.length_hint`)."""
+
+    def __init__(self, tasks: Iterator[PointTask], run: _Run) -> None:
+        self._tasks = tasks
+        self._run = run
+
+    def __next__(self) -> PointTask:
+        return next(self._tasks)
+
+    def __length_hint__(self) -> int:
+        return self._run.spec.size - self._run.looked_at
+
+
 def _objective(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return math.nan
@@ -179,9 +195,20 @@ def _objective(value: Any) -> float:
 class _Run:
     """The state of one :func:`run_sweep` call: rows so far, points waiting for a result."""
 
-    def __init__(self, spec: SweepSpec, cache: ResultCache, out: Path, bar: ProgressBar) -> None:
+    def __init__(
+        self,
+        spec: SweepSpec,
+        cache: ResultCache,
+        out: Path,
+        bar: ProgressBar,
+        *,
+        workers_write: bool = False,
+    ) -> None:
         self.spec = spec
         self.cache = cache
+        # Workers on this machine write their entries themselves, in parallel (not when every
+        # file must be fsynced: the cache does that itself).
+        self.workers_write = workers_write and not cache.durable
         self.out = out
         self.bar = bar
         self.selector = MetricSelector(spec.metrics)
@@ -189,6 +216,7 @@ class _Run:
         self.waiting: dict[str, list[Point]] = {}  # cache key -> points sharing that simulation
         self.simulated = 0
         self.cached = 0
+        self.looked_at = 0  # points the task stream has gone past
 
     # -- rows --------------------------------------------------------------------------------
 
@@ -222,13 +250,16 @@ class _Run:
 
     # -- the task stream ---------------------------------------------------------------------
 
-    def tasks(self) -> Iterator[PointTask]:
+    def tasks(self) -> _TaskStream:
         """The points that need simulating, in spec order; the others are recorded on the way
         (cached results, configs that do not load, repeats of a point already sent)."""
-        base = load_with_bases(self.spec.config_path, HardwareConfig)
+        return _TaskStream(self._tasks(), self)
+
+    def _tasks(self) -> Iterator[PointTask]:
         for point in self.spec.points():
+            self.looked_at += 1
             try:
-                config = resolve_config(self.spec, base, point)
+                config = resolve_config(self.spec, point)
             except ArchsimError as error:
                 self.fail(point, str(error), crashed=False)
                 self.bar.advance(simulated=False, failed=True)
@@ -245,7 +276,8 @@ class _Run:
                 self.bar.advance(simulated=False, cached=True, failed=entry.status != "ok")
                 continue
             self.waiting[key] = [point]
-            yield PointTask(key, config, digest, point.trace, point.seed)
+            cache_file = str(self.cache.path(key)) if self.workers_write else None
+            yield PointTask(key, config, digest, point.trace, point.seed, cache_file)
 
     def record(self, outcome: PointOutcome) -> None:
         """Cache an outcome and fill the rows of the points waiting for it."""
@@ -268,7 +300,8 @@ class _Run:
         entry = CacheEntry.from_json(outcome.entry, outcome.key)
         if entry is None:  # cannot happen: the worker wrote it with CacheEntry.to_json
             raise SweepError(f"a worker returned a malformed result for cache key {outcome.key}")
-        self.cache.put_text(outcome.key, outcome.entry)
+        if not outcome.stored:
+            self.cache.put_text(outcome.key, outcome.entry)
         self.simulated += 1
         for point in points:
             self.fill(point, entry)
@@ -412,7 +445,7 @@ def run_sweep(
         raise
     stream = sys.stderr if progress is True else (progress or None)
     bar = ProgressBar(spec.size, stream, label=spec.name)
-    run = _Run(spec, cache, out, bar)
+    run = _Run(spec, cache, out, bar, workers_write=pool.local)
     last_flush = time.monotonic()
     try:
         for outcome in pool.run(run.tasks()):

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -22,8 +23,12 @@ from sweep_fixtures import MIXED_AXES, MIXED_METRICS, rows, table, write_spec, w
 
 import archsim.dse.executor as executor_module
 from archsim.dse import SerialExecutor, format_summary, pareto_front, run_sweep
-from archsim.dse.executor import DaskExecutor, Executor, SweepError
+from archsim.dse.executor import DaskExecutor, Executor, PointTask, SweepError, evaluate
+from archsim.dse.spec import load_spec
+from archsim.dse.store import cache_key
+from archsim.dse.sweep import resolve_config
 from archsim.errors import ArchsimError
+from archsim.report.report import config_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,6 +172,56 @@ def test_points_with_the_same_config_share_one_simulation(tmp_path):
     assert got[0]["chip.clock_hz"] == got[1]["chip.clock_hz"] == 100e6
 
 
+class Recording(Executor):
+    """Runs points in this process like :class:`SerialExecutor` and keeps the outcomes; as
+    ``local`` or not (then the sweep process must write every cache entry)."""
+
+    workers = 1
+
+    def __init__(self, local: bool) -> None:
+        self.local = local
+        self.outcomes = []
+
+    def run(self, tasks):
+        for outcome in SerialExecutor().run(tasks):
+            self.outcomes.append(outcome)
+            yield outcome
+
+
+def test_local_workers_write_their_cache_entries_remote_ones_do_not(reference, tmp_path):
+    spec, out, _ = reference
+    for local in (True, False):
+        executor = Recording(local)
+        result = tmp_path / f"local_{local}"
+        summary = run_sweep(spec, result, executor=executor, progress=False)
+        assert summary.simulated == len(executor.outcomes) == 16
+        assert all(outcome.stored is local for outcome in executor.outcomes)
+        for outcome in executor.outcomes:  # written, whoever wrote it, with the same text
+            path = result / "cache" / outcome.key[:2] / f"{outcome.key}.json"
+            assert path.read_text() == outcome.entry
+        assert table(result) == table(out)
+
+
+def test_a_cache_file_the_worker_cannot_write_is_left_to_the_sweep(reference, tmp_path):
+    spec, _, _ = reference
+    point = next(load_spec(spec).points())
+    config = resolve_config(load_spec(spec), point)
+    digest = config_digest(config)
+    key = cache_key(digest, point.trace.sha256, point.seed)
+    blocked = tmp_path / "not_a_directory"
+    blocked.write_text("")
+    task = PointTask(key, config, digest, point.trace, point.seed, str(blocked / "ab" / "x.json"))
+    outcome = evaluate(task)
+    assert outcome.entry is not None and not outcome.stored
+    assert list(tmp_path.iterdir()) == [blocked]  # no temporary file left behind
+    (tmp_path / "cache").mkdir()  # the sweep's cache directory; the worker adds the shard
+    written = tmp_path / "cache" / key[:2] / f"{key}.json"
+    task = PointTask(key, config, digest, point.trace, point.seed, str(written))
+    outcome = evaluate(task)
+    assert outcome.stored and written.read_text() == outcome.entry
+    assert pickle.loads(pickle.dumps(task)) == task  # the cache file travels to pool workers
+
+
 def test_a_crash_is_recorded_not_cached_and_retried(tmp_path, monkeypatch, caplog):
     spec = write_spec(tmp_path, axes=[{"path": "tile.adc.bits", "values": [6, 7, 8]}])
     real = executor_module.simulate
@@ -189,7 +244,9 @@ def test_a_crash_is_recorded_not_cached_and_retried(tmp_path, monkeypatch, caplo
 
 
 class Interrupted(Executor):
-    """Runs points in this process and is 'killed' (KeyboardInterrupt) after ``limit``."""
+    """Runs points in this process and is 'killed' (KeyboardInterrupt) when about to start
+    point ``limit``: exactly ``limit`` points finished (and, as ``local``, were cached by the
+    'worker' itself)."""
 
     workers = 1
 
@@ -197,10 +254,10 @@ class Interrupted(Executor):
         self.limit = limit
 
     def run(self, tasks):
-        for count, outcome in enumerate(SerialExecutor().run(tasks)):
+        for count, task in enumerate(tasks):
             if count == self.limit:
                 raise KeyboardInterrupt
-            yield outcome
+            yield evaluate(task)
 
 
 @settings(
@@ -313,7 +370,9 @@ def test_killed_and_resumed_equals_an_uninterrupted_run(slow_sweep, tmp_path, wo
     if how == "SIGINT group":
         assert "KeyboardInterrupt" in stderr and "SweepError" not in stderr
         partial = json.loads((out / "sweep.json").read_text())
-        assert not partial["complete"] and partial["rows"] == finished
+        # Workers cache their points themselves: some may be cached but not yet received
+        # by the sweep process, so in the cache but not in its tables (resuming adds them).
+        assert not partial["complete"] and partial["rows"] <= finished
     else:
         assert not (out / "results.csv").exists()
     summary = run_sweep(spec, out, workers=1, progress=False)
