@@ -5,8 +5,10 @@ For each model, on the Wu et al. 2023 tiles (``wu2023_64x64.yaml`` for LeNet, th
 inference against:
 
 * ADC resolution, one line per number of columns sharing an ADC;
-* crossbar size (rows; for LeNet square arrays), the array's read energy scaled with its rows
-  (the per-row share of Wu et al.'s 0.5632 pJ per 64-row read, as the configs derive it);
+* crossbar size (rows; for LeNet square arrays): the configs charge the array per driven row
+  and read (``tile.crossbar.energy.row_read``) and the DACs per row drive, so a larger array
+  costs more per read and needs fewer reads; the per-operation remainder ``tile.energy.op`` is
+  the same at 64 and 256 rows by the configs' derivation from Wu et al.'s two tiles;
 * bits per cell (fewer bits per cell: more cells per weight, more arrays);
 * NoC link width, on the 3x3 mesh of ``wu2023_64x64_noc.yaml`` (LeNet) and a 9x9 mesh (VGG-8),
   with the RISC-V controller timed.
@@ -33,7 +35,6 @@ from archsim.workload.export import export_trace
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "hw_configs"
 LENET_TRACE = ROOT / "traces" / "lenet-wu_trained_16.jsonl.gz"
-READ_J_PER_ROW = 0.5632e-12 / 64  # wu2023_64x64.yaml: 64 rows per 0.5632 pJ read
 
 # model -> (tile config, NoC config, crossbar rows to sweep, square arrays?)
 MODELS = {
@@ -54,17 +55,20 @@ def studies(model: str, out: Path, trace: Path) -> list[tuple[str, str, str, str
     tile_config, noc_config, rows, square = MODELS[model]
     base = CONFIGS / tile_config
     noc = CONFIGS / noc_config
-    reads = ", ".join(f"{r * READ_J_PER_ROW * 1e12:.4f}pJ" for r in rows)
-    size = [f"      - {{path: tile.crossbar.rows, values: {list(rows)}}}\n",
-            f"      - {{path: tile.crossbar.energy.read, values: [{reads}]}}\n"]
-    if square:
-        size.append(f"      - {{path: tile.crossbar.cols, values: {list(rows)}}}\n")
+    if square:  # rows and cols move together
+        size_axes = (
+            "  - zip:\n"
+            f"      - {{path: tile.crossbar.rows, values: {list(rows)}}}\n"
+            f"      - {{path: tile.crossbar.cols, values: {list(rows)}}}\n"
+        )
+    else:
+        size_axes = f"  - {{path: tile.crossbar.rows, values: {list(rows)}}}\n"
     return [
         ("adc", _spec(f"{model}_adc", base, trace,
                       "  - {path: tile.adc.bits, values: [4, 5, 6, 7, 8, 9, 10]}\n"
                       "  - {path: tile.adc.columns_per_adc, values: [4, 8, 16]}\n"),
          "tile.adc.bits", "tile.adc.columns_per_adc"),
-        ("crossbar", _spec(f"{model}_crossbar", base, trace, "  - zip:\n" + "".join(size),
+        ("crossbar", _spec(f"{model}_crossbar", base, trace, size_axes,
                            "set: [chip.tiles=4096]\n"),
          "tile.crossbar.rows", None),
         ("cell_bits", _spec(f"{model}_cell_bits", base, trace,

@@ -126,3 +126,23 @@ def test_tia_busy_time_by_hand_with_skipped_column_groups():
     cost = tiles.op_cost(CrossbarLayout((), 64, 9), input_bits=8)
     assert cost.tia_busy_cycles == 72
     assert cost.cycles == 72
+
+
+@pytest.mark.parametrize(("rows", "gate"), [(64, False), (256, False), (256, True)])
+def test_array_read_energy_counts_the_driven_rows(rows, gate):
+    """``tile.crossbar.energy.row_read`` is charged once per driven row and read: on the Wu
+    tile (8.8 fJ) an operation's array energy is 8.8 fJ x rows driven x 64 reads, so 36.04 pJ
+    for 64 rows (wu2023_64x64.yaml's derivation) and 4x that for 256, unless idle rows are
+    gated (then only the 25 rows holding weights count)."""
+    tiles = tiles_for(
+        "wu2023_64x64.yaml",
+        f"tile.crossbar.rows={rows}",
+        f"tile.gate_idle_rows={'true' if gate else 'false'}",
+    )
+    cost = tiles.op_cost(CrossbarLayout((), 25, 24), input_bits=8)
+    tiles.crossbar.charge(cost, operations=3)
+    driven = 25 if gate else rows
+    assert tiles.crossbar.counts["row_read"] == 3 * driven * 64
+    assert tiles.crossbar.counts["read"] == 3 * 64
+    energy = tiles.crossbar.counts["row_read"] * tiles.config.crossbar.energy.row_read
+    assert energy == pytest.approx(3 * driven / 64 * 36.0448e-12, rel=1e-12)

@@ -36,6 +36,13 @@ class CrossbarEnergy:
     cell_read: float = quantity(
         "J", min=0.0, doc="one cell conducting during a read (its input bit is 1): V^2 G t_read"
     )
+    row_read: float = quantity(
+        "J",
+        default=0.0,
+        min=0.0,
+        doc="each driven row during one read, data-independent (its sensed cells at a nominal "
+        "input activity): a read costs read + row_read x driven rows, so it scales with rows",
+    )
 
 
 @dataclass(frozen=True)

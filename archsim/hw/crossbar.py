@@ -1,8 +1,9 @@
 """The resistive crossbar array (stage: hw).
 
-Actions: ``read`` (one input slice applied to the driven rows and the selected columns sensed)
-and ``cell_read`` (one weight cell conducting because its row's input bit is 1; counted as an
-expected value from the trace's bit-plane densities).
+Actions: ``read`` (one input slice applied to the driven rows and the selected columns sensed),
+``row_read`` (one driven row during a read: the data-independent share of a read that grows with
+the rows driven) and ``cell_read`` (one weight cell conducting because its row's input bit is 1;
+counted as an expected value from the trace's bit-plane densities).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from archsim.hw.operation import OpCost
 class Crossbar(Component):
     """Every crossbar array on the chip; ``busy_cycles`` counts array-cycles in operation."""
 
-    ACTIONS = ("read", "cell_read")
+    ACTIONS = ("read", "row_read", "cell_read")
     KIND = "crossbar"
 
     def __init__(self, config: CrossbarConfig, instances: int, instances_used: int) -> None:
@@ -23,8 +24,10 @@ class Crossbar(Component):
         self.config = config
 
     def charge(self, cost: OpCost, operations: int) -> None:
-        """Count the reads of ``operations`` operations; the array is busy for all of each."""
+        """Count the reads of ``operations`` operations and the rows they drive (one per row
+        per read, as the DACs drive them); the array is busy for all of each."""
         self.count("read", cost.reads * operations)
+        self.count("row_read", cost.drives * operations)
         self.add_busy(cost.cycles * operations)
 
     def conduct(self, weight_cells: int, vectors: int, slice_activity: float) -> None:
