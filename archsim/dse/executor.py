@@ -27,6 +27,7 @@ import itertools
 import operator
 import os
 import signal
+import tempfile
 import threading
 import time
 import traceback
@@ -41,7 +42,7 @@ from typing import Any
 from archsim import __version__
 from archsim.config.schema import HardwareConfig
 from archsim.dse.spec import TraceInput
-from archsim.dse.store import CacheEntry, write_entry
+from archsim.dse.store import CacheEntry, key_inputs, write_entry
 from archsim.energy import account
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
@@ -163,12 +164,7 @@ class PointTask:
     @property
     def inputs(self) -> dict[str, Any]:
         """The cache key's inputs."""
-        return {
-            "config_sha256": self.config_sha256,
-            "trace_sha256": self.trace.sha256,
-            "seed": self.seed,
-            "archsim_version": __version__,
-        }
+        return key_inputs(self.config_sha256, self.trace.sha256, self.seed)
 
 
 @dataclass(frozen=True)
@@ -256,8 +252,9 @@ class Executor(abc.ABC):
 
     #: How many points run at once.
     workers: int
-    #: The workers see the sweep process's files (so they can write cache entries themselves).
-    local: bool = True
+    #: The workers see the sweep process's files (so they can write cache entries themselves);
+    #: only an executor that knows it says so.
+    local: bool = False
 
     @abc.abstractmethod
     def run(self, tasks: Iterable[PointTask]) -> Iterator[PointOutcome]:
@@ -283,6 +280,7 @@ class SerialExecutor(Executor):
     """Runs every point in the calling process, one after another (``--workers 1``)."""
 
     workers = 1
+    local = True
 
     def run(self, tasks: Iterable[PointTask]) -> Iterator[PointOutcome]:
         for task in tasks:
@@ -373,7 +371,8 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int | None = None, *, start_method: str | None = None) -> None:
         import multiprocessing
 
-        self.workers = workers or default_workers()
+        self.local = True
+        self.workers = default_workers() if workers is None else workers
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         context = multiprocessing.get_context(start_method) if start_method else None
@@ -489,11 +488,30 @@ class DaskExecutor(Executor):
         self._own_client = client is None
         if client is None:
             try:
+                # A malformed address must be refused before a Client exists: one whose
+                # constructor failed still blocks the interpreter's exit for a minute.
+                scheme, _ = distributed.comm.parse_address(address)
+                if scheme != "inproc":  # in-process clusters have no host and port
+                    distributed.comm.get_address_host_port(address)
+            except ValueError as error:
+                raise SweepError(
+                    f"--scheduler: {error}; expected an address such as tcp://10.0.0.5:8786"
+                ) from None
+            try:
                 client = distributed.Client(address, timeout=timeout_s, set_as_default=False)
             except (OSError, TimeoutError) as error:
                 raise SweepError(f"cannot reach the Dask scheduler at {address}: {error}") from None
-        self.local = False
         self._client = client
+        if not client.nthreads():  # workers may still be starting: wait for the first
+            try:
+                client.wait_for_workers(1, timeout=timeout_s)
+            except TimeoutError:
+                self.close()
+                raise SweepError(
+                    f"the Dask scheduler at {address or client.scheduler.address} has no "
+                    f"workers after {timeout_s:g} s: start some with "
+                    "dask worker SCHEDULER_ADDRESS --nworkers N --nthreads 1"
+                ) from None
         self.workers = max(1, sum(client.nthreads().values()))
         self._blobs: dict[str, Any] = {}
         self._chunker = _Chunker(self.workers)

@@ -1,5 +1,5 @@
 """A progress bar for sweeps and long runs: count, rate and time left, on a terminal only
-(stage: dse).
+(stage: dse; ``archsim run`` draws it too).
 
 The bar is written to a stream handed in (the CLI passes ``sys.stderr``) and only when that
 stream is a terminal (``isatty()``): redirected to a file or a pipe, or under a test runner, a

@@ -51,6 +51,7 @@ from archsim.config.loader import describe_value as _got
 from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError, ConfigError
 from archsim.report.report import file_digest
+from archsim.workload.trace import read_header
 
 __all__ = [
     "SPEC_VERSION",
@@ -196,7 +197,7 @@ class SweepSpec:
     axes: tuple[Axis, ...]
     metrics: tuple[str, ...]
     pareto: tuple[str, ...]
-    config_data: Any = dataclasses.field(default=None, repr=False, compare=False)
+    config_data: Any = dataclasses.field(repr=False, compare=False)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -712,7 +713,7 @@ def _spec(data: object, source: str) -> SweepSpec:
     try:
         hardware_from_data(config_data, overrides, config_path)
     except ArchsimError as error:
-        raise ConfigError(f"set: {error}") from None
+        raise ConfigError(f"{_first_bad_override(config_data, overrides, config_path)}: {error}")
 
     traces = []
     for i, item in enumerate(_list(top["traces"], "traces")):
@@ -724,6 +725,10 @@ def _spec(data: object, source: str) -> SweepSpec:
             raise ConfigError(
                 f"traces[{i}]: {trace}: cannot read: {error.strerror or error}"
             ) from None
+        try:  # a file that is not a trace at all fails here, not at every point
+            read_header(path)
+        except ArchsimError as error:
+            raise ConfigError(f"traces[{i}]: {error}") from None
         traces.append(TraceInput(trace, path, digest))
     _unique([t.name for t in traces], [f"traces[{i}]" for i in range(len(traces))])
 
@@ -771,6 +776,17 @@ def _spec(data: object, source: str) -> SweepSpec:
         pareto=pareto,
         config_data=config_data,
     )
+
+
+def _first_bad_override(data: Any, overrides: Sequence[str], source: str) -> str:
+    """``set[i]`` for the first of ``overrides`` after which the config no longer loads, or
+    ``set`` when only their combination fails."""
+    for i in range(len(overrides)):
+        try:
+            hardware_from_data(data, overrides[: i + 1], source)
+        except ArchsimError:
+            return f"set[{i}]"
+    return "set"
 
 
 def load_spec(path: str | os.PathLike[str]) -> SweepSpec:

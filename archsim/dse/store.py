@@ -7,7 +7,7 @@ alone and any sweep may reuse it. A file holds the whole run report (or the poin
 message), so changing a spec's ``metrics:`` or extending its axes simulates only new points.
 
 A file is written to a temporary name in the same directory, then renamed over its final name
-(:func:`atomic_write`): the rename is atomic, so a sweep killed at any moment leaves every cache
+(:func:`archsim.files.write_atomically`): the rename is atomic, so a sweep killed at any moment leaves every cache
 file either complete or absent, never torn; a leftover temporary file is never read (and is
 removed by the next sweep once it is an hour old). Cache files are not fsynced: that would only
 matter after an operating-system crash or power failure, and then costs one re-simulation, because
@@ -45,6 +45,7 @@ from typing import Any, Literal
 from archsim import __version__
 from archsim.errors import ArchsimError
 from archsim.files import TEMP_SUFFIX, write_atomically
+from archsim.report.report import csv_cell
 
 __all__ = [
     "CACHE_SCHEMA",
@@ -52,10 +53,10 @@ __all__ = [
     "CacheEntry",
     "MetricSelector",
     "ResultCache",
-    "atomic_write",
     "cache_key",
     "csv_text",
     "jsonl_text",
+    "key_inputs",
     "row_columns",
     "write_entry",
 ]
@@ -69,7 +70,6 @@ CACHE_SCHEMA_VERSION = 1
 RESULT_FILES = ("results.csv", "results.jsonl", "sweep.json")
 #: Temporary files older than this are left over from a killed sweep, s.
 _STALE_TEMP_S = 3600.0
-_TEMP_SUFFIX = TEMP_SUFFIX
 
 
 def cache_key(
@@ -78,30 +78,21 @@ def cache_key(
     """The cache key of one simulation: SHA-256 of its inputs, as 64 hex digits."""
     return hashlib.sha256(
         json.dumps(
-            _key_inputs(config_sha256, trace_sha256, seed, archsim_version), sort_keys=True
+            key_inputs(config_sha256, trace_sha256, seed, archsim_version), sort_keys=True
         ).encode()
     ).hexdigest()
 
 
-def _key_inputs(config_sha256: str, trace_sha256: str, seed: int, version: str) -> dict[str, Any]:
+def key_inputs(
+    config_sha256: str, trace_sha256: str, seed: int, archsim_version: str = __version__
+) -> dict[str, Any]:
+    """What :func:`cache_key` hashes, as a cache entry records it (its ``inputs``)."""
     return {
         "config_sha256": config_sha256,
         "trace_sha256": trace_sha256,
         "seed": seed,
-        "archsim_version": version,
+        "archsim_version": archsim_version,
     }
-
-
-def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
-    """Write ``text`` to ``path`` so that ``path`` is always either the old or the new file.
-
-    The text goes to a temporary file beside ``path`` (fsynced when ``durable``), which then
-    replaces ``path`` with :func:`os.replace`.
-
-    Raises:
-        OSError: the directory is missing or not writable (the temporary file is removed).
-    """
-    write_atomically({path: text}, durable=durable)
 
 
 def write_entry(path: Path, text: str, *, durable: bool = False) -> None:
@@ -112,7 +103,7 @@ def write_entry(path: Path, text: str, *, durable: bool = False) -> None:
         OSError: the file cannot be written (no temporary file is left).
     """
     path.parent.mkdir(exist_ok=True)
-    atomic_write(path, text, durable=durable)
+    write_atomically({path: text}, durable=durable)
 
 
 @dataclass(frozen=True)
@@ -222,7 +213,7 @@ class ResultCache:
 
     def _remove_stale_temps(self) -> None:
         now = time.time()
-        for temp in self.directory.glob(f"*/.*{_TEMP_SUFFIX}"):
+        for temp in self.directory.glob(f"*/.*{TEMP_SUFFIX}"):
             try:
                 if now - temp.stat().st_mtime > _STALE_TEMP_S:
                     temp.unlink()
@@ -259,7 +250,7 @@ class ResultCache:
             if path.parent not in self._shards:
                 path.parent.mkdir(exist_ok=True)
                 self._shards.add(path.parent)
-            atomic_write(path, text, durable=self.durable)
+            write_atomically({path: text}, durable=self.durable)
         except OSError as error:
             raise ArchsimError(
                 f"cannot write the sweep cache file {path}: {error.strerror or error}"
@@ -353,25 +344,13 @@ def row_columns(parameters: Sequence[str], metrics: Sequence[str], *, pareto: bo
     ]
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell as :func:`archsim.report.report.to_csv` writes one; lists and mappings (a
-    swept ``mapping.copies``) as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True, allow_nan=False)
-    return str(value)
-
-
 def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
     """The rows as CSV: a header of ``columns``, then one line per row (missing cells empty)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row.get(column)) for column in columns])
+        writer.writerow([csv_cell(row.get(column)) for column in columns])
     return out.getvalue()
 
 

@@ -57,14 +57,15 @@ from archsim.dse.spec import Point, SweepSpec, load_spec
 from archsim.dse.store import (
     CacheEntry,
     MetricSelector,
+    RESULT_FILES,
     ResultCache,
-    atomic_write,
     cache_key,
     csv_text,
     jsonl_text,
     row_columns,
 )
 from archsim.errors import ArchsimError, ConfigError
+from archsim.files import write_atomically
 from archsim.report.report import config_digest, flatten
 
 __all__ = [
@@ -115,7 +116,8 @@ class SweepSummary:
         errors: points whose config or simulation raised an ArchsimError (status ``error``).
         crashed: points that hit an unexpected exception (also status ``error``).
         simulated: simulations run by this call.
-        cached: points answered from the cache.
+        cached: points answered from the cache by results of earlier runs (a point repeating
+            another of this run counts as neither simulated nor cached).
         workers: points run at once.
         elapsed_s: wall time of the call, s.
         files: ``results.csv``, ``results.jsonl`` and ``sweep.json``.
@@ -214,6 +216,7 @@ class _Run:
         self.selector = MetricSelector(spec.metrics)
         self.rows: dict[int, _Row] = {}
         self.waiting: dict[str, list[Point]] = {}  # cache key -> points sharing that simulation
+        self.sent: set[str] = set()  # cache keys sent to the executor by this run
         self.simulated = 0
         self.cached = 0
         self.looked_at = 0  # points the task stream has gone past
@@ -271,11 +274,16 @@ class _Run:
                 continue
             entry = self.cache.get(key)
             if entry is not None:
-                self.cached += 1
+                # An earlier point of this run may have simulated it already: a repeat, not
+                # a result from the cache (the count must not depend on the executor).
+                from_cache = key not in self.sent
+                if from_cache:
+                    self.cached += 1
                 self.fill(point, entry)
-                self.bar.advance(simulated=False, cached=True, failed=entry.status != "ok")
+                self.bar.advance(simulated=False, cached=from_cache, failed=entry.status != "ok")
                 continue
             self.waiting[key] = [point]
+            self.sent.add(key)
             cache_file = str(self.cache.path(key)) if self.workers_write else None
             yield PointTask(key, config, digest, point.trace, point.seed, cache_file)
 
@@ -315,9 +323,10 @@ class _Run:
         rows = [self.rows[index] for index in sorted(self.rows)]
         ok = [row for row in rows if row.failure is None]
         metrics, unmatched = self.selector.columns(row.metrics for row in ok)
-        warnings = [
+        warnings = [  # (no report at all, when every point failed: nothing to match)
             f"metrics[{self.spec.metrics.index(m)}]: {m!r} matched no key of any report"
             for m in unmatched
+            if ok
         ]
         for i, key in enumerate(self.spec.pareto):
             if ok and all(math.isnan(row.objectives[i]) for row in ok):
@@ -325,9 +334,16 @@ class _Run:
         columns = row_columns(self.spec.parameters, metrics, pareto=bool(self.spec.pareto))
         table = [{**row.cells, **row.metrics} for row in rows]
         if self.spec.pareto:
-            mask = pareto_front([row.objectives for row in rows], range(len(self.spec.pareto)))
-            for cells, on_front in zip(table, mask):
-                cells["pareto"] = bool(on_front)
+            # One front per workload (trace, seed): designs compete on the same work only.
+            groups: dict[tuple[str, int], list[int]] = {}
+            for position, row in enumerate(rows):
+                groups.setdefault((row.cells["trace"], row.cells["seed"]), []).append(position)
+            for members in groups.values():
+                mask = pareto_front(
+                    [rows[m].objectives for m in members], range(len(self.spec.pareto))
+                )
+                for member, on_front in zip(members, mask):
+                    table[member]["pareto"] = bool(on_front)
         crashed = sum(1 for row in rows if row.failure is not None and row.failure.crashed)
         manifest = {
             "schema": MANIFEST_SCHEMA,
@@ -357,15 +373,14 @@ class _Run:
             "crashed": crashed,
             "files": {"csv": "results.csv", "jsonl": "results.jsonl"},
         }
-        paths = (self.out / "results.csv", self.out / "results.jsonl", self.out / "sweep.json")
+        paths = tuple(self.out / name for name in RESULT_FILES)
         texts = (
             csv_text(columns, table),
             jsonl_text(columns, table),
             json.dumps(manifest, indent=2, allow_nan=False) + "\n",
         )
-        try:
-            for path, text in zip(paths, texts):
-                atomic_write(path, text)
+        try:  # all three or none: sweep.json's counts always describe the tables beside it
+            write_atomically(dict(zip(paths, texts)), durable=True)
         except OSError as error:
             raise ArchsimError(
                 f"cannot write the sweep results to {self.out}: {error.strerror or error}"

@@ -251,13 +251,25 @@ def flatten(report: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]
     return rows
 
 
+def csv_cell(value: Any) -> str:
+    """One CSV cell: empty for None, ``repr`` for floats (they round-trip exactly), JSON for a
+    list or mapping (a swept ``mapping.copies`` in a sweep's table), ``str`` otherwise."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    return str(value)
+
+
 def to_csv(report: Mapping[str, Any]) -> str:
     """The report as two-column CSV (``key,value``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["key", "value"])
     for key, value in flatten(report):
-        writer.writerow([key, "" if value is None else repr(value) if isinstance(value, float) else value])
+        writer.writerow([key, csv_cell(value)])
     return out.getvalue()
 
 

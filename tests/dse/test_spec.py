@@ -109,7 +109,7 @@ BAD = [
     ({"traces": []}, "traces: expected at least one entry"),
     ({"traces": ["missing.jsonl"]}, "traces[0]: missing.jsonl: cannot read"),
     ({"config": "nowhere.yaml"}, "config: "),
-    ({"set": ["tile.adc.bits=0"]}, "set: "),
+    ({"set": ["chip.tiles=9", "tile.adc.bits=0"]}, "set[1]: "),
     ({"seeds": [0, 0]}, "seeds[1]: 0 is already given at seeds[0]"),
     ({"seeds": [-1]}, "seeds[0]: must be >= 0, got -1"),
     (

@@ -12,11 +12,11 @@ from archsim.dse.store import (
     CacheEntry,
     MetricSelector,
     ResultCache,
-    atomic_write,
     cache_key,
     csv_text,
     jsonl_text,
 )
+from archsim.files import write_atomically
 
 
 def entry(key_seed: int = 0, report: dict | None = None) -> CacheEntry:
@@ -75,8 +75,8 @@ def test_non_finite_reports_are_refused():
 
 def test_atomic_write_leaves_old_or_new_and_stale_temps_are_removed(tmp_path):
     target = tmp_path / "f.txt"
-    atomic_write(target, "old")
-    atomic_write(target, "new", durable=True)
+    write_atomically({target: "old"})
+    write_atomically({target: "new"}, durable=True)
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
     folder = tmp_path / "cache" / "ab"

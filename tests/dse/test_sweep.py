@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from conftest import write_chain_trace
 from sweep_fixtures import MIXED_AXES, MIXED_METRICS, rows, table, write_spec, write_trace
 
 import archsim.dse.executor as executor_module
@@ -113,6 +114,37 @@ def test_rows_failures_and_the_pareto_column(reference):
     assert summary.exit_status == 0
 
 
+def test_the_pareto_column_is_one_front_per_trace_and_seed(tmp_path):
+    """Designs compete on the same workload only: a small network's points would otherwise
+    dominate every point of a large one."""
+    write_trace(tmp_path)
+    write_chain_trace(tmp_path / "small.jsonl", [(9, 2, 3)], samples=1)
+    spec = write_spec(
+        tmp_path,
+        traces=["chain.jsonl", "small.jsonl"],
+        seeds=[0, 1],
+        axes=[
+            {"path": "tile.adc.bits", "values": [4, 6, 8]},
+            {"path": "tile.adc.columns_per_adc", "values": [4, 8]},
+        ],
+        metrics=["per_inference.latency_s", "per_inference.energy_j"],
+        pareto=["per_inference.latency_s", "per_inference.energy_j"],
+    )
+    run_sweep(spec, tmp_path / "out", workers=1, progress=False)
+    got = rows(tmp_path / "out")
+    objectives = ["per_inference.latency_s", "per_inference.energy_j"]
+    for trace in ("chain.jsonl", "small.jsonl"):
+        for seed in (0, 1):
+            group = [r for r in got if r["trace"] == trace and r["seed"] == seed]
+            assert len(group) == 6 and all(r["status"] == "ok" for r in group)
+            expected = pareto_front(group, objectives)
+            assert [r["pareto"] for r in group] == expected.tolist()
+            assert any(expected)
+    small = max(r["per_inference.energy_j"] for r in got if r["trace"] == "small.jsonl")
+    large = min(r["per_inference.energy_j"] for r in got if r["trace"] == "chain.jsonl")
+    assert small < large  # one front over all rows would leave chain.jsonl none
+
+
 def test_two_workers_give_identical_tables(reference, tmp_path):
     spec, out, _ = reference
     summary = run_sweep(spec, tmp_path / "out", workers=2, progress=False)
@@ -124,7 +156,7 @@ def test_a_dask_cluster_gives_identical_tables(reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     spec, out, _ = reference
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
     ) as cluster:
         summary = run_sweep(
             spec, tmp_path / "out", scheduler=cluster.scheduler_address, progress=False
@@ -135,9 +167,10 @@ def test_a_dask_cluster_gives_identical_tables(reference, tmp_path):
 
 def test_a_cached_rerun_simulates_nothing_and_extending_only_the_new_points(reference, tmp_path):
     spec, out, _ = reference
+    before = table(out)
     again = run_sweep(spec, out, workers=1, progress=False)
     assert again.simulated == 0 and again.cached == 16
-    assert table(out) == table(out)
+    assert table(out) == before
     # Another metric list: no simulation, other columns.
     folder = spec.parent
     narrow = write_spec(
@@ -161,13 +194,16 @@ def test_a_cached_rerun_simulates_nothing_and_extending_only_the_new_points(refe
     assert summary.points == 18 and summary.simulated == 4 and summary.cached == 8
 
 
-def test_points_with_the_same_config_share_one_simulation(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_points_with_the_same_config_share_one_simulation(tmp_path, workers):
     spec = write_spec(
         tmp_path, axes=[{"path": "chip.clock_hz", "values": ["100MHz", "0.1GHz", "200MHz"]}]
     )
-    summary = run_sweep(spec, tmp_path / "out", workers=1, progress=False)
+    summary = run_sweep(spec, tmp_path / "out", workers=workers, progress=False)
     got = rows(tmp_path / "out")
-    assert summary.simulated == 2 and summary.ok == 3
+    # The repeat is neither simulated again nor counted as a result from the cache, however
+    # the executor interleaves the points.
+    assert summary.simulated == 2 and summary.cached == 0 and summary.ok == 3
     assert got[0]["per_inference.latency_s"] == got[1]["per_inference.latency_s"]
     assert got[0]["chip.clock_hz"] == got[1]["chip.clock_hz"] == 100e6
 
@@ -249,6 +285,7 @@ class Interrupted(Executor):
     'worker' itself)."""
 
     workers = 1
+    local = True
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -429,3 +466,36 @@ def test_an_unreachable_scheduler_is_a_sweep_error():
     pytest.importorskip("distributed")
     with pytest.raises(SweepError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
         DaskExecutor("tcp://127.0.0.1:1", timeout_s=0.5)
+
+
+@pytest.mark.parametrize("address", ["notanaddress", "tcp://host-without-port"])
+def test_a_malformed_scheduler_address_is_refused_at_once(address):
+    pytest.importorskip("distributed")
+    start = time.monotonic()
+    with pytest.raises(SweepError, match="--scheduler: .*expected an address such as tcp://"):
+        DaskExecutor(address)
+    assert time.monotonic() - start < 5
+
+
+def test_a_scheduler_without_workers_is_a_sweep_error():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=0, processes=False, dashboard_address=":0"
+    ) as cluster:
+        with pytest.raises(SweepError, match="has no workers after 0.5 s: start some"):
+            DaskExecutor(cluster.scheduler_address, timeout_s=0.5)
+
+
+def test_the_remote_evaluation_runs_outside_a_dask_worker_too(reference, tmp_path):
+    """Without a Dask worker around, shipped traces go to the temporary directory."""
+    spec, _, _ = reference
+    loaded = load_spec(spec)
+    point = next(loaded.points())
+    config = resolve_config(loaded, point)
+    digest = config_digest(config)
+    task = PointTask(
+        cache_key(digest, point.trace.sha256, point.seed), config, digest, point.trace, 0
+    )
+    blob = Path(point.trace.path).read_bytes()
+    (outcome,) = executor_module._evaluate_remote([task], {point.trace.sha256: blob})
+    assert outcome.entry == evaluate(task).entry

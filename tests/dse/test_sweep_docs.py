@@ -40,9 +40,10 @@ def test_the_readme_example_is_the_bundled_file(tmp_path):
     text = example.replace("../wu2023_64x64.yaml", str(ROOT / "hw_configs" / "wu2023_64x64.yaml"))
     text = text.replace("../../traces/", f"{ROOT / 'traces'}/")
     (tmp_path / "example.yaml").write_text(text)
-    assert (
-        load_spec(tmp_path / "example.yaml").axes == load_spec(SWEEPS / "lenet_adc_xbar.yaml").axes
-    )
+    shown, bundled = load_spec(tmp_path / "example.yaml"), load_spec(SWEEPS / "lenet_adc_xbar.yaml")
+    for part in ("name", "config_path", "overrides", "seeds", "axes", "metrics", "pareto"):
+        assert getattr(shown, part) == getattr(bundled, part), part
+    assert [t.sha256 for t in shown.traces] == [t.sha256 for t in bundled.traces]
 
 
 @pytest.mark.parametrize("index", range(3))
