@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -132,6 +133,15 @@ def test_the_file_is_valid_chrome_trace_json_with_named_non_overlapping_tracks(n
     for intervals in by_thread.values():
         intervals.sort()
         assert all(b[0] >= a[1] for a, b in zip(intervals, intervals[1:]))
+    # Ids from 1 (Perfetto takes pid 0 for the kernel and merged tid 0 into tid 1), tids unique
+    # over the file, and a sort index for every process and thread, in the order of the ids.
+    tids = [tid for _, tid in threads]
+    assert min(processes) == 1 and min(tids) == 1 and len(set(tids)) == len(tids)
+    sort_index = {(e["name"], e["pid"], e["tid"]): e["args"]["sort_index"]
+                  for e in doc["traceEvents"] if e["name"].endswith("_sort_index")}
+    assert {pid: sort_index["process_sort_index", pid, 0] for pid in processes} == {
+        pid: pid for pid in processes}
+    assert all(sort_index["thread_sort_index", pid, tid] == tid for pid, tid in threads)
     meta = doc["otherData"]
     assert meta["complete"] and meta["spans_recorded"] == len(spans(doc))
     assert meta["spans_dropped"] == 0 and meta["spans_outside_window"] == 0
@@ -269,7 +279,13 @@ def test_packet_spans_are_the_packets_creation_to_delivery(lenet):
     mean_s = sum(e["dur"] for e in packets) / len(packets) / 1e6
     assert math.isclose(mean_s, noc["packet_latency_s"]["mean"], rel_tol=1e-9)
     assert all(e["args"]["flits"] >= 1 and e["args"]["hops"] >= 0 for e in packets)
-    assert all(name.startswith("tile ") for name in busy_by_thread(doc, "noc"))
+    # The lanes of a flow (its packets overlap in flight) are threads named after the flow.
+    names = thread_names(doc)
+    lanes = defaultdict(set)
+    for e in packets:
+        lanes[names[e["pid"], e["tid"]]].add(e["tid"])
+    assert all(re.fullmatch(r"tile \d+ -> tile \d+", name) for name in lanes)
+    assert max(len(tids) for tids in lanes.values()) > 1
 
 
 def test_adc_spans_are_the_conversions_of_every_operation(lenet):
@@ -311,7 +327,7 @@ def test_conversion_phases_follow_the_tile_cost_model(config_path, overrides):
 
 
 def test_the_cap_keeps_the_first_spans_and_says_how_many_were_dropped(lenet):
-    report, _, full = record(WU, (), lenet)
+    _, _, full = record(WU, (), lenet)
     _, _, capped = record(WU, (), lenet, max_events=1000)
     meta = capped["otherData"]
     assert len(spans(capped)) == meta["spans_recorded"] == 1000

@@ -15,13 +15,17 @@ pareto         sweep results                               ``x`` (default latenc
 breakdown      sweep results or a report.json              stacks the columns below ``y``
                                                            (default per-component energy), one
                                                            bar per value of ``x`` (default: the
-                                                           swept parameter, else ``point``)
+                                                           swept parameter, else ``point``,
+                                                           bars named by parameter values)
 utilization    sweep results or a report.json              the columns below ``y`` (default
                                                            ``per_inference.utilization``), one
                                                            bar group per value of ``x``
 heatmap        a run's report.json or ``archsim noc``'s    the NoC section; no columns
-timeline       a Chrome Trace Event JSON file              the trace's threads, spans coloured
-                                                           by event ``series`` (default name)
+timeline       a Chrome Trace Event JSON file              a row per thread name, the busy
+                                                           share of each time bin coloured by
+                                                           the event field ``series`` (default
+                                                           name); the title says what a capped
+                                                           or windowed archsim file leaves out
 =============  ==========================================  =====================================
 
 Design points whose ``status`` is not ok are left out (and logged). Errors in the arguments
@@ -32,8 +36,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -52,10 +57,11 @@ from archsim.report.plots import (
 from archsim.report.results import (
     PARETO_COLUMN,
     ResultsTable,
+    chrome_trace_tracks,
     noc_link_loads,
-    read_chrome_trace,
     read_json,
     read_results,
+    trace_coverage,
 )
 from archsim.stats.pareto import nondominated
 
@@ -146,8 +152,11 @@ def build_plot(
         return noc_heatmap(loads.coords, loads.links, loads.utilization,
                            topology=loads.topology, tile_nodes=loads.tile_nodes)
     if kind == "timeline":
-        tracks = read_chrome_trace(results_path, label=series or "name")
-        return gantt(tracks, title=f"timeline of {Path(results_path).name}")
+        trace = read_json(results_path)
+        tracks = chrome_trace_tracks(trace, source=str(results_path), label=series or "name")
+        coverage = trace_coverage(trace)  # a capped or windowed file is not the whole run
+        title = f"timeline of {Path(results_path).name}" + (f" ({coverage})" if coverage else "")
+        return gantt(tracks, title=title)
     table = read_results(results_path).succeeded()
     if kind == "line":
         return _line(table, x, y, series)
@@ -206,26 +215,33 @@ def _check_unique(
         )
 
 
-def _unique(labels: list[str], table: ResultsTable, x: str) -> list[str]:
-    """``labels`` (values of ``x``), with the other swept parameters' values added when they
-    repeat (``"4, pipeline=True"``), and the point id if that is not enough."""
-    if len(set(labels)) == len(labels):
-        return labels
+def _names(table: ResultsTable, x: str | None = None) -> list[str]:
+    """Short names of the rows, for tick labels and annotations.
+
+    With ``x``: its values, and where they repeat, the other swept parameters' values after
+    them (``"4, rows=64"``). Without: every swept parameter's value (``"bits=4, rows=64"``).
+    The point id is added where that does not tell two rows apart, and is the name when
+    nothing is swept.
+    """
+    head = [str(v) for v in table.values(x)] if x is not None else []
+    if head and len(set(head)) == len(head):
+        return head
     others = [p for p in table.parameters if p != x]
-    labels = [
-        ", ".join([label, *(f"{p.rsplit('.', 1)[-1]}={row.get(p)}" for p in others)])
-        for label, row in zip(labels, table.rows)
+    names = [
+        ", ".join([*head[i:i + 1], *(f"{p.rsplit('.', 1)[-1]}={row.get(p)}" for p in others)])
+        for i, row in enumerate(table.rows)
     ]
-    if len(set(labels)) < len(labels):
-        ids = _labels(table)
-        labels = [f"{label} ({ids[i]})" for i, label in enumerate(labels)]
-    return labels
+    if all(names) and len(set(names)) == len(names):
+        return names
+    ids = _ids(table)
+    return [f"{name} ({ids[i]})" if name else ids[i] for i, name in enumerate(names)]
 
 
-def _labels(table: ResultsTable) -> list[str]:
+def _ids(table: ResultsTable) -> list[str]:
+    """Per row, its design point's id (its 1-based row number without a ``point`` column)."""
     if "point" in table.columns:
         return [str(v) for v in table.values("point")]
-    return [str(i) for i in range(len(table))]
+    return [str(i + 1) for i in range(len(table))]
 
 
 def pareto_mask(xs: Sequence[float], ys: Sequence[float]) -> np.ndarray:
@@ -247,10 +263,9 @@ def _pareto(table: ResultsTable, x: str, y: str, series: str | None) -> Figure:
         log.info("%s: no %r column; computing the front of %s and %s (both minimised)",
                  table.source, PARETO_COLUMN, x, y)
         front = list(pareto_mask(xs, ys))
-    groups = None
-    if series:
-        groups = [str(v) for v in table.values(series)]
-    return pareto_scatter(xs, ys, front, x=x, y=y, labels=_labels(table), groups=groups)
+    groups = [str(v) for v in table.values(series)] if series else None
+    return pareto_scatter(xs, ys, front, x=x, y=y, labels=_names(table), groups=groups,
+                          legend_title=series)
 
 
 def _truth(value: Any, table: ResultsTable, row: int) -> bool:
@@ -267,19 +282,28 @@ def _truth(value: Any, table: ResultsTable, row: int) -> bool:
 
 
 def _bars(table: ResultsTable, kind: str, x: str | None, y: str) -> Figure:
-    components = table.under(y)
+    try:
+        components = table.under(y)
+    except ArchsimError as error:
+        if Path(table.source).suffix == ".json":
+            raise
+        raise ArchsimError(
+            f"{error}; a sweep keeps only the metrics its spec lists: add {y}.* to them"
+        ) from None
     if x is None:
         params = table.parameters
         x = params[0] if len(params) == 1 else "point"
     x_title: str | None
     if x == "point" and len(table) == 1 and "config_name" in table.columns:
         labels, x_title = [str(table.values("config_name")[0])], None  # one run: its name
-    elif x == "point" and "point" not in table.columns:
-        labels, x_title = [str(i + 1) for i in range(len(table))], "row"
+    elif x == "point":
+        if "point" in table.columns:
+            table = table.sorted_by("point")
+        labels = _names(table)  # the swept values say more than the point ids
+        x_title = "design point" if "point" in table.columns else "row"
     else:
         table = table.sorted_by(x)
-        labels = _unique([str(v) for v in table.values(x)], table, x)
-        x_title = "design point" if x == "point" else x
+        labels, x_title = _names(table, x), x
     columns = {c: table.numeric(f"{y}.{c}") for c in components}
     points = [{c: float(values[i]) for c, values in columns.items()} for i in range(len(table))]
     if kind == "breakdown":

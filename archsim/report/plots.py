@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import matplotlib.style
@@ -42,8 +44,10 @@ from archsim.report.results import Span, chrome_trace_tracks, config_unit
 
 __all__ = [
     "FORMATS",
+    "GANTT_BINS",
     "STYLE",
     "axis_scale",
+    "busy_fraction",
     "energy_breakdown",
     "gantt",
     "metric_lines",
@@ -108,6 +112,9 @@ _PREFIXES = {-15: "f", -12: "p", -9: "n", -6: "µ", -3: "m", 0: "", 3: "k", 6: "
 
 #: Links drawn in this colour carried nothing.
 _IDLE_COLOUR = "#c8c8c8"
+#: The timeline's rug of bins with any activity: its colour and height (in rows).
+_ACTIVE_COLOUR = "#8c8c8c"
+_ACTIVE_RUG = 0.06
 _HEAT_CMAP = "viridis"
 
 
@@ -197,16 +204,16 @@ def save_figure(
     if stem.suffix.lstrip(".") in FORMATS:
         stem = stem.with_suffix("")
     targets = [stem.with_name(f"{stem.name}.{fmt}") for fmt in dict.fromkeys(formats)]
+    rendered = {}
+    with _style():  # rendered before any directory is made: a failure leaves nothing behind
+        for target in targets:
+            fmt = target.suffix[1:]
+            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=fmt, metadata=metadata)
+            rendered[target] = buffer.getvalue()
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
-        rendered = {}
-        with _style():
-            for target in targets:
-                fmt = target.suffix[1:]
-                metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-                buffer = io.BytesIO()
-                figure.savefig(buffer, format=fmt, metadata=metadata)
-                rendered[target] = buffer.getvalue()
         write_atomically(rendered)
     except OSError as error:
         raise ArchsimError(f"cannot write the plot {stem}: {error.strerror or error}") from None
@@ -228,7 +235,7 @@ def _component_colours(names: Sequence[str]) -> dict[str, Any]:
 
 def _integer_ticks(axis: Any, values: Sequence[float], factor: float) -> None:
     """Ticks at each value when there are few and they are whole numbers (swept sizes)."""
-    distinct = sorted(set(float(v) for v in values))
+    distinct = sorted({float(v) for v in values})
     if factor == 1.0 and 1 < len(distinct) <= 12 and all(v.is_integer() for v in distinct):
         axis.set_ticks(distinct, [f"{int(v)}" for v in distinct])
 
@@ -289,14 +296,17 @@ def metric_lines(
         fig = _figure(6.4, 4.2)
         ax = fig.add_subplot()
         colours = _palette(len(series))
-        styles = ("-", "--", ":", "-.")
+        # Each series its own dash and marker, later ones smaller: series that coincide
+        # (a parameter with no effect on this metric) stay visible through each other.
+        styles, markers = ("-", "--", ":", "-."), ("o", "s", "^", "D", "v", "P", "X", "*")
         for i, (label, (xs, ys)) in enumerate(series.items()):
             order = np.argsort(np.asarray(xs, dtype=float), kind="stable")
             ax.plot(
                 np.asarray(xs, dtype=float)[order] * fx,
                 np.asarray(ys, dtype=float)[order] * fy,
-                marker="o", markersize=4, color=colours[i], linestyle=styles[(i // 10) % 4],
-                label=str(label), gid=f"series:{label}",
+                marker=markers[i % len(markers)], markersize=max(3.0, 7.0 - 1.5 * i),
+                color=colours[i], linestyle=styles[i % len(styles)], label=str(label),
+                gid=f"series:{label}",
             )
         if log_x:
             ax.set_xscale("log")
@@ -326,6 +336,7 @@ def pareto_scatter(
     y: str = "per_inference.energy_j",
     labels: Sequence[str] | None = None,
     groups: Sequence[str] | None = None,
+    legend_title: str | None = None,
     log: bool = False,
     title: str | None = None,
 ) -> Figure:
@@ -339,6 +350,7 @@ def pareto_scatter(
         x, y: the metrics' names, for axis labels and units.
         labels: per point, a short name written beside the front points (if at most 15).
         groups: per point, a group name; each group gets its own colour and legend entry.
+        legend_title: what the group names are (e.g. a swept parameter).
         log: logarithmic axes.
         title: the figure title (default: counts of points and front points).
     """
@@ -379,7 +391,7 @@ def pareto_scatter(
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         ax.set_title(title or f"{n} design points, {int(mask.sum())} on the Pareto front")
-        ax.legend(loc="best")
+        ax.legend(loc="best", title=legend_title if groups is not None else None)
     return fig
 
 
@@ -496,8 +508,8 @@ def utilization_bars(
             top = max(top, float(heights.max(initial=0.0)))
             bars = ax.bar(positions + (i - (len(groups) - 1) / 2) * width, heights, width,
                           color=colours[i], label=str(group) or None, gid=f"group:{group}")
-            if single:
-                ax.bar_label(bars, labels=[f"{h:.1f}" for h in heights], padding=2, fontsize=7)
+            if single:  # 3 digits: a 0.04 % NoC is not "0.0"
+                ax.bar_label(bars, labels=[f"{h:.3g}" for h in heights], padding=2, fontsize=7)
         ax.set_xticks(positions, names)
         _rotate_labels(ax, names)
         ax.grid(False, axis="x")
@@ -666,13 +678,47 @@ def noc_heatmap(
 # --------------------------------------------------------------------------------------------
 
 
+#: Time bins across a timeline's axis (finer than its pixels): each row draws, per bin, the
+#: share of the bin its spans cover.
+GANTT_BINS = 1000
+
+
+def busy_fraction(intervals: Sequence[tuple[float, float]], edges: np.ndarray) -> np.ndarray:
+    """Per bin ``[edges[i], edges[i + 1])``, the fraction of it covered by the union of
+    ``intervals`` (``(start, end)`` in the unit of ``edges``; overlapping intervals count once).
+    """
+    fraction = np.zeros(len(edges) - 1)
+    if not intervals:
+        return fraction
+    ordered = np.array(sorted(intervals), dtype=float).reshape(-1, 2)
+    starts, run_end = ordered[:, 0], np.maximum.accumulate(ordered[:, 1])
+    # A new disjoint interval begins wherever a start lies past every earlier end.
+    first = np.concatenate([[True], starts[1:] > run_end[:-1]])
+    last = np.concatenate([first[1:], [True]])
+    lo, hi = starts[first], run_end[last]
+    before = np.concatenate([[0.0], np.cumsum(hi - lo)])
+    # Covered time up to t: the intervals ended by t, plus the part of the one holding t.
+    done = np.searchsorted(hi, edges, side="right")
+    begun = np.searchsorted(lo, edges, side="right")
+    holding = begun > done
+    covered = before[done] + np.where(holding, edges - lo[np.minimum(done, len(lo) - 1)], 0.0)
+    return np.diff(covered) / np.diff(edges)
+
+
 def gantt(
     tracks: Mapping[str, Sequence[Span]] | Mapping[str, Any] | Sequence[Any],
     *,
     title: str | None = None,
     legend_max: int = 12,
 ) -> Figure:
-    """A timeline: one row per component (track), a bar per busy span, coloured by label.
+    """A timeline: one row per component (track), its busy time coloured by label.
+
+    The time axis is cut into :data:`GANTT_BINS` bins; in each bin a row's bar is as tall as
+    the share of the bin its spans cover (stacked by label, overlapping spans of one label
+    counted once). A span longer than a bin is drawn at full height over its extent, as in a
+    Gantt chart; spans shorter than a pixel (a 10 ns conversion on a 10 ms axis) are drawn in
+    proportion instead of widened to a pixel, so that a component busy 2 % of the time does
+    not look busy all the time. The x label states the bin width.
 
     Args:
         tracks: track name -> spans ``(start_s, duration_s, label)``, drawn top to bottom in
@@ -686,38 +732,64 @@ def gantt(
         tracks = chrome_trace_tracks(tracks)
     if not tracks:
         raise ValueError("gantt: no tracks to draw")
-    ends = [float(s) + float(d) for spans in tracks.values() for s, d, _ in spans]
+    spans = [(float(s), float(d), label) for track in tracks.values() for s, d, label in track]
+    ends = [s + d for s, d, _ in spans]
+    first, last = min((s for s, _, _ in spans), default=0.0), max(ends, default=0.0)
+    # A trace on an absolute clock starts far from 0: begin the axis at its first span.
+    left = first if first < 0 or first > 0.1 * last else 0.0
     factor, unit = _prefixed("s", ends)
-    labels = list(dict.fromkeys(label for spans in tracks.values() for _, _, label in spans))
+    right = last + 0.01 * (last - left) if last > left else left + 1.0 / factor
+    edges_s = np.linspace(left, right, GANTT_BINS + 1)
+    bin_factor, bin_unit = _prefixed("s", [edges_s[1] - edges_s[0]])
+    labels = list(dict.fromkeys(label for _, _, label in spans))
     colours = dict(zip(labels, _palette(len(labels))))
     names = list(tracks)
     with _style():
-        fig = _figure(8.0, min(40.0, 1.4 + 0.3 * len(names)))
+        fig = _figure(8.0, min(40.0, 1.6 + 0.3 * len(names)))
         ax = fig.add_subplot()
         for row, name in enumerate(names):
             by_label: dict[str, list[tuple[float, float]]] = {}
             for start, duration, label in tracks[name]:
                 by_label.setdefault(label, []).append(
-                    (float(start) * factor, float(duration) * factor)
+                    (float(start), float(start) + float(duration))
                 )
-            for label, bars in by_label.items():
-                # The edge keeps spans far shorter than a pixel visible as hairlines.
-                ax.broken_barh(bars, (row - 0.4, 0.8), facecolors=colours[label],
-                               edgecolors=colours[label], linewidths=0.5,
-                               gid=f"track:{name}:{label}")
+            if not by_label:
+                continue
+            shares = np.array([busy_fraction(by_label[label], edges_s) for label in by_label])
+            total = shares.sum(axis=0)
+            shares /= np.where(total > 1.0, total, 1.0)  # nested spans of several labels
+            top = np.cumsum(shares, axis=0)
+            for label, upper, lower in zip(by_label, top, top - shares):
+                _stairs(ax, row + 0.4 - 0.8 * upper, row + 0.4 - 0.8 * lower, edges_s * factor,
+                        colour=colours[label], gid=f"track:{name}:{label}")
+            # The rug below the bar marks every bin with any activity, however little.
+            active = _ACTIVE_RUG * (total > 0)
+            _stairs(ax, row + 0.4 + active, np.full(GANTT_BINS, row + 0.4), edges_s * factor,
+                    colour=_ACTIVE_COLOUR, gid=f"active:{name}")
         ax.set_yticks(range(len(names)), names, fontsize=8.0 if len(names) <= 30 else 6.0)
-        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.set_ylim(len(names) - 0.5 + _ACTIVE_RUG, -0.5)
         ax.grid(False, axis="y")
-        starts = [float(s) for spans in tracks.values() for s, _, _ in spans]
-        first, last = min(starts, default=0.0), max(ends, default=0.0)
-        # A trace on an absolute clock starts far from 0: begin the axis at its first span.
-        left = first if first < 0 or first > 0.1 * last else 0.0
-        ax.set_xlim(left * factor, (last + 0.01 * (last - left)) * factor if last > left else 1.0)
-        ax.set_xlabel(f"time ({unit})")
-        ax.set_title(title or f"timeline: {len(names)} tracks, {len(ends)} spans")
+        ax.set_xlim(left * factor, right * factor)
+        width = (edges_s[1] - edges_s[0]) * bin_factor
+        ax.set_xlabel(f"time ({unit}); bar height: share of each {width:.3g} {bin_unit} bin busy")
+        ax.set_title(title or f"timeline: {len(names)} tracks, {len(spans)} spans")
+        handles = []
         if 0 < len(labels) <= legend_max and any(labels):
             handles = [
                 Patch(facecolor=colours[label], label=label or "(unnamed)") for label in labels
             ]
+        if spans:
+            handles.append(Patch(facecolor=_ACTIVE_COLOUR, label="any activity in the bin"))
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
+
+
+def _stairs(
+    ax: Any, upper: np.ndarray, lower: np.ndarray, edges: np.ndarray, *, colour: Any, gid: str
+) -> None:
+    """A filled step band between ``lower`` and ``upper`` (per bin), with runs of equal bins
+    merged so that a long span is one rectangle in the SVG."""
+    change = np.concatenate([[True], (upper[1:] != upper[:-1]) | (lower[1:] != lower[:-1])])
+    keep = np.flatnonzero(change)
+    ax.stairs(upper[keep], np.append(edges[keep], edges[-1]), baseline=lower[keep], fill=True,
+              color=colour, linewidth=0, gid=gid)

@@ -18,7 +18,8 @@ the sweep writes is a change here only.
 :func:`noc_link_loads` turns a run report's ``noc`` section (or an ``archsim noc`` report) into
 router coordinates, directed links and per-link utilisation, rebuilding the coordinates with
 :func:`archsim.hw.noc.topology.build_topology`. :func:`chrome_trace_tracks` turns a Chrome
-Trace Event file into per-track spans for :func:`archsim.report.plots.gantt`.
+Trace Event file into per-track spans for :func:`archsim.report.plots.gantt`, and
+:func:`trace_coverage` says what an archsim timeline leaves out of its run (cap, window).
 
 Every error caused by a file or a column name the user gave is an :class:`ArchsimError` whose
 message names the file or column and what the file does hold.
@@ -35,9 +36,10 @@ import math
 import os
 import types
 import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,9 +62,9 @@ __all__ = [
     "config_unit",
     "is_config_path",
     "noc_link_loads",
-    "read_chrome_trace",
     "read_json",
     "read_results",
+    "trace_coverage",
 ]
 
 log = logging.getLogger(__name__)
@@ -341,7 +343,14 @@ def _flat_row(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _missing(path: Path, wanted: str) -> ArchsimError:
-    """An error naming a file that is not there and the likely candidates beside it."""
+    """An error naming a file that is not there and the likely candidates beside it (in it,
+    for a directory)."""
+    return ArchsimError(f"{path}: no such {wanted} ({_holds(path)})")
+
+
+def _holds(path: Path) -> str:
+    """``"runs/x holds a.csv, b.json"``: the result-like files in ``path`` (a directory) or
+    beside it, for messages."""
     folder = path if path.is_dir() else path.parent
     try:
         near = sorted(
@@ -349,9 +358,8 @@ def _missing(path: Path, wanted: str) -> ArchsimError:
             if p.suffix in (".csv", ".jsonl", ".json", ".gz") and not p.name.startswith(".")
         )
     except OSError:
-        return ArchsimError(f"{path}: no such {wanted} (and no directory {folder})")
-    where = f"{folder} holds {_listed(near)}" if near else f"{folder} holds no .csv/.jsonl/.json"
-    return ArchsimError(f"{path}: no such {wanted} ({where})")
+        return f"and no directory {folder}"
+    return f"{folder} holds {_listed(near)}" if near else f"{folder} holds no .csv/.jsonl/.json"
 
 
 def _resolve(path: Path) -> Path:
@@ -368,6 +376,8 @@ def _resolve(path: Path) -> Path:
 def read_json(path: str | os.PathLike[str]) -> Any:
     """A JSON file's content; :class:`ArchsimError` naming the file if it is missing or bad."""
     path = Path(path)
+    if path.is_dir():
+        raise ArchsimError(f"{path}: a directory, expected a JSON file ({_holds(path)})")
     if not path.is_file():
         raise _missing(path, "file")
     try:
@@ -452,10 +462,9 @@ def _read_jsonl(file: Path) -> list[dict[str, Any]]:
 
 def _report_row(report: Any, source: str) -> dict[str, Any]:
     if not isinstance(report, dict) or report.get("schema") != "archsim-report":
-        schema = report.get("schema") if isinstance(report, dict) else type(report).__name__
         raise ArchsimError(
             f"{source}: expected an archsim run report (schema 'archsim-report') or "
-            f"results.csv/results.jsonl, got schema {schema!r}"
+            f"results.csv/results.jsonl, got {_document_kind(report)}"
         )
     return {"point": 0, "status": STATUS_OK, **_flat_row(report)}
 
@@ -557,30 +566,35 @@ def _parse_link(link: Any, where: str) -> tuple[int, int]:
     raise ArchsimError(f"{where}: expected a link 'u-v' or [u, v], got {link!r}")
 
 
-def noc_link_loads(report: Mapping[str, Any], source: str = "report") -> LinkLoads:
+def noc_link_loads(report: Any, source: str = "report") -> LinkLoads:
     """The NoC of a run report (``report["noc"]``) or of an ``archsim noc`` report, as
     :class:`LinkLoads`.
 
     A run report names its topology; an ``archsim noc`` report does not, so its shape is
     inferred from the links (the first of mesh, ring, torus and tree whose links they are
-    exactly, else an edge list). Raises :class:`ArchsimError` naming ``source`` when the report
-    has no NoC or its links and utilisation disagree.
+    exactly, else an edge list). Raises :class:`ArchsimError` naming ``source`` when the
+    document is not such a report, the report has no NoC, or its links and utilisation are
+    malformed or disagree.
     """
-    if report.get("schema") == "archsim-report":
+    schema = report.get("schema") if isinstance(report, Mapping) else None
+    routers: Any = None
+    if schema == "archsim-report":
         noc = report.get("noc")
         if noc is None:
             raise ArchsimError(f"{source}: the run had no network-on-chip (noc is null)")
-        kind, raw_links = noc.get("topology"), noc.get("links")
-        utilization = (noc.get("link_utilization") or {}).get("per_link")
-        tile_nodes = tuple(noc.get("tile_nodes") or ())
-        where = f"{source}: noc"
-    elif report.get("schema") == "archsim-noc-report":
+        if not isinstance(noc, Mapping):
+            raise ArchsimError(f"{source}: noc: expected an object, got {_kind_of(noc)}")
+        per_link = noc.get("link_utilization")
+        kind, raw_links, routers = noc.get("topology"), noc.get("links"), noc.get("routers")
+        utilization = per_link.get("per_link") if isinstance(per_link, Mapping) else None
+        raw_tiles, where = noc.get("tile_nodes") or [], f"{source}: noc"
+    elif schema == "archsim-noc-report":
         kind, raw_links = None, report.get("links")
-        utilization, tile_nodes, where = report.get("link_utilization"), (), source
+        utilization, raw_tiles, where = report.get("link_utilization"), [], source
     else:
         raise ArchsimError(
-            f"{source}: expected an archsim run report or an archsim noc report, got schema "
-            f"{report.get('schema')!r}"
+            f"{source}: expected an archsim run report or an archsim noc report, got "
+            f"{_document_kind(report)}"
         )
     if not isinstance(raw_links, list) or not isinstance(utilization, list):
         raise ArchsimError(f"{where}: expected the lists links and link utilisation per link")
@@ -591,9 +605,19 @@ def noc_link_loads(report: Mapping[str, Any], source: str = "report") -> LinkLoa
     links = tuple(_parse_link(link, f"{where}.links[{i}]") for i, link in enumerate(raw_links))
     if not links:
         raise ArchsimError(f"{where}: the network has no links")
-    routers = 1 + max(max(link) for link in links)
-    if kind is not None and isinstance(report["noc"].get("routers"), int):
-        routers = report["noc"]["routers"]
+    for i, value in enumerate(utilization):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0.0 <= value <= 1.0
+        ):
+            raise ArchsimError(
+                f"{where}: link utilisation [{i}]: expected a fraction in [0, 1], got {value!r}"
+            )
+    if not isinstance(raw_tiles, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) for n in raw_tiles
+    ):
+        raise ArchsimError(f"{where}.tile_nodes: expected a list of router ids, got {raw_tiles!r}")
+    if not (isinstance(routers, int) and not isinstance(routers, bool)):
+        routers = 1 + max(max(link) for link in links)
     topo = _rebuild(kind, routers, links, source)
     return LinkLoads(
         topology=topo.kind,
@@ -601,18 +625,33 @@ def noc_link_loads(report: Mapping[str, Any], source: str = "report") -> LinkLoa
         coords=topo.coords,
         links=links,
         utilization=tuple(float(u) for u in utilization),
-        tile_nodes=tile_nodes,
+        tile_nodes=tuple(raw_tiles),
     )
+
+
+def _kind_of(value: Any) -> str:
+    """``"a list"``, ``"a number"``: what a JSON value is, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    names = {dict: "an object", list: "a list", str: "a string", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _document_kind(doc: Any) -> str:
+    """What a loaded JSON document is, for messages that name what was expected instead."""
+    if isinstance(doc, Mapping) and "traceEvents" in doc or (
+        isinstance(doc, list) and doc and all(isinstance(e, Mapping) and "ph" in e for e in doc)
+    ):
+        return "a Chrome trace (plot it with --kind timeline)"
+    if isinstance(doc, Mapping):
+        return f"schema {doc.get('schema')!r}"
+    return _kind_of(doc)
 
 
 # --------------------------------------------------------------------------------------------
 # Chrome Trace Event files
 # --------------------------------------------------------------------------------------------
-
-
-def read_chrome_trace(path: str | os.PathLike[str], label: str = "name") -> dict[str, list[Span]]:
-    """The tracks of a Chrome Trace Event JSON file (see :func:`chrome_trace_tracks`)."""
-    return chrome_trace_tracks(read_json(path), source=str(path), label=label)
 
 
 def _order_key(value: Any) -> tuple[int, Any]:
@@ -630,7 +669,8 @@ def chrome_trace_tracks(
     (``"B"``/``"E"``) become spans; their ``ts`` and ``dur`` are microseconds and are returned
     in seconds. A track is a ``(pid, tid)`` thread, named by its ``thread_name`` metadata event
     (``ph`` ``"M"``; ``tid`` when unnamed), prefixed with the process name (``process_name``
-    metadata, else ``pid``) when the trace has several processes. Tracks follow
+    metadata, else ``pid``) when the trace has several processes; threads whose names are
+    the same (the lanes of an archsim NoC flow) make one track. Tracks follow
     ``process_sort_index``/``thread_sort_index`` metadata, then pid and tid; spans within a
     track are sorted by start. Other phases (instants, counters, flows) are ignored. A span's
     label is the event's ``label`` field: its ``name``, or e.g. ``cat`` to colour by category.
@@ -653,21 +693,23 @@ def chrome_trace_tracks(
     for i, event in enumerate(events):
         where = f"{source}: traceEvents[{i}]"
         if not isinstance(event, Mapping):
-            raise ArchsimError(f"{where}: expected an event object, got {type(event).__name__}")
+            raise ArchsimError(f"{where}: expected an event object, got {_kind_of(event)}")
         phase = event.get("ph")
-        key = (event.get("pid", 0), event.get("tid", 0))
+        if phase not in ("M", "X", "B", "E"):
+            continue
+        key = (_thread_id(event, "pid", where), _thread_id(event, "tid", where))
         if phase == "M":
             args = event.get("args") or {}
+            if not isinstance(args, Mapping):
+                raise ArchsimError(f"{where}: args: expected an object, got {_kind_of(args)}")
             if event.get("name") == "thread_name":
                 thread_names[key] = str(args.get("name", key[1]))
             elif event.get("name") == "process_name":
                 process_names[key[0]] = str(args.get("name", key[0]))
             elif event.get("name") == "thread_sort_index":
-                thread_sort[key] = float(args.get("sort_index", 0))
+                thread_sort[key] = _sort_index(args, where)
             elif event.get("name") == "process_sort_index":
-                process_sort[key[0]] = float(args.get("sort_index", 0))
-            continue
-        if phase not in ("X", "B", "E"):
+                process_sort[key[0]] = _sort_index(args, where)
             continue
         ts = _microseconds(event, "ts", where)
         if phase == "X":
@@ -677,6 +719,10 @@ def chrome_trace_tracks(
             open_begins.setdefault(key, []).append((ts, str(event.get(label, ""))))
         elif open_begins.get(key):
             start, name = open_begins[key].pop()
+            if ts < start:
+                raise ArchsimError(
+                    f"{where}: an 'E' event at ts {ts!r} before its 'B' event at {start!r}"
+                )
             spans.setdefault(key, []).append((start * 1e-6, (ts - start) * 1e-6, name))
         else:
             raise ArchsimError(f"{where}: an 'E' event with no open 'B' event on its thread")
@@ -694,6 +740,43 @@ def chrome_trace_tracks(
             name = f"{process_names.get(key[0], key[0])} / {name}"
         tracks.setdefault(name, []).extend(spans.get(key, []))
     return {name: sorted(track) for name, track in tracks.items()}
+
+
+def _thread_id(event: Mapping[str, Any], key: str, where: str) -> int | str:
+    """An event's ``pid`` or ``tid`` (0 when absent): a number or a string."""
+    value = event.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ArchsimError(f"{where}: {key}: expected an integer or a string, got {value!r}")
+    return value
+
+
+def _sort_index(args: Mapping[str, Any], where: str) -> float:
+    value = args.get("sort_index", 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArchsimError(f"{where}: args.sort_index: expected a number, got {value!r}")
+    return float(value)
+
+
+def trace_coverage(trace: Any) -> str | None:
+    """What an archsim timeline leaves out of its run, from its ``otherData`` (see
+    :mod:`archsim.report.timeline`), for a figure's title: ``"samples 1 to 4 of the run;
+    1234 spans dropped by the cap of 1000"``. None when the file holds the whole run or does
+    not say (a trace from another tool)."""
+    other = trace.get("otherData") if isinstance(trace, Mapping) else None
+    if not isinstance(other, Mapping) or other.get("complete") is not False:
+        return None
+    parts = []
+    first, samples = other.get("window_first_sample"), other.get("window_samples")
+    if isinstance(first, int) and samples == 1:
+        parts.append(f"sample {first} of the run")
+    elif isinstance(first, int) and isinstance(samples, int):
+        parts.append(f"samples {first} to {first + samples - 1} of the run")
+    elif isinstance(first, int) and first > 0:
+        parts.append(f"from sample {first} on")
+    dropped, cap = other.get("spans_dropped"), other.get("max_events")
+    if isinstance(dropped, int) and dropped > 0:
+        parts.append(f"{dropped} spans dropped by the cap of {cap}")
+    return "; ".join(parts) or "not the whole run"
 
 
 def _microseconds(event: Mapping[str, Any], key: str, where: str) -> float:

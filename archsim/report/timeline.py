@@ -5,7 +5,9 @@ format of the Trace Event spec: ``traceEvents`` holds one complete event (``"ph"
 span, with ``ts`` and ``dur`` in microseconds (cycles / clock x 1e6, floats: a cycle of a
 100 MHz clock is 0.01 us), ``cat`` one of ``mvm``, ``adc``, ``controller``, ``digital``,
 ``noc``, and ``"M"`` events naming every process (a tile, the controller, the vector units,
-the NoC) and thread (one per component instance, see :mod:`archsim.sim.timeline`).
+the NoC; ``pid`` from 1) and thread (one per component instance, see
+:mod:`archsim.sim.timeline`; ``tid`` from 1, unique over the file), with sort indexes that keep
+the display order.
 ``otherData``, a flat dict, states what the file holds: the run, the window
 (``window_first_sample``, ``window_samples``, ``window_start_us``, ``window_end_us``), the cap
 (``max_events``), the spans recorded, dropped by the cap (``spans_dropped``, and per category
@@ -25,8 +27,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from archsim import __version__
 from archsim.errors import ArchsimError
@@ -69,13 +72,12 @@ def _chunks(timeline: Timeline) -> Iterator[str]:
     tracks = timeline.tracks
     processes = sorted({(t.order[:2], t.process) for t in tracks})
     pid_of = {key: pid for pid, (key, _) in enumerate(processes, start=1)}
-    # Threads are numbered in display order within their process.
+    # Threads are numbered in display order, from 1 and unique across processes: Perfetto
+    # reads a tid as a kernel thread id (unique on a machine, 0 the idle task), and its JSON
+    # importer merged tid 0 into tid 1 until 2025 (google/perfetto pull request 2278).
     ids: list[tuple[int, int]] = [(0, 0)] * len(tracks)
-    tid_next = dict.fromkeys(pid_of.values(), 0)
-    for index in sorted(range(len(tracks)), key=lambda i: tracks[i].order):
-        pid = pid_of[tracks[index].order[:2]]
-        ids[index] = (pid, tid_next[pid])
-        tid_next[pid] += 1
+    for tid, index in enumerate(sorted(range(len(tracks)), key=lambda i: tracks[i].order), 1):
+        ids[index] = (pid_of[tracks[index].order[:2]], tid)
     yield '{"traceEvents":['
     separator = "\n"
     for pid, (_, name) in enumerate(processes, start=1):

@@ -12,7 +12,8 @@ cycles of the chip clock, on one *track* per component instance:
 * per vector unit (``vector unit u``): every operation;
 * per NoC flow (``tile a -> tile b``): every packet, creation to the tail's ejection; packets of
   a flow overlap in flight, so a flow has as many tracks (lanes) as it needs for no two spans
-  of one track to overlap.
+  of one track to overlap, all named after the flow (a viewer tells them apart by thread id;
+  :func:`archsim.report.plots.gantt` draws them as the flow's one row).
 
 No two spans of one track overlap. :mod:`archsim.report.timeline` writes the recording as Chrome
 Trace Event JSON.
@@ -39,8 +40,9 @@ A recorder records one run; the engine drives it (:meth:`Timeline.begin_run`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 from archsim.config.schema import HardwareConfig
 from archsim.hw.trace_hooks import ArrayWork, Phases
@@ -55,8 +57,9 @@ _CONTROLLER, _TILE, _DIGITAL, _NOC = range(4)
 
 class Track(NamedTuple):
     """One component instance's track: ``process`` groups tracks (a tile, the controller, the
-    vector units, the NoC), ``thread`` names the instance. ``order`` sorts tracks for display
-    and is unique per track: ``(kind, process index, ...)``, the first two naming the process."""
+    vector units, the NoC), ``thread`` names the instance (the lanes of a NoC flow share its
+    name). ``order`` sorts tracks for display and is unique per track: ``(kind, process index,
+    ...)``, the first two naming the process."""
 
     order: tuple[int, ...]
     process: str
@@ -238,8 +241,6 @@ class Timeline:
                 break
         else:
             name = f"tile {src_tile} -> tile {dst_tile}"
-            if lanes:
-                name += f" ({len(lanes) + 1})"
             track = self._track((_NOC, 0, src_tile, dst_tile, len(lanes)), "noc", name)
             lanes.append((track, delivered))
         args = {"flits": flits, "hops": hops}

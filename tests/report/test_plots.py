@@ -18,9 +18,12 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
-from matplotlib.collections import PatchCollection, PolyCollection
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib.collections import PatchCollection
 from matplotlib.patches import FancyArrowPatch
 
+from archsim.cli import main
 from archsim.config import load_hardware
 from archsim.config.loader import build
 from archsim.config.schema import NocConfig
@@ -31,6 +34,7 @@ from archsim.report import build_report
 from archsim.report.plot_cli import build_plot, pareto_mask, plot_command
 from archsim.report.plots import (
     axis_scale,
+    busy_fraction,
     energy_breakdown,
     gantt,
     metric_lines,
@@ -45,8 +49,11 @@ from archsim.report.results import (
     chrome_trace_tracks,
     noc_link_loads,
     read_results,
+    trace_coverage,
 )
+from archsim.report.timeline import write_timeline
 from archsim.sim import simulate
+from archsim.sim.timeline import Timeline
 
 ROOT = Path(__file__).resolve().parents[2]
 NOC_CONFIG = ROOT / "hw_configs" / "wu2023_64x64_noc.yaml"
@@ -90,6 +97,17 @@ def sweep(tmp_path_factory):
             handle.write(json.dumps(row) + "\n")
     (folder / "report.json").write_text(to_json(reports[1]))
     return folder, reports
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A real run of the NoC config with its timeline (no conversion spans, to stay small):
+    (report, path of the Chrome trace)."""
+    config = load_hardware(NOC_CONFIG)
+    timeline = Timeline(conversions=False)
+    result = simulate(config, TRACE, seed=0, timeline=timeline)
+    path = write_timeline(timeline, tmp_path_factory.mktemp("recorded") / "timeline.json")
+    return build_report(result, account(result, config)), path
 
 
 def _lines(fig):
@@ -225,6 +243,8 @@ def test_pareto_plot_of_a_sweep_uses_its_pareto_column(sweep, tmp_path):
     assert np.allclose(_gid_collection(ax, "front").get_offsets(),
                        [[point3[LATENCY] * 1e6, point3[ENERGY] * 1e6]])
     assert {c.get_gid() for c in ax.collections} == {"points:False", "points:True", "front"}
+    assert ax.get_legend().get_title().get_text() == PIPE  # what the colours are values of
+    assert [t.get_text() for t in ax.texts] == ["columns_per_adc=4, pipeline=True"]
     # Without the column, the front is computed: ADC sharing 1 is faster and cheaper here.
     fig = build_plot(folder / "results.csv", kind="pareto")
     fronts = _gid_collection(fig.axes[0], "front").get_offsets()
@@ -272,6 +292,29 @@ def test_energy_breakdown_of_a_real_sweep_sums_to_the_energy(sweep):
     assert {c.get_label() for c in ax.containers} == nonzero
 
 
+def test_a_breakdown_over_several_parameters_names_each_bar_by_their_values(sweep):
+    """No --x and two swept parameters: one bar per design point, in point order, named by
+    its parameter values rather than its id."""
+    folder, reports = sweep
+    ax = build_plot(folder / "results.jsonl", kind="breakdown").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "columns_per_adc=1, pipeline=False", "columns_per_adc=4, pipeline=False",
+        "columns_per_adc=1, pipeline=True", "columns_per_adc=4, pipeline=True"]
+    assert ax.get_xlabel() == "design point"
+    for point in range(4):
+        total = sum(c[point].get_height() for c in ax.containers)
+        assert total == pytest.approx(reports[point]["per_inference"]["energy_j"] * 1e6)
+
+
+def test_coincident_series_stay_visible():
+    """Two series with the same values (a parameter with no effect on the metric): each has
+    its own dash and marker, the later marker smaller, so the first shows through."""
+    lines = _lines(metric_lines({"a": ([1, 2], [1, 2]), "b": ([1, 2], [1, 2])}, x="p", y="m"))
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()
+    assert lines[0].get_marker() != lines[1].get_marker()
+    assert lines[0].get_markersize() > lines[1].get_markersize()
+
+
 def test_utilization_bars_of_one_run_in_percent(sweep):
     _, reports = sweep
     utilization = reports[0]["per_inference"]["utilization"]
@@ -281,6 +324,9 @@ def test_utilization_bars_of_one_run_in_percent(sweep):
     assert heights == pytest.approx([100 * v for v in utilization.values()])
     assert [t.get_text() for t in ax.get_xticklabels()] == list(utilization)
     assert ax.get_ylabel() == "per_inference.utilization (%)"
+    # A lightly used NoC reads as its value, not as "0.0".
+    tiny = utilization_bars({"noc": 0.000378, "adc": 0.2}).axes[0]
+    assert [t.get_text() for t in tiny.texts] == ["0.0378", "20"]
 
 
 def test_utilization_bars_grouped_by_design_point(sweep):
@@ -363,15 +409,86 @@ def test_the_shape_of_an_archsim_noc_report_is_inferred_from_its_links(kind, dim
 # --------------------------------------------------------------------------------------------
 
 
-def test_gantt_draws_a_row_per_track_and_a_bar_per_span():
+def _drawn(ax, gid: str) -> tuple[np.ndarray, np.ndarray]:
+    """(bin edges in axis units, share of each bin) of a Gantt band, read off the figure: a
+    band of a row's bar rises 0.8 rows at a share of 1."""
+    band = next(p for p in ax.patches if p.get_gid() == gid)
+    values, edges, baseline = band.get_data()
+    return edges, (np.asarray(baseline) - np.asarray(values)) / 0.8
+
+
+def _busy(ax, gid: str) -> float:
+    """The busy time a Gantt band draws, in axis units: its bins' shares times their widths."""
+    edges, share = _drawn(ax, gid)
+    return float(np.sum(share * np.diff(edges)))
+
+
+def test_busy_fraction_is_the_covered_share_of_each_bin():
+    edges = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    # Overlapping spans count once; a span may run past the edges; an empty one adds nothing.
+    intervals = [(0.0, 1.0), (0.5, 1.5), (3.0, 3.25), (2.5, 2.5), (3.75, 9.0)]
+    assert list(busy_fraction(intervals, edges)) == pytest.approx([1.0, 0.5, 0.0, 0.5])
+    assert list(busy_fraction([], edges)) == [0.0] * 4
+    assert list(busy_fraction([(-5.0, 0.5)], edges)) == pytest.approx([0.5, 0, 0, 0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 60)), max_size=40),
+       st.integers(1, 12))
+def test_busy_fraction_matches_a_cycle_by_cycle_count(spans, bins):
+    """Property: on integer cycles, each bin's share is the count of its cycles that some span
+    covers, divided by the bin's width (a brute-force reference)."""
+    width = 37
+    edges = np.arange(bins + 1, dtype=float) * width
+    busy = np.zeros(bins * width, dtype=bool)
+    for start, length in spans:
+        busy[start:start + length] = True
+    expected = busy.reshape(bins, width).mean(axis=1)
+    intervals = [(float(s), float(s + n)) for s, n in spans]
+    assert busy_fraction(intervals, edges) == pytest.approx(expected, abs=1e-12)
+
+
+def test_gantt_draws_a_row_per_track_and_each_spans_busy_time():
     tracks = {"tile 0": [(0.0, 2e-6, "conv1"), (3e-6, 1e-6, "conv2")],
               "controller": [(1e-6, 0.5e-6, "issue")], "noc": []}
     ax = gantt(tracks).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["tile 0", "controller", "noc"]
-    bars = [c for c in ax.collections if isinstance(c, PolyCollection)]
-    assert sum(len(c.get_paths()) for c in bars) == 3
-    assert ax.get_xlabel() == "time (µs)"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["conv1", "conv2", "issue"]
+    assert ax.get_xlabel().startswith("time (µs); bar height: share of each ")
+    for gid, busy_us in [("track:tile 0:conv1", 2.0), ("track:tile 0:conv2", 1.0),
+                         ("track:controller:issue", 0.5)]:
+        assert _busy(ax, gid) == pytest.approx(busy_us, rel=1e-9)
+    # Spans longer than a bin are drawn at full height over their whole extent.
+    edges, share = _drawn(ax, "track:tile 0:conv1")
+    inside = (edges[:-1] >= 0.0) & (edges[1:] <= 2.0)
+    assert inside.any() and np.all(share[inside] == pytest.approx(1.0))
+    assert not any(str(p.get_gid()).startswith("track:noc") for p in ax.patches)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "conv1", "conv2", "issue", "any activity in the bin"]
+
+
+def test_gantt_draws_a_sparsely_busy_component_in_proportion():
+    """2 000 spans of 1 ns every 50 ns (2 % busy) on a 100 µs axis: each is far under a
+    pixel, and the row must read 2 % busy, not busy throughout; the rug marks the bins."""
+    spans = [(i * 50e-9, 1e-9, "convert") for i in range(2000)]
+    ax = gantt({"adc": spans}).axes[0]
+    edges, share = _drawn(ax, "track:adc:convert")
+    covered = (edges[1:] <= 100.0)
+    assert np.mean(share[covered]) == pytest.approx(0.02, rel=0.02)
+    assert share.max() < 0.05
+    assert _busy(ax, "track:adc:convert") == pytest.approx(2000 * 1e-3, rel=1e-9)  # µs
+    rug_edges, rug = _drawn(ax, "active:adc")  # merged runs: active to the last span, then not
+    assert rug_edges[0] == 0.0 and rug[0] < 0 and rug[-1] == 0
+    assert 99.9 <= rug_edges[1] <= 100.0 + (ax.get_xlim()[1] - 100.0) / 10
+
+
+def test_gantt_stacks_nested_spans_within_the_row():
+    """A B/E parent with a child span: the two labels share the bins they overlap in, never
+    drawing more than the whole row."""
+    tracks = {"core": [(0.0, 4e-6, "frame"), (1e-6, 1e-6, "draw")]}
+    ax = gantt(tracks).axes[0]
+    _, frame = _drawn(ax, "track:core:frame")
+    _, draw = _drawn(ax, "track:core:draw")
+    assert np.all(frame + draw <= 1.0 + 1e-12)
 
 
 def test_chrome_trace_events_become_tracks_in_seconds():
@@ -423,9 +540,56 @@ def test_gantt_of_a_real_runs_layers_from_a_chrome_trace(sweep, tmp_path):
     assert [p.name for p in paths] == ["timeline.png", "timeline.svg"]
     ax = build_plot(tmp_path / "trace.json", kind="timeline").axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == [layer["name"] for layer in layers]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sample 0", "sample 1"]
-    assert sum(len(c.get_paths()) for c in ax.collections) == 2 * len(layers)
-    assert ax.get_xlabel() == "time (µs)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "sample 0", "sample 1", "any activity in the bin"]
+    for layer in layers:  # each layer's row draws its active time of the two samples
+        per_sample_us = layer["active_s"] / report["samples"] * 1e6
+        for sample in range(2):
+            assert _busy(ax, f"track:{layer['name']}:sample {sample}") == pytest.approx(
+                per_sample_us, rel=1e-9)
+    assert ax.get_xlabel().startswith("time (µs)")
+
+
+def test_gantt_of_a_recorded_run_draws_the_reports_busy_times(recorded, tmp_path):
+    """The timeline plot of a real recording, read back from its file: one row per array,
+    core and NoC flow (a flow's lanes are one row), and the busy time each row draws is the
+    report's: per tile ``tiles.array_busy_s``, for the core ``controller.busy_s``, for the
+    NoC one span per packet of the run."""
+    report, path = recorded
+    ax = build_plot(path, kind="timeline").axes[0]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    flows = [r for r in rows if r.startswith("noc / ")]
+    assert len(flows) == len(set(flows)) and flows  # lanes merged into their flow's row
+    assert rows[0] == "controller / core 0"
+    bands = [str(p.get_gid()) for p in ax.patches if str(p.get_gid()).startswith("track:")]
+    for tile, busy_s in enumerate(report["tiles"]["array_busy_s"]):
+        drawn = sum(_busy(ax, g) for g in bands if g.startswith(f"track:tile {tile} / array "))
+        assert drawn * 1e-3 == pytest.approx(busy_s, rel=1e-9)  # ms axis
+    drawn = sum(_busy(ax, g) for g in bands if g.startswith("track:controller / core 0:"))
+    assert drawn * 1e-3 == pytest.approx(report["controller"]["busy_s"], rel=1e-9)
+    assert ax.get_xlabel().startswith("time (ms)")
+    assert ax.get_title() == "timeline of timeline.json"  # the whole run: no caveat
+    capped = Timeline(max_events=1000, conversions=False)
+    simulate(load_hardware(NOC_CONFIG), TRACE, seed=0, timeline=capped)
+    title = build_plot(write_timeline(capped, tmp_path / "capped.json"),
+                       kind="timeline").axes[0].get_title()
+    dropped = json.loads((tmp_path / "capped.json").read_text())["otherData"]["spans_dropped"]
+    assert title == f"timeline of capped.json ({dropped} spans dropped by the cap of 1000)"
+
+
+@pytest.mark.parametrize(("other", "said"), [
+    ({"complete": True, "window_first_sample": 0, "window_samples": None}, None),
+    ({"complete": False, "window_first_sample": 1, "window_samples": 1, "spans_dropped": 0},
+     "sample 1 of the run"),
+    ({"complete": False, "window_first_sample": 2, "window_samples": 3, "spans_dropped": 7,
+      "max_events": 10}, "samples 2 to 4 of the run; 7 spans dropped by the cap of 10"),
+    ({"complete": False, "window_first_sample": 5, "window_samples": None}, "from sample 5 on"),
+    ({"complete": False}, "not the whole run"),
+    ({"version": "another tool"}, None),
+])
+def test_trace_coverage_says_what_an_archsim_timeline_leaves_out(other, said):
+    assert trace_coverage({"traceEvents": [], "otherData": other}) == said
+    assert trace_coverage([]) is None
 
 
 @pytest.mark.parametrize(("trace", "message"), [
@@ -435,6 +599,14 @@ def test_gantt_of_a_real_runs_layers_from_a_chrome_trace(sweep, tmp_path):
     ({"traceEvents": [{"ph": "X", "ts": 0, "dur": -1}]}, r"traceEvents\[0\]: negative dur"),
     ({"traceEvents": [{"ph": "E", "ts": 0}]}, r"traceEvents\[0\]: an 'E' event with no open 'B'"),
     ({"traceEvents": [3]}, r"traceEvents\[0\]: expected an event object"),
+    ({"traceEvents": [{"ph": "X", "ts": 0, "dur": 1, "pid": [1]}]},
+     r"traceEvents\[0\]: pid: expected an integer or a string"),
+    ({"traceEvents": [{"ph": "M", "name": "thread_name", "args": "adc"}]},
+     r"traceEvents\[0\]: args: expected an object, got a string"),
+    ({"traceEvents": [{"ph": "M", "name": "thread_sort_index", "args": {"sort_index": "a"}}]},
+     r"traceEvents\[0\]: args.sort_index: expected a number"),
+    ({"traceEvents": [{"ph": "B", "ts": 5}, {"ph": "E", "ts": 2}]},
+     r"traceEvents\[1\]: an 'E' event at ts 2.0 before its 'B' event at 5.0"),
 ])
 def test_malformed_chrome_traces_are_named(trace, message):
     with pytest.raises(ArchsimError, match=message):
@@ -446,17 +618,18 @@ def test_malformed_chrome_traces_are_named(trace, message):
 # --------------------------------------------------------------------------------------------
 
 
-def _every_kind(folder):
+def _every_kind(folder, timeline):
     yield "line", dict(x=CPA, y=LATENCY, series=PIPE), folder / "results.jsonl"
     yield "pareto", dict(series=PIPE), folder / "results.jsonl"
     yield "breakdown", dict(x=CPA), folder / "results.csv"
+    yield "timeline", dict(), timeline
     yield "utilization", dict(), folder / "report.json"
     yield "heatmap", dict(), folder / "report.json"
 
 
-def test_two_renders_give_identical_bytes(sweep, tmp_path):
+def test_two_renders_give_identical_bytes(sweep, recorded, tmp_path):
     folder, _ = sweep
-    for kind, args, path in _every_kind(folder):
+    for kind, args, path in _every_kind(folder, recorded[1]):
         first = plot_command(path, kind=kind, out=tmp_path / "a" / kind, **args)
         second = plot_command(path, kind=kind, out=tmp_path / "b" / kind, **args)
         for a, b in zip(first, second):
@@ -465,7 +638,8 @@ def test_two_renders_give_identical_bytes(sweep, tmp_path):
         assert "<dc:date>" not in svg and svg.startswith("<?xml")
         assert first[0].read_bytes().startswith(b"\x89PNG")
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
-        f"{kind}.{fmt}" for kind, _, _ in _every_kind(folder) for fmt in ("png", "svg"))
+        f"{kind}.{fmt}" for kind, _, _ in _every_kind(folder, recorded[1])
+        for fmt in ("png", "svg"))
 
 
 def test_save_figure_formats_and_errors(tmp_path):
@@ -586,3 +760,56 @@ def test_bad_files_are_named(tmp_path):
     (tmp_path / "plots.png").write_bytes(b"\x89PNG")
     with pytest.raises(ArchsimError, match=r"plots.png: not JSON: not UTF-8 text"):
         build_plot(tmp_path / "plots.png", kind="timeline")
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def _cli_cases(folder: Path, report: Path, trace: Path):
+    """(arguments, the message's expected part) of user errors, inputs written to ``folder``."""
+    (folder / "bad.jsonl").write_text('{"point": 0}\n{"point": \n')
+    (folder / "array.json").write_text("[1, 2]")
+    (folder / "noc_list.json").write_text('{"schema": "archsim-report", "noc": [1]}')
+    (folder / "noc_text.json").write_text(json.dumps({
+        "schema": "archsim-report", "noc": {"topology": "mesh", "links": ["0-1", "1-0"],
+                                            "routers": 2,
+                                            "link_utilization": {"per_link": ["a", 0.1]}}}))
+    (folder / "blocker").write_text("")
+    yield ["nope.csv", "--kind", "line", "--x", CPA, "--y", LATENCY], "no such results file"
+    yield [str(report), "--kind", "timeline"], "expected a Chrome trace"
+    yield [str(trace), "--kind", "pareto"], "a Chrome trace (plot it with --kind timeline)"
+    yield [str(trace), "--kind", "heatmap"], "a Chrome trace (plot it with --kind timeline)"
+    yield ["array.json", "--kind", "heatmap"], "or an archsim noc report, got a list"
+    yield ["noc_list.json", "--kind", "heatmap"], "noc: expected an object, got a list"
+    yield ["noc_text.json", "--kind", "heatmap"], "link utilisation [0]: expected a fraction"
+    yield [".", "--kind", "heatmap"], "a directory, expected a JSON file"
+    yield ["bad.jsonl", "--kind", "pareto"], "bad.jsonl: line 2: not JSON"
+    yield [str(report), "--kind", "pareto", "--y", "per_inference.energy"], (
+        "no column 'per_inference.energy'; did you mean per_inference.energy_j")
+    yield [str(report), "--kind", "pareto", "--x", "latency"], "no column 'latency'"
+    yield [str(report), "--kind", "heatmap", "--out", "blocker/heat"], "cannot write the plot"
+
+
+def test_user_errors_are_one_line_exit_2_and_leave_no_files(sweep, recorded, tmp_path,
+                                                             monkeypatch, capsys):
+    """Each bad input or argument on the command line: status 2, one line on standard error
+    naming the problem, nothing on standard output, no file written (no traceback: anything
+    but an ArchsimError would escape main() and fail the test)."""
+    folder, _ = sweep
+    monkeypatch.chdir(tmp_path)
+    for args, message in list(_cli_cases(tmp_path, folder / "report.json", recorded[1])):
+        before = _files(tmp_path)
+        assert main(["plot", *args]) == 2, args
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and err.startswith("archsim: error: "), err
+        assert message in err, (args, err)
+        assert _files(tmp_path) == before, args
+
+
+def test_an_output_in_a_missing_directory_is_made(sweep, tmp_path, capsys):
+    folder, _ = sweep
+    out = tmp_path / "new" / "dir" / "heat"
+    assert main(["plot", str(folder / "report.json"), "--kind", "heatmap", "--out", str(out)]) == 0
+    assert _files(tmp_path) == ["new", "new/dir", "new/dir/heat.png", "new/dir/heat.svg"]
+    assert capsys.readouterr().out == f"wrote {out}.png and {out}.svg\n"
