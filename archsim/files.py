@@ -10,7 +10,7 @@ temporary ones.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from collections.abc import Iterable, Mapping
 from typing import Union
@@ -35,7 +35,7 @@ def write_atomically(files: Mapping[Path, Content], *, durable: bool = False) ->
     temps: list[tuple[str, Path]] = []
     try:
         for path, content in files.items():
-            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+            fd, temp = _create_temp(path)
             temps.append((temp, path))
             if isinstance(content, bytes):
                 with os.fdopen(fd, "wb") as handle:
@@ -52,6 +52,19 @@ def write_atomically(files: Mapping[Path, Content], *, durable: bool = False) ->
         for temp, _ in temps:
             if os.path.exists(temp):
                 os.unlink(temp)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path``, opened for writing, with the permissions a new
+    file gets (0666 less the umask, as ``open`` gives; :func:`tempfile.mkstemp` would make the
+    report or plot that replaces ``path`` readable by its owner only)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:  # another writer's name: draw again
+            continue
 
 
 def _sync(handle: object, durable: bool) -> None:
