@@ -2,7 +2,8 @@
 
 Commands::
 
-    archsim run CONFIG TRACE [--out DIR] [--set PATH=VALUE ...] [--seed N] [--timeline FILE]
+    archsim run CONFIG TRACE [--out DIR] [--set PATH=VALUE ...] [--seed N] [--timeline FILE
+                [--timeline-max-spans N] [--timeline-first-sample N] [--timeline-samples N]]
         (writes report.json and report.csv to DIR, default runs/<config name>_<model>)
     archsim validate CONFIG [--set PATH=VALUE ...]
     archsim program CONFIG TRACE [--set PATH=VALUE ...]   (the controller's instruction stream)
@@ -91,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--timeline", metavar="FILE",
         help="also write a Chrome Trace Event JSON timeline (open in ui.perfetto.dev)",
+    )
+    run.add_argument(
+        "--timeline-max-spans", type=_positive, default=None, metavar="N",
+        help="keep at most N spans in the timeline (default 200000; the file says what it dropped)",
+    )
+    run.add_argument(
+        "--timeline-first-sample", type=_non_negative, default=None, metavar="N",
+        help="record the timeline from sample N of the trace on (default 0)",
+    )
+    run.add_argument(
+        "--timeline-samples", type=_positive, default=None, metavar="N",
+        help="record N samples only (default: every sample from the first)",
     )
     run.set_defaults(handler=_cmd_run)
 
@@ -216,8 +229,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from archsim.sim import simulate
     from archsim.sim.timeline import Timeline
 
+    window = {
+        "max_events": args.timeline_max_spans,
+        "first_sample": args.timeline_first_sample,
+        "samples": args.timeline_samples,
+    }
+    window = {key: value for key, value in window.items() if value is not None}
+    if window and not args.timeline:
+        raise ArchsimError(
+            "--timeline-max-spans, --timeline-first-sample and --timeline-samples need "
+            "--timeline FILE"
+        )
     config = load_hardware(args.config, args.overrides)
-    timeline = Timeline() if args.timeline else None
+    if window.get("first_sample", 0) > 0:
+        from archsim.workload.trace import read_header
+
+        samples = read_header(args.trace).samples
+        if window["first_sample"] >= samples:
+            raise ArchsimError(
+                f"--timeline-first-sample: {args.trace} has samples 0..{samples - 1}, "
+                f"got {window['first_sample']}"
+            )
+    timeline = Timeline(**window) if args.timeline else None
     bar = None
     if sys.stderr.isatty():
         from archsim.dse.progress import ProgressBar

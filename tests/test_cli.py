@@ -258,3 +258,27 @@ def test_run_writes_a_timeline_whose_tile_spans_match_the_report(chain_trace, tm
     assert sorted(v * 1e-6 for v in busy.values()) == pytest.approx(
         sorted(report["tiles"]["array_busy_s"]), rel=1e-12
     )
+
+
+def test_run_timeline_window_and_cap_from_the_command_line(chain_trace, tmp_path, capsys):
+    trace = str(chain_trace([(25, 4, 12), (100, 12, 3)], samples=4))
+    path = tmp_path / "t.json"
+    args = ["run", WU, trace, "--out", str(tmp_path / "r"), "--timeline", str(path)]
+    window = ["--timeline-first-sample", "1", "--timeline-samples", "2"]
+    assert main([*args, *window, "--timeline-max-spans", "5"]) == 0
+    other = json.loads(path.read_text())["otherData"]
+    assert other["window_first_sample"] == 1 and other["window_samples"] == 2
+    assert other["max_events"] == 5 and other["spans_dropped"] > 0
+    capsys.readouterr()
+    # Without --timeline, or past the trace's last sample: one error, nothing written.
+    for bad, message in [
+        (["run", WU, trace, "--out", str(tmp_path / "a"), "--timeline-samples", "2"],
+         "need --timeline FILE"),
+        (["run", WU, trace, "--out", str(tmp_path / "b"), "--timeline", str(tmp_path / "b.json"),
+          "--timeline-first-sample", "4"], "has samples 0..3, got 4"),
+    ]:
+        assert main(bad) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("archsim: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert not (tmp_path / "b.json").exists()
