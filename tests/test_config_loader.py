@@ -421,6 +421,7 @@ def test_apply_overrides(override: str, check: Callable[[dict[str, Any]], bool])
         (["clock.hz=3"], "--set clock.hz=3: 'clock' is not a mapping"),
         (["tiles.bits=3"], "--set tiles.bits=3: 'tiles' is not a mapping"),
         (["tiles[0].adc[1]=3"], "--set tiles[0].adc[1]=3: 'tiles[0].adc' is not a list"),
+        (["extra[0]=3"], "--set extra[0]=3: 'extra' is not in the config, so it has no [0]"),
         (["tiles[5].rows=3"],
          "--set tiles[5].rows=3: 'tiles' has 2 entries; index 5 is out of range"),
         (["tiles"], "--set tiles: expected path=value"),

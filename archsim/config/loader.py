@@ -656,6 +656,8 @@ def _assign(node: Any, steps: Sequence[str | int], value: Any, where: str, shown
             raise ConfigError(f"{where}: {shown!r} is not a mapping")
         copied = dict(node)
         inner = _join(shown, step)
+        if rest and isinstance(rest[0], int) and node.get(step) is None:
+            raise ConfigError(f"{where}: {inner!r} is not in the config, so it has no [{rest[0]}]")
         copied[step] = value if not rest else _assign(node.get(step, {}), rest, value, where, inner)
         return copied
     if not isinstance(node, list):

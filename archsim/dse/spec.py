@@ -46,7 +46,14 @@ from typing import Any, Literal, Union
 import numpy as np
 
 from archsim.config import hardware_from_data
-from archsim.config.loader import build, load_with_bases, load_yaml, parse_config_path
+from archsim.config.loader import (
+    apply_overrides,
+    apply_settings,
+    build,
+    load_with_bases,
+    load_yaml,
+    parse_config_path,
+)
 from archsim.config.loader import describe_value as _got
 from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError, ConfigError
@@ -728,7 +735,7 @@ def _spec(data: object, source: str) -> SweepSpec:
         try:  # a file that is not a trace at all fails here, not at every point
             read_header(path)
         except ArchsimError as error:
-            raise ConfigError(f"traces[{i}]: {error}") from None
+            raise ConfigError(f"traces[{i}]: {str(error).replace(path, trace)}") from None
         traces.append(TraceInput(trace, path, digest))
     _unique([t.name for t in traces], [f"traces[{i}]" for i in range(len(traces))])
 
@@ -743,6 +750,15 @@ def _spec(data: object, source: str) -> SweepSpec:
     )
     owners = [(path, axis.where) for axis in axes for path in axis.paths]
     _unique([p for p, _ in owners], [f"{w} ({p})" for p, w in owners])
+    # A path that cannot be set at all in this config (through a section it does not have,
+    # such as noc.dims[0] without a noc:) is the spec's error, not one row error per point.
+    with_set = apply_overrides(config_data, overrides)
+    for axis in axes:
+        for setting in axis.levels[0] if axis.levels else ():
+            try:
+                apply_settings(with_set, [(setting.path, setting.value)])
+            except ConfigError as error:
+                raise ConfigError(f"{axis.where}: {config}: {error}") from None
 
     metrics = tuple(
         _metric(item, f"metrics[{i}]", pattern=True)

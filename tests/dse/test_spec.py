@@ -111,6 +111,14 @@ BAD = [
     ({"config": "nowhere.yaml"}, "config: "),
     ({"set": ["chip.tiles=9", "tile.adc.bits=0"]}, "set[1]: "),
     ({"seeds": [0, 0]}, "seeds[1]: 0 is already given at seeds[0]"),
+    (
+        {"traces": ["not_a_trace.jsonl"]},
+        "traces[0]: not_a_trace.jsonl: header (line 1): not an archsim trace",
+    ),
+    (
+        {"axes": [{"path": "noc.dims[0]", "values": [2, 3]}]},
+        "'noc.dims' is not in the config, so it has no [0]",
+    ),
     ({"seeds": [-1]}, "seeds[0]: must be >= 0, got -1"),
     (
         {
@@ -238,6 +246,7 @@ BAD = [
 
 @pytest.mark.parametrize(("fields", "message"), BAD, ids=[m.split(":")[0] for _, m in BAD])
 def test_a_bad_field_is_one_error_naming_its_path(tmp_path, fields, message):
+    (tmp_path / "not_a_trace.jsonl").write_text("garbage\n")
     path = write_spec(tmp_path, **fields)
     with pytest.raises(ConfigError) as caught:
         load_spec(path)
