@@ -187,9 +187,11 @@ class CacheEntry:
 class ResultCache:
     """The content-addressed cache of simulated points in one directory (see the module doc).
 
-    Creating it creates the directory and removes temporary files that a killed sweep left
-    more than an hour ago. Safe to share between sweeps, also running at the same time: two
-    writers of one key write the same content.
+    Creating it creates the directory, removes temporary files that a killed sweep left more
+    than an hour ago and lists the entries present, so that a point not cached costs no file
+    system call. Safe to share between sweeps, also running at the same time: two writers of
+    one key write the same content, and an entry another process adds after this cache was
+    opened is not seen (its point is simulated again, with the same result).
 
     Args:
         directory: where the cache files live.
@@ -210,6 +212,7 @@ class ResultCache:
                 f"cannot create the sweep cache {self.directory}: {error.strerror or error}"
             ) from None
         self._remove_stale_temps()
+        self._present = {path.stem for path in self.directory.glob("*/*.json")}
 
     def _remove_stale_temps(self) -> None:
         now = time.time()
@@ -226,6 +229,8 @@ class ResultCache:
 
     def get(self, key: str) -> CacheEntry | None:
         """The entry of ``key``, or None if it is not cached (or its file is damaged)."""
+        if key not in self._present:
+            return None
         path = self.path(key)
         try:
             text = path.read_text(encoding="utf-8")
@@ -255,6 +260,11 @@ class ResultCache:
             raise ArchsimError(
                 f"cannot write the sweep cache file {path}: {error.strerror or error}"
             ) from None
+        self._present.add(key)
+
+    def written(self, key: str) -> None:
+        """Note that a worker of this sweep wrote ``key``'s file (:func:`write_entry`)."""
+        self._present.add(key)
 
     def keys(self) -> list[str]:
         """Every cached key (files present; not checked), sorted."""

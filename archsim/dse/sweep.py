@@ -308,7 +308,9 @@ class _Run:
         entry = CacheEntry.from_json(outcome.entry, outcome.key)
         if entry is None:  # cannot happen: the worker wrote it with CacheEntry.to_json
             raise SweepError(f"a worker returned a malformed result for cache key {outcome.key}")
-        if not outcome.stored:
+        if outcome.stored:
+            self.cache.written(outcome.key)
+        else:
             self.cache.put_text(outcome.key, outcome.entry)
         self.simulated += 1
         for point in points:
