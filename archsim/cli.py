@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "plot", help="plot a sweep's results, a run's report, a NoC report or a timeline"
     )
     plot.add_argument(
-        "results", help="results.csv/results.jsonl or their folder, report.json, or a timeline"
+        "results",
+        help="results.csv/results.jsonl or their folder, report.json or its folder, or a timeline",
     )
     plot.add_argument(
         "--kind", default="line",

@@ -28,7 +28,9 @@ timeline       a Chrome Trace Event JSON file              a row per thread name
                                                            or windowed archsim file leaves out
 =============  ==========================================  =====================================
 
-Design points whose ``status`` is not ok are left out (and logged). Errors in the arguments
+A directory stands for the results tables it holds, or else for its ``report.json`` (what
+``archsim run --out DIR`` writes). Design points whose ``status`` is not ok are left out (and
+logged). Errors in the arguments
 or the files are :class:`ArchsimError` naming the column or file and what exists.
 """
 
@@ -56,8 +58,10 @@ from archsim.report.plots import (
 )
 from archsim.report.results import (
     PARETO_COLUMN,
+    REPORT_FILE,
     ResultsTable,
     chrome_trace_tracks,
+    in_folder,
     noc_link_loads,
     read_json,
     read_results,
@@ -105,8 +109,9 @@ def plot_command(
 
     Args:
         results_path: what the kind reads (see the module table): sweep results
-            (``results.csv``, ``results.jsonl`` or their directory), a run's ``report.json``,
-            an ``archsim noc`` report, or a Chrome trace.
+            (``results.csv``, ``results.jsonl`` or their directory), a run's ``report.json``
+            (or the ``archsim run --out`` directory holding it), an ``archsim noc`` report,
+            or a Chrome trace.
         x: the parameter column (``line``, ``pareto``, ``breakdown``, ``utilization``).
         y: the metric column (``line``, ``pareto``) or the prefix of per-component columns
             (``breakdown``, ``utilization``); defaults in :data:`DEFAULT_Y`.
@@ -148,6 +153,7 @@ def build_plot(
         takes = ", ".join(f"--{name}" for name in _TAKES[kind]) or "no column arguments"
         raise ArchsimError(f"--kind {kind} takes {takes}, got {', '.join(extra)}")
     if kind == "heatmap":
+        results_path = in_folder(results_path, (REPORT_FILE,))
         loads = noc_link_loads(read_json(results_path), source=str(results_path))
         return noc_heatmap(loads.coords, loads.links, loads.utilization,
                            topology=loads.topology, tile_nodes=loads.tile_nodes)

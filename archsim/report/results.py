@@ -53,6 +53,7 @@ from archsim.units import UNITS, parse_quantity
 __all__ = [
     "META_COLUMNS",
     "PARETO_COLUMN",
+    "REPORT_FILE",
     "RESULTS_FILES",
     "STATUS_OK",
     "LinkLoads",
@@ -60,6 +61,7 @@ __all__ = [
     "Span",
     "chrome_trace_tracks",
     "config_unit",
+    "in_folder",
     "is_config_path",
     "noc_link_loads",
     "read_json",
@@ -77,6 +79,8 @@ STATUS_OK = "ok"
 PARETO_COLUMN = "pareto"
 #: What :func:`read_results` looks for in a directory, in this order.
 RESULTS_FILES = ("results.jsonl", "results.csv")
+#: The report an ``archsim run --out DIR`` writes, read as one design point.
+REPORT_FILE = "report.json"
 
 #: One bar of a timeline: (start, duration, label), times in s.
 Span = tuple[float, float, str]
@@ -362,12 +366,21 @@ def _holds(path: Path) -> str:
     return f"{folder} holds {_listed(near)}" if near else f"{folder} holds no .csv/.jsonl/.json"
 
 
-def _resolve(path: Path) -> Path:
+def in_folder(path: str | os.PathLike[str], names: Sequence[str]) -> Path:
+    """``path`` itself, or for a directory the first of ``names`` it holds (unchanged if it
+    holds none: reading it then names what the directory does hold)."""
+    path = Path(path)
     if path.is_dir():
-        for name in RESULTS_FILES:
+        for name in names:
             if (path / name).is_file():
                 return path / name
-        raise _missing(path, f"results ({' or '.join(RESULTS_FILES)})")
+    return path
+
+
+def _resolve(path: Path) -> Path:
+    path = in_folder(path, (*RESULTS_FILES, REPORT_FILE))
+    if path.is_dir():
+        raise _missing(path, f"results ({', '.join((*RESULTS_FILES, REPORT_FILE))})")
     if not path.is_file():
         raise _missing(path, "results file")
     return path

@@ -339,6 +339,21 @@ def test_utilization_bars_grouped_by_design_point(sweep):
     assert len(one.containers) == 1 and "wu2023_64x64_noc" in one.get_title()
 
 
+def test_a_run_folder_is_read_as_its_report(sweep, tmp_path):
+    """``archsim run --out DIR`` leaves DIR/report.json: DIR stands for it (a folder with
+    results tables is still read as the sweep)."""
+    folder, _ = sweep
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.json").write_bytes((folder / "report.json").read_bytes())
+    for kind in ("utilization", "breakdown", "heatmap"):
+        by_folder = plot_command(run, kind=kind, out=tmp_path / f"{kind}_folder")
+        by_file = plot_command(run / "report.json", kind=kind, out=tmp_path / f"{kind}_file")
+        assert [p.read_bytes() for p in by_folder] == [p.read_bytes() for p in by_file]
+    sweep_one = build_plot(folder, kind="utilization", x=PIPE).axes[0]
+    assert len(sweep_one.containers) == 4
+
+
 # --------------------------------------------------------------------------------------------
 # NoC heat map
 # --------------------------------------------------------------------------------------------
@@ -719,7 +734,7 @@ def test_missing_files_name_what_exists(sweep, tmp_path):
         build_plot(folder / "nope.csv", kind="line", x=CPA, y=LATENCY)
     with pytest.raises(ArchsimError, match=rf"nope.json: no such file \(.*{beside}"):
         build_plot(folder / "nope.json", kind="heatmap")
-    empty = r"no such results \(results.jsonl or results.csv\) \(.* holds no"
+    empty = r"no such results \(results.jsonl, results.csv, report.json\) \(.* holds no"
     with pytest.raises(ArchsimError, match=empty):
         build_plot(tmp_path, kind="breakdown")
 
