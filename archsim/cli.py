@@ -242,14 +242,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "--timeline FILE"
         )
     config = load_hardware(args.config, args.overrides)
-    if window.get("first_sample", 0) > 0:
+    if "first_sample" in window or "samples" in window:
         from archsim.workload.trace import read_header
 
         samples = read_header(args.trace).samples
-        if window["first_sample"] >= samples:
+        first = window.get("first_sample", 0)
+        if first >= samples:
             raise ArchsimError(
-                f"--timeline-first-sample: {args.trace} has samples 0..{samples - 1}, "
-                f"got {window['first_sample']}"
+                f"--timeline-first-sample: {args.trace} has samples 0..{samples - 1}, got {first}"
+            )
+        if first + window.get("samples", 1) > samples:
+            last = first + window["samples"] - 1
+            raise ArchsimError(
+                f"--timeline-samples: samples {first}..{last} asked for, but {args.trace} has "
+                f"samples 0..{samples - 1}"
             )
     timeline = Timeline(**window) if args.timeline else None
     bar = None

@@ -2,17 +2,19 @@
 
 A report, a timeline, a plot's PNG and SVG, a sweep's tables and cache entries are all written
 the same way: each file's content goes to a temporary file beside it, and only when every
-temporary file is complete do they replace their targets (:func:`os.replace`). A reader never
-sees a half-written file, and a failure leaves the old files (or none) in place and removes the
-temporary ones.
+temporary file is complete do they replace their targets, one after another, in the order given
+(:func:`os.replace`). A reader never sees a half-written file; a failure while writing leaves
+the old files (or none) in place and removes the temporary ones. A rename that fails, or a kill
+between two renames, leaves the earlier targets new and the later ones old, so writers put the
+file describing the others last.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Union
 
 #: Suffix of the temporary files, so that a directory's leftovers from a killed process can be
@@ -30,7 +32,9 @@ def write_atomically(files: Mapping[Path, Content], *, durable: bool = False) ->
     each temporary file is fsynced before it replaces its target.
 
     Raises:
-        OSError: a directory is missing or not writable; no target has changed.
+        OSError: a directory is missing or not writable: no target has changed if it came
+            while writing, the targets before the failing one are replaced if it came from a
+            rename.
     """
     temps: list[tuple[str, Path]] = []
     try:

@@ -276,6 +276,9 @@ def test_run_timeline_window_and_cap_from_the_command_line(chain_trace, tmp_path
          "need --timeline FILE"),
         (["run", WU, trace, "--out", str(tmp_path / "b"), "--timeline", str(tmp_path / "b.json"),
           "--timeline-first-sample", "4"], "has samples 0..3, got 4"),
+        (["run", WU, trace, "--out", str(tmp_path / "b"), "--timeline", str(tmp_path / "b.json"),
+          "--timeline-first-sample", "3", "--timeline-samples", "2"],
+         "samples 3..4 asked for, but"),
     ]:
         assert main(bad) == 2
         err = capsys.readouterr().err

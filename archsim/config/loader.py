@@ -41,11 +41,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
-import functools
 import os
 import re
 import types
 import typing
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, Union
 
@@ -342,16 +342,22 @@ def _expected(tp: Any) -> str:
     return "a value"
 
 
-@functools.cache
+#: Resolved annotations per dataclass; weak, so that classes made at run time (a sweep spec's
+#: value checkers) are not kept alive by it.
+_HINTS: weakref.WeakKeyDictionary[type, Mapping[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def _type_hints(cls: type) -> Mapping[str, Any]:
-    """``typing.get_type_hints(cls)``, resolved once per schema class.
+    """``typing.get_type_hints(cls)``, resolved once per class, read-only.
 
     Resolving the string annotations (``from __future__ import annotations``) is most of the
-    time a build takes, and a sweep builds one config per design point. A schema class's
-    annotations never change, so this memo holds no state that could differ between runs; the
-    result is read-only.
+    time a build takes, and a sweep builds one config per design point. A class's annotations
+    never change, so this memo holds nothing that could differ between runs.
     """
-    return types.MappingProxyType(typing.get_type_hints(cls))
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = types.MappingProxyType(typing.get_type_hints(cls))
+    return hints
 
 
 def _build_dataclass(cls: type[T], data: object, path: str) -> T:

@@ -497,6 +497,12 @@ class DaskExecutor(Executor):
                 raise SweepError(
                     f"--scheduler: {error}; expected an address such as tcp://10.0.0.5:8786"
                 ) from None
+            if scheme in ("tls", "wss"):
+                raise SweepError(
+                    f"--scheduler: {address}: a {scheme}:// scheduler needs certificates, which "
+                    "the command line does not take: from Python, pass "
+                    "DaskExecutor(client=distributed.Client(address, security=...))"
+                )
             try:
                 client = distributed.Client(address, timeout=timeout_s, set_as_default=False)
             except (OSError, TimeoutError) as error:

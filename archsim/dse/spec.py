@@ -189,7 +189,7 @@ class SweepSpec:
             empty: no such column.
         config_data: the base config as read from ``config_path`` and its ``base:`` chain
             (:func:`~archsim.config.loader.load_with_bases`), which every point's settings
-            are applied to; read once, when the spec is loaded.
+            are applied to; read once, when the spec is loaded, and read-only by convention.
     """
 
     source: str
@@ -720,7 +720,8 @@ def _spec(data: object, source: str) -> SweepSpec:
     try:
         hardware_from_data(config_data, overrides, config_path)
     except ArchsimError as error:
-        raise ConfigError(f"{_first_bad_override(config_data, overrides, config_path)}: {error}")
+        where = _first_bad_override(config_data, overrides, config_path)
+        raise ConfigError(f"{where}: {error}") from None
 
     traces = []
     for i, item in enumerate(_list(top["traces"], "traces")):
@@ -750,15 +751,15 @@ def _spec(data: object, source: str) -> SweepSpec:
     )
     owners = [(path, axis.where) for axis in axes for path in axis.paths]
     _unique([p for p, _ in owners], [f"{w} ({p})" for p, w in owners])
-    # A path that cannot be set at all in this config (through a section it does not have,
-    # such as noc.dims[0] without a noc:) is the spec's error, not one row error per point.
-    with_set = apply_overrides(config_data, overrides)
+    # A path that cannot be set at all in this config (an index into a list it does not have,
+    # such as noc.dims[0] without a noc:) is the spec's error, not one row error per point:
+    # the first point's settings are applied in order, as the point applies them.
+    data = apply_overrides(config_data, overrides)
     for axis in axes:
-        for setting in axis.levels[0] if axis.levels else ():
-            try:
-                apply_settings(with_set, [(setting.path, setting.value)])
-            except ConfigError as error:
-                raise ConfigError(f"{axis.where}: {config}: {error}") from None
+        try:
+            data = apply_settings(data, ((s.path, s.value) for s in axis.levels[0]))
+        except ConfigError as error:
+            raise ConfigError(f"{axis.where}: {config}: {error}") from None
 
     metrics = tuple(
         _metric(item, f"metrics[{i}]", pattern=True)
@@ -795,11 +796,11 @@ def _spec(data: object, source: str) -> SweepSpec:
 
 
 def _first_bad_override(data: Any, overrides: Sequence[str], source: str) -> str:
-    """``set[i]`` for the first of ``overrides`` after which the config no longer loads, or
+    """``set[i]`` for the first of ``overrides`` that the config refuses on its own, or
     ``set`` when only their combination fails."""
-    for i in range(len(overrides)):
+    for i, override in enumerate(overrides):
         try:
-            hardware_from_data(data, overrides[: i + 1], source)
+            hardware_from_data(data, [override], source)
         except ArchsimError:
             return f"set[{i}]"
     return "set"

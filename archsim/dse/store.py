@@ -7,8 +7,8 @@ alone and any sweep may reuse it. A file holds the whole run report (or the poin
 message), so changing a spec's ``metrics:`` or extending its axes simulates only new points.
 
 A file is written to a temporary name in the same directory, then renamed over its final name
-(:func:`archsim.files.write_atomically`): the rename is atomic, so a sweep killed at any moment leaves every cache
-file either complete or absent, never torn; a leftover temporary file is never read (and is
+(:func:`archsim.files.write_atomically`): the rename is atomic, so a sweep killed at any moment
+leaves every cache file either complete or absent, never torn; a leftover temporary file is never read (and is
 removed by the next sweep once it is an hour old). Cache files are not fsynced: that would only
 matter after an operating-system crash or power failure, and then costs one re-simulation, because
 every file is checked when read -- one that does not parse, or whose content does not match its
@@ -95,7 +95,7 @@ def key_inputs(
     }
 
 
-def write_entry(path: Path, text: str, *, durable: bool = False) -> None:
+def write_entry(path: Path, text: str) -> None:
     """Write a cache entry's text to its file ``path`` (:meth:`ResultCache.path`), creating
     the shard directory if needed, atomically: what a pool worker on the sweep's machine does.
 
@@ -103,7 +103,7 @@ def write_entry(path: Path, text: str, *, durable: bool = False) -> None:
         OSError: the file cannot be written (no temporary file is left).
     """
     path.parent.mkdir(exist_ok=True)
-    write_atomically({path: text}, durable=durable)
+    write_atomically({path: text})
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,9 @@ class ResultCache:
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, durable: bool = False) -> None:
-        self.directory = Path(directory)
+        # Absolute: pool workers write entries to paths made from it, and a pool can outlive
+        # a change of the working directory.
+        self.directory = Path(directory).absolute()
         self.durable = durable
         self._shards: set[Path] = set()  # shard directories known to exist
         try:

@@ -55,9 +55,9 @@ from archsim.dse.pareto import pareto_front
 from archsim.dse.progress import ProgressBar, format_duration
 from archsim.dse.spec import Point, SweepSpec, load_spec
 from archsim.dse.store import (
+    RESULT_FILES,
     CacheEntry,
     MetricSelector,
-    RESULT_FILES,
     ResultCache,
     cache_key,
     csv_text,
@@ -381,7 +381,9 @@ class _Run:
             jsonl_text(columns, table),
             json.dumps(manifest, indent=2, allow_nan=False) + "\n",
         )
-        try:  # all three or none: sweep.json's counts always describe the tables beside it
+        # Every file complete before any is replaced, sweep.json last: its counts describe
+        # the tables beside it unless a kill comes between the renames.
+        try:
             write_atomically(dict(zip(paths, texts)), durable=True)
         except OSError as error:
             raise ArchsimError(

@@ -92,6 +92,22 @@ def test_resolved_configs_equal_load_hardware(tmp_path):
     assert [s.resolved for s in next(spec.points()).settings] == [{"fc1": 2}, 50e6, 5]
 
 
+def test_a_whole_section_then_an_index_into_it_is_a_valid_axis(tmp_path):
+    """The first point's settings are checked in order, as a point applies them: a zip axis
+    may give the whole noc section and then one of its list's entries."""
+    noc = load_with_bases(WU.parent / "wu2023_64x64_noc.yaml", HardwareConfig)["noc"]
+    spec = load_spec(
+        write_spec(
+            tmp_path,
+            axes=[{"zip": [
+                {"path": "noc", "values": [noc]},
+                {"path": "noc.dims[0]", "values": [3]},
+            ]}],
+        )
+    )
+    assert spec.size == 1
+
+
 def test_paths_are_relative_to_the_spec_file(tmp_path, monkeypatch):
     folder = tmp_path / "specs"
     folder.mkdir()

@@ -146,3 +146,12 @@ def test_tables_hold_every_column_in_order():
     lines = [json.loads(line) for line in jsonl_text(columns, rows).splitlines()]
     assert [list(line) for line in lines] == [columns, columns]
     assert lines[1]["m"] is None and lines[0]["x"] == {"conv1": 2}
+
+
+def test_the_cache_directory_is_absolute(tmp_path, monkeypatch):
+    """Pool workers write entries to paths made from it: a relative one would follow their
+    working directory, not the sweep's, once the sweep process changes its own."""
+    monkeypatch.chdir(tmp_path)
+    cache = ResultCache("out/cache")
+    assert cache.directory == tmp_path / "out" / "cache"
+    assert cache.path("ab" + "0" * 62).is_absolute()
