@@ -3,7 +3,7 @@
 Sweeps the offered load from light to past the bisection bound, prints offered and accepted
 throughput (flits/node/cycle) and latency, the accepted throughput at saturation as a fraction
 of the bisection bound, whether latency rises monotonically below saturation, and writes the
-curve to a PNG.
+curve as PNG and SVG.
 
 Usage: python scripts/noc_load_latency.py [--config hw_configs/noc_mesh8x8.yaml]
            [--pattern uniform] [--packets 20000] [--data-bits 96]
@@ -19,15 +19,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from archsim.config import load_hardware  # noqa: E402
-from archsim.errors import ArchsimError  # noqa: E402
-from archsim.hw.noc.network import FLOW_CONTROLS  # noqa: E402
-from archsim.sim.noc_traffic import run_traffic  # noqa: E402
+from archsim.config import load_hardware
+from archsim.errors import ArchsimError
+from archsim.hw.noc.network import FLOW_CONTROLS
+from archsim.report.plots import metric_lines, save_figure
+from archsim.sim.noc_traffic import run_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,23 +76,23 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     below = [r for r in rows if r.accepted_flits >= 0.95 * r.offered_flits]
     monotone = all(a.latency_mean <= b.latency_mean for a, b in zip(below, below[1:]))
     print(f"latency monotone below saturation ({len(below)} points): {monotone}")
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot([r.offered_flits for r in rows], [r.latency_mean for r in rows], "o-",
-              label="mean")
-    axis.plot([r.offered_flits for r in rows], [r.latency_p99 for r in rows], "s--",
-              label="99th percentile")
+    offered = [r.offered_flits for r in rows]
+    figure = metric_lines(
+        {
+            "mean": (offered, [r.latency_mean for r in rows]),
+            "99th percentile": (offered, [r.latency_p99 for r in rows]),
+        },
+        x="offered load (flits/node/cycle)",
+        y="packet latency (cycles)",
+        log_y=True,
+        title=f"{config.name}, {config.noc.flow_control}: {args.pattern} traffic",
+    )
     if bound:
+        axis = figure.axes[0]
         axis.axvline(bound, color="grey", linestyle=":", label="bisection bound")
-    axis.set_xlabel("offered load [flits/node/cycle]")
-    axis.set_ylabel("packet latency [cycles]")
-    axis.set_yscale("log")
-    axis.set_title(f"{config.name}, {config.noc.flow_control}: {args.pattern} traffic")
-    axis.legend()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(out, dpi=120)
-    print(f"wrote {out}")
+        axis.legend(loc="best")
+    out = save_figure(figure, args.out)
+    print(f"wrote {', '.join(map(str, out))}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ digits with SGD (``--epochs``, default 15; ``--epochs 0`` skips training and acc
 ``--samples`` test images on the config's tiles and NoC (``run_scrramble``), and prints one row
 per point: block size, density, test accuracy, header bits A, data bits D, measured and
 analytic overhead A / (A + D), packets per sample, mean latency and energy per sample. It writes
-overhead, latency, energy and accuracy versus block size (one line per density) as PNGs, and
+overhead, latency, energy and accuracy versus block size (one line per density) as PNG and SVG, and
 every result as JSON, to ``--out`` (default ``runs/scrramble/``).
 
 Runtime: about 2-3 minutes on 2 cores for the default 7 block sizes x 5 densities (training
@@ -26,25 +26,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from threadpoolctl import threadpool_limits
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from archsim.config import load_hardware  # noqa: E402
-from archsim.energy.accounting import EnergyResult, energy_by_component  # noqa: E402
-from archsim.sim.scrramble import ScrrambleResult, run_scrramble  # noqa: E402
-from archsim.workload.data import load_digits_28  # noqa: E402
-from archsim.workload.scrramble import (  # noqa: E402
+from archsim.config import load_hardware
+from archsim.energy.accounting import EnergyResult, energy_by_component
+from archsim.report.plots import metric_lines, save_figure
+from archsim.sim.scrramble import ScrrambleResult, run_scrramble
+from archsim.workload.data import load_digits_28
+from archsim.workload.scrramble import (
     DEFAULT_TRAINING,
     ScrrambleSpec,
     build_scrramble,
     train_scrramble,
 )
-from archsim.workload.train import TrainingConfig  # noqa: E402
+from archsim.workload.train import TrainingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,22 +59,19 @@ class Point:
 
 
 def plot_versus_block(
-    series: dict[float, list[tuple[int, float]]], ylabel: str, title: str, *, log_y: bool = False
+    series: dict[float, list[tuple[int, float]]], y: str, title: str, *, log_y: bool = False
 ) -> Figure:
-    """One line per density of ``(block size, value)`` points, block size on a log2 axis."""
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for density, line in sorted(series.items()):
-        xs, ys = zip(*sorted(line))
-        axis.plot(xs, ys, "o-", label=f"density {density:g}")
-    axis.set_xscale("log", base=2)
-    if log_y:
-        axis.set_yscale("log")
-    axis.set_xlabel("block (slot) size s [elements]")
-    axis.set_ylabel(ylabel)
-    axis.set_title(title)
-    axis.grid(True, alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
+    """One line per density of ``(block size, value)`` points, block size on a log2 axis;
+    ``y`` names the metric (a name ending ``_s`` or ``_j`` gets its unit and prefix)."""
+    lines = {f"density {d:g}": tuple(zip(*sorted(line))) for d, line in sorted(series.items())}
+    figure = metric_lines(
+        lines,
+        x="block (slot) size s (elements)",
+        y=y,
+        log_y=log_y,
+        title=title,
+    )
+    figure.axes[0].set_xscale("log", base=2)
     return figure
 
 
@@ -154,21 +148,19 @@ def main() -> None:
     plots: list[tuple[str, Callable[[Point], float], str, str, bool]] = [
         ("overhead", lambda p: p.result.measured_overhead, "header overhead A / (A + D)",
          "packet header overhead", True),
-        ("latency", lambda p: p.result.latency_s * 1e6, "latency per sample [us]",
+        ("latency", lambda p: p.result.latency_s, "per_sample.latency_s",
          "inference latency", False),
-        ("energy", lambda p: p.energy.total_j / p.result.samples * 1e9,
-         "energy per sample [nJ]", "inference energy", False),
+        ("energy", lambda p: p.energy.total_j / p.result.samples, "per_sample.energy_j",
+         "inference energy", False),
     ]
     if args.epochs > 0:
         plots.append(("accuracy", lambda p: 100 * (p.accuracy or 0.0),
-                      "test accuracy on the digits [%]", "accuracy", False))
-    for name, value, ylabel, title, log_y in plots:
-        figure = plot_versus_block(_series(points, value), ylabel,
+                      "test accuracy on the digits (%)", "accuracy", False))
+    for name, value, y, title, log_y in plots:
+        figure = plot_versus_block(_series(points, value), y,
                                    f"{config.name}: ScRRAMBLe {title}", log_y=log_y)
-        path = out / f"{name}.png"
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
-        print(f"wrote {path}")
+        written = save_figure(figure, out / name)
+        print(f"wrote {', '.join(map(str, written))}")
     records = [
         {"slot_size": p.slot_size, "density": p.density, "accuracy": p.accuracy,
          "result": p.result.to_dict(), "energy_j": p.energy.total_j,
