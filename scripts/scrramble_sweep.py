@@ -1,7 +1,7 @@
 """ScRRAMBLe header overhead, latency, energy and accuracy versus block size and density.
 
 For every block (slot) size and connection density it builds a ScRRAMBLe network of cores of
-256 inputs (default 8 hidden + 2 readout cores, published.md section 6), trains it on the 28x28
+256 inputs (default 8 hidden + 2 readout cores; REFERENCES.md [ScRRAMBLe]), trains it on the 28x28
 digits with SGD (``--epochs``, default 15; ``--epochs 0`` skips training and accuracy), replays
 ``--samples`` test images on the config's tiles and NoC (``run_scrramble``), and prints one row
 per point: block size, density, test accuracy, header bits A, data bits D, measured and

@@ -1,4 +1,4 @@
-"""Print archsim's reproduction of Wu et al. 2023, Table 2 (published.md section 1).
+"""Print archsim's reproduction of Wu et al. 2023, Table 2 (archsim/REFERENCES.md [Wu2023]).
 
 Exports shape-only traces of the zoo's ``lenet-wu`` (3 images) and ``vgg8-wu`` (2 images), runs
 them on ``hw_configs/wu2023_64x64.yaml`` and ``wu2023_256x64.yaml``, and prints each published

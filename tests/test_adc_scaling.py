@@ -1,6 +1,6 @@
 """ADC resolution scaling: energy and conversion time at bits other than the quoted ones.
 
-Closed forms from the AdcConfig rules; the ISAAC table is published.md section 4.
+Closed forms from the AdcConfig rules; the ISAAC table: archsim/REFERENCES.md [ISAAC].
 """
 
 from __future__ import annotations

@@ -65,7 +65,8 @@ def test_every_weight_mapped_exactly_once_per_copy(
 @pytest.mark.parametrize(
     ("rows", "cols", "array", "expected"),
     [
-        # LeNet-Wu on 64x64 (published.md section 1): conv1 1, conv2 2, fc1 3 crossbars.
+        # LeNet-Wu on 64x64 (Wu et al. 2023, Table 2; REFERENCES.md [Wu2023]): conv1 1,
+        # conv2 2, fc1 3 crossbars.
         (25, 4, (64, 64), 1), (100, 12, (64, 64), 2), (192, 10, (64, 64), 3),
         # VGG-8-Wu on 256x64: 1+2+4+6+12+20+32+1 = 78 crossbars.
         (27, 32, (256, 64), 1), (288, 32, (256, 64), 2), (288, 64, (256, 64), 4),

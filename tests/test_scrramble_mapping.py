@@ -1,6 +1,6 @@
 """Mapping and sim stages: ScRRAMBLe cores on crossbars, connections as NoC packets.
 
-ScRRAMBLe (../shared/reference/published.md, section 6): a signed weight is one positive
+ScRRAMBLe (archsim/REFERENCES.md [ScRRAMBLe]): a signed weight is one positive
 conductance G = a (W + b) whose offset term a b sum(x) cancels because each core's inputs are
 balanced; packet overhead O(A, D) = A / (A + D) with A ~ log2(#chunks x density) address bits and
 D ~ chunk size data bits.
@@ -134,7 +134,7 @@ def test_cores_map_one_per_crossbar_and_router(config) -> None:
 def test_measured_overhead_equals_analytic(config, images, slot: int, density: float) -> None:
     """Header bits / all bits of the packets actually sent equals A / (A + D).
 
-    A and D are computed here from the closed forms (published.md section 6), not taken from
+    A and D are computed here from the closed forms ([ScRRAMBLe], REFERENCES.md), not taken from
     the mapping: A = ceil(log2(nodes)) + ceil(log2(ceil(chunks x density))), D = s x act_bits.
     """
     spec = _spec(slot, density, (8, 1))

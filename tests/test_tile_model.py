@@ -21,9 +21,9 @@ def tiles_for(name: str, *overrides: str) -> Tiles:
 
 
 def test_wu_operation_is_720ns():
-    """Wu et al. 2023 (published.md section 1): 8 bit-serial samples + 1 conversion = 9 cycles
-    per output, 8 column groups one after another: 72 cycles = 720 ns at 100 MHz, whatever
-    the number of columns in use (every group is converted)."""
+    """Wu et al. 2023, Sec. 2.3 (REFERENCES.md [Wu2023]): 8 bit-serial samples + 1 conversion
+    = 9 cycles per output, 8 column groups one after another: 72 cycles = 720 ns at 100 MHz,
+    whatever the number of columns in use (every group is converted)."""
     tiles = tiles_for("wu2023_64x64.yaml")
     for cols_used in (8, 24, 64):
         cost = tiles.op_cost(CrossbarLayout((), 25, cols_used), input_bits=8)

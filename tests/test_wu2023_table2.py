@@ -1,11 +1,11 @@
-"""Regression against Wu et al. 2023, Table 2 (arXiv 2305.14547; published.md section 1).
+"""Regression against Wu et al. 2023, Table 2 (arXiv 2305.14547; archsim/REFERENCES.md [Wu2023]).
 
-The networks come from the model zoo (``lenet-wu``, ``vgg8-wu``: shapes reconstructed in
-published.md to match every count of Table 2), the traces from a real NumPy forward pass, the
-hardware from ``hw_configs/wu2023_*.yaml`` (the paper's stated parameters: 64x64 or 256x64 arrays,
-100 MHz, 8-bit bit-serial inputs, one TIA + ADC per 8 columns, 9 cycles per conversion, 2.66 or
-2.93 nJ per tile operation). The simulator counts; nothing here is typed in from the table except
-the expected values.
+The networks come from the model zoo (``lenet-wu``, ``vgg8-wu``: archsim's reconstruction of the
+shapes, made to match every count of Table 2; see [Wu2023]), the traces from a real NumPy forward
+pass, the hardware from ``hw_configs/wu2023_*.yaml`` (the paper's stated parameters: 64x64 or
+256x64 arrays, 100 MHz, 8-bit bit-serial inputs, one TIA + ADC per 8 columns, 9 cycles per
+conversion, 2.66 or 2.93 nJ per tile operation). The simulator counts; nothing here is typed in
+from the table except the expected values.
 
 Tolerances: counts are exact. Times and energies within 3 %, the issue's tolerance: Table 2
 prints two or three significant digits (0.46 ms is 0.4615 ms to within rounding; 1.9 uJ is

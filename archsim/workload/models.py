@@ -2,10 +2,11 @@
 
 A :class:`Model` is a list of named layers in topological order; each layer names its inputs and
 the network input is called ``"input"``. The zoo (:data:`MODEL_NAMES`, :func:`build_model`) holds
-the networks archsim's published cross-checks use; shapes follow
-``shared/reference/published.md`` Sec. 1 (Wu et al. 2023, arXiv 2305.14547) for ``lenet-wu`` and
-``vgg8-wu``, and the standard CIFAR ResNet-18 (He et al. 2016) without batch normalisation or
-biases for ``resnet18``.
+the networks archsim's published cross-checks use: ``lenet-wu`` and ``vgg8-wu``, archsim's
+reconstruction of the networks of Wu et al. 2023, Table 2 (arXiv 2305.14547; the shapes that match
+every count of the table, archsim/REFERENCES.md [Wu2023]), and the standard CIFAR ResNet-18
+(He et al. 2016; REFERENCES.md [He2016]) without batch normalisation or biases for
+``resnet18``.
 
 Naming in zoo models: matrix layers are ``conv1..convN`` and ``fc1..fcM`` in topological order,
 except residual projection convolutions, which are ``shortcut1..``; the other layers are

@@ -1,7 +1,7 @@
 """ScRRAMBLe block-sparse networks of crossbar-sized cores, in NumPy (workload stage).
 
-ScRRAMBLe (../shared/reference/published.md, section 6; "ScRRAMBLe: block-sparse deep learning
-architecture for analog in-memory computing accelerators", Nature Communications; code at
+ScRRAMBLe ("ScRRAMBLe: block-sparse deep learning architecture for analog in-memory computing
+accelerators", Nature Communications; archsim/REFERENCES.md [ScRRAMBLe]; code at
 github.com/Integrated-Systems-Neuroengineering/scrramble) builds a network out of *cores*, each
 one crossbar with ``C`` inputs and ``C`` outputs. A core's inputs are divided into ``C / s``
 *slots* of ``s`` elements, and the cores talk to each other only in whole blocks ("chunks") of
@@ -17,7 +17,7 @@ every positive connection from the same source block into a random slot of the s
 
 * *density* ``d`` is the fraction of the ``K`` source blocks a core connects to: every core of a
   layer draws ``ceil(d K)`` distinct blocks (at least one), so the header of a packet names one
-  of ``d K`` blocks, ``A ~ log2(#chunks x density)`` (published.md section 6);
+  of ``d K`` blocks, ``A ~ log2(#chunks x density)`` (ScRRAMBLe; REFERENCES.md [ScRRAMBLe]);
 * the ``2 ceil(d K)`` signed uses of a core are spread evenly over its slots (each slot gets
   the floor or the ceiling of the mean), the two uses of one block landing in different slots
   so that they never cancel inside the routing. Uses that share a slot are summed: their
@@ -29,7 +29,7 @@ layers apply ReLU, and the last layer's outputs are read out by population codin
 
 Sizes. The network input is the flattened 28 x 28 digits image (784 pixels, zero-padded to whole
 blocks). :data:`DEFAULT_SPEC` is 10 cores of 256 inputs (8 hidden, 2 for the readout), blocks of
-16, density 0.2 (the paper's core size and MNIST density, published.md section 6): with
+16, density 0.2 (the paper's core size and MNIST density; REFERENCES.md [ScRRAMBLe]): with
 :data:`DEFAULT_TRAINING` (SGD, :func:`train_scrramble`) it reaches 96.1-97.8 % test accuracy on
 the digits over five seeds in about 1.5 s on one core. :data:`SMALL_SPEC` (6 cores of 64
 inputs, blocks of 8) reaches 95.0-97.8 % in about 0.3 s, for tests. Eight hidden cores at
@@ -433,7 +433,7 @@ def scrramble_accuracy(
 
 
 DEFAULT_SPEC = ScrrambleSpec(core_inputs=256, slot_size=16, density=0.2, cores=(8, 2))
-"""Paper-sized cores (256 inputs; published.md section 6), blocks of 16, density 0.2."""
+"""Paper-sized cores (256 inputs; REFERENCES.md [ScRRAMBLe]), blocks of 16, density 0.2."""
 
 SMALL_SPEC = ScrrambleSpec(core_inputs=64, slot_size=8, density=0.2, cores=(5, 1))
 """A small network for fast tests: 6 cores of 64 inputs."""

@@ -107,8 +107,8 @@ def test_numpy_integers_are_accepted():
 
 
 # --------------------------------------------------------------------------------------------
-# ScRRAMBLe address bits (../shared/reference/published.md, section 6: A ~ log2(#chunks x
-# density); cores of 256 inputs, slots of 1-64, density 0.2 for MNIST)
+# ScRRAMBLe address bits (archsim/REFERENCES.md [ScRRAMBLe]: A ~ log2(#chunks x density);
+# cores of 256 inputs, slots of 1-64, density 0.2 for MNIST)
 # --------------------------------------------------------------------------------------------
 
 

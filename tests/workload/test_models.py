@@ -1,4 +1,4 @@
-"""Workload stage: model DAGs and the zoo shapes (published.md Sec. 1, Wu et al. 2023)."""
+"""Workload stage: model DAGs and the zoo shapes (Wu et al. 2023; REFERENCES.md [Wu2023])."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def matrix_summary(model: Model) -> list[tuple[str, int, int, int]]:
 
 
 def test_lenet_wu_shapes() -> None:
-    """Wu et al. 2023 (arXiv 2305.14547) LeNet as reconstructed in published.md Sec. 1:
+    """Wu et al. 2023 (arXiv 2305.14547) LeNet as archsim reconstructs it (REFERENCES.md [Wu2023]):
     3220 weights (6440 devices), conv1 25x4 over 576 windows, conv2 100x12 over 64, fc 192x10."""
     model = build_model("lenet-wu", np.random.default_rng(0))
     assert model.input_shape == (28, 28, 1)
@@ -36,8 +36,8 @@ def test_lenet_wu_shapes() -> None:
 
 
 def test_vgg8_wu_shapes() -> None:
-    """Wu et al. 2023 VGG-8 as reconstructed in published.md Sec. 1: 549,984 weights and
-    38.9M MACs (77.8M FLOPs)."""
+    """Wu et al. 2023 VGG-8 as archsim reconstructs it (REFERENCES.md [Wu2023]): 549,984
+    weights and 38.9M MACs (77.8M FLOPs)."""
     model = build_model("vgg8-wu", np.random.default_rng(0))
     assert model.input_shape == (32, 32, 3)
     assert model.weights_count() == 549_984

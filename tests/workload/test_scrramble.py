@@ -1,7 +1,7 @@
 """Workload stage: ScRRAMBLe block-sparse networks (routing, gradients, training on digits).
 
-ScRRAMBLe: ../shared/reference/published.md, section 6 (input-balanced routing between cores of
-256 inputs, blocks of 1-64, density 0.2 for MNIST).
+ScRRAMBLe: archsim/REFERENCES.md [ScRRAMBLe] (input-balanced routing between cores of 256
+inputs, blocks of 1-64, density 0.2 for MNIST).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A packet is a header of ``A`` address bits followed by ``D`` data bits. The head
 destination router, the index of the block (chunk) the data belongs to, and the index metadata of
 the sparse format the data is stored in. A link carries ``link_width_bits`` bits per cycle, one
 flit, so a packet is ``ceil((A + D) / link_width_bits)`` flits and its header overhead is
-``A / (A + D)`` (ScRRAMBLe's O(A, D); ../shared/reference/published.md, section 6).
+``A / (A + D)`` (ScRRAMBLe's O(A, D); archsim/REFERENCES.md [ScRRAMBLe]).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class PacketFormat:
 def scrramble_address_bits(chunks: int, density: float) -> int:
     """Address bits of a ScRRAMBLe packet: ``ceil(log2(chunks x density))``, at least 1.
 
-    ScRRAMBLe (../shared/reference/published.md, section 6) gives the address bits of a packet
+    ScRRAMBLe (archsim/REFERENCES.md [ScRRAMBLe]) gives the address bits of a packet
     as ``A ~ log2(#chunks x density)``: a core is connected to ``chunks x density`` of the
     ``chunks`` blocks of its input space, and the header names one of them. The count is rounded
     up to a whole number of blocks (after snapping floating-point noise such as
