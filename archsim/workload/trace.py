@@ -860,18 +860,24 @@ class TraceWriter:
         self._closed = False
         directory, base = os.path.split(self.path)
         self._temp = os.path.join(directory, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
+        # From here on, any failure (Ctrl-C included) removes the temporary file: its name is
+        # random, so if it exists, it is this writer's.
         try:
             self._raw: IO[bytes] = open(self._temp, "xb")  # noqa: SIM115 - see close()
+            self._stream: IO[bytes] = self._raw
+            if self.path.endswith(".gz"):
+                self._stream = gzip.GzipFile(  # type: ignore[assignment]
+                    filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0
+                )
+            self._emit(header_line)
         except OSError as error:
+            self._discard()
             raise TraceError(
                 f"{self.path}: cannot write trace: {error.strerror or error}"
             ) from None
-        self._stream: IO[bytes] = self._raw
-        if self.path.endswith(".gz"):
-            self._stream = gzip.GzipFile(  # type: ignore[assignment]
-                filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0
-            )
-        self._emit(header_line)
+        except BaseException:
+            self._discard()
+            raise
 
     @property
     def records(self) -> int:
@@ -927,15 +933,25 @@ class TraceWriter:
         for spec_field in spec.fields:
             value = getattr(op, spec_field.name)
             out[spec_field.name] = list(value) if type(value) is tuple else value
-        self._emit(_ENCODER.encode(out))
+        try:
+            self._emit(_ENCODER.encode(out))
+        except OSError as error:  # a full disk: the file cannot be completed
+            self._discard()
+            raise TraceError(
+                f"{self.path}: cannot write trace: {error.strerror or error}"
+            ) from None
+        except BaseException:  # Ctrl-C in the middle of a chunk: the file is torn
+            self._discard()
+            raise
         self._records += 1
 
     def close(self) -> None:
         """Write the end record and move the file into place. Idempotent.
 
         Raises:
-            TraceError: the records do not cover every sample the header promises; the file is
-                then not written (``path`` is left as it was).
+            TraceError: the records do not cover every sample the header promises, or the last
+                sample's forward records stop before its last layer; or the file cannot be
+                written. The file is then not written (``path`` is left as it was).
         """
         if self._closed:
             return
@@ -953,6 +969,11 @@ class TraceWriter:
                 self._stream.close()
             self._raw.close()
             os.replace(self._temp, self.path)
+        except OSError as error:  # a full disk, or path is a directory
+            self._discard()
+            raise TraceError(
+                f"{self.path}: cannot write trace: {error.strerror or error}"
+            ) from None
         except BaseException:
             self._discard()
             raise
@@ -960,7 +981,10 @@ class TraceWriter:
     def _discard(self) -> None:
         """Close everything and delete the temporary file, keeping any existing ``path``."""
         self._closed = True
-        for stream in (self._stream, self._raw):
+        # The streams may not exist yet (a failure while __init__ opened them).
+        for stream in (getattr(self, "_stream", None), getattr(self, "_raw", None)):
+            if stream is None:
+                continue
             try:
                 stream.close()
             except (OSError, ValueError, EOFError, zlib.error):
