@@ -21,7 +21,11 @@ from typing import Final
 
 from archsim.errors import ConfigError
 
-__all__ = ["UNITS", "parse_quantity", "format_quantity"]
+__all__ = ["MAX_QUANTITY_CHARS", "UNITS", "parse_quantity", "format_quantity"]
+
+#: Longest quantity text :func:`parse_quantity` reads, characters ("1.67pJ" has 6; the
+#: longest round-tripping float with a unit, about 30).
+MAX_QUANTITY_CHARS: Final = 100
 
 #: Units accepted by :func:`parse_quantity` and :func:`format_quantity`.
 UNITS: Final = ("s", "Hz", "J", "W", "V", "A", "S", "Ohm", "m", "B", "bit")
@@ -168,9 +172,16 @@ def parse_quantity(value: object, unit: str, path: str) -> float:
     if isinstance(value, (int, float)):
         if value == 0:
             return 0.0
+        if isinstance(value, int) and value.bit_length() > 128:  # not worth printing
+            digits = math.floor(math.log10(abs(value))) + 1
+            raise _bad(path, unit, f"an integer of {digits:,} digits")
         raise _bad(path, unit, repr(value))
     if not isinstance(value, str):
         raise _bad(path, unit, "null" if value is None else f"a {type(value).__name__}")
+    if len(value) > MAX_QUANTITY_CHARS:
+        # Also keeps the regular expression's backtracking bounded (it is quadratic in the
+        # length of a long run of digits that does not match).
+        raise _bad(path, unit, f"a string of {len(value):,} characters")
     match = _QUANTITY_RE.fullmatch(value)
     if match is None:
         raise _bad(path, unit, repr(value))

@@ -171,9 +171,13 @@ def test_unsupported_phases_are_refused_with_the_record(tmp_path):
                                       "in_shape": [4], "out_shape": [2], "rows": 4, "cols": 2}]}}
     path = tmp_path / "u.jsonl"
     with TraceWriter(path, header) as writer:
+        # A trace runs each sample's forward pass first (the reader checks it), then updates.
+        writer.write({"sample": 0, "phase": "forward", "layer": "fc1", "kind": "mvm",
+                      "vectors": 1, "rows": 4, "cols": 2, "input_bits": 1, "input_nz": 0.5,
+                      "bitplane_nz": [0.5], "bitplane_allzero": [0.0]})
         writer.write({"sample": 0, "phase": "update", "layer": "fc1", "kind": "outer",
                       "vectors": 1, "rows": 4, "cols": 2})
-    with pytest.raises(TraceError, match="record 0: phase 'update' is not supported"):
+    with pytest.raises(TraceError, match="record 1: phase 'update' is not supported"):
         run(WU, path)
 
 

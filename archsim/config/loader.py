@@ -41,8 +41,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
+import math
 import os
 import re
+import stat
 import types
 import typing
 import weakref
@@ -55,7 +57,11 @@ from archsim.errors import ConfigError
 from archsim.units import UNITS, format_quantity, parse_quantity
 
 __all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_INT_DIGITS",
+    "MAX_NESTING",
     "MISSING",
+    "NotRegularFileError",
     "quantity",
     "number",
     "option",
@@ -67,6 +73,7 @@ __all__ = [
     "apply_settings",
     "config_from_data",
     "load_config",
+    "open_regular",
 ]
 
 T = TypeVar("T")
@@ -207,9 +214,20 @@ def _got(value: object) -> str:
         return "list"
     if isinstance(value, str):
         return repr(value if len(value) <= 60 else value[:57] + "...")
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return _int_text(value)
+    if isinstance(value, float):
         return repr(value)
     return type(value).__name__
+
+
+def _int_text(value: int) -> str:
+    """An integer for messages: its digits, or for an absurd one how many digits it has
+    (Python refuses to print integers of more than 4300 digits, and nobody reads them)."""
+    if value.bit_length() <= 128:
+        return str(value)
+    digits = math.floor(math.log10(abs(value))) + 1
+    return f"{'-' if value < 0 else ''}an integer of {digits:,} digits"
 
 
 
@@ -219,9 +237,11 @@ def describe_value(value: object) -> str:
     return _got(value)
 
 def _show(value: float, unit: str | None) -> str:
+    if isinstance(value, int):
+        return _int_text(value) if unit is None else format_quantity(float(value), unit)
     if unit is not None:
         return format_quantity(value, unit)
-    return str(value) if isinstance(value, int) else repr(value)
+    return repr(value)
 
 
 def _check_range(value: float, meta: Mapping[str, Any], path: str) -> None:
@@ -437,12 +457,40 @@ def _core_schema_resolvers() -> dict[str | None, list[tuple[str, re.Pattern[str]
     return resolvers
 
 
-def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    """Core-schema integers: decimal (``017`` is 17, not octal), ``0o17`` and ``0x1f``."""
+#: Deepest nesting of YAML collections accepted (a config is about 4 levels deep). Deeper
+#: input is refused while composing, before Python's recursion limit is anywhere near.
+MAX_NESTING = 64
+
+#: Most digits of a YAML integer (Python's own default limit for decimal text): parsing a
+#: longer one takes time quadratic in its length, and no config field is anywhere near it.
+MAX_INT_DIGITS = 4300
+
+#: Largest config file read, bytes (a config is a few KiB; a sweep spec with long value lists
+#: a few hundred). Checked before reading, and at most this much + 1 is ever read.
+MAX_CONFIG_BYTES = 16 * 2**20
+
+# Bits of the largest integer of MAX_INT_DIGITS decimal digits: the bound for 0x and 0o text.
+_MAX_INT_BITS = math.ceil(MAX_INT_DIGITS * math.log2(10))
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    """Core-schema integers: decimal (``017`` is 17, not octal), ``0o17`` and ``0x1f``; at most
+    :data:`MAX_INT_DIGITS` decimal digits (or as large a value in octal or hex)."""
     text = loader.construct_scalar(node)
-    if text.startswith(("0o", "0x")):
-        return int(text, 0)
-    return int(text, 10)
+    digits = text.lstrip("+-")
+    based = digits.startswith(("0o", "0x"))
+    if not based and len(digits) > MAX_INT_DIGITS:
+        raise ConfigError(
+            f"{loader.where(node.start_mark)}: integer of {len(digits):,} digits; at most "
+            f"{MAX_INT_DIGITS} are accepted"
+        )
+    value = int(text, 0) if based else int(text, 10)
+    if value.bit_length() > _MAX_INT_BITS:
+        raise ConfigError(
+            f"{loader.where(node.start_mark)}: integer {text[:12]}... is larger than "
+            f"{MAX_INT_DIGITS} decimal digits"
+        )
+    return value
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -462,6 +510,7 @@ class _StrictLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.source = source
         self.lines = lines
+        self.depth = 0  # collections open around the node being composed
 
     def where(self, mark: Any) -> str:
         """``"file:line"`` of a YAML mark (just the source if lines are off)."""
@@ -474,7 +523,19 @@ class _StrictLoader(yaml.SafeLoader):
         elif getattr(event, "anchor", None) is not None:
             found = f"anchor &{event.anchor}"
         else:
-            return super().compose_node(parent, index)
+            # PyYAML composes nested collections by recursion: count the depth here, so that
+            # deep input is one error instead of a RecursionError (a scalar costs nothing).
+            if not isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                return super().compose_node(parent, index)
+            if self.depth >= MAX_NESTING:
+                raise ConfigError(
+                    f"{self.where(event.start_mark)}: nesting deeper than {MAX_NESTING} levels"
+                )
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
         where = self.where(event.start_mark)
         raise ConfigError(f"{where}: YAML aliases are not allowed (found {found})")
 
@@ -516,19 +577,71 @@ def _parse(text: str, source: str, lines: bool = True) -> Any:
         raise ConfigError(f"{source}: {first_line}") from None
 
 
+class NotRegularFileError(OSError):
+    """A path names something other than a regular file (a directory, a FIFO, a device)."""
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular(path: str | os.PathLike[str]) -> typing.BinaryIO:
+    """Open ``path`` for reading in binary mode if it is a regular file (symlinks followed).
+
+    The type is checked on the opened descriptor, so it cannot change between check and use,
+    and the file is opened non-blocking, so a FIFO without a writer is refused at once instead
+    of hanging (reading a regular file is unaffected; blocking mode is restored).
+
+    Raises:
+        NotRegularFileError: (an OSError) ``path`` is a directory, FIFO, device or socket;
+            its ``strerror`` says ``"not a regular file (a FIFO)"``.
+        OSError: the file cannot be opened.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
+            raise NotRegularFileError(0, f"not a regular file ({kind})", os.fspath(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def load_yaml(path: str | os.PathLike[str]) -> Any:
     """Read a YAML file strictly (see the module docstring) and return plain Python data.
 
+    Only a regular file of at most :data:`MAX_CONFIG_BYTES` is read (checked before reading,
+    and no more than that is read if the file grows meanwhile); collections may nest at most
+    :data:`MAX_NESTING` deep and integers have at most :data:`MAX_INT_DIGITS` digits.
+
     Raises:
-        ConfigError: the file is missing, unreadable or not UTF-8; a YAML syntax error; a
-            duplicate key; an anchor or alias. Messages start with ``"file:line:"``.
+        ConfigError: the file is missing, unreadable, not a regular file, too large or not
+            UTF-8; a YAML syntax error; a duplicate key; an anchor or alias; nesting too deep;
+            an integer too long. Messages start with ``"file:line:"``.
     """
     source = os.fspath(path)
+    limit = f"the limit of a config file is {MAX_CONFIG_BYTES:,} bytes (16 MiB)"
     try:
-        with open(source, encoding="utf-8") as stream:
-            text = stream.read()
+        with open_regular(source) as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{source}: {size:,} bytes; {limit}")
+            data = stream.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
         raise ConfigError(f"{source}: cannot read config: {error.strerror or error}") from None
+    if len(data) > MAX_CONFIG_BYTES:  # it grew while being read
+        raise ConfigError(f"{source}: more than {MAX_CONFIG_BYTES:,} bytes; {limit}")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ConfigError(f"{source}: not UTF-8 text ({error.reason})") from None
     return _parse(text, source)
@@ -678,7 +791,9 @@ def _assign(node: Any, steps: Sequence[str | int], value: Any, where: str, shown
 
 def _parse_override(override: str) -> tuple[list[str | int], Any, str]:
     """``"a.b[2].c=value"`` -> (path steps, parsed value, ``"--set a.b[2].c=value"``)."""
-    where = f"--set {override}"
+    # A long value is not echoed whole: the message stays one readable line.
+    shown = override if len(override) <= 80 else override[:60] + "..."
+    where = f"--set {shown}"
     key_text, equals, value_text = override.partition("=")
     key_text = key_text.strip()
     steps = parse_config_path(key_text) if equals and key_text else None

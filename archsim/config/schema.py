@@ -32,14 +32,15 @@ MAX_CYCLES = 1 << 20
 class CrossbarEnergy:
     """Per-action energies of the resistive array itself, in joules."""
 
-    read: float = quantity("J", min=0.0, doc="one array read: one input slice applied to every driven row")
+    read: float = quantity("J", min=0.0, max="1J", doc="one array read: one input slice applied to every driven row")
     cell_read: float = quantity(
-        "J", min=0.0, doc="one cell conducting during a read (its input bit is 1): V^2 G t_read"
+        "J", min=0.0, max="1J", doc="one cell conducting during a read (its input bit is 1): V^2 G t_read"
     )
     row_read: float = quantity(
         "J",
         default=0.0,
         min=0.0,
+        max="1J",
         doc="each driven row during one read, data-independent (its sensed cells at a nominal "
         "input activity): a read costs read + row_read x driven rows, so it scales with rows",
     )
@@ -66,7 +67,7 @@ class CrossbarConfig:
 class DacEnergy:
     """Per-action energies of the row drivers, in joules."""
 
-    drive: float = quantity("J", min=0.0, doc="one row driven for one input slice")
+    drive: float = quantity("J", min=0.0, max="1J", doc="one row driven for one input slice")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class DacConfig:
 class TiaEnergy:
     """Per-action energies of the trans-impedance amplifiers / integrators, in joules."""
 
-    sample: float = quantity("J", min=0.0, doc="one column current sampled for one input slice")
+    sample: float = quantity("J", min=0.0, max="1J", doc="one column current sampled for one input slice")
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class TiaConfig:
 class AdcEnergy:
     """Per-action energies of the column ADCs, in joules."""
 
-    convert: float = quantity("J", min=0.0, doc="one conversion of one column")
+    convert: float = quantity("J", min=0.0, max="1J", doc="one conversion of one column")
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class AdcConfig:
     cycles_scaling: Literal["fixed", "linear"] = field(
         metadata={"doc": "how the conversion cycles follow bits"}
     )
-    columns_per_adc: int = number(min=1, doc="columns multiplexed onto one ADC")
+    columns_per_adc: int = number(min=1, max=1 << 16, doc="columns multiplexed onto one ADC")
     conversion_cycles: int = number(
         min=1, max=MAX_CYCLES, doc="cycles per conversion at reference_bits"
     )
@@ -149,7 +150,7 @@ class AdcConfig:
 class ShiftAddEnergy:
     """Per-action energies of the digital shift-and-add / partial-sum unit, in joules."""
 
-    add: float = quantity("J", min=0.0, doc="one partial-sum addition")
+    add: float = quantity("J", min=0.0, max="1J", doc="one partial-sum addition")
 
 
 @dataclass(frozen=True)
@@ -163,15 +164,15 @@ class ShiftAddConfig:
 class BufferEnergy:
     """Per-action energies of the tile buffer, in joules."""
 
-    read: float = quantity("J", min=0.0, doc="one read access of width_bits")
-    write: float = quantity("J", min=0.0, doc="one write access of width_bits")
+    read: float = quantity("J", min=0.0, max="1J", doc="one read access of width_bits")
+    write: float = quantity("J", min=0.0, max="1J", doc="one write access of width_bits")
 
 
 @dataclass(frozen=True)
 class BufferConfig:
     """Tile input/output buffer. Its accesses are counted; they overlap the array operation."""
 
-    width_bits: int = number(min=1, doc="bits per access")
+    width_bits: int = number(min=1, max=1 << 16, doc="bits per access")
     energy: BufferEnergy = field(metadata={"doc": "per-action energies"})
 
 
@@ -182,6 +183,7 @@ class TileEnergy:
     op: float = quantity(
         "J",
         min=0.0,
+        max="1J",
         doc="one tile operation: sequencing, clocking and leakage not itemised elsewhere",
     )
 
@@ -221,10 +223,10 @@ class DigitalCycles:
 class DigitalEnergy:
     """Energy per element of each digital operation, in joules."""
 
-    relu: float = quantity("J", min=0.0)
-    maxpool: float = quantity("J", min=0.0)
-    avgpool: float = quantity("J", min=0.0)
-    add: float = quantity("J", min=0.0)
+    relu: float = quantity("J", min=0.0, max="1J")
+    maxpool: float = quantity("J", min=0.0, max="1J")
+    avgpool: float = quantity("J", min=0.0, max="1J")
+    add: float = quantity("J", min=0.0, max="1J")
 
 
 @dataclass(frozen=True)
@@ -266,14 +268,14 @@ class InstructionCycles:
 class ControllerEnergy:
     """Energy per instruction of each class, in joules."""
 
-    load: float = quantity("J", min=0.0, doc="one load instruction")
-    store: float = quantity("J", min=0.0, doc="one store instruction")
-    mvm: float = quantity("J", min=0.0, doc="one mvm instruction")
-    valu: float = quantity("J", min=0.0, doc="one valu instruction")
-    send: float = quantity("J", min=0.0, doc="one send instruction")
-    recv: float = quantity("J", min=0.0, doc="one recv instruction")
-    barrier: float = quantity("J", min=0.0, doc="one barrier instruction")
-    loop: float = quantity("J", min=0.0, doc="one loop instruction")
+    load: float = quantity("J", min=0.0, max="1J", doc="one load instruction")
+    store: float = quantity("J", min=0.0, max="1J", doc="one store instruction")
+    mvm: float = quantity("J", min=0.0, max="1J", doc="one mvm instruction")
+    valu: float = quantity("J", min=0.0, max="1J", doc="one valu instruction")
+    send: float = quantity("J", min=0.0, max="1J", doc="one send instruction")
+    recv: float = quantity("J", min=0.0, max="1J", doc="one recv instruction")
+    barrier: float = quantity("J", min=0.0, max="1J", doc="one barrier instruction")
+    loop: float = quantity("J", min=0.0, max="1J", doc="one loop instruction")
 
 
 @dataclass(frozen=True)
@@ -298,8 +300,8 @@ class ControllerConfig:
 class NocEnergy:
     """Per-action energies of the network-on-chip, in joules."""
 
-    router: float = quantity("J", min=0.0, doc="one flit through one router")
-    link_bit_mm: float = quantity("J", min=0.0, doc="one bit over one millimetre of link")
+    router: float = quantity("J", min=0.0, max="1J", doc="one flit through one router")
+    link_bit_mm: float = quantity("J", min=0.0, max="1J", doc="one bit over one millimetre of link")
 
 
 @dataclass(frozen=True)
@@ -318,7 +320,7 @@ class NocConfig:
     buffer_flits: int = number(min=1, max=1 << 16, doc="input buffer depth per router port")
     link_width_bits: int = number(min=1, max=1 << 16, doc="bits a link carries per cycle")
     link_cycles: int = number(min=0, max=MAX_CYCLES, doc="cycles a flit spends on a link")
-    link_length_m: float = quantity("m", min=0.0, doc="physical length of every link")
+    link_length_m: float = quantity("m", min=0.0, max="1m", doc="physical length of every link")
     flow_control: Literal["virtual_cut_through", "wormhole"] = field(
         metadata={
             "doc": "virtual_cut_through: a packet takes the next link once the next buffer has "

@@ -30,20 +30,21 @@ from __future__ import annotations
 import csv
 import dataclasses
 import difflib
+import itertools
 import json
 import logging
 import math
 import os
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from archsim.config.loader import build
+from archsim.config.loader import build, open_regular
 from archsim.config.schema import HardwareConfig, NocConfig
 from archsim.errors import ArchsimError, ConfigError
 from archsim.hw.noc.topology import TOPOLOGIES, Topology, build_topology
@@ -51,6 +52,8 @@ from archsim.report.report import flatten
 from archsim.units import UNITS, parse_quantity
 
 __all__ = [
+    "MAX_NESTING",
+    "MAX_RESULTS_BYTES",
     "META_COLUMNS",
     "PARETO_COLUMN",
     "REPORT_FILE",
@@ -87,6 +90,15 @@ Span = tuple[float, float, str]
 
 #: How many names an error message lists before it abbreviates.
 _LISTED = 8
+
+#: Largest file :func:`read_results` and :func:`read_json` read, bytes (a sweep of a million
+#: points with a hundred metrics is about 1 GiB of CSV). Checked before reading; no more than
+#: this + 1 is ever read, also from a file that grows meanwhile.
+MAX_RESULTS_BYTES = 1 << 30
+
+#: Deepest nesting of arrays and objects in a JSON document or row read here (a report nests
+#: about 5 levels; reports are flattened recursively).
+MAX_NESTING = 64
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,7 +231,13 @@ class ResultsTable:
         unit = _common_unit(name, strings) if strings else None
         for i, value in enumerate(raw):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[i] = float(value)
+                try:
+                    out[i] = float(value)
+                except OverflowError:  # an integer beyond 1e308
+                    raise ArchsimError(
+                        f"{self.source}: column {name!r}: {self.row_name(i)} has an integer "
+                        "too large for a plot"
+                    ) from None
                 continue
             if isinstance(value, str) and unit is not None:
                 out[i] = parse_quantity(value, unit, name)
@@ -381,27 +399,118 @@ def _resolve(path: Path) -> Path:
     path = in_folder(path, (*RESULTS_FILES, REPORT_FILE))
     if path.is_dir():
         raise _missing(path, f"results ({', '.join((*RESULTS_FILES, REPORT_FILE))})")
-    if not path.is_file():
+    if not path.exists():
         raise _missing(path, "results file")
-    return path
+    return path  # a FIFO or device is refused when opened, with "not a regular file"
+
+
+def _open(path: Path) -> BinaryIO:
+    """``path`` opened for binary reading: a regular file (a FIFO would hang the plot, a device
+    never end) of at most :data:`MAX_RESULTS_BYTES`.
+
+    Raises:
+        ArchsimError: naming the file.
+    """
+    try:
+        handle = open_regular(path)
+    except OSError as error:
+        raise ArchsimError(f"{path}: cannot read: {error.strerror or error}") from None
+    try:
+        size = os.fstat(handle.fileno()).st_size
+    except OSError as error:
+        handle.close()
+        raise ArchsimError(f"{path}: cannot read: {error.strerror or error}") from None
+    if size > MAX_RESULTS_BYTES:
+        handle.close()
+        raise _too_large(path, size)
+    return handle
+
+
+def _too_large(path: Path, size: int | None = None) -> ArchsimError:
+    """The error for a file over :data:`MAX_RESULTS_BYTES` (``size`` None: it grew)."""
+    what = f"{size:,} bytes" if size is not None else "more bytes than that"
+    return ArchsimError(
+        f"{path}: {what}; the limit of a file to plot is {MAX_RESULTS_BYTES:,} bytes (1 GiB)"
+    )
+
+
+def _lines(handle: BinaryIO, path: Path) -> Iterator[str]:
+    """The file's lines as text, line ends kept, stopping with an error past
+    :data:`MAX_RESULTS_BYTES` in all.
+
+    Raises:
+        ArchsimError: the file holds more than the limit, or is not UTF-8.
+    """
+    left = MAX_RESULTS_BYTES + 1
+    for number in itertools.count(1):
+        raw = handle.readline(left)
+        if not raw:
+            return
+        left -= len(raw)
+        if left <= 0:
+            raise _too_large(path)
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ArchsimError(f"{path}: line {number}: not UTF-8 text") from None
+
+
+def _nesting(value: Any) -> int:
+    """How deeply arrays and objects nest in a decoded JSON value (without recursion)."""
+    depth = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth = max(depth, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return depth
+
+
+def _loads(text: str, where: str, *, lines: bool = True) -> Any:
+    """Decoded JSON; :class:`ArchsimError` naming ``where`` (and with ``lines`` the line of a
+    syntax error) if it is not JSON or is nested deeper than :data:`MAX_NESTING` levels (the
+    readers and plots walk it recursively)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        at = f" at line {error.lineno}" if lines else ""
+        raise ArchsimError(f"{where}: not JSON: {error.msg}{at}") from None
+    except RecursionError:
+        raise ArchsimError(f"{where}: not JSON this reader accepts: nested too deeply") from None
+    except ValueError as error:  # an integer of more than 4300 digits
+        raise ArchsimError(f"{where}: not JSON this reader accepts: {error}") from None
+    if _nesting(value) > MAX_NESTING:
+        raise ArchsimError(f"{where}: nested deeper than {MAX_NESTING} levels")
+    return value
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """A JSON file's content; :class:`ArchsimError` naming the file if it is missing or bad."""
+    """A JSON file's content; :class:`ArchsimError` naming the file if it is missing, not a
+    regular file, larger than :data:`MAX_RESULTS_BYTES`, not UTF-8, not JSON or nested deeper
+    than :data:`MAX_NESTING` levels."""
     path = Path(path)
     if path.is_dir():
         raise ArchsimError(f"{path}: a directory, expected a JSON file ({_holds(path)})")
-    if not path.is_file():
+    if not path.exists():
         raise _missing(path, "file")
+    with _open(path) as handle:
+        try:
+            data = handle.read(MAX_RESULTS_BYTES + 1)
+        except OSError as error:
+            raise ArchsimError(f"{path}: cannot read: {error}") from None
+    if len(data) > MAX_RESULTS_BYTES:
+        raise _too_large(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as error:
-        raise ArchsimError(f"{path}: not JSON: {error.msg} at line {error.lineno}") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ArchsimError(f"{path}: not JSON: not UTF-8 text") from None
-    except OSError as error:
-        raise ArchsimError(f"{path}: cannot read: {error}") from None
+    return _loads(text, str(path))
 
 
 def read_results(path: str | os.PathLike[str]) -> ResultsTable:
@@ -412,7 +521,8 @@ def read_results(path: str | os.PathLike[str]) -> ResultsTable:
     directory holding one of them (the JSON Lines file preferred: it keeps types), or one run's
     ``report.json``, read as a single design point with ``point`` 0 and ``status`` ok.
 
-    Raises :class:`ArchsimError` naming the file when it is missing, unreadable or malformed.
+    Raises :class:`ArchsimError` naming the file when it is missing, not a regular file, larger
+    than :data:`MAX_RESULTS_BYTES`, unreadable or malformed.
     """
     file = _resolve(Path(path))
     source = str(file)
@@ -437,33 +547,34 @@ def read_results(path: str | os.PathLike[str]) -> ResultsTable:
 
 
 def _read_csv(file: Path) -> list[dict[str, Any]]:
-    with open(file, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise ArchsimError(f"{file}: empty file (expected a header row of column names)")
-        rows = []
-        for line, cells in enumerate(reader, start=2):
-            if not cells:
-                continue
-            if len(cells) != len(header):
-                raise ArchsimError(
-                    f"{file}: line {line} has {len(cells)} cells, the header {len(header)}"
-                )
-            rows.append({k: v for k, v in zip(header, map(_cell, cells)) if v is not None})
+    with _open(file) as handle:
+        reader = csv.reader(_lines(handle, file))
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise ArchsimError(f"{file}: empty file (expected a header row of column names)")
+            rows = []
+            for cells in reader:
+                if not cells:
+                    continue
+                if len(cells) != len(header):
+                    raise ArchsimError(
+                        f"{file}: line {reader.line_num} has {len(cells)} cells, the header "
+                        f"{len(header)}"
+                    )
+                rows.append({k: v for k, v in zip(header, map(_cell, cells)) if v is not None})
+        except csv.Error as error:  # a cell longer than csv.field_size_limit(), a bad quote
+            raise ArchsimError(f"{file}: line {reader.line_num}: not CSV: {error}") from None
     return rows
 
 
 def _read_jsonl(file: Path) -> list[dict[str, Any]]:
     rows = []
-    with open(file, encoding="utf-8") as handle:
-        for line, text in enumerate(handle, start=1):
+    with _open(file) as handle:
+        for line, text in enumerate(_lines(handle, file), start=1):
             if not text.strip():
                 continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ArchsimError(f"{file}: line {line}: not JSON: {error.msg}") from None
+            record = _loads(text, f"{file}: line {line}", lines=False)
             if not isinstance(record, dict):
                 raise ArchsimError(
                     f"{file}: line {line}: expected an object (one design point), "

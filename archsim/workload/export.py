@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from archsim.errors import WorkloadError
 from archsim.workload.activity import MAX_ACT_BITS, activity_stats_batch
@@ -94,9 +95,33 @@ def _validate(
             raise WorkloadError(f"epochs: given ({epochs}) but train is False")
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise WorkloadError(f"epochs: must be an integer >= 1, got {epochs!r}")
-    parent = Path(out_path).parent
+    _check_out_path(out_path)
+
+
+def _check_out_path(out_path: str | os.PathLike[str]) -> None:
+    """Refuse an output path the trace could not be written to, before any work is done
+    (training and tracing take seconds to minutes; the file is only written at the end)."""
+    text = os.fspath(out_path)
+    path = Path(text)
+    if not text or text.endswith(("/", os.sep)) or path.is_dir():
+        raise WorkloadError(
+            f"out_path: '{text}' is a directory; expected a trace file name such as "
+            "model.jsonl.gz"
+        )
+    if path.exists() and not path.is_file():
+        raise WorkloadError(f"out_path: '{path}' exists and is not a regular file")
+    parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise WorkloadError(f"out_path: '{parent}' is not a directory")
+    # The nearest folder that exists must take new entries: the trace's parent folders (if
+    # missing) and its temporary file are created there.
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise WorkloadError(f"out_path: '{existing}' is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise WorkloadError(f"out_path: cannot write to '{existing}' (permission denied)")
 
 
 def _batch_size(model: Model) -> int:
@@ -191,10 +216,35 @@ def export_trace(
     Returns:
         Summary of the written trace.
 
+    Training and the traced forward pass run with one BLAS thread, so the trace's bytes do
+    not depend on the machine's thread count.
+
     Raises:
-        WorkloadError: An argument is invalid; nothing is written.
+        WorkloadError: An argument is invalid, or ``out_path`` is a directory or cannot be
+            written (checked before any work); nothing is written.
+        TraceError: The file cannot be written after all (a full disk); nothing is written.
     """
     _validate(model_name, out_path, samples, seed, train, act_bits, weight_bits, epochs)
+    # One BLAS thread: a multi-threaded BLAS sums in an order that depends on its thread
+    # count, so a trained trace would differ from machine to machine (and small matrices
+    # gain nothing from threads anyway).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _export(
+            model_name, out_path, samples, train, seed, act_bits, weight_bits, epochs
+        )
+
+
+def _export(
+    model_name: str,
+    out_path: str | os.PathLike[str],
+    samples: int,
+    train: bool,
+    seed: int,
+    act_bits: int,
+    weight_bits: int,
+    epochs: int | None,
+) -> ExportSummary:
+    """:func:`export_trace` once its arguments are checked (under one BLAS thread)."""
     rng = np.random.default_rng(seed)
     model = build_model(model_name, rng)
     training: TrainResult | None = None

@@ -18,6 +18,7 @@ import json
 import math
 import numbers
 import os
+import re
 import uuid
 import zlib
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,7 @@ from functools import cached_property
 from types import MappingProxyType, TracebackType
 from typing import IO, Any, Final, NoReturn
 
+from archsim.config.loader import open_regular
 from archsim.errors import TraceError
 
 __all__ = [
@@ -66,6 +68,21 @@ MATRIX_LAYER_KINDS: Final = frozenset({"dense", "conv"})
 """Layer kinds with a weight matrix (mapped onto crossbars)."""
 
 _MAX_LINE_BYTES: Final = 1 << 24  # one line (the header included) may not exceed 16 MiB
+
+MAX_COUNT: Final = 2**40
+"""Largest integer field of an op record (vectors, rows, elements, pulses, ...): far above any
+network's count, low enough that products such as vectors x rows x cols stay exact in a
+float64 and a run's event count stays bounded."""
+
+MAX_HEADER_INT: Final = 2**31
+"""Largest ``samples``, bit width, shape entry, ``rows``, ``cols``, stride or padding of a
+header."""
+
+MAX_DIMS: Final = 8
+"""Most entries of a header shape or kernel (a tensor shape has 1 to 3)."""
+
+MAX_NESTING: Final = 64
+"""Deepest nesting of JSON arrays and objects in a header (its ``meta`` is free-form)."""
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _WRITE_CHUNK_BYTES: Final = 1 << 18
 _SHOW_CHARS: Final = 60
@@ -202,9 +219,10 @@ class _CompiledKind:
 
     spec: RecordKind
     keys: frozenset[str]
-    # (name, check code, lower bound) per field: code _INT_CHECK, _FRACTION_CHECK or
-    # _FRACTIONS_CHECK; the lower bound is for integers only.
-    checks: tuple[tuple[str, int, int], ...]
+    # (name, check code, lower bound, upper bound) per field: code _INT_CHECK,
+    # _FRACTION_CHECK or _FRACTIONS_CHECK; the bounds are for integers only.
+    checks: tuple[tuple[str, int, int, int], ...]
+    rank: int  # position of the phase in PHASES: forward 0, backward 1, update 2
 
 
 _INT_CHECK, _FRACTION_CHECK, _FRACTIONS_CHECK = 0, 1, 2
@@ -223,9 +241,10 @@ _COMPILED: Final = MappingProxyType(
             spec,
             spec.keys,
             tuple(
-                (f.name, _CHECK_CODES[f.type], 1 if f.type == _POSITIVE else 0)
+                (f.name, _CHECK_CODES[f.type], 1 if f.type == _POSITIVE else 0, MAX_COUNT)
                 for f in spec.fields
             ),
+            PHASES.index(spec.phase),
         )
         for key, spec in RECORD_KINDS.items()
     }
@@ -418,8 +437,22 @@ class _Invalid(Exception):
 
     def __init__(self, field_name: str | None, message: str) -> None:
         super().__init__(message)
-        self.field_name = field_name
+        # A key from the file may hold a newline or be huge: messages stay one short line.
+        self.field_name = field_name if field_name is None else _printable(field_name)
         self.message = message
+
+
+def _printable(text: str) -> str:
+    """``text`` itself if it is short and printable; else escaped as in JSON and shortened."""
+    if len(text) <= _SHOW_CHARS and text.isprintable():
+        return text
+    escaped = json.dumps(text)[1:-1]
+    return escaped if len(escaped) <= _SHOW_CHARS else escaped[: _SHOW_CHARS - 3] + "..."
+
+
+def _quoted(name: object) -> str:
+    """A name from the file for messages: ``'conv1'``, escaped and shortened if need be."""
+    return f"'{_printable(name)}'" if type(name) is str else _show(name)
 
 
 def _show(value: object) -> str:
@@ -428,7 +461,16 @@ def _show(value: object) -> str:
         text = json.dumps(value)
     except (TypeError, ValueError):
         text = repr(value)
+    except RecursionError:  # a deeply nested value decoded near the recursion limit
+        text = f"a deeply nested {'list' if type(value) is list else 'object'}"
     return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 3] + "..."
+
+
+def _int_problem(value: object, lowest: int, highest: int, shown: str) -> str:
+    """Why ``value`` is not an integer ``lowest..highest`` (``shown``: highest as a power)."""
+    if type(value) is int and value > highest:
+        return f"expected at most {highest} ({shown}), got {_show(value)}"
+    return f"expected an integer >= {lowest}, got {_show(value)}"
 
 
 def _choices(values: Any) -> str:
@@ -457,18 +499,28 @@ def _fractions(name: str, value: object, length: int) -> tuple[float, ...]:
 
 
 class _RecordChecker:
-    """Validates op records against a header; keeps the sample order state of one file.
+    """Validates op records against a header; keeps the order state of one file.
 
     Samples run from 0 without gaps: each record's sample is the previous record's or the next
-    one. :meth:`finish` then checks that the records covered every sample the header promises.
+    one. Within a sample, the forward records name every header layer exactly once, in header
+    order; backward, then update records may follow them. :meth:`finish` then checks that the
+    records covered every sample the header promises. Every check is O(1) per record, and a
+    record that fails leaves the state as it was (a writer may go on with a valid one).
     """
 
-    __slots__ = ("_layers", "_samples", "_samples_seen")
+    __slots__ = ("_layers", "_order", "_expected", "_samples", "_samples_seen", "_step")
 
     def __init__(self, header: TraceHeader) -> None:
         self._layers = {layer.name: layer for layer in header.network.layers}
+        self._order = tuple(layer.name for layer in header.network.layers)
+        # The forward layer expected at each step (None past the last layer): one lookup.
+        self._expected = (*self._order, None, None, None)
         self._samples = header.samples
         self._samples_seen = 0  # distinct samples so far; the current sample is this - 1
+        # Where the current sample is, in one integer: below len(_order), the position of the
+        # next forward layer; len(_order) + rank, after its forward records and then those of
+        # phase PHASES[rank] (0 forward, 1 backward, 2 update).
+        self._step = 0
 
     def check(self, obj: object, index: int) -> OpRecord:
         """Validate one decoded op record (``type`` included) and build its OpRecord."""
@@ -488,14 +540,20 @@ class _RecordChecker:
             0 <= sample < self._samples and seen - 1 <= sample <= seen
         ):
             self._diagnose_sample(sample)
-        self._samples_seen = sample + 1
         name = obj["layer"]
         layer = self._layers.get(name) if type(name) is str else None
         spec = compiled.spec
         if layer is None or layer.kind not in spec.layer_kinds:
             self._diagnose_layer(name, layer, spec)
+        step = self._step if sample != seen else self._first_step(seen)
+        if compiled.rank:
+            step = self._step_after(sample, name, spec.phase, step, compiled.rank)
+        elif self._expected[step] != name:
+            self._diagnose_order(sample, name, spec.phase, step)
+        else:
+            step += 1
         values: dict[str, Any] = {}
-        for field_name, code, lowest in compiled.checks:
+        for field_name, code, lowest, highest in compiled.checks:
             value = obj[field_name]
             if code == _FRACTION_CHECK:
                 if type(value) is int and 0 <= value <= 1:
@@ -504,8 +562,8 @@ class _RecordChecker:
                     raise _Invalid(field_name, f"expected a number in [0, 1], got {_show(value)}")
             elif code == _FRACTIONS_CHECK:
                 value = _fractions(field_name, value, values["input_bits"])
-            elif type(value) is not int or value < lowest:
-                raise _Invalid(field_name, f"expected an integer >= {lowest}, got {_show(value)}")
+            elif type(value) is not int or not lowest <= value <= highest:
+                raise _Invalid(field_name, _int_problem(value, lowest, highest, "2**40"))
             values[field_name] = value
         if spec.matrix_shape and (values["rows"] != layer.rows or values["cols"] != layer.cols):
             which = "rows" if values["rows"] != layer.rows else "cols"
@@ -520,15 +578,68 @@ class _RecordChecker:
                 f"expected at most blocks_total ({values['blocks_total']}), "
                 f"got {values['blocks_nonzero']}",
             )
+        self._samples_seen = sample + 1
+        self._step = step
         return OpRecord(index, sample, spec.phase, name, spec.kind, **values)
 
     def finish(self) -> None:
-        """Check, after the last record, that the records hold every sample of the header."""
+        """Check, after the last record, that the last sample ran every layer (raises
+        :class:`_Invalid` with no field name) and that the records hold every sample of the
+        header (field ``samples``)."""
+        if self._samples_seen and self._step < len(self._order):
+            raise _Invalid(None, self._ends_early(self._samples_seen - 1))
         if self._samples_seen != self._samples:
             promised = f"{self._samples} sample{'s' if self._samples != 1 else ''}"
             raise _Invalid(
                 "samples", f"header promises {promised}, the records hold {self._samples_seen}"
             )
+
+    def _first_step(self, sample: int) -> int:
+        """The step a new ``sample`` starts at, once the previous one is complete."""
+        if sample and self._step < len(self._order):
+            raise _Invalid("sample", self._ends_early(sample - 1))
+        return 0
+
+    def _step_after(self, sample: int, name: str, phase: str, step: int, rank: int) -> int:
+        """The step after a backward (rank 1) or update (rank 2) record at ``step``."""
+        last = len(self._order)
+        if not last <= step <= last + rank:
+            self._diagnose_order(sample, name, phase, step)
+        return last + rank
+
+    def _ends_early(self, sample: int) -> str:
+        """The message for a sample whose forward records stop before its last layer."""
+        missing = self._order[self._step :]
+        shown = ", ".join(missing[:6])
+        if len(missing) > 6:
+            shown += f", ... ({len(missing)} in all)"
+        return (
+            f"sample {sample} ends after layer '{self._order[self._step - 1]}'; layers {shown} "
+            "have no forward record"
+        )
+
+    def _diagnose_order(self, sample: int, name: str, phase: str, step: int) -> NoReturn:
+        order = self._order
+        if step < len(order):
+            what = {"forward": f"'{name}'", "backward": "a backward record"}.get(
+                phase, "an update record"
+            )
+            raise _Invalid(
+                "layer" if phase == "forward" else "phase",
+                f"sample {sample} must run layer '{order[step]}' next (header order), "
+                f"got {what}",
+            )
+        if phase == "forward" and step == len(order):
+            raise _Invalid(
+                "layer",
+                f"sample {sample} has run every header layer already, got another forward "
+                f"record of '{name}'",
+            )
+        raise _Invalid(
+            "phase",
+            f"sample {sample} has {PHASES[step - len(order)]} records already, got '{phase}' "
+            "(phases run forward, backward, update)",
+        )
 
     @staticmethod
     def _diagnose_head(obj: dict[str, Any]) -> NoReturn:
@@ -576,7 +687,7 @@ class _RecordChecker:
         if type(name) is not str:
             raise _Invalid("layer", f"expected a layer name, got {_show(name)}")
         if layer is None:
-            raise _Invalid("layer", f"'{name}' is not a layer in the header")
+            raise _Invalid("layer", f"{_quoted(name)} is not a layer in the header")
         kinds = " or ".join(sorted(spec.layer_kinds))
         raise _Invalid(
             "layer",
@@ -613,8 +724,8 @@ def _require(
 
 def _int(obj: dict[str, Any], key: str, where: str, lowest: int) -> int:
     value = obj[key]
-    if type(value) is not int or value < lowest:
-        raise _Invalid(f"{where}{key}", f"expected an integer >= {lowest}, got {_show(value)}")
+    if type(value) is not int or not lowest <= value <= MAX_HEADER_INT:
+        raise _Invalid(f"{where}{key}", _int_problem(value, lowest, MAX_HEADER_INT, "2**31"))
     return value
 
 
@@ -624,15 +735,29 @@ def _shape(obj: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
         raise _Invalid(
             f"{where}{key}", f"expected a non-empty list of integers >= 1, got {_show(value)}"
         )
+    if len(value) > MAX_DIMS:
+        raise _Invalid(f"{where}{key}", f"expected at most {MAX_DIMS} entries, got {len(value)}")
+    for position, item in enumerate(value):
+        if item > MAX_HEADER_INT:
+            raise _Invalid(
+                f"{where}{key}[{position}]", _int_problem(item, 1, MAX_HEADER_INT, "2**31")
+            )
     return tuple(value)
 
 
 def _str(obj: dict[str, Any], key: str, where: str) -> str:
+    """A name: non-empty, printable (it appears in messages and reports), at most 256
+    characters."""
     value = obj[key]
-    if type(value) is not str or not value:
-        raise _Invalid(f"{where}{key}", f"expected a non-empty string, got {_show(value)}")
+    if type(value) is not str or not value or len(value) > 256 or not value.isprintable():
+        raise _Invalid(
+            f"{where}{key}",
+            f"expected a non-empty string of at most 256 printable characters, got {_show(value)}",
+        )
     return value
 
+
+_MODEL_NAME: Final = re.compile(r"[A-Za-z0-9_.-]+")
 
 _LAYER_COMMON: Final = ("name", "kind", "inputs", "in_shape", "out_shape")
 _LAYER_EXTRA: Final = MappingProxyType(
@@ -653,7 +778,7 @@ def _parse_layer(obj: object, where: str, shapes: dict[str, tuple[int, ...]]) ->
     if type(obj) is not dict:
         raise _Invalid(where.rstrip("."), f"expected a JSON object, got {_show(obj)}")
     kind = obj.get("kind")
-    if kind not in _LAYER_EXTRA:
+    if type(kind) is not str or kind not in _LAYER_EXTRA:  # a list or object is unhashable
         if "kind" not in obj:
             raise _Invalid(f"{where}kind", "missing")
         raise _Invalid(
@@ -676,7 +801,9 @@ def _parse_layer(obj: object, where: str, shapes: dict[str, tuple[int, ...]]) ->
         raise _Invalid(f"{where}inputs", f"a {kind} layer takes {needed}, got {len(inputs)}")
     for source in inputs:
         if source not in shapes:
-            raise _Invalid(f"{where}inputs", f"'{source}' is not 'input' or an earlier layer")
+            raise _Invalid(
+                f"{where}inputs", f"{_quoted(source)} is not 'input' or an earlier layer"
+            )
     in_shape = _shape(obj, "in_shape", where)
     out_shape = _shape(obj, "out_shape", where)
     for source in inputs:
@@ -752,6 +879,8 @@ def _parse_header(obj: object) -> TraceHeader:
         )
     _require(obj, "", ("format", "version", "model", "samples", "seed", "network"), ("meta",))
     model = _str(obj, "model", "")
+    if not _MODEL_NAME.fullmatch(model):  # it names the output folder of a run
+        raise _Invalid("model", f"expected letters, digits, '_', '.' or '-', got {_show(model)}")
     samples = _int(obj, "samples", "", 1)
     seed = obj["seed"]
     if seed is not None and type(seed) is not int:
@@ -777,15 +906,76 @@ _ENCODER: Final = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
 
 
 def _decode_line(raw: bytes) -> Any:
-    """Decode one newline-terminated JSON line (ValueError if it is not exactly one value)."""
+    """Decode one newline-terminated JSON line (ValueError if it is not exactly one value,
+    is nested too deeply for the decoder or has an integer of more than 4300 digits)."""
     text = raw.decode("utf-8")
     try:
-        obj, end = _DECODER.raw_decode(text)
-    except ValueError:
-        end = -1
-    if end != len(text) - 1:  # leading/trailing blanks or an error: the full, slower path
-        return _DECODER.decode(text)
+        try:
+            obj, end = _DECODER.raw_decode(text)
+        except ValueError:
+            end = -1
+        if end != len(text) - 1:  # leading/trailing blanks or an error: the full, slower path
+            return _DECODER.decode(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     return obj
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object names a key twice (JSON allows it; the decoder keeps the last value)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+_STRICT_DECODER: Final = json.JSONDecoder(
+    parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+)
+
+
+def _duplicate_key(raw: bytes) -> str | None:
+    """The first key an object of ``raw`` (a line that decodes) gives twice, or None.
+
+    The slow path of the duplicate check: a second decode that sees every key. Callers run it
+    only when the line's colons outnumber the keys decoded (see :meth:`TraceReader._records`).
+    """
+    try:
+        _STRICT_DECODER.decode(raw.decode("utf-8"))
+    except _DuplicateKey as error:
+        return error.key
+    except (ValueError, RecursionError):  # the first decode succeeded: cannot happen
+        return None
+    return None
+
+
+def _shape_of(obj: Any) -> tuple[int, int]:
+    """(nesting depth, number of object keys) of a decoded JSON value, without recursion."""
+    depth = keys = 0
+    stack = [(obj, 1)]
+    while stack:
+        value, level = stack.pop()
+        if type(value) is dict:
+            keys += len(value)
+            items: Any = value.values()
+        elif type(value) is list:
+            items = value
+        else:
+            continue
+        depth = max(depth, level)
+        stack.extend((item, level + 1) for item in items if type(item) in (dict, list))
+    return depth, keys
 
 
 def _plain(value: Any) -> Any:
@@ -860,18 +1050,24 @@ class TraceWriter:
         self._closed = False
         directory, base = os.path.split(self.path)
         self._temp = os.path.join(directory, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
+        # From here on, any failure (Ctrl-C included) removes the temporary file: its name is
+        # random, so if it exists, it is this writer's.
         try:
             self._raw: IO[bytes] = open(self._temp, "xb")  # noqa: SIM115 - see close()
+            self._stream: IO[bytes] = self._raw
+            if self.path.endswith(".gz"):
+                self._stream = gzip.GzipFile(  # type: ignore[assignment]
+                    filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0
+                )
+            self._emit(header_line)
         except OSError as error:
+            self._discard()
             raise TraceError(
                 f"{self.path}: cannot write trace: {error.strerror or error}"
             ) from None
-        self._stream: IO[bytes] = self._raw
-        if self.path.endswith(".gz"):
-            self._stream = gzip.GzipFile(  # type: ignore[assignment]
-                filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0
-            )
-        self._emit(header_line)
+        except BaseException:
+            self._discard()
+            raise
 
     @property
     def records(self) -> int:
@@ -896,7 +1092,9 @@ class TraceWriter:
         kind's fields (see :data:`RECORD_KINDS`), without ``type``.
 
         Raises:
-            TraceError: the record is invalid (same checks as on reading; names the field).
+            TraceError: the record is invalid (same checks as on reading, record order
+                included; names the field), and the writer stays usable; or the file cannot
+                be written, and the writer is discarded with its temporary file.
             TypeError: ``record`` is not a mapping.
             ValueError: the writer is closed, or ``record`` contains ``type``.
         """
@@ -927,15 +1125,25 @@ class TraceWriter:
         for spec_field in spec.fields:
             value = getattr(op, spec_field.name)
             out[spec_field.name] = list(value) if type(value) is tuple else value
-        self._emit(_ENCODER.encode(out))
+        try:
+            self._emit(_ENCODER.encode(out))
+        except OSError as error:  # a full disk: the file cannot be completed
+            self._discard()
+            raise TraceError(
+                f"{self.path}: cannot write trace: {error.strerror or error}"
+            ) from None
+        except BaseException:  # Ctrl-C in the middle of a chunk: the file is torn
+            self._discard()
+            raise
         self._records += 1
 
     def close(self) -> None:
         """Write the end record and move the file into place. Idempotent.
 
         Raises:
-            TraceError: the records do not cover every sample the header promises; the file is
-                then not written (``path`` is left as it was).
+            TraceError: the records do not cover every sample the header promises, or the last
+                sample's forward records stop before its last layer; or the file cannot be
+                written. The file is then not written (``path`` is left as it was).
         """
         if self._closed:
             return
@@ -944,6 +1152,10 @@ class TraceWriter:
             try:
                 self._checker.finish()
             except _Invalid as error:
+                if error.field_name is None:  # the last sample ends early
+                    raise TraceError(
+                        f"{self.path}: end of the records: {error.message}"
+                    ) from None
                 raise TraceError(
                     f"{self.path}: header: field '{error.field_name}': {error.message}"
                 ) from None
@@ -953,6 +1165,11 @@ class TraceWriter:
                 self._stream.close()
             self._raw.close()
             os.replace(self._temp, self.path)
+        except OSError as error:  # a full disk, or path is a directory
+            self._discard()
+            raise TraceError(
+                f"{self.path}: cannot write trace: {error.strerror or error}"
+            ) from None
         except BaseException:
             self._discard()
             raise
@@ -960,7 +1177,10 @@ class TraceWriter:
     def _discard(self) -> None:
         """Close everything and delete the temporary file, keeping any existing ``path``."""
         self._closed = True
-        for stream in (self._stream, self._raw):
+        # The streams may not exist yet (a failure while __init__ opened them).
+        for stream in (getattr(self, "_stream", None), getattr(self, "_raw", None)):
+            if stream is None:
+                continue
             try:
                 stream.close()
             except (OSError, ValueError, EOFError, zlib.error):
@@ -1018,7 +1238,8 @@ class TraceReader:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         try:
-            self._raw: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+            # A FIFO or a directory is refused here: iterating twice rewinds the file.
+            self._raw: IO[bytes] = open_regular(self.path)  # closed in close()
         except OSError as error:
             raise TraceError(f"{self.path}: cannot read trace: {error.strerror or error}") from None
         self._generation = 0
@@ -1044,8 +1265,11 @@ class TraceReader:
         try:
             return self._stream.readline(_MAX_LINE_BYTES)
         except _STREAM_ERRORS as error:
-            what = "compressed data is truncated or corrupt" if self.compressed else "read error"
-            raise self._error(f"line {line_number}", f"{what} ({error})") from None
+            raise self._stream_error(line_number, error) from None
+
+    def _stream_error(self, line_number: int, error: Exception) -> TraceError:
+        what = "compressed data is truncated or corrupt" if self.compressed else "read error"
+        return self._error(f"line {line_number}", f"{what} ({error})")
 
     def _complete_line(self, raw: bytes, where: str) -> bytes:
         if raw.endswith(b"\n"):
@@ -1065,6 +1289,17 @@ class TraceReader:
             raise self._error(
                 "header (line 1)", f"not an archsim trace (malformed JSON: {error})"
             ) from None
+        # The header is read once: a full look for deep nesting (meta is free-form, and is
+        # copied and printed recursively) and duplicate keys costs nothing noticeable.
+        depth, keys = _shape_of(obj)
+        if depth > MAX_NESTING:
+            raise self._error("header (line 1)", f"nested deeper than {MAX_NESTING} levels")
+        if raw.count(b":") != keys:
+            duplicate = _duplicate_key(raw)
+            if duplicate is not None:
+                raise self._error(
+                    "header (line 1)", f"duplicate key {_show(duplicate)} (given twice)"
+                )
         try:
             return _parse_header(obj)
         except _Invalid as error:
@@ -1087,7 +1322,8 @@ class TraceReader:
     def _records(self, generation: int) -> Iterator[OpRecord]:
         checker = _RecordChecker(self.header)
         decode = _decode_line
-        readline = self._readline
+        # The stream's own readline, not self._readline: one Python call less per record.
+        readline = self._stream.readline
         index = 0
         line_number = 1
         while True:
@@ -1096,7 +1332,10 @@ class TraceReader:
                     f"{self.path}: the trace was iterated again; this iterator is stale"
                 )
             line_number += 1
-            raw = readline(line_number)
+            try:
+                raw = readline(_MAX_LINE_BYTES)
+            except _STREAM_ERRORS as error:
+                raise self._stream_error(line_number, error) from None
             if not raw:
                 after = f"record {index - 1}" if index else "the header"
                 raise self._error("truncated", f"no end record after {after}")
@@ -1108,6 +1347,11 @@ class TraceReader:
                 raise self._error(
                     f"record {index} (line {line_number})", f"malformed JSON ({error})"
                 ) from None
+            # Duplicate keys, cheaply: every key is followed by a colon, so a line with no
+            # more colons than the object has keys has none. Only a line with colons inside
+            # strings (or nested objects) takes the second, slower decode.
+            if type(obj) is dict and raw.count(b":") != len(obj):
+                self._check_duplicates(raw, obj, index, line_number)
             if type(obj) is dict and obj.get("type") == "end":
                 try:
                     _check_end(obj, index)
@@ -1119,6 +1363,10 @@ class TraceReader:
                 try:
                     checker.finish()
                 except _Invalid as error:
+                    if error.field_name is None:  # the last sample ends early
+                        raise self._error(
+                            f"end record (line {line_number})", error.message
+                        ) from None
                     raise self._error(
                         "header (line 1)", f"field '{error.field_name}': {error.message}"
                     ) from None
@@ -1132,9 +1380,20 @@ class TraceReader:
                 ) from None
             yield record
             index += 1
-        trailing = readline(line_number + 1)
+        trailing = self._readline(line_number + 1)
         if trailing:
             raise self._error(f"line {line_number + 1}", "unexpected data after the end record")
+
+    def _check_duplicates(
+        self, raw: bytes, obj: dict[str, Any], index: int, line_number: int
+    ) -> None:
+        duplicate = _duplicate_key(raw)
+        if duplicate is not None:
+            what = "end record" if obj.get("type") == "end" else f"record {index}"
+            raise self._error(
+                f"{what} (line {line_number})",
+                f"field '{_printable(duplicate)}': duplicate key (given twice)",
+            )
 
     def close(self) -> None:
         """Close the file. Idempotent."""

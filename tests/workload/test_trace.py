@@ -276,11 +276,20 @@ def test_readme_example_is_a_valid_trace(tmp_path: Path) -> None:
 
 
 def _one_record_per_sample(samples: int) -> list[dict[str, Any]]:
+    """A relu per sample: the whole forward pass of :func:`relu_header`'s network."""
     return [{**sample_records(0)[1], "sample": sample} for sample in range(samples)]
 
 
+def relu_header(samples: int) -> dict[str, Any]:
+    """A network of relu1 alone (every sample runs each layer once, in order)."""
+    header = make_header(samples)
+    header["network"]["input_shape"] = [4, 4, 2]
+    header["network"]["layers"] = [{**LAYERS[1], "inputs": ["input"]}]
+    return header
+
+
 def test_header_must_not_promise_more_samples_than_the_records_hold(tmp_path: Path) -> None:
-    path = write_trace(tmp_path / "t.jsonl", _one_record_per_sample(16), make_header(16))
+    path = write_trace(tmp_path / "t.jsonl", _one_record_per_sample(16), relu_header(16))
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[0] = lines[0].replace('"samples": 16', '"samples": 17')
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
@@ -302,7 +311,7 @@ def test_a_trace_without_records_holds_no_sample(tmp_path: Path, valid_lines: li
 
 
 def test_summary_counts_every_sample(tmp_path: Path) -> None:
-    path = write_trace(tmp_path / "t.jsonl", _one_record_per_sample(5), make_header(5))
+    path = write_trace(tmp_path / "t.jsonl", _one_record_per_sample(5), relu_header(5))
     summary = validate_trace(path)
     assert (summary.records, summary.samples_seen, summary.header.samples) == (5, 5, 5)
     assert "samples   5\n" in format_summary(summary)
@@ -625,7 +634,9 @@ def test_writer_programming_errors(tmp_path: Path) -> None:
         TraceWriter(tmp_path / "t.jsonl", {**make_header(), "version": 1})
     with pytest.raises(TypeError):
         TraceWriter(tmp_path / "t.jsonl", [])  # type: ignore[arg-type]
-    writer = TraceWriter(tmp_path / "t.jsonl", make_header(samples=1))
+    header = make_header(samples=1)
+    header["network"]["layers"] = LAYERS[:1]  # conv1 alone: one record is a whole sample
+    writer = TraceWriter(tmp_path / "t.jsonl", header)
     with pytest.raises(ValueError, match="type"):
         writer.write({**all_records()[0], "type": "op"})
     with pytest.raises(TypeError):
@@ -682,7 +693,7 @@ def test_writer_to_a_missing_directory(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def trace_bytes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     directory = tmp_path_factory.mktemp("bytes")
-    records = all_records()[:30]
+    records = all_records()[:31]  # sample 1 stops after its forward records
     return {
         "plain": write_trace(directory / "t.jsonl", records).read_bytes(),
         "gzip": write_trace(directory / "t.jsonl.gz", records).read_bytes(),
