@@ -24,13 +24,17 @@ A user error (bad config field, corrupt trace, a network that does not fit) prin
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from archsim import __version__
 from archsim.errors import ArchsimError
+from archsim.limits import DEFAULT_LIMITS, Limits, parse_limit
 
 log = logging.getLogger("archsim")
 
@@ -56,8 +60,10 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="hardware config (YAML), e.g. hw_configs/wu2023_64x64.yaml")
+def _add_config_args(
+    parser: argparse.ArgumentParser, example: str = "hw_configs/wu2023_64x64.yaml"
+) -> None:
+    parser.add_argument("config", help=f"hardware config (YAML), e.g. {example}")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -66,6 +72,26 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="override a config field, e.g. --set tile.adc.columns_per_adc=4 (repeatable)",
     )
+    _add_limit_arg(parser)
+
+
+def _add_limit_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--limit",
+        dest="limits",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="raise a size budget, e.g. --limit routers=70000 (repeatable; names: "
+        + ", ".join(f.name for f in dataclasses.fields(Limits)) + ")",
+    )
+
+
+#: The help of a --seed that nothing draws from yet.
+_SEED_HELP = (
+    "seed recorded in the report (default 0); no hardware model draws random numbers yet, so "
+    "it changes nothing until device variation is modelled"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,11 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out",
         metavar="DIR",
-        help="write report.json and report.csv here (default runs/<config name>_<model>)",
+        help="write report.json, report.csv and summary.csv here (default "
+        "runs/<config name>_<model>, plus a digest of the --set overrides when there are any)",
     )
-    run.add_argument(
-        "--seed", type=_non_negative, default=0, help="seed for stochastic models (default 0)"
-    )
+    run.add_argument("--seed", type=_non_negative, default=0, help=_SEED_HELP)
     run.add_argument(
         "--timeline", metavar="FILE",
         help="also write a Chrome Trace Event JSON timeline (open in ui.perfetto.dev)",
@@ -119,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_cmd_validate)
 
     noc = commands.add_parser("noc", help="drive a config's network-on-chip with synthetic traffic")
-    _add_config_args(noc)
+    _add_config_args(noc, "hw_configs/noc_mesh8x8.yaml")
     noc.add_argument(
         "--pattern", required=True, help="uniform, transpose, hotspot or neighbor"
     )
@@ -131,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-bits", type=_positive, default=96, help="payload bits per packet (default 96)"
     )
     noc.add_argument("--seed", type=_non_negative, default=0, help="traffic seed (default 0)")
-    noc.add_argument("--out", metavar="DIR", help="also write report.json and report.csv here")
+    noc.add_argument(
+        "--out", metavar="DIR", help="also write report.json, report.csv and summary.csv here"
+    )
     noc.set_defaults(handler=_cmd_noc)
 
     sweep = commands.add_parser(
@@ -151,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler", metavar="ADDRESS",
         help="run on a Dask cluster, e.g. tcp://head:8786 (pip install 'archsim[dask]')",
     )
+    _add_limit_arg(sweep)
     sweep.set_defaults(handler=_cmd_sweep)
 
     plot = commands.add_parser(
@@ -161,9 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="results.csv/results.jsonl or their folder, report.json or its folder, or a timeline",
     )
     plot.add_argument(
-        "--kind", default="line",
+        "--kind", default=None,
         choices=("line", "pareto", "breakdown", "utilization", "heatmap", "timeline"),
-        help="what to draw (default line)",
+        help="what to draw (default: line for sweep results given --x and --y, else the "
+        "energy breakdown; timeline for a timeline file)",
     )
     plot.add_argument("--x", metavar="PATH", help="swept parameter on the x axis")
     plot.add_argument("--y", metavar="METRIC", help="report metric on the y axis")
@@ -182,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "scrramble",
         help="train a ScRRAMBLe block-sparse network on the digits and replay it on a config",
     )
-    _add_config_args(scr)
+    _add_config_args(scr, "hw_configs/scrramble_256.yaml")
     scr.add_argument("--slot-size", type=_positive, default=16, help="elements per block (16)")
     scr.add_argument("--density", type=float, default=0.2, help="connection density (0.2)")
     scr.add_argument(
@@ -195,8 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--samples", type=_positive, default=16, help="test images replayed (default 16)"
     )
     scr.add_argument("--act-bits", type=_positive, default=8, help="bits per activation (8)")
-    scr.add_argument("--seed", type=_non_negative, default=0, help="seed (default 0)")
-    scr.add_argument("--out", metavar="DIR", help="also write report.json and report.csv here")
+    scr.add_argument(
+        "--seed", type=_non_negative, default=0,
+        help="seed of the routing, the weights, the data split and the training (default 0)",
+    )
+    scr.add_argument(
+        "--out", metavar="DIR",
+        help="also write the trace and report.json, report.csv and summary.csv here",
+    )
     scr.set_defaults(handler=_cmd_scrramble)
 
     trace = commands.add_parser("trace", help="export, inspect or validate traces")
@@ -222,13 +257,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _limits(args: argparse.Namespace) -> Limits:
+    """The size budgets with every ``--limit NAME=VALUE`` applied."""
+    limits = DEFAULT_LIMITS
+    for text in getattr(args, "limits", None) or ():
+        limits = parse_limit(text, limits)
+    return limits
+
+
+def _default_out(report: Mapping[str, Any], overrides: Sequence[str]) -> Path:
+    """``runs/<config>_<model>``, with a digest of the ``--set`` overrides when there are any,
+    so that runs differing only in them do not overwrite each other."""
+    name = f"{report['config_name']}_{report['model']}".replace(" ", "_")
+    if overrides:
+        name += "_" + hashlib.sha256("\n".join(overrides).encode("utf-8")).hexdigest()[:8]
+    return Path("runs") / name
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from archsim.config import load_hardware
-    from archsim.energy import account
-    from archsim.report import build_report, summary, write_report
+    from archsim import api
+    from archsim.report import summary
     from archsim.report.timeline import write_timeline
-    from archsim.sim import simulate
-    from archsim.sim.timeline import Timeline
+    from archsim.stats.timeline import Timeline
+    from archsim.workload.trace import read_header
 
     window = {
         "max_events": args.timeline_max_spans,
@@ -241,11 +292,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "--timeline-max-spans, --timeline-first-sample and --timeline-samples need "
             "--timeline FILE"
         )
-    config = load_hardware(args.config, args.overrides)
+    config = api.load(args.config, args.overrides)
+    samples = read_header(args.trace).samples
     if "first_sample" in window or "samples" in window:
-        from archsim.workload.trace import read_header
-
-        samples = read_header(args.trace).samples
         first = window.get("first_sample", 0)
         if first >= samples:
             raise ArchsimError(
@@ -261,59 +310,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
     bar = None
     if sys.stderr.isatty():
         from archsim.dse.progress import ProgressBar
-        from archsim.workload.trace import TraceReader
 
-        with TraceReader(args.trace) as reader:
-            total = reader.header.samples
-        bar = ProgressBar(total, sys.stderr, label=config.name, unit="samples")
+        bar = ProgressBar(samples, sys.stderr, label=config.name, unit="samples")
     try:
-        result = simulate(
-            config, args.trace, seed=args.seed, timeline=timeline,
-            progress=bar.advance if bar is not None else None,
+        report = api.run(
+            args.config, args.trace, seed=args.seed, overrides=args.overrides,
+            timeline=timeline, progress=bar.advance if bar is not None else None,
+            limits=_limits(args),
         )
     finally:
         if bar is not None:
             bar.close()
-    energy = account(result, config)
-    report = build_report(
-        result,
-        energy,
-        config=config,
-        config_file=args.config,
-        trace_file=args.trace,
-        overrides=args.overrides,
-    )
-    out = args.out or Path("runs") / f"{result.config_name}_{result.model}"
+    out = args.out or _default_out(report, args.overrides)
     # The timeline first: if either write fails, nothing of this run is left behind.
     timeline_path = write_timeline(timeline, args.timeline) if timeline is not None else None
     try:
-        json_path, csv_path = write_report(report, out)
+        paths = report.write(out)
     except ArchsimError:
         if timeline_path is not None:
             timeline_path.unlink(missing_ok=True)
         raise
     print(summary(report))
-    print(f"wrote {json_path} and {csv_path}" + (f" and {timeline_path}" if timeline_path else ""))
+    written = [*paths, *([timeline_path] if timeline_path else [])]
+    print("wrote " + ", ".join(str(path) for path in written))
     return 0
 
 
-def _report_head(schema: str, config_name: str, overrides: Sequence[str]) -> dict[str, object]:
-    """The identifying keys every standalone-run report starts with."""
-    return {
-        "schema": schema,
-        "schema_version": 1,
-        "archsim_version": __version__,
-        "config_name": config_name,
-        "overrides": list(overrides),
-    }
-
-
 def _cmd_program(args: argparse.Namespace) -> int:
-    from archsim.config import load_hardware
-    from archsim.sim import program_listing
+    from archsim import api
 
-    config = load_hardware(args.config, args.overrides)
-    sys.stdout.write(program_listing(config, args.trace))
+    sys.stdout.write(
+        api.program(args.config, args.trace, overrides=args.overrides, limits=_limits(args))
+    )
     return 0
 
 
@@ -337,14 +365,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from archsim.report.plot_cli import plot_command
+    from archsim.report.plot_cli import default_kind, plot_command
 
     source = Path(args.results)
     folder = source if source.is_dir() else source.parent
-    name = args.kind + (f"_{args.y}" if args.y else "")
+    kind = args.kind or default_kind(source, args.x, args.y)
+    name = kind + (f"_{args.y}" if args.y else "")
     out = Path(args.out) if args.out else folder / "plots" / name
     paths = plot_command(
-        args.results, x=args.x, y=args.y, series=args.series, kind=args.kind, out=out,
+        args.results, x=args.x, y=args.y, series=args.series, kind=kind, out=out,
         formats=tuple(args.formats or ("png", "svg")),
     )
     print("wrote " + " and ".join(str(p) for p in paths))
@@ -355,12 +384,10 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from archsim.config import load_hardware
-    from archsim.energy import energy_by_component
-    from archsim.mapping.scrramble import check_offset
-    from archsim.report import write_report
-    from archsim.report.scrramble import scrramble_report, scrramble_summary
-    from archsim.sim.scrramble import run_scrramble
+    from archsim import api
+    from archsim.mapping.scrramble import check_offset, check_scrramble
+    from archsim.report import summary
+    from archsim.report.scrramble import accuracy_fields
     from archsim.workload.data import load_digits_28
     from archsim.workload.scrramble import (
         DEFAULT_TRAINING,
@@ -371,110 +398,79 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
     )
     from archsim.workload.train import TrainingConfig
 
-    config = load_hardware(args.config, args.overrides)
+    config = api.load(args.config, args.overrides)
+    limits = _limits(args)
     try:
         cores = tuple(int(part) for part in args.cores.split(","))
     except ValueError:
         raise ArchsimError(f"--cores: expected comma-separated integers, got {args.cores!r}") from None
-    spec = ScrrambleSpec(config.tile.crossbar.rows, args.slot_size, args.density, cores)
+    group = config.groups[0]
+    spec = ScrrambleSpec(group.tile.crossbar.rows, args.slot_size, args.density, cores)
+    # Everything that can be refused is refused before the network is drawn and trained.
+    limits.check("cores", spec.total_cores, f"--cores {args.cores}")
     data = load_digits_28(np.random.default_rng(args.seed))
-    rng = np.random.default_rng([args.seed, 1])
-    network = build_scrramble(spec, rng)
     if args.samples > len(data[2]):
         raise ArchsimError(
             f"--samples: the digits test set has {len(data[2])} images, got {args.samples}"
         )
-    if args.epochs:
-        base = DEFAULT_TRAINING["default"]
-        training = TrainingConfig(args.epochs, base.lr, base.momentum, base.batch_size)
-        # The cores' matrices are small: BLAS threads only contend for the cores (training
-        # took 50 s instead of 3 s on a loaded 2-core machine).
-        with threadpool_limits(limits=1, user_api="blas"):
+    rng = np.random.default_rng([args.seed, 1])
+    network = build_scrramble(spec, rng)
+    check_scrramble(network, config, act_bits=args.act_bits, limits=limits)
+    # The cores' matrices are small: BLAS threads only contend for the cores (training took
+    # 50 s instead of 3 s on a loaded 2-core machine), and one thread gives the same bytes on
+    # any machine.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if args.epochs:
+            base = DEFAULT_TRAINING["default"]
+            training = TrainingConfig(args.epochs, base.lr, base.momentum, base.batch_size)
             accuracy = train_scrramble(network, data, training, rng).test_accuracy
-    else:
-        accuracy = scrramble_accuracy(network, data[2], data[3])
-    inputs = data[2][: args.samples]
-    check = check_offset(network, inputs)
-    result = run_scrramble(config, network, inputs, seed=args.seed, act_bits=args.act_bits)
-    report = scrramble_report(
-        result, energy_by_component(result.actions, config), check, accuracy=accuracy,
-        epochs=args.epochs, test_images=len(data[2]), overrides=args.overrides,
-    )
+        else:
+            accuracy = scrramble_accuracy(network, data[2], data[3])
+        inputs = data[2][: args.samples]
+        check = check_offset(network, inputs)
+        trace = None
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            trace = Path(args.out) / "scrramble.jsonl.gz"
+        report = api.scrramble(
+            config, network, inputs, seed=args.seed, act_bits=args.act_bits, trace=trace,
+            limits=limits,
+        )
+    section = {
+        **report["scrramble"],
+        **accuracy_fields(check, accuracy=accuracy, epochs=args.epochs, test_images=len(data[2])),
+    }
+    report = report.with_section("scrramble", section)
     if args.out:
-        write_report(report, args.out)
-    print(scrramble_summary(report))
+        report.write(args.out)
+    print(summary(report))
     return 0
 
 
 def _cmd_noc(args: argparse.Namespace) -> int:
-    from archsim.config import load_hardware
-    from archsim.energy import energy_of
-    from archsim.sim.noc_traffic import run_traffic
+    from archsim import api
+    from archsim.report import summary
 
-    config = load_hardware(args.config, args.overrides)
-    if config.noc is None:
-        raise ArchsimError(f"{args.config}: noc: this config has no network-on-chip section")
-    result = run_traffic(
-        config.noc,
-        args.pattern,
-        args.rate,
-        packets=args.packets,
-        data_bits=args.data_bits,
-        seed=args.seed,
+    report = api.traffic(
+        args.config, pattern=args.pattern, rate=args.rate, packets=args.packets,
+        data_bits=args.data_bits, seed=args.seed, overrides=args.overrides, limits=_limits(args),
     )
     if args.out:
-        import dataclasses
-
-        from archsim.report import write_report
-
-        report = {
-            **_report_head("archsim-noc-report", config.name, args.overrides),
-            "seed": args.seed,
-            **dataclasses.asdict(result),
-            # Lists, not tuples: the CSV writer flattens lists into one row per element.
-            "links": [list(link) for link in result.links],
-            "link_utilization": list(result.link_utilization),
-            "energy_j": energy_of(result.actions, config),
-        }
-        write_report(report, args.out)
-    bound = result.bisection_bound
-    lines = [
-        f"archsim {__version__}: {config.name} NoC ({config.noc.topology} "
-        f"{'x'.join(map(str, config.noc.dims)) or len(config.noc.edges)}), {result.pattern} "
-        f"traffic at {result.rate:g} packets/node/cycle, {result.packets} packets, seed {args.seed}",
-        f"  packet       {result.flits_per_packet} flits: {result.header_bits} header + "
-        f"{result.data_bits} data bits, overhead A/(A+D) = {result.header_overhead:.4f}",
-        f"  offered      {result.offered_flits:.4f} flits/node/cycle",
-        f"  accepted     {result.accepted_flits:.4f} flits/node/cycle"
-        + (f" ({result.accepted_flits / bound:.3f} of the bisection bound {bound:.4f})"
-           if bound else ""),
-        *(
-            [] if result.steady else [
-                f"  note         the measuring window ({result.window_cycles} cycles) is shorter "
-                "than the longest zero-load latency: the throughput figures are not a steady "
-                "state; send more packets (--packets)"
-            ]
-        ),
-        f"  latency      mean {result.latency_mean:.1f}, p50 {result.latency_p50:.0f}, "
-        f"p99 {result.latency_p99:.0f}, max {result.latency_max} cycles "
-        f"(zero-load mean {result.zero_load_mean:.1f})",
-        f"  links        utilisation mean {result.link_utilization_mean:.3f}, "
-        f"max {result.link_utilization_max:.3f}",
-        f"  energy       {energy_of(result.actions, config):.4g} J in {result.cycles} cycles",
-    ]
-    print("\n".join(lines))
+        report.write(args.out)
+    print(summary(report))
     return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from archsim.config import load_hardware
+    from archsim import api
 
-    config = load_hardware(args.config, args.overrides)
+    config = api.validate(args.config, args.overrides, limits=_limits(args))
     xbar = config.tile.crossbar
+    noc = "" if config.noc is None else f", {config.noc.topology} NoC"
     print(
         f"ok: {config.name}: {config.chip.tiles} tiles x {config.chip.crossbars_per_tile} "
         f"crossbars of {xbar.rows}x{xbar.cols}, {xbar.cell_bits}-bit cells, "
-        f"{config.tile.adc.bits}-bit ADCs, {config.chip.clock_hz / 1e6:g} MHz"
+        f"{config.tile.adc.bits}-bit ADCs, {config.chip.clock_hz / 1e6:g} MHz{noc}"
     )
     return 0
 

@@ -20,9 +20,7 @@ from pathlib import Path
 
 import simpy
 
-from archsim.config import load_hardware
-from archsim.sim import simulate
-from archsim.workload.export import export_trace
+from archsim import api
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "hw_configs" / "wu2023_64x64.yaml"
@@ -45,17 +43,17 @@ def bare_simpy(operations: int, cycles: int = 72) -> float:
 
 def timed_simulation(trace: Path, *overrides: str, config_path: Path = CONFIG) -> tuple[float, int]:
     """Seconds for one full simulation and the tile operations it performed."""
-    config = load_hardware(config_path, overrides)
+    config = api.load(config_path, overrides)
     start = time.perf_counter()
-    result = simulate(config, trace)
-    return time.perf_counter() - start, result.tile_ops
+    report = api.run(config, trace)
+    return time.perf_counter() - start, int(report["totals"]["tile_ops"])
 
 
 def peak_memory(trace: Path, config_path: Path = CONFIG) -> int:
     """Peak traced Python memory (bytes) of one simulation."""
-    config = load_hardware(config_path)
+    config = api.load(config_path)
     tracemalloc.start()
-    simulate(config, trace)
+    api.run(config, trace)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak
@@ -70,8 +68,8 @@ def main() -> None:
         small = Path(tmp) / "lenet_small.jsonl.gz"
         large = Path(tmp) / "lenet_large.jsonl.gz"
         t0 = time.perf_counter()
-        export_trace("lenet-wu", small, samples=args.images, seed=0)
-        export_trace("lenet-wu", large, samples=10 * args.images, seed=0)
+        api.export("lenet-wu", small, samples=args.images, seed=0)
+        api.export("lenet-wu", large, samples=10 * args.images, seed=0)
         print(f"exported traces of {args.images} and {10 * args.images} images "
               f"in {time.perf_counter() - t0:.1f} s (not timed below)")
 

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import simpy
 
-from archsim.config import load_hardware
+from archsim import api
 from archsim.errors import ArchsimError
 from archsim.hw.noc.network import FLOW_CONTROLS
-from archsim.sim.noc_traffic import run_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,27 +57,30 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     overrides = list(args.overrides)
     if args.flow_control:
         overrides.append(f"noc.flow_control={args.flow_control}")
-    config = load_hardware(ROOT / "hw_configs" / "noc_mesh8x8.yaml", overrides)
+    config = api.load(ROOT / "hw_configs" / "noc_mesh8x8.yaml", overrides)
     if config.noc is None:
         parser.error("the config has no noc section")
-    probe = run_traffic(config.noc, "uniform", 0.001, packets=100, data_bits=args.data_bits)
-    if probe.bisection_bound is None:
+    probe = api.traffic(config, pattern="uniform", rate=0.001, packets=100,
+                        data_bits=args.data_bits)["traffic"]
+    if probe["bisection_bound"] is None:
         parser.error("the benchmark's load is half the bisection bound, which only meshes, "
                      "tori and rings have (--set noc.topology)")
-    rate = 0.5 * probe.bisection_bound / probe.flits_per_packet
+    rate = 0.5 * probe["bisection_bound"] / probe["flits_per_packet"]
     start = time.perf_counter()
-    result = run_traffic(config.noc, "uniform", rate, packets=args.packets,
+    report = api.traffic(config, pattern="uniform", rate=rate, packets=args.packets,
                          data_bits=args.data_bits, seed=0)
     seconds = time.perf_counter() - start
-    flit_hops = int(result.actions["noc.link_bit"] // config.noc.link_width_bits)
+    traffic = report["traffic"]
+    flit_hops = int(report["totals"]["actions"]["noc.link_bit"] // config.noc.link_width_bits)
     floor = bare(flit_hops)
     noc = config.noc
     print(f"{noc.topology} {'x'.join(map(str, noc.dims))}, {noc.flow_control}, "
           f"{noc.buffer_flits}-flit buffers, uniform, {rate:.4f} packets/node/cycle "
-          f"(half the bisection bound), {result.packets} packets of {result.flits_per_packet} "
-          "flits")
-    print(f"archsim NoC: {seconds:.2f} s = {result.packets / seconds:,.0f} packets/s "
-          f"(mean latency {result.latency_mean:.1f} cycles)")
+          f"(half the bisection bound), {traffic['packets']} packets of "
+          f"{traffic['flits_per_packet']} flits")
+    mean = report["statistics"]["packet_latency"]["mean"]
+    print(f"archsim NoC: {seconds:.2f} s = {traffic['packets'] / seconds:,.0f} packets/s "
+          f"(mean latency {mean:.1f} cycles)")
     print(f"bare SimPy:  {flit_hops} timeouts (one per flit-hop) in {floor:.2f} s")
     print(f"ratio (archsim time / bare time): {seconds / floor:.2f}x")
 

@@ -16,11 +16,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from archsim.config import load_hardware
-from archsim.energy import account
-from archsim.report import build_report
-from archsim.sim import simulate
-from archsim.workload.export import export_trace
+from archsim import api
 
 ROOT = Path(__file__).resolve().parents[1]
 LENET_CONFIG = ROOT / "hw_configs" / "wu2023_64x64_noc.yaml"
@@ -38,9 +34,7 @@ VARIANTS = (
 
 
 def row(label: str, config_path: Path, trace: Path, overrides: tuple[str, ...]) -> str:
-    config = load_hardware(config_path, list(overrides))
-    result = simulate(config, trace)
-    report = build_report(result, account(result, config))
+    report = api.run(config_path, trace, overrides=overrides)
     split = report["latency_breakdown_s"]
     noc = report["noc"]
     us = {key: 1e6 * value for key, value in split.items()}
@@ -73,7 +67,7 @@ def main() -> None:
     if not args.skip_vgg:
         with tempfile.TemporaryDirectory() as tmp:
             trace = Path(tmp) / "vgg8.jsonl.gz"
-            export_trace("vgg8-wu", trace, samples=2, seed=0)
+            api.export("vgg8-wu", trace, samples=2, seed=0)
             table("VGG-8-Wu, 2 random images, on wu2023_256x64_noc (9x9 mesh)", VGG_CONFIG,
                   trace, ())
 

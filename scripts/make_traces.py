@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from archsim.workload.export import export_trace  # noqa: E402
+from archsim import api  # noqa: E402
 
 BUNDLED = (("lenet-wu", 16, REPO / "traces" / "lenet-wu_trained_16.jsonl.gz"),)
 """(model, samples, path) of every bundled trace; all trained with defaults and seed 0."""
@@ -23,7 +23,7 @@ BUNDLED = (("lenet-wu", 16, REPO / "traces" / "lenet-wu_trained_16.jsonl.gz"),)
 def main() -> int:
     for model, samples, path in BUNDLED:
         path.parent.mkdir(parents=True, exist_ok=True)
-        summary = export_trace(model, path, samples=samples, train=True, seed=0)
+        summary = api.export(model, path, samples=samples, train=True, seed=0)
         accuracy = "n/a" if summary.test_accuracy is None else f"{summary.test_accuracy:.2%}"
         print(f"{summary.path}: {summary.records} records, test accuracy {accuracy}")
     return 0

@@ -18,14 +18,23 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NamedTuple
 
-from archsim.config import load_hardware
+from archsim import api
 from archsim.errors import ArchsimError
 from archsim.hw.noc.network import FLOW_CONTROLS
 from archsim.report.plots import metric_lines, save_figure
-from archsim.sim.noc_traffic import run_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class Point(NamedTuple):
+    """One load point of the curve: throughput in flits/node/cycle, latency in cycles."""
+
+    offered_flits: float
+    accepted_flits: float
+    latency_mean: float
+    latency_p99: float
 
 
 def main() -> None:
@@ -50,11 +59,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     overrides = list(args.overrides)
     if args.flow_control:
         overrides.append(f"noc.flow_control={args.flow_control}")
-    config = load_hardware(args.config, overrides)
+    config = api.load(args.config, overrides)
     if config.noc is None:
         parser.error("the config has no noc section")
-    probe = run_traffic(config.noc, args.pattern, 0.001, packets=100, data_bits=args.data_bits)
-    flits, bound = probe.flits_per_packet, probe.bisection_bound
+    probe = api.traffic(config, pattern=args.pattern, rate=0.001, packets=100,
+                        data_bits=args.data_bits)["traffic"]
+    flits, bound = probe["flits_per_packet"], probe["bisection_bound"]
     reference = bound if bound else 1.0
     fractions = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5]
     rows = []
@@ -64,8 +74,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     print(f"{'offered':>9}{'accepted':>10}{'mean lat':>10}{'p99 lat':>9}")
     for fraction in fractions:
         rate = min(1.0, fraction * reference / flits)
-        result = run_traffic(config.noc, args.pattern, rate, packets=args.packets,
+        report = api.traffic(config, pattern=args.pattern, rate=rate, packets=args.packets,
                              data_bits=args.data_bits, seed=0)
+        latency = report["statistics"]["packet_latency"]
+        result = Point(report["traffic"]["offered_flits"], report["traffic"]["accepted_flits"],
+                       latency["mean"], latency["p99"])
         rows.append(result)
         print(f"{result.offered_flits:>9.4f}{result.accepted_flits:>10.4f}"
               f"{result.latency_mean:>10.1f}{result.latency_p99:>9.0f}")

@@ -3,7 +3,8 @@
 For every block (slot) size and connection density it builds a ScRRAMBLe network of cores of
 256 inputs (default 8 hidden + 2 readout cores; REFERENCES.md [ScRRAMBLe]), trains it on the 28x28
 digits with SGD (``--epochs``, default 15; ``--epochs 0`` skips training and accuracy), replays
-``--samples`` test images on the config's tiles and NoC (``run_scrramble``), and prints one row
+``--samples`` test images on the config's tiles and NoC (``archsim.api.scrramble``: the
+network's trace through the simulator), and prints one row
 per point: block size, density, test accuracy, header bits A, data bits D, measured and
 analytic overhead A / (A + D), packets per sample, mean latency and energy per sample. It writes
 overhead, latency, energy and accuracy versus block size (one line per density) as PNG and SVG, and
@@ -30,10 +31,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
-from archsim.config import load_hardware
-from archsim.energy.accounting import EnergyResult, energy_by_component
+from archsim import api
+from archsim.report import Report
 from archsim.report.plots import metric_lines, save_figure
-from archsim.sim.scrramble import ScrrambleResult, run_scrramble
 from archsim.workload.data import load_digits_28
 from archsim.workload.scrramble import (
     DEFAULT_TRAINING,
@@ -48,14 +48,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Point:
-    """One sweep point: its block size and density, accuracy (None if untrained), result, and
-    the result's energy (J, whole run) priced by the energy stage."""
+    """One sweep point: its block size and density, accuracy (None if untrained) and the
+    run's report."""
 
     slot_size: int
     density: float
     accuracy: float | None
-    result: ScrrambleResult
-    energy: EnergyResult
+    report: Report
+
+    @property
+    def overhead(self) -> tuple[float, float]:
+        """Header overhead measured over the packets sent, and A / (A + D)."""
+        section = self.report["scrramble"]
+        return section["measured_overhead"], section["analytic_overhead"]
 
 
 def plot_versus_block(
@@ -105,8 +110,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/scrramble")
     args = parser.parse_args()
-    config = load_hardware(args.config)
-    core_inputs = config.tile.crossbar.rows
+    config = api.load(args.config)
+    core_inputs = config.groups[0].tile.crossbar.rows
     cores = tuple(_ints(args.cores))
     data = load_digits_28(np.random.default_rng(args.seed))
     inputs = data[2][: args.samples]
@@ -129,28 +134,29 @@ def main() -> None:
                 accuracy = None
                 if args.epochs > 0:
                     accuracy = train_scrramble(net, data, training, rng).test_accuracy
-                result = run_scrramble(config, net, inputs, seed=args.seed,
+                report = api.scrramble(config, net, inputs, seed=args.seed,
                                        act_bits=args.act_bits)
-                energy = energy_by_component(result.actions, config)
-                points.append(Point(slot, density, accuracy, result, energy))
-                noc_share = energy.by_component_j["noc"] / energy.total_j
+                points.append(Point(slot, density, accuracy, report))
+                per, section = report["per_inference"], report["scrramble"]
+                noc_share = per["energy_breakdown_j"]["noc"] / per["energy_j"]
                 acc = "-" if accuracy is None else f"{100 * accuracy:.1f}"
-                print(f"{slot:>3} {density:>5.2f} {acc:>6} {result.header_bits:>3} "
-                      f"{result.data_bits:>4} {result.measured_overhead:>9.4f} "
-                      f"{result.analytic_overhead:>9.4f} {result.packets // result.samples:>6} "
-                      f"{result.latency_s * 1e6:>7.3f} "
-                      f"{energy.total_j / result.samples * 1e9:>12.2f} {100 * noc_share:>6.1f}")
-    worst = max(abs(p.result.measured_overhead - p.result.analytic_overhead) for p in points)
+                measured, analytic = points[-1].overhead
+                print(f"{slot:>3} {density:>5.2f} {acc:>6} {section['header_bits']:>3} "
+                      f"{section['data_bits']:>4} {measured:>9.4f} {analytic:>9.4f} "
+                      f"{report['noc']['packets_per_inference']:>6.0f} "
+                      f"{per['latency_s'] * 1e6:>7.3f} "
+                      f"{per['energy_j'] * 1e9:>12.2f} {100 * noc_share:>6.1f}")
+    worst = max(abs(p.overhead[0] - p.overhead[1]) for p in points)
     print(f"max |measured - analytic overhead| over {len(points)} points: {worst:.3g}")
     print(f"sweep took {time.perf_counter() - start:.1f} s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plots: list[tuple[str, Callable[[Point], float], str, str, bool]] = [
-        ("overhead", lambda p: p.result.measured_overhead, "header overhead A / (A + D)",
+        ("overhead", lambda p: p.overhead[0], "header overhead A / (A + D)",
          "packet header overhead", True),
-        ("latency", lambda p: p.result.latency_s, "per_sample.latency_s",
+        ("latency", lambda p: p.report["per_inference"]["latency_s"], "per_sample.latency_s",
          "inference latency", False),
-        ("energy", lambda p: p.energy.total_j / p.result.samples, "per_sample.energy_j",
+        ("energy", lambda p: p.report["per_inference"]["energy_j"], "per_sample.energy_j",
          "inference energy", False),
     ]
     if args.epochs > 0:
@@ -163,8 +169,7 @@ def main() -> None:
         print(f"wrote {', '.join(map(str, written))}")
     records = [
         {"slot_size": p.slot_size, "density": p.density, "accuracy": p.accuracy,
-         "result": p.result.to_dict(), "energy_j": p.energy.total_j,
-         "energy_by_component_j": dict(p.energy.by_component_j)}
+         "report": p.report.to_dict()}
         for p in points
     ]
     (out / "sweep.json").write_text(json.dumps(records, indent=1))

@@ -13,11 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from archsim.config import load_hardware
-from archsim.energy import account
-from archsim.report import build_report
-from archsim.sim import simulate
-from archsim.workload.export import export_trace
+from archsim import api
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 PIPE = "mapping.pipeline=true"
@@ -59,13 +55,12 @@ def field(per: dict, name: str) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         traces = {"lenet": Path(tmp) / "lenet.jsonl.gz", "vgg8": Path(tmp) / "vgg8.jsonl.gz"}
-        export_trace("lenet-wu", traces["lenet"], samples=3, seed=0)
-        export_trace("vgg8-wu", traces["vgg8"], samples=2, seed=0)
+        api.export("lenet-wu", traces["lenet"], samples=3, seed=0)
+        api.export("vgg8-wu", traces["vgg8"], samples=2, seed=0)
         print(f"{'Wu et al. 2023 Table 2':<30}{'published':>12}{'archsim':>12}{'diff':>9}")
         for label, config_name, trace, overrides, name, published, scale, unit in ROWS:
-            config = load_hardware(CONFIGS / f"{config_name}.yaml", overrides)
-            result = simulate(config, traces[trace])
-            per = build_report(result, account(result, config))["per_inference"]
+            report = api.run(CONFIGS / f"{config_name}.yaml", traces[trace], overrides=overrides)
+            per = report["per_inference"]
             value = field(per, name)
             diff = 100 * (value - published) / published
             print(

@@ -11,9 +11,9 @@ import pytest
 from conftest import CONFIGS
 
 from archsim.config import load_hardware
-from archsim.energy import action_energies
 from archsim.errors import ConfigError
-from archsim.hw.adc import conversion_cycles, convert_energy_j
+from archsim.energy.models import adc_convert_energy_j as convert_energy_j
+from archsim.hw.adc import Adc, conversion_cycles
 from archsim.sim import simulate
 
 WU = CONFIGS / "wu2023_64x64.yaml"
@@ -35,9 +35,11 @@ def test_fixed_and_linear_energy(scaling, expected):
 
 
 def test_isaac_table_is_used_as_published():
+    """The ADC declares its convert action with the table's energy at its resolution."""
     for bits, pj in {4: 0.79, 6: 1.20, 8: 1.67, 10: 2.38}.items():
-        config = load_hardware(ISAAC, [f"tile.adc.bits={bits}"])
-        assert action_energies(config)["adc.convert"] == pytest.approx(pj * 1e-12, rel=1e-12)
+        adc = load_hardware(ISAAC, [f"tile.adc.bits={bits}"]).tile.adc
+        declared = Adc(adc, 128, instances=1, instances_used=1).actions["convert"].energy_j
+        assert declared == pytest.approx(pj * 1e-12, rel=1e-12)
 
 
 def test_table_errors_name_the_field():

@@ -129,13 +129,16 @@ def test_noc_report_has_per_link_utilisation(tmp_path, capsys):
             "--out", str(out)]
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
-    assert len(report["links"]) == len(report["link_utilization"]) == 224  # 8x8 mesh, directed
-    assert all(0.0 <= u <= 1.0 for u in report["link_utilization"])
+    noc = report["noc"]
+    per_link = noc["link_utilization"]["per_link"]
+    assert len(noc["links"]) == len(per_link) == 224  # 8x8 mesh, directed
+    assert all(0.0 <= u <= 1.0 for u in per_link)
     # Neighbour traffic, (x, y) -> (x + 1 mod 8, y), never leaves its row: y links stay idle.
-    usage = dict(zip(map(tuple, report["links"]), report["link_utilization"]))
+    links = [tuple(map(int, link.split("-"))) for link in noc["links"]]
+    usage = dict(zip(links, per_link))
     assert all(u == 0.0 for (a, b), u in usage.items() if abs(a - b) == 8)
     assert all(usage[(n, n + 1)] > 0.0 for n in range(64) if n % 8 != 7)
-    assert report["packets"] == 640
+    assert report["traffic"]["packets"] == noc["packets_delivered"] == 640
     first = (out / "report.json").read_bytes()
     assert main(args) == 0
     assert (out / "report.json").read_bytes() == first
@@ -176,8 +179,10 @@ def test_scrramble_prints_overhead_and_writes_a_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "(untrained)" in out and "A = 10 (6 router + 4 chunk bits), D = 128" in out
     report = json.loads((tmp_path / "s" / "report.json").read_text())
-    assert report["measured_overhead"] == pytest.approx(10 / (10 + 128), rel=1e-12)
-    assert report["energy_j"] == pytest.approx(sum(report["energy_by_component_j"].values()))
+    assert report["scrramble"]["measured_overhead"] == pytest.approx(10 / (10 + 128), rel=1e-12)
+    energy = report["per_inference"]
+    assert energy["energy_j"] == pytest.approx(sum(energy["energy_breakdown_j"].values()))
+    assert (tmp_path / "s" / "scrramble.jsonl.gz").is_file()  # the trace it ran, to run again
 
 
 @pytest.mark.parametrize(

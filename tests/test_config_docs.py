@@ -35,29 +35,55 @@ def _type_name(hint: object) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+def _section(hint: object) -> type | None:
+    """The dataclass a field holds (``X`` or ``X | None``), or None for a plain value."""
+    args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    if type(None) in typing.get_args(hint) and len(args) == 1:
+        hint = args[0]
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+def _keyed_section(hint: object) -> type | None:
+    """The dataclass of a ``dict[str, X]`` field's values (named sections), or None."""
+    if typing.get_origin(hint) is dict:
+        return _section(typing.get_args(hint)[1])
+    return None
+
+
+def _optional(f: dataclasses.Field) -> str:
+    missing = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    return "" if missing else " (optional)"
+
+
 def field_rows(cls: type = HardwareConfig, prefix: str = "") -> list[str]:
-    """One markdown row per schema field, depth first in declaration order."""
+    """One markdown row per schema field, depth first in declaration order; optional sections
+    and named sections (``tile_groups.<name>``) are expanded like the others."""
     rows = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         path, hint = f"{prefix}{f.name}", hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            summary = (hint.__doc__ or "").strip().splitlines()[0]
-            rows.append(f"| `{path}` | section |  | {summary} |")
-            rows.extend(field_rows(hint, path + "."))
+        section = _section(hint)
+        if section is not None:
+            summary = (section.__doc__ or "").strip().splitlines()[0]
+            rows.append(f"| `{path}` | section{_optional(f)} |  | {summary} |")
+            rows.extend(field_rows(section, path + "."))
+            continue
+        keyed = _keyed_section(hint)
+        if keyed is not None:
+            doc = f.metadata.get("doc", "")
+            rows.append(f"| `{path}` | named sections{_optional(f)} |  | {doc} |")
+            rows.extend(field_rows(keyed, path + ".<name>."))
             continue
         meta = f.metadata
         unit = f" [{meta['unit']}]" if meta.get("unit") else ""
-        optional = (
-            ""
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            else " (optional)"
-        )
         low, high = meta.get("min"), meta.get("max")
         bounds = "" if low is None and high is None else (
             f"{'' if low is None else _bound(low)}..{'' if high is None else _bound(high)}"
         )
-        rows.append(f"| `{path}` | {_type_name(hint)}{unit}{optional} | {bounds} | {meta.get('doc', '')} |")
+        rows.append(
+            f"| `{path}` | {_type_name(hint)}{unit}{_optional(f)} | {bounds} | "
+            f"{meta.get('doc', '')} |"
+        )
     return rows
 
 

@@ -37,7 +37,7 @@ chains = st.lists(
 def run(config_path, trace, *overrides):
     config = load_hardware(config_path, overrides)
     result = simulate(config, trace)
-    return result, build_report(result, account(result, config))
+    return result, build_report(result, account(result))
 
 
 def zero_cost_controller() -> list[str]:
@@ -180,7 +180,7 @@ def test_dataflow_report_is_deterministic():
     for _ in range(2):
         result, _ = run(WU_NOC, LENET, "mapping.pipeline=true", "mapping.placement=traffic_aware")
         config = load_hardware(WU_NOC, ["mapping.pipeline=true", "mapping.placement=traffic_aware"])
-        reports.append(to_json(build_report(result, account(result, config))))
+        reports.append(to_json(build_report(result, account(result))))
     assert reports[0] == reports[1]
     noc = json.loads(reports[0])["noc"]
     assert noc["bit_hops_per_inference"] <= noc["bit_hops_in_order"]
@@ -209,15 +209,14 @@ def test_dense_flows_follow_columns_onto_rows(chain_trace):
 def test_hop_matrix_is_the_routes_length(kind, dims):
     """The closed-form / breadth-first hop table equals the shipped routing's route lengths."""
     from archsim.hw.noc.routing import Routing
-    from archsim.hw.noc.topology import build_topology
-    from archsim.sim.engine import _hop_matrix
+    from archsim.hw.noc.topology import build_topology, hop_matrix
 
     noc = load_hardware(WU_NOC, [f"noc.topology={kind}", f"noc.dims={dims}"]).noc
     topology = build_topology(noc)
     routing = Routing(topology)
     n = topology.nodes
     expected = [[routing.hops(a, b) for b in range(n)] for a in range(n)]
-    assert _hop_matrix(topology, n).tolist() == expected
+    assert hop_matrix(topology, n).tolist() == expected
 
 
 @settings(max_examples=30, deadline=None)

@@ -1,4 +1,4 @@
-"""Mapping and sim stages: ScRRAMBLe cores on crossbars, connections as NoC packets.
+"""ScRRAMBLe through the generic path: cores on crossbars, connections as NoC packets.
 
 ScRRAMBLe (archsim/REFERENCES.md [ScRRAMBLe]): a signed weight is one positive
 conductance G = a (W + b) whose offset term a b sum(x) cancels because each core's inputs are
@@ -8,6 +8,7 @@ D ~ chunk size data bits.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -16,23 +17,17 @@ import pytest
 from conftest import CONFIGS
 from threadpoolctl import threadpool_limits
 
+from archsim import api
 from archsim.config import load_hardware
-from archsim.energy.accounting import action_energies, energy_by_component
 from archsim.errors import ArchsimError, MappingError
 from archsim.hw.noc.packet import zero_load_latency
-from archsim.mapping.scrramble import (
-    G_MAX_S,
-    G_MIN_S,
-    check_offset,
-    map_scrramble,
-    offset_encoding,
-)
-from archsim.sim.scrramble import run_scrramble
+from archsim.mapping.scrramble import G_MAX_S, G_MIN_S, check_offset, offset_encoding
 from archsim.workload.scrramble import (
     SMALL_SPEC,
     ScrrambleSpec,
     build_scrramble,
     connected_chunks,
+    signed_input_bits,
 )
 
 CONFIG = CONFIGS / "scrramble_256.yaml"
@@ -56,6 +51,59 @@ def images() -> np.ndarray:
 
 def _spec(slot: int, density: float, cores: tuple[int, ...] = (4, 1)) -> ScrrambleSpec:
     return ScrrambleSpec(256, slot, density, cores)
+
+
+@dataclasses.dataclass(frozen=True)
+class Replay:
+    """What a ScRRAMBLe run counted, read from its report (cycles unless named otherwise)."""
+
+    report: dict
+    header_bits: int
+    data_bits: int
+    packets: int
+    flits: int
+    data_bits_sent: int
+    measured_overhead: float
+    analytic_overhead: float
+    latency_mean: float
+    latency_min: float
+    samples: int
+    op_cycles: float
+    mean_hops: float
+    total_cycles: int
+    tile_ops: int
+    actions: dict
+    input_bits: int
+    tile_nodes: tuple[int, ...]
+
+
+def run_scrramble(config, network, inputs, **options) -> Replay:
+    """:func:`archsim.api.scrramble`, its report read into the figures these tests check."""
+    report = api.scrramble(config, network, inputs, **options).to_dict()
+    noc, section, stats = report["noc"], report["scrramble"], report["statistics"]
+    width = config.noc.link_width_bits
+    flit_hops = report["totals"]["actions"]["noc.link_bit"] / width
+    return Replay(
+        report=report,
+        header_bits=section["header_bits"],
+        data_bits=section["data_bits"],
+        packets=noc["packets_delivered"],
+        flits=noc["flits_delivered"],
+        data_bits_sent=int(stats["data_bits"]["total"]),
+        measured_overhead=section["measured_overhead"],
+        analytic_overhead=section["analytic_overhead"],
+        latency_mean=stats["latency"]["mean"],
+        latency_min=stats["latency"]["min"],
+        samples=report["samples"],
+        # Every record is one operation of one core's array.
+        op_cycles=stats["time_tile"]["total"] / stats["vmm_steps"]["total"],
+        mean_hops=flit_hops / noc["flits_delivered"],
+        total_cycles=report["totals"]["cycles"],
+        tile_ops=report["totals"]["tile_ops"],
+        actions=report["totals"]["actions"],
+        input_bits=section["input_bits"],
+        tile_nodes=tuple(noc["tile_nodes"]),
+    )
 
 
 # -- offset encoding -----------------------------------------------------------------------
@@ -107,26 +155,23 @@ def test_offset_does_not_cancel_for_unbalanced_inputs() -> None:
 
 
 def test_cores_map_one_per_crossbar_and_router(config) -> None:
+    """Ten cores of 256 inputs: one 256x256 array each (one 7-bit cell per weight, offset
+    scheme), on tiles and routers 0..9; one packet per connection; the header names the
+    router (6 bits for 64) and the block among a core's connections (5 bits for 26)."""
     spec = _spec(16, 0.2, (8, 2))
     net = build_scrramble(spec, np.random.default_rng(0))
-    mapping = map_scrramble(net, config, nodes=64)
-    assert [p.node for p in mapping.cores] == list(range(10))
-    assert [p.tile for p in mapping.cores] == list(range(10))
-    assert mapping.layout.rows_used == 256 and mapping.layout.cols_used == 256
-    assert mapping.geometry.polarity == 1 and mapping.geometry.weight_slices == 1
-    assert len(mapping.packets) == len(net.connections) == 8 * 10 + 2 * 26
-    for packet in mapping.packets:
-        conn = packet.connection
-        assert packet.dst_node == mapping.cores[packet.dest_core].node
-        if conn.layer == 0:
-            assert packet.src_node == mapping.input_node and packet.source_core == -1
-        else:
-            assert packet.source_core == conn.source // spec.slots  # layer 0 cores are 0..7
-    assert mapping.data_bits == 16 * 8
-    assert (mapping.chunks, mapping.density) == (128, 0.2)  # 2048-element layer 1 / 16
+    result = run_scrramble(config, net, np.zeros((1, 784)))
+    assert result.tile_nodes == tuple(range(10))
+    layers = result.report["mapping"]["layers"]
+    assert [(layer["rows"], layer["cols"], layer["crossbars"]) for layer in layers] == [
+        (256, 256, 1)
+    ] * 10
+    assert result.report["mapping"]["crossbars"] == 10
+    assert result.packets == len(net.connections) == 8 * 10 + 2 * 26
+    assert result.data_bits == 16 * 8
     # A = ceil(log2(64 routers)) + ceil(log2(ceil(128 chunks x 0.2))) = 6 + 5.
-    assert run_scrramble(config, net, np.zeros((1, 784))).header_bits == 6 + 5
-    assert mapping.input_bits == 8 + 2 + 1  # <= 4 blocks per slot in layer 1, plus a sign
+    assert result.header_bits == 6 + 5
+    assert result.input_bits == signed_input_bits(net, 8) == 8 + 2 + 1  # <= 4 blocks per slot
 
 
 @pytest.mark.parametrize("slot", [1, 4, 16, 64])
@@ -177,7 +222,7 @@ def test_latency_matches_zero_load_closed_form(config) -> None:
     flits = math.ceil((result.header_bits + 512) / noc.link_width_bits)
     first = zero_load_latency(0, flits, noc.router_cycles, noc.link_cycles)  # I/O router = core 0
     second = zero_load_latency(1, flits, noc.router_cycles, noc.link_cycles)  # node 0 -> 1
-    assert result.latency_cycles.mean == first + result.op_cycles + second + result.op_cycles
+    assert result.latency_mean == first + result.op_cycles + second + result.op_cycles
     assert result.packets == 2 and result.mean_hops == 0.5
 
 
@@ -186,8 +231,8 @@ def test_latency_rises_when_the_noc_is_slowed(images) -> None:
     base = run_scrramble(load_hardware(CONFIG), net, images[:1])
     slow = run_scrramble(load_hardware(CONFIG, ["noc.router_cycles=20"]), net, images[:1])
     narrow = run_scrramble(load_hardware(CONFIG, ["noc.link_width_bits=8"]), net, images[:1])
-    assert slow.latency_cycles.mean > base.latency_cycles.mean
-    assert narrow.latency_cycles.mean > base.latency_cycles.mean
+    assert slow.latency_mean > base.latency_mean
+    assert narrow.latency_mean > base.latency_mean
     assert slow.op_cycles == base.op_cycles  # only the network changed
     assert slow.packets == base.packets
 
@@ -198,21 +243,22 @@ def test_each_layer_waits_for_its_inputs(config, images) -> None:
     result = run_scrramble(config, net, images[:2])
     per_core_inputs = connected_chunks(784, 0.2)
     injection = 4 * per_core_inputs  # one flit each, serialised at the I/O router's port
-    assert result.latency_cycles.min >= injection + 2 * result.op_cycles
-    assert result.latency_cycles.count == 2
-    assert result.total_cycles == pytest.approx(2 * result.latency_cycles.mean)
+    assert result.latency_min >= injection + 2 * result.op_cycles
+    assert result.samples == 2
+    assert result.total_cycles == pytest.approx(2 * result.latency_mean)
 
 
 def test_energy_is_counts_times_table(config, images) -> None:
     net = build_scrramble(_spec(16, 0.2), np.random.default_rng(0))
     result = run_scrramble(config, net, images)
-    table = action_energies(config)
-    energy = energy_by_component(result.actions, config)
-    assert energy.total_j == pytest.approx(
+    totals = result.report["totals"]
+    table = totals["energy_per_action_j"]
+    breakdown = result.report["per_inference"]["energy_breakdown_j"]
+    assert totals["energy_j"] == pytest.approx(
         sum(count * table[key] for key, count in result.actions.items()), rel=1e-12
     )
-    assert energy.total_j == pytest.approx(sum(energy.by_component_j.values()), rel=1e-12)
-    assert energy.by_component_j["noc"] > 0 and energy.by_component_j["adc"] > 0
+    assert totals["energy_j"] == pytest.approx(3 * sum(breakdown.values()), rel=1e-12)
+    assert breakdown["noc"] > 0 and breakdown["adc"] > 0
     assert result.tile_ops == 5 * 3 and result.actions["tile.op"] == 15
     # ISAAC-like ADCs: one conversion of every column per input slice (digital accumulation).
     assert result.actions["adc.convert"] == 15 * 256 * result.input_bits
@@ -224,11 +270,10 @@ def test_run_is_deterministic_and_serialisable(config, images) -> None:
     first = run_scrramble(config, net, images, seed=3)
     second = run_scrramble(config, net, images, seed=3)
     assert first == second
-    dumped = json.dumps(first.to_dict(), sort_keys=True)
-    assert dumped == json.dumps(second.to_dict(), sort_keys=True)
-    assert first.predictions == tuple(int(p) for p in net.forward(images).argmax(axis=1))
+    dumped = json.dumps(first.report, sort_keys=True)
+    assert dumped == json.dumps(second.report, sort_keys=True)
     other = build_scrramble(SMALL_SPEC, np.random.default_rng(5))
-    assert run_scrramble(config, other, images, seed=3).to_dict() != first.to_dict()
+    assert run_scrramble(config, other, images, seed=3).report != first.report
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -28,13 +28,13 @@ from archsim.energy import account
 from archsim.errors import ArchsimError
 from archsim.hw.controller import RecordedController
 from archsim.hw.crossbar_group import CrossbarGroup
-from archsim.hw.tile import Tiles
+from archsim.hw.tile import CrossbarTiles
 from archsim.hw.trace_hooks import ArrayWork, conversion_phases
 from archsim.mapping.crossbar import CrossbarLayout
 from archsim.report import build_report, to_json
 from archsim.report.timeline import to_chrome_trace, write_timeline
 from archsim.sim import simulate
-from archsim.sim.timeline import CATEGORIES, Timeline
+from archsim.stats.timeline import CATEGORIES, Timeline
 from archsim.workload.export import export_trace
 
 WU = CONFIGS / "wu2023_64x64.yaml"
@@ -67,7 +67,7 @@ def record(config_path: Path, overrides, trace: Path, **options):
     timeline = Timeline(**options)
     result = simulate(config, trace, timeline=timeline)
     text = to_chrome_trace(timeline)
-    return build_report(result, account(result, config)), text, json.loads(text)
+    return build_report(result, account(result)), text, json.loads(text)
 
 
 def spans(doc) -> list[dict]:
@@ -315,7 +315,7 @@ def test_conversion_phases_follow_the_tile_cost_model(config_path, overrides):
     """The last conversion phase ends with the operation (``op_cost(...).cycles``) and the
     phases, times the ADCs of an array, are the ADCs' busy cycles of one operation."""
     config = load_hardware(config_path, list(overrides))
-    tiles = Tiles(config.tile, 1, 1, 1)
+    tiles = CrossbarTiles(config.tile, crossbars=1, tiles=1, used=1)
     xbar = config.tile.crossbar
     layout = CrossbarLayout(slots=(), rows_used=xbar.rows, cols_used=xbar.cols)
     for bits in (1, 4, 8):
@@ -323,7 +323,7 @@ def test_conversion_phases_follow_the_tile_cost_model(config_path, overrides):
         cost = tiles.op_cost(layout, bits)
         assert phases[-1][0] + phases[-1][1] == cost.cycles
         assert all(b[0] >= a[0] + a[1] for a, b in zip(phases, phases[1:]))
-        assert sum(c for _, c in phases) * tiles.adc.per_array == cost.adc_busy_cycles
+        assert sum(c for _, c in phases) * tiles.adc.per_array == cost.busy_of("adc")
 
 
 def test_the_cap_keeps_the_first_spans_and_says_how_many_were_dropped(lenet):
@@ -368,8 +368,8 @@ def test_results_are_unchanged_by_recording(lenet):
         config = load_hardware(config_path, list(overrides))
         plain = simulate(config, lenet)
         recorded = simulate(config, lenet, timeline=Timeline(max_events=500))
-        assert to_json(build_report(plain, account(plain, config))) == to_json(
-            build_report(recorded, account(recorded, config))
+        assert to_json(build_report(plain, account(plain))) == to_json(
+            build_report(recorded, account(recorded))
         )
 
 

@@ -45,7 +45,7 @@ def vgg8(tmp_path_factory) -> Path:
 def report(config: str, trace: Path, *overrides: str) -> dict:
     hardware = load_hardware(CONFIGS / config, overrides)
     result = simulate(hardware, trace)
-    return build_report(result, account(result, hardware))["per_inference"]
+    return build_report(result, account(result))["per_inference"]
 
 
 def test_lenet_counts_latency_and_energy(lenet):

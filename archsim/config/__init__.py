@@ -10,11 +10,36 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from collections.abc import Mapping
+
 from archsim.config.checks import check_hardware
-from archsim.config.loader import config_from_data, load_with_bases
-from archsim.config.schema import HardwareConfig
+from archsim.config.loader import (
+    apply_overrides,
+    config_from_data,
+    load_with_bases,
+    merge_sections,
+)
+from archsim.config.schema import HardwareConfig, TileConfig
 
 __all__ = ["HardwareConfig", "hardware_from_data", "load_hardware"]
+
+
+def _group_tiles(data: Any) -> Any:
+    """``data`` with each ``tile_groups.<name>.tile`` merged over the top-level ``tile``
+    (key by key, as a file over its ``base:``; a group without one takes it whole)."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("tile_groups"), Mapping):
+        return data
+    base = data.get("tile")
+    if not isinstance(base, Mapping):
+        return data
+    groups = {}
+    for name, group in data["tile_groups"].items():
+        if isinstance(group, Mapping):
+            own = group.get("tile", {})
+            if isinstance(own, Mapping):
+                group = {**group, "tile": merge_sections(base, own, TileConfig)}
+        groups[name] = group
+    return {**data, "tile_groups": groups}
 
 
 def hardware_from_data(
@@ -22,11 +47,15 @@ def hardware_from_data(
 ) -> HardwareConfig:
     """Build and check a hardware config from data read with
     :func:`~archsim.config.loader.load_with_bases`, then ``overrides``; ``data`` is unchanged.
+    Each tile group's ``tile`` section is merged over the top-level ``tile`` after the
+    overrides, so ``--set tile.adc.bits=6`` changes every group that does not set its own.
 
     Raises:
         ConfigError: one message naming ``source`` and the bad field.
     """
-    config = config_from_data(HardwareConfig, data, overrides, source)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    config = config_from_data(HardwareConfig, _group_tiles(data), (), source)
     check_hardware(config, source)
     return config
 

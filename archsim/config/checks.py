@@ -1,18 +1,23 @@
 """Cross-field checks on a hardware config (stage: config).
 
 Field-level types, units and ranges are checked while loading; this module checks the relations
-between fields that no single field can express.
+between fields that no single field can express: how the tiles are given (one ``tile:`` with
+the chip's sizes, or ``tile_groups:``), each tile design's converters, and the names a mapping
+refers to.
 """
 
 from __future__ import annotations
 
 import re
 
-from archsim.config.schema import HardwareConfig
+from archsim.config.schema import HardwareConfig, TileConfig
 from archsim.errors import ConfigError
 
 # A config name becomes part of output paths (runs/<name>_<model>): keep it a plain file name.
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+#: Names a tile group may not take: the reports use ``chip`` for chip-level units.
+_RESERVED_GROUPS = ("chip",)
 
 
 def check_hardware(config: HardwareConfig, source: str = "") -> None:
@@ -22,15 +27,52 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
         raise ConfigError(
             f"{prefix}name: expected letters, digits, '_', '.' or '-', got {config.name!r}"
         )
-    tile = config.tile
+    _check_tiles(config, prefix)
+    names = [group.name for group in config.groups]
+    for layer, entry in config.mapping.layers.items():
+        if entry.group not in names:
+            raise ConfigError(
+                f"{prefix}mapping.layers.{layer}.group: expected a tile group "
+                f"({', '.join(names)}), got {entry.group!r}"
+            )
+
+
+def _check_tiles(config: HardwareConfig, prefix: str) -> None:
+    chip = config.chip
+    if not config.tile_groups:
+        if config.tile is None:
+            raise ConfigError(f"{prefix}tile: required field is missing (or give tile_groups)")
+        for field in ("tiles", "crossbars_per_tile"):
+            if getattr(chip, field) is None:
+                raise ConfigError(
+                    f"{prefix}chip.{field}: required field is missing (or give tile_groups)"
+                )
+        _check_tile(config.tile, "tile", prefix)
+        return
+    for field in ("tiles", "crossbars_per_tile"):
+        if getattr(chip, field) is not None:
+            raise ConfigError(
+                f"{prefix}chip.{field}: each of tile_groups gives its own {field}; remove it here"
+            )
+    for name, group in config.tile_groups.items():
+        if not _NAME.fullmatch(name) or name in (".", "..") or name in _RESERVED_GROUPS:
+            raise ConfigError(
+                f"{prefix}tile_groups.{name}: a group name is letters, digits, '_', '.' or '-' "
+                f"and not {', '.join(_RESERVED_GROUPS)}"
+            )
+        _check_tile(group.tile, f"tile_groups.{name}.tile", prefix)
+
+
+def _check_tile(tile: TileConfig, where: str, prefix: str) -> None:
+    """The relations inside one tile design; ``where`` is its config path."""
     if tile.crossbar.cols % tile.adc.columns_per_adc:
         raise ConfigError(
-            f"{prefix}tile.adc.columns_per_adc: must divide tile.crossbar.cols "
+            f"{prefix}{where}.adc.columns_per_adc: must divide {where}.crossbar.cols "
             f"({tile.crossbar.cols}), got {tile.adc.columns_per_adc}"
         )
     if tile.adc.accumulate == "analog" and tile.adc.overlap_with_read:
         raise ConfigError(
-            f"{prefix}tile.adc.overlap_with_read: only applies to accumulate: digital "
+            f"{prefix}{where}.adc.overlap_with_read: only applies to accumulate: digital "
             "(analog accumulation converts after the last slice)"
         )
     adc = tile.adc
@@ -38,11 +80,11 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
         if adc.bits not in adc.energy_by_bits:
             have = ", ".join(str(b) for b in sorted(adc.energy_by_bits)) or "none"
             raise ConfigError(
-                f"{prefix}tile.adc.energy_by_bits: energy_scaling: table needs the energy at "
-                f"tile.adc.bits ({adc.bits}); it gives bits {have}"
+                f"{prefix}{where}.adc.energy_by_bits: energy_scaling: table needs the energy at "
+                f"{where}.adc.bits ({adc.bits}); it gives bits {have}"
             )
     elif adc.energy_by_bits:
         raise ConfigError(
-            f"{prefix}tile.adc.energy_by_bits: only used with energy_scaling: table, got "
+            f"{prefix}{where}.adc.energy_by_bits: only used with energy_scaling: table, got "
             f"energy_scaling: {adc.energy_scaling}"
         )

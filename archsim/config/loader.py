@@ -686,6 +686,13 @@ def _merge(
     return result
 
 
+def merge_sections(base: Mapping[str, Any], child: Mapping[str, Any], cls: type) -> dict[str, Any]:
+    """``child`` deep-merged over ``base`` by the rules of ``base:`` files (:func:`_merge`),
+    for schema class ``cls``: sections merge key by key, other values replace. Neither input
+    is modified."""
+    return _merge(base, child, cls)
+
+
 def _base_of(source: str, data: Mapping[str, Any]) -> str:
     """The file named by ``data["base"]``, relative to the directory of ``source``."""
     name = data[_BASE_KEY]

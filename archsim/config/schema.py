@@ -337,11 +337,58 @@ class NocConfig:
 
 @dataclass(frozen=True)
 class ChipConfig:
-    """The chip: a clock and a number of identical tiles."""
+    """The chip: a clock and, with a single ``tile:`` section, its number of alike tiles."""
 
     clock_hz: float = quantity("Hz", min=1.0, max=1e12, doc="system clock; every cycle count uses it")
-    tiles: int = number(min=1, max=1 << 20, doc="number of tiles")
+    tiles: int | None = number(
+        default=None, min=1, max=1 << 20,
+        doc="number of tiles (with tile_groups: absent, each group gives its own)",
+    )
+    crossbars_per_tile: int | None = number(
+        default=None, min=1, max=1 << 16,
+        doc="crossbar arrays per tile (with tile_groups: absent, each group gives its own)",
+    )
+
+
+#: The name of the one tile group of a config with a single ``tile:`` section.
+DEFAULT_GROUP = "default"
+
+
+@dataclass(frozen=True)
+class TileGroupConfig:
+    """A group of alike tiles (``tile_groups.<name>``).
+
+    Its ``tile`` section is merged over the top-level ``tile:`` section key by key, the way a
+    file is merged over its ``base:`` (a group states only what differs); without a top-level
+    ``tile:`` it must be complete.
+    """
+
+    tiles: int = number(min=1, max=1 << 20, doc="tiles in the group")
     crossbars_per_tile: int = number(min=1, max=1 << 16, doc="crossbar arrays per tile")
+    tile: TileConfig = field(metadata={"doc": "the group's tile design (merged over tile:)"})
+
+
+@dataclass(frozen=True)
+class TileGroup:
+    """A tile group as the chip has it: a name, its size and its tile design, whichever way the
+    config gave it (:attr:`HardwareConfig.groups`)."""
+
+    name: str
+    tiles: int
+    crossbars_per_tile: int
+    tile: TileConfig
+
+    @property
+    def crossbars(self) -> int:
+        """Crossbar arrays in the group."""
+        return self.tiles * self.crossbars_per_tile
+
+
+@dataclass(frozen=True)
+class LayerMappingConfig:
+    """How one layer is mapped (``mapping.layers.<name>``)."""
+
+    group: str = field(metadata={"doc": "the tile group whose arrays hold the layer's weights"})
 
 
 @dataclass(frozen=True)
@@ -373,22 +420,74 @@ class MappingConfig:
         doc="payload bits per activation packet (default: an input buffer's worth less the "
         "header; half a buffer on rings and tori under virtual cut-through)",
     )
+    samples_in_flight: int | None = number(
+        default=None, min=1, max=1 << 20,
+        doc="pipelined mode: samples admitted at once (default: as many as the stage buffers "
+        "take; 1: each sample flows through the layers as its inputs are ready, the next one "
+        "entering when it is done)",
+    )
+    input_node: int | None = number(
+        default=None, min=0, max=1 << 16,
+        doc="NoC router the network input arrives from (default: already in the tiles' "
+        "buffers, nothing travels)",
+    )
+    layers: dict[str, LayerMappingConfig] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata={
+            "doc": "per layer, by name: `group` (default: the first tile group), e.g. "
+            "`{fc1: {group: fc}}`"
+        },
+    )
 
 
 @dataclass(frozen=True)
 class HardwareConfig:
-    """A whole hardware description (the root of a ``hw_configs/*.yaml`` file)."""
+    """A whole hardware description (the root of a ``hw_configs/*.yaml`` file).
+
+    The tiles are given either by ``tile:`` with ``chip.tiles`` and ``chip.crossbars_per_tile``
+    (one group, named ``default``), or by ``tile_groups:`` (any number of named groups, each
+    with its own size and tile design); :attr:`groups` lists them either way.
+    """
 
     version: Literal[1] = field(metadata={"doc": "format version; must be 1"})
     name: str = field(
         metadata={"doc": "the config's name, shown in reports; letters, digits, '_', '.', '-'"}
     )
     chip: ChipConfig
-    tile: TileConfig
     digital: DigitalConfig
     controller: ControllerConfig
+    tile: TileConfig | None = field(
+        default=None,
+        metadata={"doc": "the tile design: of every tile, or the base of tile_groups' designs"},
+    )
+    tile_groups: dict[str, TileGroupConfig] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata={"doc": "named groups of alike tiles, in tile order (absent: one group)"},
+    )
     mapping: MappingConfig = field(default_factory=MappingConfig)
     noc: NocConfig | None = field(
         default=None, metadata={"doc": "network-on-chip; absent: no interconnect is modelled"}
     )
     description: str = field(default="", metadata={"doc": "free text"})
+
+    @property
+    def groups(self) -> tuple[TileGroup, ...]:
+        """The tile groups, in tile order: the ``tile_groups`` or the one ``default`` group
+        (after :func:`~archsim.config.checks.check_hardware`, every size is given)."""
+        if self.tile_groups:
+            return tuple(
+                TileGroup(name, group.tiles, group.crossbars_per_tile, group.tile)
+                for name, group in self.tile_groups.items()
+            )
+        assert self.tile is not None and self.chip.tiles and self.chip.crossbars_per_tile
+        return (TileGroup(DEFAULT_GROUP, self.chip.tiles, self.chip.crossbars_per_tile, self.tile),)
+
+    @property
+    def tiles(self) -> int:
+        """Tiles on the chip, all groups."""
+        return sum(group.tiles for group in self.groups)
+
+    @property
+    def crossbars(self) -> int:
+        """Crossbar arrays on the chip, all groups."""
+        return sum(group.crossbars for group in self.groups)

@@ -1,7 +1,7 @@
 """Executors: where a sweep's design points are simulated (stage: dse).
 
-Each point is one call of the pure function :func:`evaluate`: ``simulate(config, trace, seed)``,
-energy accounting and the run report, returned as the text of the point's cache file. An
+Each point is one call of the pure function :func:`evaluate`: :func:`archsim.api.run` of
+``(config, trace, seed)``, returned as the text of the point's cache file. An
 executor runs a stream of :class:`PointTask` and yields a :class:`PointOutcome` per task, in
 completion order (the sweep puts the rows back in spec order):
 
@@ -43,11 +43,9 @@ from archsim import __version__
 from archsim.config.schema import HardwareConfig
 from archsim.dse.spec import TraceInput
 from archsim.dse.store import CacheEntry, key_inputs, write_entry
-from archsim.energy import account
+from archsim import api
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
-from archsim.report.report import build_report
-from archsim.sim import simulate
 
 __all__ = [
     "CHUNK_TARGET_S",
@@ -193,8 +191,8 @@ class PointOutcome:
 
 
 def evaluate(task: PointTask, trace_path: str | None = None) -> PointOutcome:
-    """Simulate one point: ``simulate(config, trace, seed)``, :func:`~archsim.energy.account`
-    and :func:`~archsim.report.report.build_report`, as a cache entry.
+    """Simulate one point with :func:`archsim.api.run` (the report names no file: the trace's
+    path differs between machines), as a cache entry.
 
     A pure function of the task (the elapsed time aside). An
     :class:`~archsim.errors.ArchsimError` (a network that does not fit, a corrupt trace) is the
@@ -210,8 +208,7 @@ def evaluate(task: PointTask, trace_path: str | None = None) -> PointOutcome:
     start = time.perf_counter()
     config = task.config
     try:
-        result = simulate(config, path, task.seed)
-        report = build_report(result, account(result, config), config=config)
+        report = api.run(config, path, seed=task.seed, identify_inputs=False).to_dict()
         text = CacheEntry(task.key, task.inputs, "ok", report, None).to_json()
     except ArchsimError as error:
         message = str(error).replace(path, TRACE_TOKEN)

@@ -1,97 +1,82 @@
-"""Energy accounting (stage: energy).
+"""Energy accounting: one loop over the declared actions of a run (stage: energy).
 
-The hardware model only counts actions; here each count is multiplied by the energy per action
-that the config declares (``tile.adc.energy.convert`` and so on), Accelergy-style. The total is by
-construction the sum of its per-component breakdown.
+The hardware only counts actions; every component declared each of its actions with the energy
+of one performance (:meth:`archsim.hw.component.Component.declare`), and a run's
+:class:`~archsim.sim.result.ComponentResult` carries those declarations beside the counts. Here
+each count is multiplied by its declared energy, Accelergy-style, with no table of its own: an
+action that was counted was declared, and its energy with it. The total is by construction the
+sum of its per-component breakdown; the same energies are also split by tile group and by
+phase.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING
 
-from archsim.config.schema import HardwareConfig
-from archsim.hw.adc import convert_energy_j
-from archsim.sim.engine import SimResult
+if TYPE_CHECKING:
+    from archsim.sim.result import ComponentResult, SimResult
+
+__all__ = ["EnergyResult", "account", "action_energies"]
 
 
 @dataclass(frozen=True)
 class EnergyResult:
-    """Energy of a whole run in joules: total, per component kind and per action key."""
+    """Energy of a whole run in joules: total, per component kind (summed over tile groups),
+    per action key ``"<kind>.<action>"``, per tile group (``""`` for chip-level units) and
+    component kind, and per phase."""
 
     total_j: float
     by_component_j: Mapping[str, float]
     by_action_j: Mapping[str, float]
+    by_group_j: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    by_phase_j: Mapping[str, float] = field(default_factory=dict)
 
 
-def _table(prefix: str, energy: Any) -> dict[str, float]:
-    return {f"{prefix}.{f.name}": float(getattr(energy, f.name)) for f in fields(energy)}
-
-
-def action_energies(config: HardwareConfig) -> dict[str, float]:
-    """Energy per action in joules, keyed ``"<component>.<action>"`` like the action counts."""
-    tile = config.tile
+def action_energies(result: SimResult) -> dict[str, float]:
+    """Energy per action in joules, keyed ``"<kind>.<action>"`` like the action counts, as the
+    run's components declared them (the first group's, where groups differ)."""
     table: dict[str, float] = {}
-    table.update(_table("crossbar", tile.crossbar.energy))
-    table.update(_table("dac", tile.dac.energy))
-    table.update(_table("tia", tile.tia.energy))
-    # The ADC's energy is quoted at its reference resolution and scaled to the configured one.
-    table["adc.convert"] = convert_energy_j(tile.adc)
-    table.update(_table("shift_add", tile.shift_add.energy))
-    table.update(_table("buffer", tile.buffer.energy))
-    table.update(_table("tile", tile.energy))
-    table.update(_table("controller", config.controller.energy))
-    table.update(_table("digital", config.digital.energy))
-    if config.noc is not None:
-        table["noc.router"] = config.noc.energy.router
-        # Per bit over one link: the energy per bit and millimetre times the link length.
-        table["noc.link_bit"] = config.noc.energy.link_bit_mm * config.noc.link_length_m * 1e3
+    for component in result.components:
+        for key, energy in component.energy_per_action_j.items():
+            table.setdefault(key, energy)
     return table
 
 
-def energy_of(actions: Mapping[str, float], config: HardwareConfig) -> float:
-    """Energy in joules of ``actions`` (counts keyed ``"<component>.<action>"``)."""
-    table = action_energies(config)
-    return sum(count * table[key] for key, count in actions.items())
+def _component_energy(component: ComponentResult) -> tuple[float, dict[str, float]]:
+    """A bank's energy and its energy per action key: whole-run counts x declared energies."""
+    by_action = {
+        key: count * component.energy_per_action_j[key]
+        for key, count in component.actions.items()
+    }
+    subtotal = 0.0
+    for energy in by_action.values():
+        subtotal += energy
+    return subtotal, by_action
 
 
-def energy_by_component(actions: Mapping[str, float], config: HardwareConfig) -> EnergyResult:
-    """Energy of ``actions`` (counts keyed ``"<component>.<action>"``) under ``config``'s
-    tables, total and by component kind (the part of the key before the dot)."""
-    table = action_energies(config)
+def account(result: SimResult) -> EnergyResult:
+    """Energy of the run in ``result``, from its components' declared per-action energies."""
     by_action: dict[str, float] = {}
     by_component: dict[str, float] = {}
-    for key, count in actions.items():
-        if key not in table:
-            raise KeyError(f"no energy declared for action {key!r}")
-        energy = count * table[key]
-        by_action[key] = energy
-        kind = key.split(".", 1)[0]
-        by_component[kind] = by_component.get(kind, 0.0) + energy
-    return EnergyResult(
-        total_j=sum(by_component.values()),
-        by_component_j=MappingProxyType(by_component),
-        by_action_j=MappingProxyType(by_action),
-    )
-
-
-def account(result: SimResult, config: HardwareConfig) -> EnergyResult:
-    """Energy of the run in ``result`` under the per-action energies of ``config``."""
-    table = action_energies(config)
-    by_action: dict[str, float] = {}
-    by_component: dict[str, float] = {}
+    by_group: dict[str, dict[str, float]] = {}
+    by_phase: dict[str, float] = {}
     for component in result.components:
-        subtotal = 0.0
-        for key, count in component.actions.items():
-            if key not in table:
-                raise KeyError(f"no energy declared for action {key!r}")
-            energy = count * table[key]
-            by_action[key] = energy
-            subtotal += energy
-        by_component[component.kind] = subtotal
+        subtotal, energies = _component_energy(component)
+        for key, energy in energies.items():
+            by_action[key] = by_action.get(key, 0.0) + energy
+        by_component[component.kind] = by_component.get(component.kind, 0.0) + subtotal
+        group = by_group.setdefault(component.group, {})
+        group[component.kind] = group.get(component.kind, 0.0) + subtotal
+        for phase, counts in component.actions_by_phase.items():
+            energy = sum(n * component.energy_per_action_j[key] for key, n in counts.items())
+            by_phase[phase] = by_phase.get(phase, 0.0) + energy
     return EnergyResult(
         total_j=sum(by_component.values()),
         by_component_j=MappingProxyType(by_component),
         by_action_j=MappingProxyType(by_action),
+        by_group_j=MappingProxyType({g: MappingProxyType(k) for g, k in by_group.items()}),
+        by_phase_j=MappingProxyType(by_phase),
     )

@@ -2,38 +2,24 @@
 
 Each ADC serves ``columns_per_adc`` adjacent columns through a multiplexer and converts them one
 after another: column ``g`` of every ADC forms *column group* ``g``, and the groups are converted
-in sequence, each conversion taking ``conversion_cycles``. A chip that skips idle column groups
-converts only groups holding mapped weights; otherwise every group of every operation is
-converted (Wu et al. 2023: 8 groups x 9 cycles = 720 ns per operation, published.md section 1).
-Action: ``convert`` (one column converted).
-
-The energy per conversion and the cycles per conversion at the configured resolution ``bits``
-follow from the figures quoted at ``reference_bits`` and the scaling rules of
-:class:`~archsim.config.schema.AdcConfig` (:func:`convert_energy_j`, :func:`conversion_cycles`).
+in sequence, each conversion taking :func:`conversion_cycles`. A chip that skips idle column
+groups converts only groups holding mapped weights; otherwise every group of every operation is
+converted (Wu et al. 2023: 8 groups x 9 cycles = 720 ns per operation; archsim/REFERENCES.md
+[Wu2023]). Action: ``convert`` (one column converted), whose energy at the configured resolution
+is the energy model :func:`archsim.energy.models.adc_convert_energy_j`.
 """
 
 from __future__ import annotations
 
 from archsim.config.schema import AdcConfig
+from archsim.energy.models import adc_convert_energy_j
 from archsim.hw.component import Component
-from archsim.hw.operation import OpCost
-
-
-def convert_energy_j(config: AdcConfig) -> float:
-    """Energy of one conversion at ``config.bits``, J (rules: AdcConfig)."""
-    scaling, bits, ref = config.energy_scaling, config.bits, config.reference_bits
-    energy = config.energy.convert
-    if scaling == "table":
-        return float(config.energy_by_bits[bits])
-    if scaling == "linear":
-        return energy * bits / ref
-    if scaling == "walden":
-        return energy * 2.0 ** (bits - ref)
-    return energy
 
 
 def conversion_cycles(config: AdcConfig) -> int:
-    """Cycles of one conversion at ``config.bits`` (rules: AdcConfig), at least 1."""
+    """Cycles of one conversion at ``config.bits``, at least 1: ``conversion_cycles`` is quoted
+    at ``reference_bits``; with ``cycles_scaling: linear`` it becomes ceil(cycles x bits /
+    reference_bits), a SAR resolving one bit per comparison."""
     cycles = config.conversion_cycles
     if config.cycles_scaling == "linear":
         cycles = -(-cycles * config.bits // config.reference_bits)
@@ -41,18 +27,22 @@ def conversion_cycles(config: AdcConfig) -> int:
 
 
 class Adc(Component):
-    """The column ADCs of every crossbar on the chip."""
+    """The column ADCs of one tile group."""
 
-    ACTIONS = ("convert",)
     KIND = "adc"
 
     def __init__(
-        self, config: AdcConfig, array_cols: int, instances: int, instances_used: int
+        self, config: AdcConfig, array_cols: int, instances: int, instances_used: int,
+        *, group: str = "",
     ) -> None:
-        super().__init__(instances, instances_used)
+        super().__init__(instances, instances_used, group=group)
         self.config = config
         self.array_cols = array_cols
         self.per_array = array_cols // config.columns_per_adc
+        self.declare(
+            "convert", adc_convert_energy_j(config),
+            f"one column converted at {config.bits} bits",
+        )
 
     def column_groups(self, cols_used: int) -> int:
         """Column groups converted per slice when columns ``[0, cols_used)`` hold weights."""
@@ -63,8 +53,3 @@ class Adc(Component):
     def columns_converted(self, cols_used: int) -> int:
         """Columns converted per slice: the used ones, or every column without skipping."""
         return cols_used if self.config.skip_idle_column_groups else self.array_cols
-
-    def charge(self, cost: OpCost, operations: int) -> None:
-        """Count the conversions of ``operations`` operations and the cycles they take."""
-        self.count("convert", cost.conversions * operations)
-        self.add_busy(cost.adc_busy_cycles * operations)

@@ -10,24 +10,26 @@ import math
 
 from archsim.config.schema import BufferConfig
 from archsim.hw.component import Component
+from archsim.stats import FORWARD
 
 
 class Buffer(Component):
-    """The buffers of every tile."""
+    """The buffers of one tile group (one per tile)."""
 
-    ACTIONS = ("read", "write")
     KIND = "buffer"
     TIMED = False
 
-    def __init__(self, config: BufferConfig, instances: int) -> None:
-        super().__init__(instances)
+    def __init__(self, config: BufferConfig, instances: int, *, group: str = "") -> None:
+        super().__init__(instances, group=group)
         self.width_bits = config.width_bits
+        self.declare("read", config.energy.read, f"one read access of {config.width_bits} bits")
+        self.declare("write", config.energy.write, f"one write access of {config.width_bits} bits")
 
     def accesses(self, bits: int) -> int:
         """Accesses needed to move ``bits`` bits."""
         return math.ceil(bits / self.width_bits)
 
-    def move(self, vectors: int, in_bits: int, out_bits: int) -> None:
+    def move(self, vectors: int, in_bits: int, out_bits: int, phase: str = FORWARD) -> None:
         """Count reading ``vectors`` inputs of ``in_bits`` and writing their ``out_bits`` outputs."""
-        self.count("read", vectors * self.accesses(in_bits))
-        self.count("write", vectors * self.accesses(out_bits))
+        self.count("read", vectors * self.accesses(in_bits), phase)
+        self.count("write", vectors * self.accesses(out_bits), phase)

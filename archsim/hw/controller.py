@@ -35,6 +35,7 @@ from __future__ import annotations
 from archsim.config.schema import INSTRUCTION_CLASSES, ControllerConfig
 from archsim.hw.component import Component
 from archsim.hw.trace_hooks import TimelineHooks
+from archsim.stats import FORWARD
 
 
 class Core:
@@ -74,9 +75,9 @@ class Core:
 
 
 class Controller(Component):
-    """The controller cores of a chip; actions are the instruction classes (per instruction)."""
+    """The controller cores of a chip; its actions are the instruction classes (energy per
+    instruction from ``controller.energy``)."""
 
-    ACTIONS = INSTRUCTION_CLASSES
     KIND = "controller"
 
     def __init__(self, config: ControllerConfig, tiles: int, tiles_used: int) -> None:
@@ -88,19 +89,39 @@ class Controller(Component):
         self.scope = config.scope
         self.cores = tuple(Core(i) for i in range(cores))
         self.cycles = {name: int(getattr(config.cycles, name)) for name in INSTRUCTION_CLASSES}
+        for name in INSTRUCTION_CLASSES:
+            self.declare(name, getattr(config.energy, name), f"one {name} instruction")
         #: instructions executed, by class, whether or not the controller is timed
         self.instructions: dict[str, int] = dict.fromkeys(INSTRUCTION_CLASSES, 0)
+        #: busy core-cycles summed over cores (the reservations made)
+        self.reserved_cycles = 0
 
     def core_of(self, tile: int) -> Core:
         """The core that runs the instructions of ``tile``."""
         return self.cores[tile] if self.scope == "tile" else self.cores[0]
 
-    def tally(self, op: str, count: int, charged: bool = True) -> None:
-        """Count ``count`` instructions of class ``op``, and their energy when the controller
-        is timed and the work is ``charged`` (``valu`` work of a disabled vector unit is not)."""
+    def tally(self, op: str, count: int, charged: bool = True, phase: str = FORWARD) -> None:
+        """Count ``count`` instructions of class ``op`` by work of ``phase``, and their energy
+        when the controller is timed and the work is ``charged`` (``valu`` work of a disabled
+        vector unit is not)."""
         self.instructions[op] += count
         if self.timed and charged:
-            self.counts[op] += count
+            self.count(op, count, phase)
+
+    @property
+    def busy_cycles(self) -> int:
+        """Busy core-cycles over the run, summed over cores: the reservations made."""
+        return self.reserved_cycles
+
+    def busy_by_phase(self) -> dict[str, int]:
+        """Busy core-cycles per phase: in a run every reserved cycle belongs to a charged
+        instruction (:meth:`cost` of the mix that was tallied), so they follow from the counts
+        (and sum to :attr:`busy_cycles`)."""
+        cycles = self.cycles
+        return {
+            phase: int(sum(n * cycles[op] for op, n in counts.items()))
+            for phase, counts in self.counts_by_phase().items()
+        }
 
     def cost(self, mix: dict[str, int]) -> int:
         """Cycles the instruction mix ``{class: count}`` occupies a core (0 when untimed)."""
@@ -119,7 +140,7 @@ class Controller(Component):
         end = start + cycles
         core.free_at = end
         core.busy_cycles += cycles
-        self.busy_cycles += cycles
+        self.reserved_cycles += cycles
         return end
 
     def step(self, core: Core, now: int, issue: int, op_cycles: int, retire: int) -> int:

@@ -10,32 +10,32 @@ from __future__ import annotations
 
 from archsim.config.schema import CrossbarConfig
 from archsim.hw.component import Component
-from archsim.hw.operation import OpCost
+from archsim.stats import FORWARD
 
 
 class Crossbar(Component):
-    """Every crossbar array on the chip; ``busy_cycles`` counts array-cycles in operation."""
+    """The crossbar arrays of one tile group; ``busy_cycles`` counts array-cycles in operation."""
 
-    ACTIONS = ("read", "row_read", "cell_read")
     KIND = "crossbar"
 
-    def __init__(self, config: CrossbarConfig, instances: int, instances_used: int) -> None:
-        super().__init__(instances, instances_used)
+    def __init__(
+        self, config: CrossbarConfig, instances: int, instances_used: int, *, group: str = ""
+    ) -> None:
+        super().__init__(instances, instances_used, group=group)
         self.config = config
+        energy = config.energy
+        self.declare("read", energy.read, "one input slice applied to the driven rows")
+        self.declare("row_read", energy.row_read, "one driven row during one read")
+        self.declare("cell_read", energy.cell_read, "one weight cell conducting during a read")
 
-    def charge(self, cost: OpCost, operations: int) -> None:
-        """Count the reads of ``operations`` operations and the rows they drive (one per row
-        per read, as the DACs drive them); the array is busy for all of each."""
-        self.count("read", cost.reads * operations)
-        self.count("row_read", cost.drives * operations)
-        self.add_busy(cost.cycles * operations)
-
-    def conduct(self, weight_cells: int, vectors: int, slice_activity: float) -> None:
+    def conduct(
+        self, weight_cells: int, vectors: int, slice_activity: float, phase: str = FORWARD
+    ) -> None:
         """Count the cells that conduct while ``vectors`` inputs are applied.
 
         Each weight cell is sensed once per input slice (in analog mode only while its own
         column group is sensed, the other columns floating), and conducts when its row's input
         slice is non-zero: ``slice_activity`` is the expected number of non-zero slices per
-        input element (:meth:`Dac.slice_activity`).
+        input element (:meth:`archsim.hw.dac.Dac.slice_activity`).
         """
-        self.count("cell_read", weight_cells * vectors * slice_activity)
+        self.count("cell_read", weight_cells * vectors * slice_activity, phase)

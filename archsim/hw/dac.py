@@ -11,27 +11,23 @@ import math
 
 from archsim.config.schema import DacConfig
 from archsim.hw.component import Component
-from archsim.hw.operation import OpCost
 
 
 class Dac(Component):
-    """The row DACs of every crossbar on the chip."""
+    """The row DACs of one tile group."""
 
-    ACTIONS = ("drive",)
     KIND = "dac"
 
-    def __init__(self, config: DacConfig, instances: int, instances_used: int) -> None:
-        super().__init__(instances, instances_used)
+    def __init__(
+        self, config: DacConfig, instances: int, instances_used: int, *, group: str = ""
+    ) -> None:
+        super().__init__(instances, instances_used, group=group)
         self.bits = config.bits
+        self.declare("drive", config.energy.drive, "one row driven for one input slice")
 
     def slices(self, input_bits: int) -> int:
         """Slices (array reads) needed to apply one ``input_bits``-bit input vector."""
         return math.ceil(input_bits / self.bits)
-
-    def charge(self, cost: OpCost, operations: int) -> None:
-        """Count the row drives of ``operations`` operations; a drive lasts one array read."""
-        self.count("drive", cost.drives * operations)
-        self.add_busy(cost.dac_busy_cycles * operations)
 
     def slice_activity(self, bitplane_nz: tuple[float, ...], input_nz: float) -> float:
         """Expected non-zero rows per row per vector, summed over slices.

@@ -18,6 +18,7 @@ import simpy
 from archsim.config.schema import DigitalConfig
 from archsim.hw.component import Component
 from archsim.hw.trace_hooks import TimelineHooks
+from archsim.stats import FORWARD
 
 #: Record kinds the digital unit executes, and the ones that only move data (no work).
 DIGITAL_KINDS = ("relu", "maxpool", "avgpool", "add")
@@ -28,7 +29,6 @@ class DigitalUnit(Component):
     """The vector units of the chip, ``units`` SimPy resources of capacity 1; ``timeline``
     receives their operation spans (None: nothing is recorded)."""
 
-    ACTIONS = DIGITAL_KINDS
     KIND = "digital"
 
     def __init__(
@@ -45,6 +45,8 @@ class DigitalUnit(Component):
         self.config = config
         self.timeline = timeline
         self.resources = tuple(simpy.Resource(env, capacity=1) for _ in range(units))
+        for kind in DIGITAL_KINDS:
+            self.declare(kind, getattr(config.energy, kind), f"one element of {kind}")
 
     def cycles(self, kind: str, elements: int) -> int:
         """Cycles one operation of ``kind`` on ``elements`` elements takes."""
@@ -52,13 +54,13 @@ class DigitalUnit(Component):
         return math.ceil(elements * per_element / self.config.lanes)
 
     def execute(
-        self, kind: str, elements: int, unit: int = 0
+        self, kind: str, elements: int, unit: int = 0, phase: str = FORWARD
     ) -> Generator[simpy.Event, object, None]:
-        """SimPy process body: run one operation on vector unit ``unit`` (nothing, when the
-        units are disabled: the chip still counts the elements in its workload counters)."""
+        """SimPy process body: run one operation of ``phase`` on vector unit ``unit`` (nothing,
+        when the units are disabled: the run still counts the elements in its statistics)."""
         if not self.config.enabled:
             return
-        self.count(kind, elements)
+        self.count(kind, elements, phase)
         cycles = self.cycles(kind, elements)
         if cycles == 0:
             return
@@ -68,4 +70,4 @@ class DigitalUnit(Component):
                 start = int(self.env.now)
                 self.timeline.vector(unit, kind, elements, start, start + cycles)
             yield self.env.timeout(cycles)
-        self.add_busy(cycles)
+        self.add_busy(cycles, phase)

@@ -8,15 +8,13 @@ buffer credits, not by the previous packet's delivery. When a packet's tail has 
 the destination tile's core executes a ``recv`` instruction. A transfer is done when every
 packet has been delivered and received. Flows of one transfer run in parallel.
 
-The interface counts the packets it sent with their header and payload bits, and tallies each
-packet's latency (creation to the tail's ejection, cycles) with an exact histogram for
-percentiles whose memory does not grow with the run. With a timeline recorder each packet is
-reported as a span, creation to the tail's ejection (:mod:`archsim.hw.trace_hooks`).
+The network counts the packets and their latency (:class:`~archsim.hw.noc.network.Network`);
+with a timeline recorder each packet is reported as a span, creation to the tail's ejection
+(:mod:`archsim.hw.trace_hooks`).
 """
 
 from __future__ import annotations
 
-import collections
 from typing import Generator
 
 import simpy
@@ -25,7 +23,8 @@ from archsim.hw.controller import Controller, Core
 from archsim.hw.noc.network import Delivery, Network
 from archsim.hw.trace_hooks import TimelineHooks
 from archsim.mapping.program import Transfer
-from archsim.stats import Counter, Tally
+from archsim.mapping.traffic import IO
+from archsim.stats import FORWARD
 
 Process = Generator[simpy.Event, object, None]
 
@@ -41,39 +40,38 @@ class NetworkInterface:
         nodes: tuple[int, ...],
         controller: Controller,
         *,
+        input_node: int | None = None,
         timeline: TimelineHooks | None = None,
     ) -> None:
         self.env = env
         self.timeline = timeline
         self.network = network
         self.nodes = nodes
+        self.input_node = input_node
         self.controller = controller
-        self.packets = Counter("packets", "packets", "activation packets sent")
-        self.header_bits = Counter("header_bits", "bits", "header bits of those packets")
-        self.data_bits = Counter("data_bits", "bits", "payload bits of those packets")
-        self.latency = Tally("packet_latency", "cycles", "creation to the tail's ejection")
-        #: packets by latency in cycles (latencies are integers and few distinct)
-        self.histogram: collections.Counter[int] = collections.Counter()
 
-    def transfer(self, transfers: tuple[Transfer, ...]) -> simpy.Process | None:
-        """Start sending ``transfers``; the process ends when every packet has been received.
-        None when there is nothing to send."""
+    def transfer(
+        self, transfers: tuple[Transfer, ...], phase: str = FORWARD
+    ) -> simpy.Process | None:
+        """Start sending ``transfers`` for work of ``phase``; the process ends when every packet
+        has been received. None when there is nothing to send."""
         if not transfers:
             return None
-        return self.env.process(self._transfer(transfers))
+        return self.env.process(self._transfer(transfers, phase))
 
-    def _transfer(self, transfers: tuple[Transfer, ...]) -> Process:
+    def _transfer(self, transfers: tuple[Transfer, ...], phase: str) -> Process:
         env, controller = self.env, self.controller
         received = [int(env.now)]  # when the last recv instruction retires
         cores: list[Core] = []
         for t in transfers:
-            for core in (controller.core_of(t.flow.src), controller.core_of(t.flow.dst)):
+            ends = (t.flow.dst,) if t.flow.src == IO else (t.flow.src, t.flow.dst)
+            for core in (controller.core_of(tile) for tile in ends):
                 if core not in cores:
                     cores.append(core)
         begin = int(env.now)
         for core in cores:
             core.begin(begin)
-        flows = [env.process(self._flow(t, received)) for t in transfers]
+        flows = [env.process(self._flow(t, received, phase)) for t in transfers]
         yield flows[0] if len(flows) == 1 else env.all_of(flows)
         now = int(env.now)
         if received[0] > now:
@@ -81,24 +79,25 @@ class NetworkInterface:
         for core in cores:
             core.end(int(env.now))
 
-    def _flow(self, t: Transfer, received: list[int]) -> Process:
+    def _flow(self, t: Transfer, received: list[int], phase: str) -> Process:
         env, controller, network = self.env, self.controller, self.network
-        src, dst = controller.core_of(t.flow.src), controller.core_of(t.flow.dst)
-        send, recv = controller.cost({"send": 1}), controller.cost({"recv": 1})
-        header = network.format.header_bits
-        origin, target = self.nodes[t.flow.src], self.nodes[t.flow.dst]
+        host = t.flow.src == IO  # the network input, sent by the host: no core, no send
+        src = None if host else controller.core_of(t.flow.src)
+        dst = controller.core_of(t.flow.dst)
+        send = 0 if host else controller.cost({"send": 1})
+        recv = controller.cost({"recv": 1})
+        origin = self.input_node if host else self.nodes[t.flow.src]
+        target = self.nodes[t.flow.dst]
         timeline = self.timeline
 
         def arrived(event: simpy.Event) -> None:
             delivery: Delivery = event.value  # type: ignore[assignment]
-            self.latency.observe(delivery.latency)
-            self.histogram[delivery.latency] += 1
             if timeline is not None:
                 timeline.packet(
                     t.flow.src, t.flow.dst, delivery.created, delivery.delivered,
                     delivery.flits, delivery.hops,
                 )
-            controller.tally("recv", 1)
+            controller.tally("recv", 1, phase=phase)
             end = controller.reserve(dst, int(env.now), recv, "recv")
             if end > received[0]:
                 received[0] = end
@@ -106,15 +105,13 @@ class NetworkInterface:
         packets = []
         for k in range(t.packets):
             bits = t.packet_bits if k < t.packets - 1 else t.last_bits
-            controller.tally("send", 1)
-            now = int(env.now)
-            ready = controller.reserve(src, now, send, "send")
-            if ready > now:
-                yield env.timeout(ready - now)
-            self.packets.add(1)
-            self.header_bits.add(header)
-            self.data_bits.add(bits)
-            packet = network.send(origin, target, bits)
+            if src is not None:
+                controller.tally("send", 1, phase=phase)
+                now = int(env.now)
+                ready = controller.reserve(src, now, send, "send")
+                if ready > now:
+                    yield env.timeout(ready - now)
+            packet = network.send(origin, target, bits, phase)
             packet.callbacks.append(arrived)
             packets.append(packet)
         yield packets[0] if len(packets) == 1 else env.all_of(packets)

@@ -9,23 +9,19 @@ from __future__ import annotations
 
 from archsim.config.schema import ShiftAddConfig
 from archsim.hw.component import Component
-from archsim.hw.operation import OpCost
+from archsim.stats import FORWARD
 
 
 class ShiftAdd(Component):
-    """The shift-and-add units of every tile."""
+    """The shift-and-add units of one tile group (one per tile)."""
 
-    ACTIONS = ("add",)
     KIND = "shift_add"
     TIMED = False
 
-    def __init__(self, config: ShiftAddConfig, instances: int) -> None:
-        super().__init__(instances)
+    def __init__(self, config: ShiftAddConfig, instances: int, *, group: str = "") -> None:
+        super().__init__(instances, group=group)
+        self.declare("add", config.energy.add, "one partial-sum addition")
 
-    def charge(self, cost: OpCost, operations: int) -> None:
-        """Count the additions that accumulate digitally converted input slices."""
-        self.count("add", cost.slice_adds * operations)
-
-    def merge(self, outputs: int, partials: int) -> None:
+    def merge(self, outputs: int, partials: int, phase: str = FORWARD) -> None:
         """Count the additions that merge ``partials`` partial results into each of ``outputs``."""
-        self.count("add", outputs * (partials - 1))
+        self.count("add", outputs * (partials - 1), phase)

@@ -1,9 +1,18 @@
-"""The crossbar tile: array, row DACs, TIAs, ADCs, shift-and-add and buffer (stage: hw).
+"""Tile kinds: a group of tiles' component banks and what one operation costs (stage: hw).
 
-:class:`Tiles` holds one bank per kind of tile component for the whole chip and computes what
-one *tile operation* (one activation of one crossbar on one input vector, or on several packed
-vectors) costs in cycles and actions. Cycle semantics of one operation with ``S`` input slices
-and ``G`` column groups (``r`` = crossbar read cycles, ``c`` = ADC conversion cycles at the configured resolution,
+A chip holds one or more *tile groups* (``tile_groups:`` in a config, or the single ``tile:``
+section); every group is made of one *kind* of tile. A :class:`TileKind` owns the component
+banks of its group and answers one question, :meth:`TileKind.op_cost`: the cycles and the action
+counts of one *tile operation* (one activation of one array on one input vector, or on several
+packed vectors) for a given array layout and input precision. That method is the hook a new kind
+of tile overrides; :meth:`TileKind.charge` (counting an operation's actions) and the handlers
+that schedule operations (:mod:`archsim.sim.handlers`) work on any :class:`OpCost`. The second
+hook, :meth:`TileKind.count_vectors`, counts the data-dependent work of a record (cells
+conducting, partial sums merged, buffer accesses).
+
+:class:`CrossbarTiles` is the analog crossbar tile: array, row DACs, TIAs, ADCs, shift-and-add
+and buffer. Cycle semantics of one operation with ``S`` input slices and ``G`` column groups
+(``r`` = crossbar read cycles, ``c`` = ADC conversion cycles at the configured resolution,
 :func:`archsim.hw.adc.conversion_cycles`):
 
 * analog accumulation (the TIA integrates the slices, Wu et al. 2023):
@@ -11,9 +20,16 @@ and ``G`` column groups (``r`` = crossbar read cycles, ``c`` = ADC conversion cy
 * digital accumulation (one conversion per slice, ISAAC): ``S x (r + G x c)`` cycles, or with
   ``overlap_with_read`` ``r + (S - 1) x max(r, G x c) + G x c`` (conversion of slice k
   overlaps the read of slice k + 1).
+
+:class:`Tile` is one tile instance, the place for per-tile state (a mode, for kinds that have
+one).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
 
 from archsim.config.schema import TileConfig
 from archsim.hw.adc import Adc, conversion_cycles
@@ -21,32 +37,151 @@ from archsim.hw.buffer import Buffer
 from archsim.hw.component import Component
 from archsim.hw.crossbar import Crossbar
 from archsim.hw.dac import Dac
-from archsim.hw.operation import OpCost
 from archsim.hw.shift_add import ShiftAdd
 from archsim.hw.tia import Tia
-from archsim.mapping.crossbar import CrossbarLayout
+from archsim.mapping.crossbar import CrossbarLayout, LayerGeometry
+from archsim.stats import FORWARD
+
+__all__ = ["CrossbarTiles", "OpCost", "Tile", "TileKind", "TileOps"]
 
 
-class Tiles:
-    """The tile components of a chip of ``crossbars`` arrays (``used`` of them mapped), and the
-    per-operation cost model."""
+@dataclass(frozen=True)
+class OpCost:
+    """Cycles and action counts of one operation, independent of input data.
 
-    def __init__(self, config: TileConfig, crossbars: int, tiles: int, used: int) -> None:
+    ``cycles`` is the operation's length in chip cycles; ``actions`` lists ``(component,
+    action, count)`` per operation, ``busy`` ``(component, instance-cycles)`` per operation
+    (summed over the instances of that component the operation occupies).
+    """
+
+    cycles: int
+    actions: tuple[tuple[Component, str, int], ...]
+    busy: tuple[tuple[Component, int], ...]
+
+    def count(self, kind: str, action: str) -> int:
+        """The operation's performances of ``action`` by components of ``kind``."""
+        return sum(n for c, a, n in self.actions if c.KIND == kind and a == action)
+
+    def busy_of(self, kind: str) -> int:
+        """The operation's busy instance-cycles of components of ``kind``."""
+        return sum(n for c, n in self.busy if c.KIND == kind)
+
+    @staticmethod
+    def together(costs: Iterable[OpCost]) -> OpCost:
+        """The cost of several arrays operating in lockstep: the longest one's cycles, the
+        actions and busy cycles of all of them added up."""
+        cycles = 0
+        actions: dict[tuple[Component, str], int] = {}
+        busy: dict[Component, int] = {}
+        for cost in costs:
+            cycles = max(cycles, cost.cycles)
+            for component, action, n in cost.actions:
+                actions[component, action] = actions.get((component, action), 0) + n
+            for component, n in cost.busy:
+                busy[component] = busy.get(component, 0) + n
+        return OpCost(
+            cycles,
+            tuple((c, a, n) for (c, a), n in actions.items()),
+            tuple(busy.items()),
+        )
+
+
+class Tile:
+    """One tile instance: its chip-wide ``index``, its ``group`` and its per-instance state.
+
+    ``mode`` is the operating mode a kind of tile may switch per instance (None for kinds that
+    have none, such as :class:`CrossbarTiles`).
+    """
+
+    __slots__ = ("index", "group", "mode")
+
+    def __init__(self, index: int, group: str, mode: str | None = None) -> None:
+        self.index = index
+        self.group = group
+        self.mode = mode
+
+    def __repr__(self) -> str:
+        return f"Tile({self.index}, {self.group!r}, mode={self.mode!r})"
+
+
+class TileOps(Component):
+    """Tile operations themselves: the sequencing, clocking and leakage charged per operation."""
+
+    KIND = "tile"
+    TIMED = False
+
+    def __init__(self, energy_j: float, instances: int, used: int, *, group: str = "") -> None:
+        super().__init__(instances, used, group=group)
+        self.declare("op", energy_j, "one tile operation (sequencing, clocking, leakage)")
+
+
+class TileKind:
+    """The component banks of one tile group and the cost of one of its operations.
+
+    Subclasses set ``KIND`` (the name of the kind), build their banks in ``__init__`` and
+    override :meth:`op_cost` and :meth:`count_vectors`; everything else works on any kind.
+    """
+
+    KIND: ClassVar[str] = "tile"
+
+    def __init__(self, group: str, tiles: int, crossbars: int, used: int) -> None:
+        self.group = group
+        self.tiles = tiles
+        self.crossbars = crossbars
+        self.used = used
+
+    def components(self) -> tuple[Component, ...]:
+        """Every component bank of the group, in pipeline order."""
+        raise NotImplementedError
+
+    def op_cost(self, layout: CrossbarLayout, input_bits: int) -> OpCost:
+        """Cost of one operation of an array holding ``layout`` on ``input_bits``-bit inputs."""
+        raise NotImplementedError
+
+    def count_vectors(
+        self, geometry: LayerGeometry, vectors: int, input_bits: int, act_bits: int,
+        bitplane_nz: tuple[float, ...], input_nz: float, phase: str = FORWARD,
+    ) -> None:
+        """Count the data-dependent work of ``vectors`` input vectors of a layer laid out as
+        ``geometry`` (whose inputs have the given bit-plane densities)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def charge(cost: OpCost, operations: int, phase: str = FORWARD) -> None:
+        """Count ``operations`` operations of ``cost`` by work of ``phase``."""
+        for component, action, n in cost.actions:
+            component.count(action, n * operations, phase)
+        for component, n in cost.busy:
+            component.add_busy(n * operations, phase)
+
+
+class CrossbarTiles(TileKind):
+    """Analog crossbar tiles: ``crossbars`` arrays (``used`` of them mapped) on ``tiles`` tiles
+    of one design, with the cost model of the module docstring."""
+
+    KIND = "crossbar"
+
+    def __init__(
+        self, config: TileConfig, *, crossbars: int, tiles: int, used: int, group: str = ""
+    ) -> None:
+        super().__init__(group, tiles, crossbars, used)
         self.config = config
         xbar = config.crossbar
         adcs_per_array = xbar.cols // config.adc.columns_per_adc
-        self.crossbar = Crossbar(xbar, crossbars, used)
-        self.dac = Dac(config.dac, crossbars * xbar.rows, used * xbar.rows)
-        self.tia = Tia(config.tia, crossbars * adcs_per_array, used * adcs_per_array)
-        self.adc = Adc(config.adc, xbar.cols, crossbars * adcs_per_array, used * adcs_per_array)
-        self.shift_add = ShiftAdd(config.shift_add, tiles)
-        self.buffer = Buffer(config.buffer, tiles)
-        self.ops = TileOps(crossbars, used)
+        self.crossbar = Crossbar(xbar, crossbars, used, group=group)
+        self.dac = Dac(config.dac, crossbars * xbar.rows, used * xbar.rows, group=group)
+        self.tia = Tia(config.tia, crossbars * adcs_per_array, used * adcs_per_array, group=group)
+        self.adc = Adc(
+            config.adc, xbar.cols, crossbars * adcs_per_array, used * adcs_per_array, group=group
+        )
+        self.shift_add = ShiftAdd(config.shift_add, tiles, group=group)
+        self.buffer = Buffer(config.buffer, tiles, group=group)
+        self.ops = TileOps(config.energy.op, crossbars, used, group=group)
         #: cycles of one conversion at the configured resolution
         self.conversion_cycles = conversion_cycles(config.adc)
 
     def components(self) -> tuple[Component, ...]:
-        """Every component bank of the tiles, in pipeline order."""
+        """Every component bank of the group, in pipeline order."""
         return (self.dac, self.crossbar, self.tia, self.adc, self.shift_add, self.buffer, self.ops)
 
     def op_cost(self, layout: CrossbarLayout, input_bits: int) -> OpCost:
@@ -63,6 +198,8 @@ class Tiles:
             reads = groups * slices
             conversions = converted
             slice_adds = 0
+            # Each converted column's TIA integrates for every slice of its own group only.
+            tia_busy = converted * slices * read
         else:
             convert_all = groups * conv
             if cfg.adc.overlap_with_read:
@@ -72,37 +209,40 @@ class Tiles:
             reads = slices
             conversions = converted * slices
             slice_adds = converted * (slices - 1)
-        if cfg.adc.accumulate == "analog":
-            # Each converted column's TIA integrates for every slice of its own group only.
-            tia_busy = converted * slices * read
-        else:
             # Every TIA with a converted column senses once per read (all groups sampled).
             tia_busy = -(-converted // groups) * reads * read
+        drives = rows_driven * reads
         return OpCost(
             cycles=cycles,
-            reads=reads,
-            drives=rows_driven * reads,
-            dac_busy_cycles=rows_driven * reads * read,
-            samples=converted * slices,
-            tia_busy_cycles=tia_busy,
-            conversions=conversions,
-            adc_busy_cycles=conversions * conv,
-            slice_adds=slice_adds,
+            actions=(
+                (self.dac, "drive", drives),
+                (self.crossbar, "read", reads),
+                (self.crossbar, "row_read", drives),
+                (self.tia, "sample", converted * slices),
+                (self.adc, "convert", conversions),
+                (self.shift_add, "add", slice_adds),
+                (self.ops, "op", 1),
+            ),
+            busy=(
+                (self.dac, drives * read),
+                (self.crossbar, cycles),
+                (self.tia, tia_busy),
+                (self.adc, conversions * conv),
+            ),
         )
 
-    def charge(self, cost: OpCost, operations: int) -> None:
-        """Let every tile component count its share of ``operations`` operations of ``cost``."""
-        for component in self.components():
-            component.charge(cost, operations)
-
-
-class TileOps(Component):
-    """Tile operations themselves: the sequencing, clocking and leakage charged per operation."""
-
-    ACTIONS = ("op",)
-    KIND = "tile"
-    TIMED = False
-
-    def charge(self, cost: OpCost, operations: int) -> None:
-        """Count ``operations`` tile operations."""
-        self.count("op", operations)
+    def count_vectors(
+        self, geometry: LayerGeometry, vectors: int, input_bits: int, act_bits: int,
+        bitplane_nz: tuple[float, ...], input_nz: float, phase: str = FORWARD,
+    ) -> None:
+        """Cells conducting (from the inputs' bit planes), partial sums merged (slices,
+        polarity, row splits) and buffer accesses (inputs read, outputs written)."""
+        per_output = geometry.physical_cols_per_output
+        self.crossbar.conduct(
+            weight_cells=geometry.rows * geometry.cols * per_output,
+            vectors=vectors,
+            slice_activity=self.dac.slice_activity(bitplane_nz, input_nz),
+            phase=phase,
+        )
+        self.shift_add.merge(vectors * geometry.cols, per_output * geometry.row_splits, phase)
+        self.buffer.move(vectors, geometry.rows * input_bits, geometry.cols * act_bits, phase)

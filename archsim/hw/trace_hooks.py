@@ -1,7 +1,7 @@
 """What hardware components tell a timeline recorder while they act (stage: hw).
 
 A run records a timeline only when it is given a recorder (:class:`TimelineHooks`; the
-simulation stage implements it in :class:`archsim.sim.timeline.Timeline`). The components
+simulation stage implements it in :class:`archsim.stats.timeline.Timeline`). The components
 report *spans*, intervals ``[start, end)`` in integer cycles of the chip clock, computed from
 the same cycle arithmetic that times them: reporting adds no SimPy event, and a component
 without a recorder never calls a hook (it tests for one at most once per job, operation or
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from archsim.hw.tile import Tiles
+from archsim.hw.tile import CrossbarTiles
 from archsim.mapping.crossbar import CrossbarLayout
 
 #: Conversion phases of one operation: ``(offset, cycles)`` from the operation's start.
@@ -40,12 +40,12 @@ class ArrayWork:
     conversions: tuple[Phases, ...]
 
 
-def conversion_phases(tiles: Tiles, layout: CrossbarLayout, input_bits: int) -> Phases:
+def conversion_phases(tiles: CrossbarTiles, layout: CrossbarLayout, input_bits: int) -> Phases:
     """When the ADCs of a crossbar holding ``layout`` convert during one operation on
     ``input_bits``-bit inputs: ``(offset, cycles)`` per phase, offsets in cycles from the
     operation's start.
 
-    The same cycle semantics as :meth:`Tiles.op_cost` (``S`` slices, ``G`` column groups,
+    The same cycle semantics as :meth:`CrossbarTiles.op_cost` (``S`` slices, ``G`` column groups,
     ``r`` read and ``c`` conversion cycles at the configured resolution); every ADC of the
     array converts the same column group at once, so a phase is the array's ADC bank at work:
 

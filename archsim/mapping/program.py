@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
 
 from archsim.mapping.placement import NetworkMapping
-from archsim.mapping.traffic import Flow, Traffic
+from archsim.mapping.traffic import IO, Flow, Traffic
 
 if TYPE_CHECKING:
     from archsim.workload.trace import NetworkSpec
@@ -69,9 +69,11 @@ class Transfer:
 
 
 def packets_of(flow: Flow, packet_bits: int) -> Transfer:
-    """Cut ``flow`` into packets of at most ``packet_bits`` payload bits."""
-    count = -(-flow.bits // packet_bits)
-    return Transfer(flow, count, packet_bits, flow.bits - (count - 1) * packet_bits)
+    """Cut ``flow`` into packets of at most ``packet_bits`` payload bits (the flow's own packet
+    size, when it has one)."""
+    size = flow.packet_bits or packet_bits
+    count = -(-flow.bits // size)
+    return Transfer(flow, count, size, flow.bits - (count - 1) * size)
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,14 @@ class Program:
                     if target != layer.name:
                         continue
                     for t in transfers:
-                        per_core.setdefault(core_of[t.flow.src], []).append(
-                            f"  send    {t.packets:<8}; {t.flow.bits} bits of {source} to tile {t.flow.dst}"
-                        )
+                        origin = "the I/O port" if t.flow.src == IO else f"tile {t.flow.src}"
+                        if t.flow.src != IO:  # the host sends the network input, no core
+                            per_core.setdefault(core_of[t.flow.src], []).append(
+                                f"  send    {t.packets:<8}; {t.flow.bits} bits of {source} "
+                                f"to tile {t.flow.dst}"
+                            )
                         per_core.setdefault(core_of[t.flow.dst], []).append(
-                            f"  recv    {t.packets:<8}; {t.flow.bits} bits of {source} from tile {t.flow.src}"
+                            f"  recv    {t.packets:<8}; {t.flow.bits} bits of {source} from {origin}"
                         )
                 copies = sum(step.copies for step in self.steps[layer.name])
                 steps = -(-counts[layer.name] // copies)

@@ -1,51 +1,52 @@
-"""ScRRAMBLe cores onto crossbars, connections onto NoC packets (stage: mapping).
+"""ScRRAMBLe cores onto crossbars: the mapping strategy and the offset encoding (stage: mapping).
 
-A ScRRAMBLe network (:mod:`archsim.workload.scrramble`) maps one to one onto the chip:
+A ScRRAMBLe network (:mod:`archsim.workload.scrramble`) reaches the simulator as a trace with
+one ``routed`` layer per core (:func:`archsim.workload.scrramble.export_scrramble_trace`), which
+the generic mapping places (:mod:`archsim.mapping.placement`, strategy ``routed``) and whose
+connections become packets (:mod:`archsim.mapping.traffic`). This module holds what is
+particular to ScRRAMBLe:
 
-* **Cores -> crossbars.** Each core's ``C x C`` weight matrix fills one crossbar of ``C`` rows
-  (:func:`~archsim.mapping.crossbar.layer_geometry` with the config's cells; a core that needs
-  more than one array is refused). Core ``i`` (layers in order, cores in order) sits on tile
-  ``i``, router ``i`` of the NoC: one core per tile, whatever ``chip.crossbars_per_tile``.
+* **One core per crossbar, tile and router.** Each core's ``C x C`` weight matrix fills one
+  crossbar of ``C`` rows; core ``i`` (layers in order, cores in order) sits on tile ``i`` and
+  router ``i`` when the config has one crossbar per tile (``scrramble_256.yaml``).
+  :func:`check_scrramble` refuses, before anything is exported, a network that does not map
+  so: no NoC, a core that needs more than one array, more cores than routers or tiles.
 * **Signed weights, ``offset`` scheme.** A signed weight is one positive conductance
-  ``G = a (W + b)`` (published.md section 6). Per crossbar, ``a`` and ``b`` map the core's
-  weight range ``[W_min, W_max]`` linearly onto the conductance range ``[g_min, g_max]``
-  (default 4-40 uS, the range of Wu et al. 2023, published.md section 1: the config states no
-  conductance range). The column currents give ``x . G = a (x . W) + a b sum(x)``; a core's
-  inputs are balanced (``sum(x) = 0``, every block enters once with +1 and once with -1), so
-  ``(x . G) / a = x . W``. :func:`check_offset` verifies this on a network's real core inputs.
+  ``G = a (W + b)`` (archsim/REFERENCES.md [ScRRAMBLe]). Per crossbar, ``a`` and ``b`` map the
+  core's weight range ``[W_min, W_max]`` linearly onto the conductance range
+  ``[g_min, g_max]`` (default 4-40 uS, the range of Wu et al. 2023, Sec. 2.7, REFERENCES.md
+  [Wu2023]: the config states no conductance range). The column currents give
+  ``x . G = a (x . W) + a b sum(x)``; a core's inputs are balanced (``sum(x) = 0``, every block
+  enters once with +1 and once with -1), so ``(x . G) / a = x . W``. :func:`check_offset`
+  verifies this on a network's real core inputs.
 * **Connections -> packets.** Every connection is one packet from the router of its source
-  (the core that produced the block, or the I/O router ``input_node`` for the network input)
-  to the router of its core. The payload is the block, ``D = s x act_bits`` bits; the header
-  is the destination router, ``ceil(log2(nodes))`` bits, plus the block's index among the
-  destination core's connections, ``ceil(log2(chunks x density))`` bits (ScRRAMBLe's
-  ``A ~ log2(#chunks x density)``; :func:`archsim.hw.noc.packet.scrramble_address_bits`, which
-  the hardware stage applies to :attr:`ScrrambleMapping.chunks` and ``density``). All packets
-  share one format (the NoC has one), so ``chunks`` is the largest source space of any layer
-  and the header overhead of every packet is ``A / (A + D)``.
-* **Crossbar inputs.** A slot holds the signed sum of up to ``u`` blocks of unsigned
-  ``act_bits``-bit activations, so the crossbar sees signed inputs of
-  ``act_bits + ceil(log2(u)) + 1`` bits (magnitude, growth, sign), applied in
-  ``ceil(input_bits / dac.bits)`` slices (archsim's choice; the paper's cores take the
-  balanced signed inputs directly).
+  (the core that produced the block, or the I/O router ``mapping.input_node`` for the network
+  input) to the router of its core. The payload is the block, ``D = s x act_bits`` bits; the
+  header is the destination router, ``ceil(log2(nodes))`` bits, plus the block's index among
+  the destination core's connections, ``ceil(log2(routes))`` bits, which is ScRRAMBLe's
+  ``A ~ log2(#chunks x density)`` (:func:`archsim.hw.noc.packet.scrramble_address_bits`). All
+  packets share one format, so the header overhead of every packet is ``A / (A + D)``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError, MappingError
-from archsim.mapping.crossbar import CrossbarLayout, LayerGeometry, layer_geometry, layout_layer
+from archsim.limits import DEFAULT_LIMITS, Limits
+from archsim.mapping.crossbar import layer_geometry
 from archsim.workload.activity import MAX_ACT_BITS
-from archsim.workload.scrramble import Connection, ScrrambleNetwork
+from archsim.workload.scrramble import ScrrambleNetwork
 
 G_MIN_S = 4e-6
-"""Default lowest programmed conductance, in siemens (Wu et al. 2023: 4-40 uS; published.md s1)."""
+"""Default lowest programmed conductance, S (Wu et al. 2023, Sec. 2.7: 4-40 uS; REFERENCES.md)."""
 
 G_MAX_S = 40e-6
-"""Default highest programmed conductance, in siemens (Wu et al. 2023; published.md s1)."""
+"""Default highest programmed conductance, S (Wu et al. 2023, Sec. 2.7; REFERENCES.md)."""
 
 
 @dataclass(frozen=True)
@@ -173,104 +174,27 @@ def check_offset(
     return OffsetCheck(max_error, max_output, max_sum, max_offset, cores, len(x))
 
 
-@dataclass(frozen=True)
-class CorePlacement:
-    """Where one core lives: its layer and index there, its crossbar, tile and NoC router."""
-
-    layer: int
-    core: int
-    crossbar: int
-    tile: int
-    node: int
-
-
-@dataclass(frozen=True)
-class PacketRoute:
-    """The packet that carries one connection's block, per sample.
-
-    ``source_core`` is the global index of the producing core (-1: the network input, sent
-    from the I/O router); ``dest_core`` that of the receiving core. Sizes in bits.
-    """
-
-    connection: Connection
-    source_core: int
-    dest_core: int
-    src_node: int
-    dst_node: int
-    data_bits: int
-
-
-@dataclass(frozen=True)
-class ScrrambleMapping:
-    """A ScRRAMBLe network placed on a chip with a NoC.
-
-    Attributes:
-        cores: one placement per core, global index order (layer by layer).
-        layer_offsets: global index of each layer's first core.
-        geometry: the arithmetic of one core's crossbar layout.
-        layout: the crossbar layout every core uses (``C`` rows, ``C`` columns x slices).
-        packets: one route per connection, in :attr:`ScrrambleNetwork.connections` order.
-        chunks: the largest source space (blocks) of any layer, which the chunk index names.
-        density: the fraction of a layer's source blocks each core connects to.
-        data_bits: ``D``, payload bits per packet (``s x act_bits``).
-        act_bits: bits per routed activation.
-        weight_bits: bits per stored weight (one cell per weight with ``offset``).
-        input_bits: bits of a crossbar input element (see the module docstring).
-        input_node: router the network input is injected from.
-        nodes: routers on the NoC.
-    """
-
-    cores: tuple[CorePlacement, ...]
-    layer_offsets: tuple[int, ...]
-    geometry: LayerGeometry
-    layout: CrossbarLayout
-    packets: tuple[PacketRoute, ...]
-    chunks: int
-    density: float
-    data_bits: int
-    act_bits: int
-    weight_bits: int
-    input_bits: int
-    input_node: int
-    nodes: int
-
-    def core_index(self, layer: int, core: int) -> int:
-        """Global index of core ``core`` of layer ``layer``."""
-        return self.layer_offsets[layer] + core
-
-
-def _input_bits(network: ScrrambleNetwork, act_bits: int) -> int:
-    """Signed crossbar input bits: magnitude of a sum of up to ``u`` blocks, plus a sign."""
-    uses = max(
-        int(np.abs(routing.signs).sum(axis=0).max()) for routing in network.routings
-    )
-    return act_bits + max(0, (uses - 1).bit_length()) + 1
-
-
-def map_scrramble(
+def check_scrramble(
     network: ScrrambleNetwork,
     config: HardwareConfig,
     *,
-    nodes: int,
     act_bits: int = 8,
     weight_bits: int | None = None,
     input_node: int = 0,
-) -> ScrrambleMapping:
-    """Place ``network`` on the chip of ``config`` (rules: module docstring).
-
-    Args:
-        network: the ScRRAMBLe network.
-        config: hardware with a ``noc`` section and ``signed_weights: offset`` crossbars.
-        nodes: routers of the config's NoC (the hardware stage builds the topology).
-        act_bits: bits per routed activation, 1..16.
-        weight_bits: bits per weight; default ``tile.crossbar.cell_bits`` (one cell each).
-        input_node: NoC router the network input enters from.
+    limits: Limits = DEFAULT_LIMITS,
+) -> int:
+    """Check that ``network`` maps one core per crossbar, tile and router on ``config`` (the
+    ScRRAMBLe strategy; module docstring), before anything is exported or simulated. Returns
+    the weight bits the trace states (``weight_bits``, default one cell of the config's).
 
     Raises:
-        ArchsimError: no ``noc`` section, or ``act_bits`` / ``input_node`` out of range.
-        MappingError: a core does not fit one crossbar, the crossbars are not ``offset``, or
+        ArchsimError: no ``noc`` section, ``act_bits`` or ``input_node`` out of range.
+        MappingError: the crossbars are not ``offset``, a core does not fit one crossbar, or
             the network has more cores than the NoC has routers or the chip has tiles.
+        LimitError: more cores than ``limits.cores``.
     """
+    spec = network.spec
+    limits.check("cores", spec.total_cores, f"a ScRRAMBLe network of cores {list(spec.cores)}")
     if config.noc is None:
         raise ArchsimError(
             "noc: a ScRRAMBLe run routes every connection over the network-on-chip; "
@@ -278,19 +202,20 @@ def map_scrramble(
         )
     if not 1 <= act_bits <= MAX_ACT_BITS:
         raise ArchsimError(f"act_bits: must be 1..{MAX_ACT_BITS}, got {act_bits}")
-    spec = network.spec
-    xbar = config.tile.crossbar
+    group = config.groups[0]
+    xbar = group.tile.crossbar
+    field = "tile" if not config.tile_groups else f"tile_groups.{group.name}.tile"
     if xbar.signed_weights != "offset":
         raise MappingError(
-            "tile.crossbar.signed_weights: ScRRAMBLe stores each signed weight as one positive "
-            f"conductance G = a (W + b); expected offset, got {xbar.signed_weights}"
+            f"{field}.crossbar.signed_weights: ScRRAMBLe stores each signed weight as one "
+            f"positive conductance G = a (W + b); expected offset, got {xbar.signed_weights}"
         )
     bits = xbar.cell_bits if weight_bits is None else weight_bits
     if bits < 1:
         raise MappingError(f"weight_bits: must be >= 1, got {bits}")
     if xbar.rows < spec.core_inputs:
         raise MappingError(
-            f"tile.crossbar.rows: a core of {spec.core_inputs} inputs needs that many rows, "
+            f"{field}.crossbar.rows: a core of {spec.core_inputs} inputs needs that many rows, "
             f"got {xbar.rows}"
         )
     geometry = layer_geometry(
@@ -300,58 +225,34 @@ def map_scrramble(
     )
     if geometry.col_splits != 1:
         raise MappingError(
-            f"tile.crossbar.cols: a core of {spec.core_inputs} outputs x "
+            f"{field}.crossbar.cols: a core of {spec.core_inputs} outputs x "
             f"{geometry.physical_cols_per_output} cells per weight needs "
             f"{spec.core_inputs * geometry.physical_cols_per_output} columns, got {xbar.cols}"
         )
-    (layout,) = layout_layer(geometry).groups[0]
+    nodes = _routers(config)
     total = spec.total_cores
     if total > nodes:
         raise MappingError(
             f"noc: the network has {total} cores, one per router, but the NoC has {nodes} "
             "routers; enlarge noc.dims or use fewer cores"
         )
-    if total > config.chip.tiles:
+    if total > group.tiles:
         raise MappingError(
-            f"chip.tiles: the network has {total} cores, one per tile, but the chip has "
-            f"{config.chip.tiles} tiles"
+            f"{'chip.tiles' if not config.tile_groups else f'tile_groups.{group.name}.tiles'}: "
+            f"the network has {total} cores, one per tile, but the chip has {group.tiles} tiles"
         )
     if not 0 <= input_node < nodes:
         raise ArchsimError(f"input_node: must be a router 0..{nodes - 1}, got {input_node}")
-    per_tile = config.chip.crossbars_per_tile
-    offsets = tuple(int(v) for v in np.cumsum((0,) + spec.cores[:-1]))
-    # One core per tile and router, in order: core i uses the first crossbar of tile i.
-    cores = tuple(
-        CorePlacement(layer, core, (offsets[layer] + core) * per_tile, offsets[layer] + core,
-                      offsets[layer] + core)
-        for layer, count in enumerate(spec.cores)
-        for core in range(count)
-    )
-    chunks = max(spec.sources(layer) for layer in range(len(spec.cores)))
-    data_bits = spec.slot_size * act_bits
-    packets = []
-    for conn in network.connections:
-        dest = offsets[conn.layer] + conn.core
-        if conn.layer == 0:
-            source, src_node = -1, input_node
-        else:
-            source = offsets[conn.layer - 1] + conn.source // spec.slots
-            src_node = cores[source].node
-        packets.append(
-            PacketRoute(conn, source, dest, src_node, cores[dest].node, data_bits)
-        )
-    return ScrrambleMapping(
-        cores=cores,
-        layer_offsets=offsets,
-        geometry=geometry,
-        layout=layout,
-        packets=tuple(packets),
-        chunks=chunks,
-        density=spec.density,
-        data_bits=data_bits,
-        act_bits=act_bits,
-        weight_bits=bits,
-        input_bits=_input_bits(network, act_bits),
-        input_node=input_node,
-        nodes=nodes,
-    )
+    return bits
+
+
+def _routers(config: HardwareConfig) -> int:
+    """Routers of the config's NoC, from its shape (no topology is built)."""
+    noc = config.noc
+    assert noc is not None
+    if noc.topology == "edges":
+        return 1 + max((max(edge) for edge in noc.edges), default=0)
+    if noc.topology == "tree":
+        arity, depth = noc.dims
+        return sum(arity**level for level in range(depth + 1))
+    return math.prod(noc.dims)

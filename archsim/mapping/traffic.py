@@ -14,8 +14,14 @@ from the crossbar placement (:mod:`archsim.mapping.placement`):
   pixel its copy computes, it reads the input pixels under those offsets in those channels,
   padding excluded. Input rows needed on several tiles are sent to each.
 * **Flows.** ``bits(t -> t')`` = ``act_bits`` x the elements produced on ``t`` that ``t'``
-  reads. Flows within a tile stay in its buffer; the network input is already in the tiles'
-  buffers (loaded by the host). A residual addition's second operand is not moved.
+  reads. Flows within a tile stay in its buffer. A residual addition's second operand is not
+  moved. The network input is already in the tiles' buffers (loaded by the host), unless
+  ``mapping.input_node`` names the router it arrives from: then each layer fed by it receives
+  the elements its tiles read from the I/O port there (:data:`IO`).
+* **Routed layers** (ScRRAMBLe cores) are fed block by block: every route is one flow of one
+  block, ``block x act_bits`` bits in one packet, from the tile that produced the block (or
+  the I/O port) to the tile holding the layer's copy 0, in route order; the packet header then
+  also names the block among the core's routes (:attr:`Traffic.chunk_index_bits`).
 
 When a trace's layer shapes do not chain element for element (synthetic chains of dense layers
 applied to several vectors), an edge falls back to proportions: each tile's share of the
@@ -42,7 +48,10 @@ from archsim.mapping.placement import NetworkMapping
 if TYPE_CHECKING:
     from archsim.workload.trace import LayerSpec, NetworkSpec
 
-__all__ = ["Flow", "Traffic", "hop_weighted_traffic", "network_traffic", "place_tiles"]
+__all__ = ["IO", "Flow", "Traffic", "hop_weighted_traffic", "network_traffic", "place_tiles"]
+
+#: The source "tile" of flows that bring the network input from the I/O port.
+IO = -1
 
 #: Passes of pairwise swaps the traffic-aware placement makes at most.
 _MAX_PASSES = 50
@@ -50,11 +59,14 @@ _MAX_PASSES = 50
 
 @dataclass(frozen=True)
 class Flow:
-    """``bits`` of activations per sample from tile ``src`` to tile ``dst`` (``src != dst``)."""
+    """``bits`` of activations per sample from tile ``src`` (:data:`IO`: the I/O port) to tile
+    ``dst`` (``src != dst``), in packets of ``packet_bits`` payload bits (None: the chip's
+    activation payload)."""
 
     src: int
     dst: int
     bits: int
+    packet_bits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,12 +78,16 @@ class Traffic:
         shares: per layer (matrix or digital), the tiles its work runs on and the fraction of it
             on each, ``((tile, fraction), ...)`` in tile order; layers fed only by the network
             input run on tile 0.
-        matrix: ``tiles_used x tiles_used`` bits per sample between tiles (all edges).
+        matrix: ``tile_span x tile_span`` bits per sample between tiles (all edges but those
+            from the I/O port).
+        chunk_index_bits: header bits naming a routed block among its core's routes (0 with no
+            routed layer).
     """
 
     flows: Mapping[tuple[str, str], tuple[Flow, ...]]
     shares: Mapping[str, tuple[tuple[int, float], ...]]
     matrix: np.ndarray
+    chunk_index_bits: int = 0
 
 
 def _output_shares(mapping: NetworkMapping, layer: str) -> dict[int, float]:
@@ -195,11 +211,14 @@ def _needed_inputs(
     return {tile: mask.reshape(-1) for tile, mask in needed.items()}
 
 
-def network_traffic(network: NetworkSpec, mapping: NetworkMapping) -> Traffic:
+def network_traffic(
+    network: NetworkSpec, mapping: NetworkMapping, input_node: int | None = None
+) -> Traffic:
     """The flows, work shares and tile-to-tile traffic matrix of ``network`` as ``mapping``
-    places it (rules: module docstring)."""
+    places it; with ``input_node``, also the network input's flows from the I/O port (rules:
+    module docstring)."""
     by_name = {layer.name: layer for layer in network.layers}
-    tiles = mapping.tiles_used
+    tiles = mapping.tile_span
     owners: dict[str, np.ndarray | None] = {}
     shares: dict[str, dict[int, float]] = {}
     producers: dict[str, tuple[str, ...]] = {}  # layer -> matrix layers upstream (itself if matrix)
@@ -229,27 +248,101 @@ def network_traffic(network: NetworkSpec, mapping: NetworkMapping) -> Traffic:
         shares[layer.name] = merged or {0: 1.0}
     matrix = np.zeros((tiles, tiles), dtype=np.int64)
     flows: dict[tuple[str, str], tuple[Flow, ...]] = {}
+    chunk_bits = 0
     for layer in network.layers:
         if not layer.is_matrix:
             continue
-        for source in layer.inputs:
-            if source == "input" or not producers[source]:
-                continue
-            edge = _exact_edge(mapping, layer, by_name[source], owners[source], network.act_bits)
-            if edge is None:
-                edge = _proportional_edge(
-                    mapping, layer, by_name[source], producers[source], shares, network.act_bits
-                )
-            edge_flows = tuple(
-                Flow(src, dst, bits) for (src, dst), bits in sorted(edge.items()) if bits > 0
-            )
+        if layer.kind == "routed":
+            edges = _routed_edges(mapping, layer, owners, shares, network.act_bits, input_node)
+            # The header names one of the core's routes.
+            chunk_bits = max(chunk_bits, max(1, (len(layer.routes) - 1).bit_length()))
+        else:
+            edges = {}
+            for source in layer.inputs:
+                if source == "input":
+                    if input_node is not None:
+                        edges[source] = _input_flows(mapping, layer, network)
+                    continue
+                if not producers[source]:
+                    continue
+                edge = _exact_edge(mapping, layer, by_name[source], owners[source], network.act_bits)
+                if edge is None:
+                    edge = _proportional_edge(
+                        mapping, layer, by_name[source], producers[source], shares,
+                        network.act_bits,
+                    )
+                edges[source] = [
+                    Flow(src, dst, bits) for (src, dst), bits in sorted(edge.items()) if bits > 0
+                ]
+        for source, edge_flows in edges.items():
             for flow in edge_flows:
-                matrix[flow.src, flow.dst] += flow.bits
-            flows[(source, layer.name)] = edge_flows
+                if flow.src != IO:
+                    matrix[flow.src, flow.dst] += flow.bits
+            flows[(source, layer.name)] = tuple(edge_flows)
     frozen_shares = {
         name: tuple(sorted(parts.items())) for name, parts in shares.items()
     }
-    return Traffic(MappingProxyType(flows), MappingProxyType(frozen_shares), matrix)
+    return Traffic(
+        MappingProxyType(flows), MappingProxyType(frozen_shares), matrix, chunk_bits
+    )
+
+
+def _copy0_tile(mapping: NetworkMapping, layer: LayerSpec) -> int:
+    """The tile of the array holding copy 0 of a routed layer (one array per copy)."""
+    for placed in mapping.layers[layer.name].groups:
+        for index, crossbar in zip(placed.crossbars, placed.layouts):
+            if any(slot.copy == 0 for slot in crossbar.slots):
+                return mapping.crossbar_tile[index]
+    raise AssertionError(f"layer {layer.name} has no copy 0")  # map_network places every copy
+
+
+def _routed_edges(
+    mapping: NetworkMapping,
+    layer: LayerSpec,
+    owners: Mapping[str, np.ndarray | None],
+    shares: Mapping[str, Mapping[int, float]],
+    act_bits: int,
+    input_node: int | None,
+) -> dict[str, list[Flow]]:
+    """One flow per route of a routed layer, by source, in route order: a block of ``block``
+    activations from the tile that produced its first element (the source's main tile when
+    that is not known; the I/O port for the network input, with ``input_node``)."""
+    dst = _copy0_tile(mapping, layer)
+    bits = layer.block * act_bits
+    edges: dict[str, list[Flow]] = {}
+    for position, block, _, _ in layer.routes:
+        source = layer.inputs[position]
+        if source == "input":
+            if input_node is None:
+                continue
+            src = IO
+        else:
+            owner = owners.get(source)
+            first = block * layer.block
+            if owner is not None and first < owner.size and owner[first] >= 0:
+                src = int(owner[first])
+            else:
+                src = max(shares[source].items(), key=lambda item: (item[1], -item[0]))[0]
+        if src != dst:
+            edges.setdefault(source, []).append(Flow(src, dst, bits, bits))
+    return edges
+
+
+def _input_flows(mapping: NetworkMapping, layer: LayerSpec, network: NetworkSpec) -> list[Flow]:
+    """The network input's flows from the I/O port into a dense or convolution layer: each
+    tile receives the input elements its arrays read (in proportion to its rows when the
+    shapes do not chain)."""
+    size = math.prod(network.input_shape)
+    needed = _needed_inputs(mapping, layer, size)
+    if needed is not None:
+        counts = {tile: int(mask.sum()) for tile, mask in needed.items()}
+    else:
+        counts = {
+            tile: round(size * share) for tile, share in _input_shares(mapping, layer.name).items()
+        }
+    return [
+        Flow(IO, tile, n * network.act_bits) for tile, n in sorted(counts.items()) if n > 0
+    ]
 
 
 def _exact_edge(
@@ -266,7 +359,7 @@ def _exact_edge(
     needed = _needed_inputs(mapping, layer, owner.size)
     if needed is None:
         return None
-    tiles = mapping.tiles_used
+    tiles = mapping.tile_span
     edge: dict[tuple[int, int], int] = {}
     for dst, mask in sorted(needed.items()):
         counts = np.bincount(owner[mask], minlength=tiles)

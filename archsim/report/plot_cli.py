@@ -59,6 +59,7 @@ from archsim.report.plots import (
 from archsim.report.results import (
     PARETO_COLUMN,
     REPORT_FILE,
+    RESULTS_FILES,
     ResultsTable,
     chrome_trace_tracks,
     in_folder,
@@ -69,7 +70,7 @@ from archsim.report.results import (
 )
 from archsim.stats.pareto import nondominated
 
-__all__ = ["DEFAULT_Y", "KINDS", "build_plot", "pareto_mask", "plot_command"]
+__all__ = ["DEFAULT_Y", "KINDS", "build_plot", "default_kind", "pareto_mask", "plot_command"]
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,21 @@ def plot_command(
     """
     figure = build_plot(results_path, x=x, y=y, series=series, kind=kind)
     return save_figure(figure, out, formats)
+
+
+def default_kind(
+    results_path: str | os.PathLike[str], x: str | None = None, y: str | None = None
+) -> str:
+    """The kind of plot ``archsim plot`` draws when none is asked for: ``timeline`` for a Chrome
+    trace, ``heatmap`` for the report of a synthetic NoC run, ``line`` for sweep results given
+    ``x`` and ``y``, else ``breakdown`` (a run's energy by component, or a sweep's per point)."""
+    path = in_folder(results_path, (*RESULTS_FILES, REPORT_FILE))
+    if path.suffix == ".json" and path.is_file():
+        document = read_json(path)
+        if isinstance(document, dict) and document.get("schema") == "archsim-report":
+            return "heatmap" if document.get("mode") == "traffic" else "breakdown"
+        return "timeline"
+    return "line" if x is not None and y is not None else "breakdown"
 
 
 def build_plot(

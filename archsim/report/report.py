@@ -1,10 +1,14 @@
-"""The run report: JSON/CSV tables and the console summary (stage: report).
+"""The run report: an immutable, JSON-ready record of one run (stage: report).
 
-:func:`build_report` turns a :class:`~archsim.sim.SimResult` and its
-:class:`~archsim.energy.EnergyResult` into a plain, JSON-ready dict whose schema is documented in
-the README ("Report schema"). Serialisation is deterministic (sorted keys, fixed float formatting), so the
-same inputs give a byte-identical file. :func:`write_report` writes ``report.json`` and
-``report.csv`` atomically: either both files appear complete, or neither changes.
+:func:`build_report` turns a :class:`~archsim.sim.result.SimResult` and its
+:class:`~archsim.energy.EnergyResult` into a :class:`Report`, whose schema is documented in the
+README ("Report schema"). A report is read-only (nested mappings are read-only views, lists are
+tuples) and serialises deterministically (sorted keys, fixed float formatting), so the same
+inputs give a byte-identical file. :meth:`Report.write` writes ``report.json``, ``report.csv``
+(one ``key,value`` row per field) and ``summary.csv`` (one typed row of every scalar field, for
+pandas and spreadsheets) atomically: either all appear complete, or none changes. Every number
+in a report is finite: an energy or a time that overflows is refused with the config fields
+that make it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from archsim import __version__
@@ -23,10 +29,26 @@ from archsim.config.schema import HardwareConfig
 from archsim.energy.accounting import EnergyResult
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
-from archsim.sim.engine import SimResult
-from archsim.units import format_quantity
+from archsim.sim.result import SimResult
+from archsim.stats import CounterSummary, LevelSummary, TallySummary
 
-REPORT_SCHEMA_VERSION = 1
+__all__ = [
+    "REPORT_SCHEMA_VERSION",
+    "Report",
+    "build_report",
+    "config_digest",
+    "csv_cell",
+    "file_digest",
+    "flatten",
+    "to_csv",
+    "to_json",
+    "write_report",
+]
+
+#: Version of the report schema; 2 added phases, tile groups, statistics, traffic runs.
+REPORT_SCHEMA_VERSION = 2
+
+REPORT_FILES = ("report.json", "report.csv", "summary.csv")
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -44,6 +66,114 @@ def config_digest(config: HardwareConfig) -> str:
     return hashlib.sha256(repr(config).encode("utf-8")).hexdigest()
 
 
+# --------------------------------------------------------------------------------------------
+# The Report value
+# --------------------------------------------------------------------------------------------
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(item) for item in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _thaw(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(item) for item in value]
+    return value
+
+
+class Report(Mapping[str, Any]):
+    """One run's report: a read-only mapping of its sections (schema: README).
+
+    Index it like a dict (``report["per_inference"]["latency_s"]``); :meth:`to_dict` gives a
+    plain, mutable copy; :meth:`to_json`, :meth:`to_csv` and :meth:`summary_csv` its files,
+    :meth:`write` all three.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        _check_finite(data, "")
+        self._data = _freeze(data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Report({self.get('model')!r} on {self.get('config_name')!r}, {self.get('mode')})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, mutable deep copy (dicts and lists)."""
+        return _thaw(self._data)
+
+    def with_section(self, name: str, section: Mapping[str, Any]) -> Report:
+        """A copy of the report with section ``name`` added (or replaced)."""
+        data = dict(self._data)
+        data[name] = section
+        return Report(data)
+
+    def to_json(self) -> str:
+        """Deterministic JSON text."""
+        return to_json(self)
+
+    def to_csv(self) -> str:
+        """Two-column CSV, one ``key,value`` row per field."""
+        return to_csv(self)
+
+    def summary_csv(self) -> str:
+        """One header row and one row of every scalar field, numbers as numbers."""
+        rows = [(key, value) for key, value in flatten(self) if "[" not in key]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([key for key, _ in rows])
+        writer.writerow([_typed_cell(value) for _, value in rows])
+        return out.getvalue()
+
+    def write(self, out_dir: str | os.PathLike[str]) -> tuple[Path, ...]:
+        """Write ``report.json``, ``report.csv`` and ``summary.csv`` into ``out_dir``
+        atomically; return their paths."""
+        return write_report(self, out_dir)
+
+
+def _check_finite(value: Any, path: str) -> None:
+    """Refuse a report holding a NaN or an infinity (JSON has neither)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ArchsimError(
+                f"report field {path}: {value} is out of range: an energy or time overflowed; "
+                "check the config's per-action energies and cycle counts"
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_finite(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{path}[{index}]")
+
+
+def _typed_cell(value: Any) -> str:
+    """A ``summary.csv`` cell: numbers as written by repr, booleans as true/false, None empty."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return csv_cell(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------------------------
+
+
 def build_report(
     result: SimResult,
     energy: EnergyResult,
@@ -52,27 +182,15 @@ def build_report(
     config_file: str | os.PathLike[str] | None = None,
     trace_file: str | os.PathLike[str] | None = None,
     overrides: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The report of one run as a JSON-ready dict (see the README's "Report schema").
+) -> Report:
+    """The report of one run (see the README's "Report schema").
 
     Per-inference figures divide the run's totals by the number of samples. Latency is the mean
     per-sample latency in layer-sequential mode and the latency through an empty pipeline (the
     first sample's) in pipelined mode; throughput is the steady-state rate (``1 / interval``).
+    A synthetic-traffic run (``mode`` ``traffic``) has no per-inference sections; its load and
+    throughput are in ``traffic``.
     """
-    clock = result.clock_hz
-    samples = max(1, result.samples)
-    seconds = result.total_cycles / clock
-    interval_s = result.interval_cycles / clock
-    timed = [c for c in result.components if c.timed]
-    cycles = result.total_cycles or 1
-    utilization = {c.kind: c.busy_cycles / (max(1, c.instances_used) * cycles) for c in timed}
-    utilization_chip = {c.kind: c.busy_cycles / (c.instances * cycles) for c in timed}
-    latency = result.latency
-    if result.mode == "pipelined":
-        latency_s = result.first_latency_cycles / clock
-    else:
-        latency_s = latency.mean / clock
-    digital = next(c for c in result.components if c.kind == "digital")
     inputs: dict[str, Any] = {"overrides": list(overrides)}
     if config_file is not None:
         inputs["config"] = Path(config_file).name
@@ -81,7 +199,7 @@ def build_report(
     if trace_file is not None:
         inputs["trace"] = Path(trace_file).name
         inputs["trace_sha256"] = file_digest(trace_file)
-    return {
+    head: dict[str, Any] = {
         "schema": "archsim-report",
         "schema_version": REPORT_SCHEMA_VERSION,
         "archsim_version": __version__,
@@ -90,14 +208,57 @@ def build_report(
         "model": result.model,
         "seed": result.seed,
         "mode": result.mode,
+        "phases": list(result.phases),
+        "clock_hz": result.clock_hz,
+    }
+    if result.mode == "traffic":
+        return Report({**head, **_traffic_sections(result, energy)})
+    return Report({**head, **_inference_sections(result, energy)})
+
+
+def _utilization(result: SimResult) -> tuple[dict[str, float], dict[str, float]]:
+    """Busy fraction of each timed component kind, over the instances in use and over the
+    chip (instances and busy cycles summed over tile groups)."""
+    cycles = result.total_cycles or 1
+    busy: dict[str, int] = {}
+    used: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for c in result.components:
+        if not c.timed:
+            continue
+        busy[c.kind] = busy.get(c.kind, 0) + c.busy_cycles
+        used[c.kind] = used.get(c.kind, 0) + c.instances_used
+        total[c.kind] = total.get(c.kind, 0) + c.instances
+    in_use = {k: busy[k] / (max(1, used[k]) * cycles) for k in busy}
+    chip = {k: busy[k] / (max(1, total[k]) * cycles) for k in busy}
+    return in_use, chip
+
+
+def _inference_sections(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
+    clock = result.clock_hz
+    samples = max(1, result.samples)
+    seconds = result.total_cycles / clock
+    interval_s = result.interval_cycles / clock
+    utilization, utilization_chip = _utilization(result)
+    latency = result.latency
+    if result.mode == "pipelined":
+        latency_s = result.first_latency_cycles / clock
+    else:
+        latency_s = latency.mean / clock
+    digital = next(c for c in result.components if c.kind == "digital")
+    return {
         "samples": result.samples,
-        "clock_hz": clock,
         "per_inference": {
             "latency_s": latency_s,
             "throughput_per_s": (1.0 / interval_s) if interval_s > 0 else 0.0,
             "interval_s": interval_s,
             "energy_j": energy.total_j / samples,
             "energy_breakdown_j": {k: v / samples for k, v in energy.by_component_j.items()},
+            "energy_by_group_j": {
+                group or "chip": sum(kinds.values()) / samples
+                for group, kinds in energy.by_group_j.items()
+            },
+            "energy_by_phase_j": {k: v / samples for k, v in energy.by_phase_j.items()},
             "utilization": utilization,
             "utilization_chip": utilization_chip,
             "counters": {
@@ -113,17 +274,14 @@ def build_report(
             "min": None if latency.min is None else latency.min / clock,
             "max": None if latency.max is None else latency.max / clock,
             "std": latency.std / clock,
+            "p50": None if latency.p50 is None else latency.p50 / clock,
+            "p99": None if latency.p99 is None else latency.p99 / clock,
         },
-        "totals": {
-            "time_s": seconds,
-            "cycles": result.total_cycles,
-            "energy_j": energy.total_j,
+        "totals": _totals(result, energy) | {
             "tile_ops": result.tile_ops,
             "vmm_steps": result.vmm_steps,
             "macs": result.macs,
             "vectors": result.vectors,
-            "actions": {k: v for c in result.components for k, v in c.actions.items()},
-            "energy_by_action_j": dict(energy.by_action_j),
         },
         "latency_breakdown_s": _latency_breakdown(result),
         "controller": _controller(result, energy),
@@ -134,6 +292,7 @@ def build_report(
             "busy_s": digital.busy_cycles / clock,
             "energy_j": energy.by_component_j.get("digital", 0.0),
         },
+        "groups": _groups(result, energy),
         "mapping": {
             "crossbars": result.crossbars,
             "crossbars_available": result.crossbars_available,
@@ -142,6 +301,7 @@ def build_report(
             "layers": [
                 {
                     "name": layer.name,
+                    "group": layer.group,
                     "rows": layer.rows,
                     "cols": layer.cols,
                     "crossbars": layer.crossbars,
@@ -155,7 +315,61 @@ def build_report(
             ],
         },
         "tiles": {"array_busy_s": [busy / clock for busy in result.tile_busy_cycles]},
+        "statistics": _statistics(result),
     }
+
+
+def _traffic_sections(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
+    traffic = result.traffic
+    assert traffic is not None
+    return {
+        "traffic": {
+            "pattern": traffic.pattern,
+            "rate": traffic.rate,
+            "nodes": traffic.nodes,
+            "packets": traffic.packets,
+            "flits_per_packet": traffic.flits_per_packet,
+            "header_bits": traffic.header_bits,
+            "data_bits": (
+                list(traffic.data_bits) if isinstance(traffic.data_bits, tuple)
+                else traffic.data_bits
+            ),
+            "header_overhead": traffic.header_overhead,
+            "window_cycles": traffic.window_cycles,
+            "long_window": traffic.long_window,
+            "steady": traffic.steady,
+            "saturated": traffic.saturated,
+            "offered_flits": traffic.offered_flits,
+            "accepted_flits": traffic.accepted_flits,
+            "bisection_bound": traffic.bisection_bound,
+            "zero_load_latency_mean_cycles": traffic.zero_load_mean,
+        },
+        "totals": _totals(result, energy),
+        "energy_breakdown_j": dict(energy.by_component_j),
+        "noc": _noc(result, energy),
+        "statistics": _statistics(result),
+    }
+
+
+def _totals(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
+    return {
+        "time_s": result.total_cycles / result.clock_hz,
+        "cycles": result.total_cycles,
+        "energy_j": energy.total_j,
+        "actions": _sum_by_key(c.actions for c in result.components),
+        "energy_by_action_j": dict(energy.by_action_j),
+        "energy_per_action_j": {
+            key: joules for c in result.components for key, joules in c.energy_per_action_j.items()
+        },
+    }
+
+
+def _sum_by_key(mappings: Iterator[Mapping[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for mapping in mappings:
+        for key, value in mapping.items():
+            out[key] = out.get(key, 0.0) + value
+    return out
 
 
 def _latency_breakdown(result: SimResult) -> dict[str, float]:
@@ -200,15 +414,20 @@ def _noc(result: SimResult, energy: EnergyResult) -> dict[str, Any] | None:
     clock = result.clock_hz
     samples = max(1, result.samples)
     total_bits = noc.header_bits + noc.data_bits
-    return {
+    section: dict[str, Any] = {
         "topology": noc.topology,
         "flow_control": noc.flow_control,
         "routers": noc.routers,
+        "dims": list(noc.dims),
         "placement": noc.placement,
         "tile_nodes": list(noc.nodes),
         "packet_data_bits": noc.packet_data_bits,
-        "packets_per_inference": noc.packets / samples,
-        "flits_per_inference": noc.flits / samples,
+        "header_bits_per_packet": noc.header_bits_per_packet,
+        "chunk_index_bits": noc.chunk_index_bits,
+        "packets_injected": noc.packets_injected,
+        "packets_delivered": noc.packets_delivered,
+        "flits_injected": noc.flits_injected,
+        "flits_delivered": noc.flits_delivered,
         "header_overhead": noc.header_bits / total_bits if total_bits else 0.0,
         "packet_latency_s": {
             "mean": noc.latency.mean / clock,
@@ -226,11 +445,82 @@ def _noc(result: SimResult, energy: EnergyResult) -> dict[str, Any] | None:
         "bit_hops_in_order": noc.bit_hops_in_order,
         "energy_j": energy.by_component_j.get("noc", 0.0),
     }
+    if result.mode != "traffic":
+        section["packets_per_inference"] = noc.packets / samples
+        section["flits_per_inference"] = noc.flits / samples
+    return section
+
+
+def _groups(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
+    """Per tile group: its tiles and arrays, its energy per inference by component kind and
+    its counters per inference."""
+    samples = max(1, result.samples)
+    stats = {s.name: s for s in result.statistics if isinstance(s, CounterSummary)}
+    out: dict[str, Any] = {}
+    for group in result.groups:
+        kinds = energy.by_group_j.get(group.name, {})
+        counters = {
+            name: stats[name].by_group.get(group.name, 0) / samples
+            for name in ("tile_ops", "vmm_steps", "macs", "vectors")
+            if name in stats
+        }
+        out[group.name] = {
+            "kind": group.kind,
+            "first_tile": group.first_tile,
+            "tiles": group.tiles,
+            "tiles_used": group.tiles_used,
+            "crossbars": group.crossbars,
+            "crossbars_used": group.crossbars_used,
+            "energy_j": sum(kinds.values()) / samples,
+            "energy_breakdown_j": {k: v / samples for k, v in kinds.items()},
+            "counters": counters,
+        }
+    return out
+
+
+def _statistics(result: SimResult) -> dict[str, Any]:
+    """Every declared statistic with its unit and description, whole-run values, by phase and
+    (counters) by tile group (``chip`` for chip-level units)."""
+    out: dict[str, Any] = {}
+    for stat in result.statistics:
+        declared = {"unit": stat.unit, "description": stat.description}
+        if isinstance(stat, CounterSummary):
+            out[stat.name] = {
+                "kind": "counter", **declared, "total": stat.total,
+                "by_phase": dict(stat.by_phase),
+                "by_group": {group or "chip": v for group, v in stat.by_group.items()},
+            }
+        elif isinstance(stat, TallySummary):
+            out[stat.name] = {
+                "kind": "tally", **declared, **_tally(stat),
+                "by_phase": {phase: _tally(s) for phase, s in stat.by_phase.items()},
+            }
+        elif isinstance(stat, LevelSummary):
+            out[stat.name] = {"kind": "level", **declared, "mean": stat.mean, "max": stat.max}
+    return out
+
+
+def _tally(stat: TallySummary) -> dict[str, Any]:
+    return {
+        "count": stat.count, "mean": stat.mean, "min": stat.min, "max": stat.max,
+        "std": stat.std, "p50": stat.p50, "p99": stat.p99,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
 def to_json(report: Mapping[str, Any]) -> str:
     """Deterministic JSON text of a report."""
-    return json.dumps(report, sort_keys=True, indent=2, allow_nan=False) + "\n"
+    return json.dumps(report, sort_keys=True, indent=2, allow_nan=False, default=_plain) + "\n"
 
 
 def flatten(report: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -241,10 +531,10 @@ def flatten(report: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]
         path = f"{prefix}{key}"
         if isinstance(value, Mapping):
             rows.extend(flatten(value, path + "."))
-        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], Mapping):
             for i, item in enumerate(value):
                 rows.extend(flatten(item, f"{path}[{i}]."))
-        elif isinstance(value, list):
+        elif isinstance(value, (list, tuple)):
             rows.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
         else:
             rows.append((path, value))
@@ -258,8 +548,8 @@ def csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return repr(value)
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True, allow_nan=False)
+    if isinstance(value, (list, tuple, Mapping)):
+        return json.dumps(value, sort_keys=True, allow_nan=False, default=_plain)
     return str(value)
 
 
@@ -273,81 +563,20 @@ def to_csv(report: Mapping[str, Any]) -> str:
     return out.getvalue()
 
 
-def write_report(report: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.csv`` into ``out_dir`` atomically; return their paths.
+def write_report(report: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """Write ``report.json``, ``report.csv`` and ``summary.csv`` into ``out_dir`` atomically;
+    return their paths.
 
     Raises :class:`ArchsimError` naming the directory when it cannot be created or written.
     """
+    if not isinstance(report, Report):
+        report = Report(report)
     out = Path(out_dir)
-    targets = (out / "report.json", out / "report.csv")
+    targets = tuple(out / name for name in REPORT_FILES)
+    contents = (report.to_json(), report.to_csv(), report.summary_csv())
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_atomically({targets[0]: to_json(report), targets[1]: to_csv(report)})
+        write_atomically(dict(zip(targets, contents)))
     except OSError as error:
         raise ArchsimError(f"cannot write the report to {out}: {error.strerror or error}") from None
     return targets
-
-
-def summary(report: Mapping[str, Any]) -> str:
-    """A readable multi-line summary of a report for the console."""
-    per = report["per_inference"]
-    counters = per["counters"]
-    lines = [
-        f"archsim {report['archsim_version']}: {report['model']} on {report['config_name']} "
-        f"({report['mode']}, {report['samples']} samples, seed {report['seed']})",
-        f"  latency      {format_quantity(per['latency_s'], 's')} per inference",
-        f"  throughput   {per['throughput_per_s']:.6g} inferences/s "
-        f"(interval {format_quantity(per['interval_s'], 's')})",
-        f"  energy       {format_quantity(per['energy_j'], 'J')} per inference",
-        f"  crossbars    {counters['crossbars']} "
-        f"(of {report['mapping']['crossbars_available']} on the chip)",
-        f"  vmm steps    {counters['vmm_steps']:.6g} per inference",
-        f"  tile ops     {counters['tile_ops']:.6g} per inference",
-        f"  MACs         {counters['macs']:.6g} per inference",
-        "  energy breakdown per inference:",
-    ]
-    total = per["energy_j"] or 1.0
-    for kind, joules in sorted(per["energy_breakdown_j"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"    {kind:<11}{format_quantity(joules, 'J'):>12}  {100 * joules / total:5.1f} %")
-    lines.append("  utilization (of the hardware in use; of the whole chip):")
-    for kind, fraction in per["utilization"].items():
-        whole = per["utilization_chip"][kind]
-        lines.append(f"    {kind:<11}{100 * fraction:6.1f} %  {100 * whole:6.1f} %")
-    breakdown = report["latency_breakdown_s"]
-    lines.append(
-        "  latency by cause (mean per sample): "
-        + ", ".join(f"{key} {format_quantity(value, 's')}" for key, value in breakdown.items())
-    )
-    ctrl = report["controller"]
-    instructions = sum(ctrl["instructions_per_inference"].values())
-    if ctrl["enabled"]:
-        lines.append(
-            f"  controller   {ctrl['cores_used']} {ctrl['scope']} core(s), {instructions:.6g} "
-            f"instructions per inference, {format_quantity(ctrl['busy_s'], 's')} busy, "
-            f"{format_quantity(ctrl['stall_s'], 's')} stalled"
-        )
-    else:
-        lines.append(
-            f"  controller excluded by the config (controller.enabled: false): "
-            f"{instructions:.6g} instructions per inference counted, not timed or charged"
-        )
-    noc = report["noc"]
-    if noc is not None:
-        lines.append(
-            f"  noc          {noc['topology']}, {noc['packets_per_inference']:.6g} packets per "
-            f"inference, header overhead {noc['header_overhead']:.4f}, packet latency mean "
-            f"{format_quantity(noc['packet_latency_s']['mean'], 's')}, link utilisation max "
-            f"{noc['link_utilization']['max']:.3f}"
-        )
-    digital = report["digital"]
-    if not digital["enabled"]:
-        lines.append(
-            f"  digital work excluded by the config (digital.enabled: false): "
-            f"{digital['elements']} elements counted, not timed or charged"
-        )
-    else:
-        lines.append(
-            f"  digital work: {format_quantity(digital['busy_s'], 's')} busy, "
-            f"{format_quantity(digital['energy_j'], 'J')} in total"
-        )
-    return "\n".join(lines)

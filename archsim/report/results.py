@@ -110,10 +110,12 @@ def _config_field(path: str) -> dataclasses.Field[Any] | None:
     """The schema field a dotted config path ends in (None: not a config path).
 
     Indexes (``noc.dims[0]``) are ignored; a path that runs on past a mapping-valued field
-    (``mapping.copies.conv1``) ends in that field.
+    (``mapping.copies.conv1``) ends in that field. A mapping is keyed, never indexed, so an
+    index on one (the report's ``mapping.layers[0]``, a list) is not a config path.
     """
     cls: type = HardwareConfig
-    parts = [part.split("[", 1)[0] for part in path.split(".")]
+    written = path.split(".")
+    parts = [part.split("[", 1)[0] for part in written]
     for position, part in enumerate(parts):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if part not in fields:
@@ -121,6 +123,8 @@ def _config_field(path: str) -> dataclasses.Field[Any] | None:
         hint = _without_none(typing.get_type_hints(cls)[part])
         last = position == len(parts) - 1
         if not dataclasses.is_dataclass(hint):
+            if _is_mapping(hint) and "[" in written[position]:
+                return None
             return fields[part] if last or _is_mapping(hint) else None
         if last:
             return fields[part]
@@ -720,7 +724,7 @@ def noc_link_loads(report: Any, source: str = "report") -> LinkLoads:
             f"{source}: expected an archsim run report or an archsim noc report, got "
             f"{_document_kind(report)}"
         )
-    if not isinstance(raw_links, list) or not isinstance(utilization, list):
+    if not isinstance(raw_links, (list, tuple)) or not isinstance(utilization, (list, tuple)):
         raise ArchsimError(f"{where}: expected the lists links and link utilisation per link")
     if len(raw_links) != len(utilization):
         raise ArchsimError(
@@ -736,7 +740,7 @@ def noc_link_loads(report: Any, source: str = "report") -> LinkLoads:
             raise ArchsimError(
                 f"{where}: link utilisation [{i}]: expected a fraction in [0, 1], got {value!r}"
             )
-    if not isinstance(raw_tiles, list) or not all(
+    if not isinstance(raw_tiles, (list, tuple)) or not all(
         isinstance(n, int) and not isinstance(n, bool) for n in raw_tiles
     ):
         raise ArchsimError(f"{where}.tile_nodes: expected a list of router ids, got {raw_tiles!r}")

@@ -1,40 +1,52 @@
-"""The report of a ScRRAMBLe run: JSON-ready dict and console summary (stage: report).
+"""The ScRRAMBLe section of a run report (stage: report).
 
-:func:`scrramble_report` gathers what :func:`archsim.sim.scrramble.run_scrramble` counted, its
-energy (:func:`archsim.energy.energy_by_component`), the trained network's accuracy and the
-offset-cancellation check into one dict, which :func:`archsim.report.write_report` writes as
-JSON and CSV; :func:`scrramble_summary` renders it for the console.
+A ScRRAMBLe network runs as a trace like any other (:func:`archsim.api.scrramble`); this
+section adds what is particular to it: the network's shape, the packet header's composition
+beside ScRRAMBLe's analytic overhead ``A / (A + D)`` (archsim/REFERENCES.md [ScRRAMBLe]) and,
+from ``archsim scrramble``, the trained network's accuracy and the check that the offset
+encoding cancels (:func:`archsim.mapping.scrramble.check_offset`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any
 
-from archsim import __version__
-from archsim.energy.accounting import EnergyResult
 from archsim.mapping.scrramble import OffsetCheck
-from archsim.sim.scrramble import ScrrambleResult
+from archsim.workload.scrramble import ScrrambleNetwork, signed_input_bits, spec_dict
 
-SCRRAMBLE_SCHEMA_VERSION = 1
+__all__ = ["accuracy_fields", "scrramble_section"]
 
 
-def scrramble_report(
-    result: ScrrambleResult,
-    energy: EnergyResult,
-    check: OffsetCheck,
-    *,
-    accuracy: float,
-    epochs: int,
-    test_images: int,
-    overrides: Sequence[str] = (),
+def scrramble_section(
+    report: Mapping[str, Any], network: ScrrambleNetwork, *, act_bits: int
 ) -> dict[str, Any]:
-    """The report of one ScRRAMBLe run (``accuracy`` on ``test_images`` digits after
-    ``epochs`` epochs of training; energies in J, times as in ``result``)."""
+    """The network's shape and its packets: header ``A`` (destination router + chunk index
+    bits) and payload ``D = s x act_bits``, the header overhead measured over the packets sent
+    and ``A / (A + D)``."""
+    noc = report["noc"]
+    header = noc["header_bits_per_packet"]
+    chunk = noc["chunk_index_bits"]
+    data = network.spec.slot_size * act_bits
     return {
-        "schema": "archsim-scrramble-report",
-        "schema_version": SCRRAMBLE_SCHEMA_VERSION,
-        "archsim_version": __version__,
-        "overrides": list(overrides),
+        "spec": spec_dict(network.spec),
+        "cores": network.spec.total_cores,
+        "connections": len(network.connections),
+        "input_bits": signed_input_bits(network, act_bits),
+        "header_bits": header,
+        "destination_bits": header - chunk,
+        "chunk_index_bits": chunk,
+        "data_bits": data,
+        "measured_overhead": noc["header_overhead"],
+        "analytic_overhead": header / (header + data),
+    }
+
+
+def accuracy_fields(
+    check: OffsetCheck, *, accuracy: float, epochs: int, test_images: int
+) -> dict[str, Any]:
+    """The training outcome and the offset check, for ``archsim scrramble``'s section."""
+    return {
         "test_accuracy": accuracy,
         "test_images": test_images,
         "epochs": epochs,
@@ -43,36 +55,4 @@ def scrramble_report(
             "relative_error": check.relative_error,
             "max_input_sum": check.max_input_sum,
         },
-        "energy_j": energy.total_j,
-        "energy_by_component_j": dict(energy.by_component_j),
-        **result.to_dict(),
     }
-
-
-def scrramble_summary(report: Mapping[str, Any]) -> str:
-    """A readable multi-line summary of a :func:`scrramble_report`."""
-    spec, check = report["spec"], report["offset_check"]
-    samples = max(1, report["samples"])
-    total = report["energy_j"] or 1.0
-    trained = f" after {report['epochs']} epochs" if report["epochs"] else " (untrained)"
-    parts = sorted(report["energy_by_component_j"].items(), key=lambda kv: -kv[1])
-    return "\n".join([
-        f"archsim {report['archsim_version']}: ScRRAMBLe on {report['config_name']}: cores of "
-        f"{spec['core_inputs']} inputs {tuple(spec['cores'])}, blocks of {spec['slot_size']}, "
-        f"density {spec['density']:g}, seed {report['seed']}",
-        f"  accuracy     {100 * report['test_accuracy']:.2f} % on {report['test_images']} test "
-        f"digits{trained}",
-        f"  offset       G = a (W + b): max |(x.G)/a - x.W| = {check['max_error']:.3g} "
-        f"({check['relative_error']:.3g} of the largest output), max |sum x| = "
-        f"{check['max_input_sum']:.3g}",
-        f"  packets      {report['packets'] / samples:.6g} per sample: A = "
-        f"{report['header_bits']} ({report['destination_bits']} router + "
-        f"{report['chunk_index_bits']} chunk bits), D = {report['data_bits']}; overhead "
-        f"measured {report['measured_overhead']:.6f}, A/(A+D) = "
-        f"{report['analytic_overhead']:.6f}",
-        f"  latency      {report['latency_cycles']['mean']:.1f} cycles = "
-        f"{1e6 * report['latency_s']:.4g} us per sample ({report['op_cycles']} cycles per core "
-        "MVM)",
-        f"  energy       {1e9 * report['energy_j'] / samples:.4g} nJ per sample: "
-        + ", ".join(f"{kind} {100 * joules / total:.1f} %" for kind, joules in parts if joules),
-    ])

@@ -1,12 +1,12 @@
 """A run's timeline as Chrome Trace Event JSON, for Perfetto or chrome://tracing (stage: report).
 
-:func:`to_chrome_trace` turns a :class:`~archsim.sim.timeline.Timeline` into the JSON object
+:func:`to_chrome_trace` turns a :class:`~archsim.stats.timeline.Timeline` into the JSON object
 format of the Trace Event spec: ``traceEvents`` holds one complete event (``"ph": "X"``) per
 span, with ``ts`` and ``dur`` in microseconds (cycles / clock x 1e6, floats: a cycle of a
 100 MHz clock is 0.01 us), ``cat`` one of ``mvm``, ``adc``, ``controller``, ``digital``,
 ``noc``, and ``"M"`` events naming every process (a tile, the controller, the vector units,
 the NoC; ``pid`` from 1) and thread (one per component instance, see
-:mod:`archsim.sim.timeline`; ``tid`` from 1, unique over the file), with sort indexes that keep
+:mod:`archsim.stats.timeline`; ``tid`` from 1, unique over the file), with sort indexes that keep
 the display order.
 ``otherData``, a flat dict, states what the file holds: the run, the window
 (``window_first_sample``, ``window_samples``, ``window_start_us``, ``window_end_us``), the cap
@@ -34,7 +34,7 @@ from typing import Any
 from archsim import __version__
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
-from archsim.sim.timeline import Timeline
+from archsim.stats.timeline import Timeline
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 

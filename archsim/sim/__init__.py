@@ -1,21 +1,36 @@
-"""Simulation stage: replay a trace on a configured chip with SimPy."""
+"""Simulation stage: schedules that run work on a system the hardware stage built.
 
-from archsim.sim.engine import (
+* :func:`simulate` replays a trace, layer-sequential or pipelined (:mod:`.engine`);
+* :func:`drive_traffic` drives a config's NoC with synthetic traffic (:mod:`.traffic`);
+* :mod:`.handlers` maps each (phase, kind) of trace record to the handler that executes it;
+* :mod:`.result` is the one result type of every schedule.
+"""
+
+from archsim.sim.engine import program_listing, simulate
+from archsim.sim.handlers import Handler, Handlers, default_handlers
+from archsim.sim.result import (
     ComponentResult,
     ControllerResult,
+    GroupResult,
     LayerResult,
     NocResult,
     SimResult,
-    program_listing,
-    simulate,
+    TrafficResult,
 )
+from archsim.sim.traffic import drive_traffic
 
 __all__ = [
     "ComponentResult",
     "ControllerResult",
+    "GroupResult",
+    "Handler",
+    "Handlers",
     "LayerResult",
     "NocResult",
     "SimResult",
+    "TrafficResult",
+    "default_handlers",
+    "drive_traffic",
     "program_listing",
     "simulate",
 ]

@@ -1,161 +1,86 @@
-"""The simulation engine: ``simulate(config, trace, seed) -> SimResult`` (stage: sim).
+"""The schedules: ``simulate(config, trace, seed) -> SimResult`` (stage: sim).
 
-The engine streams a trace, maps its network onto the configured chip, and replays the records as
-SimPy processes in one of two execution modes:
+The engine streams a trace, maps its network onto the configured chip
+(:func:`archsim.mapping.placement.map_network`), has the hardware stage build the system
+(:func:`archsim.hw.system.build_system`) and replays the records on it, each through the
+handler registered for its (phase, kind) (:mod:`archsim.sim.handlers`), in one of two
+schedules:
 
 * **layer-sequential** (default): one input at a time; every record of a sample runs to
-  completion before the next starts. Latency = the sample's span; throughput = samples / run time.
+  completion before the next starts, a matrix layer's input activations crossing the NoC just
+  before it. Latency = the sample's span; throughput = samples / run time.
 * **layer-pipelined** (``mapping.pipeline: true``): one SimPy process per layer (a *stage*); a
   stage takes sample ``s`` once every producer has finished ``s`` and its activations have
   arrived. A producer passes a sample on through a buffer of ``mapping.pipeline_depth``
   samples: once the buffer has room (back-pressure) its packets leave for the consumer's tiles,
-  so transfers overlap the consumer's work on earlier samples. Throughput is the steady-state rate, measured
-  from the gaps between completions (with a single sample, from the slowest stage's service).
+  so transfers overlap the consumer's work on earlier samples. ``mapping.samples_in_flight``
+  bounds the samples admitted at once (None: as many as the buffers allow; 1: each sample
+  flows through the layers as soon as its inputs are ready, the next one entering when it is
+  done). Throughput is the steady-state rate, measured from the gaps between completions (with
+  a single sample, from the slowest stage's service).
 
 The trace is read lazily, one sample at a time, so memory does not grow with the trace length.
 ``simulate`` is a pure function of its inputs: the same config, trace and seed give the same
-result, field for field. Given a :class:`~archsim.sim.timeline.Timeline`, it also records what
-every component did (the result is the same with or without one).
+result, field for field. Given a :class:`~archsim.stats.timeline.Timeline`, it also records what
+every component did (the result is the same with or without one). Synthetic NoC traffic runs on
+the same system with :func:`archsim.sim.traffic.drive_traffic`.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from types import MappingProxyType
-from typing import Callable, Iterator, Mapping
 
-import networkx as nx
 import numpy as np
 import simpy
 
-from archsim.config.schema import HardwareConfig, NocConfig
-from archsim.errors import ArchsimError, ConfigError, TraceError
-from archsim.hw.chip import Chip, Process
-from archsim.hw.noc.network import Network
-from archsim.hw.noc.packet import PacketFormat
-from archsim.hw.noc.routing import Routing
-from archsim.hw.noc.topology import Topology, build_topology
-from archsim.mapping.placement import NetworkMapping, map_network
-from archsim.mapping.program import Program, build_program
-from archsim.mapping.traffic import hop_weighted_traffic, network_traffic, place_tiles
-from archsim.sim.timeline import Timeline
+from archsim.config.schema import HardwareConfig
+from archsim.errors import ConfigError, MappingError, TraceError
+from archsim.hw.component import Component
+from archsim.hw.system import System, build_system
+from archsim.limits import DEFAULT_LIMITS, LimitError, Limits
+from archsim.mapping.placement import map_network
+from archsim.mapping.traffic import hop_weighted_traffic
+from archsim.sim.handlers import (
+    Handlers,
+    HandlerTable,
+    MatrixForward,
+    Process,
+    RunStatistics,
+    Simulation,
+    default_handlers,
+)
+from archsim.sim.result import (
+    ComponentResult,
+    ControllerResult,
+    GroupResult,
+    LayerResult,
+    NocResult,
+    SimResult,
+)
 from archsim.stats import Tally, TallySummary
+from archsim.stats.timeline import Timeline
 from archsim.workload.trace import NetworkSpec, OpRecord, TraceReader
 
+__all__ = ["naming_config", "program_listing", "simulate"]
 
-@dataclass(frozen=True)
-class LayerResult:
-    """Per matrix layer: its mapping, and ``active_cycles``, the cycles during which it had work
-    in flight (from sending a record to its groups until all were done, waits for the
-    controller included), summed over records."""
-
-    name: str
-    rows: int
-    cols: int
-    crossbars: int
-    copies: int
-    copies_per_array: int
-    row_splits: int
-    col_splits: int
-    active_cycles: int
+#: A record with the bound ``execute`` of its handler.
+Step = tuple[OpRecord, Callable[[OpRecord], Process]]
 
 
-@dataclass(frozen=True)
-class ComponentResult:
-    """Per component bank: instances, busy instance-cycles and action counts."""
-
-    kind: str
-    instances: int
-    instances_used: int
-    timed: bool
-    busy_cycles: int
-    actions: Mapping[str, float]
-
-
-@dataclass(frozen=True)
-class ControllerResult:
-    """The controller cores: instructions by class (counted even when untimed), busy and stall
-    cycles summed over cores (stalls: a program in flight, nothing issuing)."""
-
-    enabled: bool
-    scope: str
-    cores: int
-    cores_used: int
-    instructions: Mapping[str, int]
-    busy_cycles: int
-    stall_cycles: int
-
-
-@dataclass(frozen=True)
-class NocResult:
-    """The activation traffic a run put on the NoC.
-
-    ``latency`` is per packet, creation to the tail's ejection, in cycles (``latency_p50`` and
-    ``latency_p99`` its nearest-rank percentiles); ``nodes[t]`` the router of tile ``t``; ``bit_hops`` the
-    hop-weighted activation traffic of one sample under that placement, and
-    ``bit_hops_in_order`` under in-order placement, for comparison.
-    """
-
-    topology: str
-    flow_control: str
-    routers: int
-    placement: str
-    nodes: tuple[int, ...]
-    packet_data_bits: int
-    packets: int
-    flits: int
-    header_bits: int
-    data_bits: int
-    latency: TallySummary
-    latency_p50: float
-    latency_p99: float
-    link_utilization_mean: float
-    link_utilization_max: float
-    link_utilization: tuple[float, ...]  # per directed link, in Topology.links order
-    links: tuple[tuple[int, int], ...]
-    bit_hops: int
-    bit_hops_in_order: int
-
-
-@dataclass(frozen=True)
-class SimResult:
-    """Everything a run counted; energy and the report are derived from it later.
-
-    Times are in cycles of ``clock_hz``. ``interval_cycles`` is the steady-state time between
-    inputs (the run time per sample in layer-sequential mode). ``latency`` summarises every
-    sample's latency; ``first_latency_cycles`` is the first sample's, which meets an empty chip
-    (in pipelined mode, later samples also wait behind the slowest stage).
-    """
-
-    config_name: str
-    model: str
-    seed: int
-    mode: str
-    clock_hz: float
-    samples: int
-    total_cycles: int
-    latency: TallySummary
-    first_latency_cycles: int
-    interval_cycles: float
-    crossbars: int
-    crossbars_available: int
-    tiles: int
-    tiles_used: int
-    tile_ops: int
-    vmm_steps: int
-    macs: int
-    vectors: int
-    digital_elements: int
-    digital_enabled: bool
-    components: tuple[ComponentResult, ...]
-    layers: tuple[LayerResult, ...]
-    tile_busy_cycles: tuple[int, ...]  # per tile in use (tiles are filled in order)
-    controller: ControllerResult
-    noc: NocResult | None
-    #: cycles summed over records: arrays, vector units, controller, NoC (see hw.chip.TimeSplit)
-    time_split: Mapping[str, int]
+@contextlib.contextmanager
+def naming_config(source: str | None) -> Iterator[None]:
+    """Prefix the config file ``source`` to the errors that building the mapping and the
+    hardware raise about the config (its fields, sizes and fit); nothing when None."""
+    try:
+        yield
+    except (ConfigError, MappingError, LimitError) as error:
+        message = str(error)
+        if source is None or message.startswith(source):
+            raise
+        raise type(error)(f"{source}: {message}") from None
 
 
 def simulate(
@@ -165,157 +90,103 @@ def simulate(
     *,
     timeline: Timeline | None = None,
     progress: Callable[[], None] | None = None,
+    handlers: Handlers | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    config_source: str | None = None,
 ) -> SimResult:
     """Replay ``trace`` on the hardware ``config``.
 
     ``seed`` (>= 0) is recorded in the result; no model in this version draws random numbers
     (device variation, which will, takes a ``numpy.random.Generator`` built from it).
-    ``timeline`` (a fresh :class:`~archsim.sim.timeline.Timeline`) records the components'
+    ``timeline`` (a fresh :class:`~archsim.stats.timeline.Timeline`) records the components'
     spans; write it with :func:`archsim.report.timeline.write_timeline`. ``progress`` is
     called once per completed sample (a progress bar's ``advance``); it changes no result.
+    ``handlers`` is the registry of operation handlers (default :func:`default_handlers`);
+    ``limits`` the size budgets; ``config_source`` names the config file in the errors that
+    mapping and building the hardware raise.
 
-    Raises :class:`~archsim.errors.TraceError` for a malformed trace and
-    :class:`~archsim.errors.MappingError` for a network that does not fit the chip.
+    Raises :class:`~archsim.errors.TraceError` for a malformed trace or a record no handler
+    executes, :class:`~archsim.errors.MappingError` for a network that does not fit the chip,
+    :class:`~archsim.limits.LimitError` for a request over a size budget.
     """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    source = os.fspath(trace)
     with TraceReader(trace) as reader:
         network = reader.header.network
-        mapping = map_network(network, config)
+        env = simpy.Environment()
+        with naming_config(config_source):
+            mapping = map_network(network, config)
+            system = build_system(env, config, network, mapping, timeline=timeline, limits=limits)
         if timeline is not None:
             timeline.begin_run(config, mapping, reader.header.model)
-        env = simpy.Environment()
-        chip = _build_chip(env, config, network, mapping, timeline)
-        samples = _samples(iter(reader), network, reader.header.samples, os.fspath(trace))
-        completions = _Completions(timeline, progress)
+        sim = Simulation(system, limits)
+        table = (handlers or default_handlers()).bind(sim, network.layers)
+        samples = _samples(iter(reader), network, reader.header.samples, source, table)
+        completions = _Completions(sim, timeline, progress)
         if config.mapping.pipeline:
-            pipeline = _Pipeline(env, chip, network, config.mapping.pipeline_depth, completions)
+            pipeline = _Pipeline(sim, network, config.mapping, completions)
             env.process(pipeline.dispatch(samples))
             env.run()
             interval = completions.interval(pipeline.slowest_stage_cycles())
         else:
-            env.process(_sequential(env, chip, samples, completions))
+            env.process(_sequential(sim, samples, completions))
             env.run()
             interval = env.now / max(1, completions.latency.count)
-        if chip.network is not None:
-            chip.network.check_drained("activation packets")
+        if system.noc is not None:
+            system.noc.check_drained("activation packets")
         if completions.latency.count != reader.header.samples:
             raise TraceError(
-                f"{os.fspath(trace)}: header promises {reader.header.samples} samples, "
+                f"{source}: header promises {reader.header.samples} samples, "
                 f"{completions.latency.count} completed"
             )
+        model = reader.header.model
     if timeline is not None:
         timeline.end_run(int(env.now))
-    return _result(config, reader, chip, env, completions, interval, seed)
+    layers = tuple(
+        handler.__self__ for handler in table.executes()
+        if isinstance(getattr(handler, "__self__", None), MatrixForward)
+    )
+    return sim_result(
+        sim, model=model, seed=seed,
+        mode="pipelined" if config.mapping.pipeline else "sequential",
+        samples=completions.latency.count, latency=completions.latency.summary(),
+        first_latency=completions.first_latency, interval=float(interval),
+        layers=layers, phases=table.phases_run,
+    )
 
 
-def program_listing(config: HardwareConfig, trace: str | os.PathLike[str]) -> str:
+def program_listing(
+    config: HardwareConfig,
+    trace: str | os.PathLike[str],
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    config_source: str | None = None,
+) -> str:
     """The controller's instruction stream for one sample of ``trace``'s network mapped on
-    ``config``, as assembly-like text (see :mod:`archsim.mapping.program`)."""
+    ``config``, as assembly-like text (see :mod:`archsim.mapping.program`).
+
+    The whole trace is read and checked first, with the records a run would refuse refused
+    here too: a listing is only printed for a trace the simulator would run.
+    """
     with TraceReader(trace) as reader:
         network = reader.header.network
+        with naming_config(config_source):
+            mapping = map_network(network, config)
+            system = build_system(simpy.Environment(), config, network, mapping, limits=limits)
+        table = default_handlers().bind(Simulation(system, limits), network.layers)
         counts: dict[str, int] = {}
-        for record in reader:
-            if record.sample != 0:
-                break
-            counts[record.layer] = record.vectors if record.kind == "mvm" else record.elements
-    mapping = map_network(network, config)
-    chip = _build_chip(simpy.Environment(), config, network, mapping)
-    core_of = {t: chip.controller.core_of(t).index for t in range(config.chip.tiles)}
-    return chip.program.listing(network, core_of, counts)
-
-
-def _build_chip(
-    env: simpy.Environment,
-    config: HardwareConfig,
-    network: NetworkSpec,
-    mapping: NetworkMapping,
-    timeline: Timeline | None = None,
-) -> Chip:
-    """The chip with its NoC (when the config has one), tiles placed on routers, and the
-    instruction stream of ``network``; its components report to ``timeline``, if given."""
-    traffic = network_traffic(network, mapping)
-    scope_tile = config.controller.scope == "tile"
-    core_of = {t: (t if scope_tile else 0) for t in range(config.chip.tiles)}
-    noc, nodes, hops = None, (), None
-    packet_bits: int | None = None
-    if config.noc is not None:
-        topology = build_topology(config.noc)
-        if topology.nodes < config.chip.tiles:
-            raise ConfigError(
-                f"chip.tiles: the NoC ({config.noc.topology} {list(config.noc.dims) or 'edges'}) "
-                f"has {topology.nodes} routers, one per tile; got {config.chip.tiles} tiles"
-            )
-        routing = Routing(topology)
-        # In-order placement only ever looks at the routers of the tiles in use.
-        in_order = config.mapping.placement == "in_order"
-        hops = _hop_matrix(topology, mapping.tiles_used if in_order else topology.nodes)
-        nodes = place_tiles(traffic.matrix, hops, config.mapping.placement)
-        packet_format = PacketFormat(topology.nodes, config.noc.link_width_bits)
-        packet_bits = config.mapping.packet_data_bits or _largest_payload(
-            config.noc, topology, packet_format
-        )
-        flits = packet_format.flits(packet_bits)
-        try:
-            # The largest activation packet sizes the bubble on rings and tori.
-            noc = Network(env, config.noc, topology, routing, packet_format, max_flits=flits)
-        except ArchsimError as error:
-            if not config.mapping.packet_data_bits:
-                raise
-            raise ConfigError(
-                f"mapping.packet_data_bits: {packet_bits}-bit payloads make {flits}-flit "
-                f"packets, which this NoC cannot carry ({error})"
-            ) from None
-    program = build_program(
-        network, mapping, traffic, packet_bits=packet_bits, lanes=config.digital.lanes,
-        core_of=core_of,
-    )
-    return Chip(
-        env, config, mapping, network.act_bits, program, traffic, noc, nodes, hops,
-        timeline=timeline,
-    )
-
-
-def _hop_matrix(topology: Topology, routers: int) -> np.ndarray:
-    """Links on the route between each pair of routers ``0..routers-1``. Routing is minimal,
-    so these are shortest-path lengths: closed forms on meshes, tori and rings (the sum over
-    dimensions of the distance, the shorter way round where links wrap), breadth-first search
-    on trees and edge lists."""
-    if topology.kind in ("mesh", "torus", "ring"):
-        coords = np.asarray(topology.coords[:routers], dtype=np.int64)
-        sizes = np.asarray(topology.dims, dtype=np.int64)
-        delta = np.abs(coords[:, None, :] - coords[None, :, :])
-        if topology.kind != "mesh":
-            delta = np.minimum(delta, sizes - delta)
-        return delta.sum(axis=2)
-    hops = np.zeros((routers, routers), dtype=np.int64)
-    for src in range(routers):
-        lengths = nx.single_source_shortest_path_length(topology.graph, src)
-        hops[src] = [lengths[dst] for dst in range(routers)]
-    return hops
-
-
-def _largest_payload(noc: NocConfig, topology: Topology, packet_format: PacketFormat) -> int:
-    """The default payload of an activation packet: one buffer's worth less the header, the
-    largest packet virtual cut-through admits (half a buffer on rings and tori, whose bubble
-    needs room for a second packet). Wormhole takes longer packets; a buffer-sized one is
-    spread over several routers only on rings and tori, whose virtual channels hold half."""
-    flits = noc.buffer_flits
-    bubble = topology.kind in ("ring", "torus") and noc.flow_control == "virtual_cut_through"
-    if bubble:
-        flits //= 2
-    payload = flits * noc.link_width_bits - packet_format.header_bits
-    if payload < 1:
-        room = (
-            f"half of {noc.buffer_flits} flits (bubble flow control on a ring or torus needs "
-            "room for two packets)" if bubble else f"{noc.buffer_flits} flits"
-        )
-        raise ConfigError(
-            f"noc.buffer_flits: {room} of {noc.link_width_bits} bits leave no room for data "
-            f"after the {packet_format.header_bits}-bit header; enlarge the buffers or the "
-            "links, or set mapping.packet_data_bits"
-        )
-    return payload
+        for sample, steps in _samples(
+            iter(reader), network, reader.header.samples, os.fspath(trace), table
+        ):
+            if sample == 0:
+                for record, _ in steps:
+                    counts[record.layer] = (
+                        record.vectors if record.kind == "mvm" else record.elements
+                    )
+    assert system.program is not None
+    core_of = {t: system.controller.core_of(t).index for t in range(config.tiles)}
+    return system.program.listing(network, core_of, counts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,76 +195,67 @@ def _largest_payload(noc: NocConfig, topology: Topology, packet_format: PacketFo
 
 
 def _samples(
-    records: Iterator[OpRecord], network: NetworkSpec, expected: int, source: str
-) -> Iterator[tuple[int, tuple[OpRecord, ...]]]:
-    """Group the record stream by sample, checking each sample runs every layer once, in order."""
-    order = tuple(layer.name for layer in network.layers)
-    current: list[OpRecord] = []
+    records: Iterator[OpRecord],
+    network: NetworkSpec,
+    expected: int,
+    source: str,
+    table: HandlerTable,
+) -> Iterator[tuple[int, tuple[Step, ...]]]:
+    """Group the record stream by sample, each record with its handler. The reader has checked
+    the order (samples from 0 without gaps, a sample's forward records on every layer once, in
+    network order); a record no handler executes stops the run here, before it is scheduled."""
+    current: list[Step] = []
     sample = 0
-    for record in records:
-        if record.phase != "forward":
-            raise TraceError(
-                f"{source}: record {record.index}: phase '{record.phase}' is not supported by "
-                "this hardware model yet (forward inference only)"
-            )
-        if record.sample != sample:
-            yield sample, _complete(current, order, sample, source)
-            if record.sample != sample + 1:
-                raise TraceError(
-                    f"{source}: record {record.index}: sample {sample + 1} has no records"
-                )
-            sample, current = record.sample, []
-        current.append(record)
+    try:
+        for record in records:
+            execute = table(record)
+            if record.sample != sample:
+                yield sample, tuple(current)
+                sample, current = record.sample, []
+            current.append((record, execute))
+    except TraceError as error:
+        message = str(error)
+        raise TraceError(message if message.startswith(source) else f"{source}: {message}") from None
     if current:
-        yield sample, _complete(current, order, sample, source)
+        yield sample, tuple(current)
         sample += 1
-    if sample != expected:
+    if sample != expected:  # the reader checks it too; a cheap guard for other record sources
         raise TraceError(f"{source}: trace holds {sample} samples but its header says {expected}")
 
 
-def _complete(
-    records: list[OpRecord], order: tuple[str, ...], sample: int, source: str
-) -> tuple[OpRecord, ...]:
-    layers = tuple(r.layer for r in records)
-    if layers != order:
-        first = records[0].index if records else 0
-        for position, name in enumerate(order):
-            if position >= len(layers) or layers[position] != name:
-                found = layers[position] if position < len(layers) else "the end of the sample"
-                raise TraceError(
-                    f"{source}: record {first + position}: sample {sample} must run layer "
-                    f"'{name}' next (network order), found {found}"
-                )
-        raise TraceError(
-            f"{source}: record {first + len(order)}: sample {sample} has records beyond its "
-            "last layer"
-        )
-    return tuple(records)
-
-
 # --------------------------------------------------------------------------------------------
-# Execution modes
+# Schedules
 # --------------------------------------------------------------------------------------------
 
 
 class _Completions:
-    """Start and finish times per sample; latency and inter-completion statistics. A
-    ``timeline`` hears of every start and finish (its window is set in samples), ``progress``
-    of every finish."""
+    """Start and finish times per sample: latency, inter-completion gaps and samples in flight.
+    A ``timeline`` hears of every start and finish (its window is set in samples),
+    ``progress`` of every finish."""
 
     def __init__(
-        self, timeline: Timeline | None = None, progress: Callable[[], None] | None = None
+        self,
+        sim: Simulation,
+        timeline: Timeline | None = None,
+        progress: Callable[[], None] | None = None,
     ) -> None:
         self.timeline = timeline
         self.progress = progress
-        self.latency = Tally("latency", "cycles", "start of a sample's first op to its end")
-        self.gaps = Tally("interval", "cycles", "time between consecutive completions")
+        stats = sim.stats
+        self.latency: Tally = stats.latency
+        self.gaps: Tally = stats.interval
+        self.in_flight = stats.in_flight
         self._started: dict[int, int] = {}
         self._last_finish: int | None = None
         self.first_latency = 0
+        #: fires when a sample completes (for schedules that bound the samples in flight)
+        self.done: Callable[[int], None] | None = None
 
     def start(self, sample: int, now: int) -> None:
-        self._started.setdefault(sample, now)
+        if sample in self._started:
+            return
+        self._started[sample] = now
+        self.in_flight.change(now, 1)
         if self.timeline is not None:
             self.timeline.sample_started(sample, now)
 
@@ -401,6 +263,7 @@ class _Completions:
         if self.timeline is not None:
             self.timeline.sample_finished(sample, now)
         latency = now - self._started.pop(sample)
+        self.in_flight.change(now, -1)
         if not self.latency.count:
             self.first_latency = latency
         self.latency.observe(latency)
@@ -409,23 +272,45 @@ class _Completions:
         if self.progress is not None:
             self.progress()
         self._last_finish = now
+        if self.done is not None:
+            self.done(sample)
 
     def interval(self, fallback: float) -> float:
         """Steady-state interval: mean gap between completions, or ``fallback`` for one sample."""
         return self.gaps.mean if self.gaps.count else fallback
 
 
+def _inbound(sim: Simulation) -> dict[str, list[tuple[str, str]]]:
+    """The NoC edges into each layer (its input activations' transfers)."""
+    edges: dict[str, list[tuple[str, str]]] = {}
+    program = sim.system.program
+    if program is not None:
+        for edge in program.transfers:
+            edges.setdefault(edge[1], []).append(edge)
+    return edges
+
+
 def _sequential(
-    env: simpy.Environment,
-    chip: Chip,
-    samples: Iterator[tuple[int, tuple[OpRecord, ...]]],
-    completions: _Completions,
+    sim: Simulation, samples: Iterator[tuple[int, tuple[Step, ...]]], completions: _Completions
 ) -> Process:
-    for sample, records in samples:
-        completions.start(sample, env.now)
-        for record in records:
-            yield from chip.execute(record)
-        completions.finish(sample, env.now)
+    env, system, stats = sim.env, sim.system, sim.stats
+    inbound = _inbound(sim)
+    for sample, steps in samples:
+        completions.start(sample, int(env.now))
+        for record, execute in steps:
+            edges = inbound.get(record.layer)
+            if edges and record.phase == "forward":
+                # The layer's input activations travel first.
+                begin = int(env.now)
+                events = [
+                    event for edge in edges
+                    if (event := system.transfer(edge, record.phase)) is not None
+                ]
+                if events:
+                    yield events[0] if len(events) == 1 else env.all_of(events)
+                stats.time_noc.add(int(env.now) - begin, record.phase)
+            yield from execute(record)
+        completions.finish(sample, int(env.now))
 
 
 class _Stage:
@@ -441,18 +326,17 @@ class _Stage:
 
 
 class _Pipeline:
-    """Layer-pipelined execution: one process per stage, buffers of ``depth`` samples."""
+    """Layer-pipelined execution: one process per stage, buffers of ``depth`` samples, at most
+    ``samples_in_flight`` samples admitted at once (None: no bound but the buffers)."""
 
     def __init__(
-        self,
-        env: simpy.Environment,
-        chip: Chip,
-        network: NetworkSpec,
-        depth: int,
+        self, sim: Simulation, network: NetworkSpec, mapping_config: object,
         completions: _Completions,
     ) -> None:
+        env = sim.env
+        depth = mapping_config.pipeline_depth  # type: ignore[attr-defined]
+        self.sim = sim
         self.env = env
-        self.chip = chip
         self.completions = completions
         self.stages = {layer.name: _Stage(env, layer.name, depth) for layer in network.layers}
         for layer in network.layers:
@@ -466,22 +350,43 @@ class _Pipeline:
                 self.stages[source].outboxes.append((layer.name, box))
         self.exits = [s for s in self.stages.values() if not s.outboxes]
         self._exit_count: dict[int, int] = {}
+        bound = getattr(mapping_config, "samples_in_flight", None)
+        self._admission = simpy.Resource(env, capacity=bound) if bound else None
+        self._admitted: dict[int, simpy.events.Event] = {}
+        if self._admission is not None:
+            completions.done = self._release
 
-    def dispatch(self, samples: Iterator[tuple[int, tuple[OpRecord, ...]]]) -> Process:
-        """Feed each stage its records, sample by sample (bounded by the stage queues)."""
+    def dispatch(self, samples: Iterator[tuple[int, tuple[Step, ...]]]) -> Process:
+        """Feed each stage its records, sample by sample (bounded by the stage queues and by
+        the samples admitted at once)."""
         started = False
-        for _, records in samples:
+        for sample, steps in samples:
             if not started:
                 for stage in self.stages.values():
                     self.env.process(self._run(stage))
                 started = True
-            for record in records:
-                yield self.stages[record.layer].records.put(record)
+            if self._admission is not None:
+                request = self._admission.request()
+                yield request
+                self._admitted[sample] = request
+            for record, execute in steps:
+                yield self.stages[record.layer].records.put((record, execute))
+
+    def _release(self, sample: int) -> None:
+        assert self._admission is not None
+        self._admission.release(self._admitted.pop(sample))
 
     def _run(self, stage: _Stage) -> Process:
-        env, chip, completions = self.env, self.chip, self.completions
+        env, system, completions = self.env, self.sim.system, self.completions
+        stats = self.sim.stats
+        from_input = ("input", stage.name)
         while True:
-            record = yield stage.records.get()
+            record, execute = yield stage.records.get()
+            if stage.entry:
+                completions.start(record.sample, int(env.now))
+            # The network input, when it arrives over the NoC, travels as the stage takes its
+            # record; activations from other stages are already on their way.
+            inflow = system.transfer(from_input, record.phase) if stage.entry else None
             for box in stage.inboxes:
                 arrived = yield box.get()
                 if not arrived.processed:
@@ -489,18 +394,20 @@ class _Pipeline:
                     # behind this stage's previous work.
                     begin = env.now
                     yield arrived
-                    chip.time.noc += int(env.now - begin)
-            if stage.entry:
-                completions.start(record.sample, env.now)
+                    stats.time_noc.add(int(env.now - begin), record.phase)
+            if inflow is not None and not inflow.processed:
+                begin = env.now
+                yield inflow
+                stats.time_noc.add(int(env.now - begin), record.phase)
             begin = env.now
-            yield from chip.execute(record, transfer_inputs=False)
+            yield from execute(record)
             stage.service.observe(env.now - begin)
             for consumer, box in stage.outboxes:
                 # Room in the consumer's input buffer first (back-pressure), then the packets
                 # go: the consumer takes the sample once they have arrived.
                 arrived = env.event()
                 yield box.put(arrived)
-                transfer = chip.transfer((stage.name, consumer))
+                transfer = system.transfer((stage.name, consumer), record.phase)
                 if transfer is None:
                     arrived.succeed()
                 else:
@@ -512,7 +419,7 @@ class _Pipeline:
         done = self._exit_count.get(sample, 0) + 1
         if done == len(self.exits):
             self._exit_count.pop(sample, None)
-            self.completions.finish(sample, self.env.now)
+            self.completions.finish(sample, int(self.env.now))
         else:
             self._exit_count[sample] = done
 
@@ -526,136 +433,180 @@ class _Pipeline:
 # --------------------------------------------------------------------------------------------
 
 
-def _result(
-    config: HardwareConfig,
-    reader: TraceReader,
-    chip: Chip,
-    env: simpy.Environment,
-    completions: _Completions,
-    interval: float,
+def component_result(component: Component) -> ComponentResult:
+    """The frozen counts of one component bank, with its declared per-action energies."""
+    kind = component.KIND
+    return ComponentResult(
+        kind=kind,
+        instances=component.instances,
+        instances_used=component.instances_used,
+        timed=component.TIMED,
+        busy_cycles=component.busy_cycles,
+        actions=MappingProxyType(component.action_counts()),
+        group=component.group,
+        energy_per_action_j=MappingProxyType(
+            {f"{kind}.{name}": action.energy_j for name, action in component.actions.items()}
+        ),
+        actions_by_phase=MappingProxyType({
+            phase: MappingProxyType({f"{kind}.{a}": n for a, n in counts.items()})
+            for phase, counts in component.counts_by_phase().items()
+        }),
+        busy_by_phase=MappingProxyType(dict(component.busy_by_phase())),
+        descriptions=MappingProxyType(
+            {f"{kind}.{name}": action.description for name, action in component.actions.items()}
+        ),
+    )
+
+
+def _noc_result(system: System, cycles: int, placement: str) -> NocResult | None:
+    network, config = system.noc, system.config.noc
+    if network is None or config is None:
+        return None
+    cycles = max(1, cycles)
+    links = network.link_flits
+    bit_hops = in_order = None
+    if system.traffic is not None and system.hops is not None:
+        matrix = system.traffic.matrix
+        bit_hops = hop_weighted_traffic(matrix, system.hops, system.nodes)
+        in_order = hop_weighted_traffic(matrix, system.hops, tuple(range(len(system.nodes))))
+    latency = network.latency.summary()
+    return NocResult(
+        topology=config.topology,
+        flow_control=config.flow_control,
+        routers=network.topology.nodes,
+        placement=placement,
+        dims=tuple(config.dims),
+        nodes=system.nodes,
+        packet_data_bits=system.program.packet_bits if system.program is not None else 0,
+        packets=int(network.packets.value),
+        flits=int(network.flits_delivered),
+        header_bits=int(network.header_bits.value),
+        data_bits=int(network.data_bits.value),
+        latency=latency,
+        latency_p50=latency.p50 or 0.0,
+        latency_p99=latency.p99 or 0.0,
+        link_utilization_mean=float(links.mean() / cycles) if links.size else 0.0,
+        link_utilization_max=float(links.max() / cycles) if links.size else 0.0,
+        link_utilization=tuple(float(f) / cycles for f in links),
+        links=network.topology.links,
+        bit_hops=bit_hops,
+        bit_hops_in_order=in_order,
+        packets_injected=network.packets_injected,
+        packets_delivered=network.packets_delivered,
+        flits_injected=network.flits_injected,
+        flits_delivered=network.flits_delivered,
+        header_bits_per_packet=network.format.header_bits,
+        chunk_index_bits=network.format.chunk_index_bits,
+    )
+
+
+def sim_result(
+    sim: Simulation,
+    *,
+    model: str,
     seed: int,
+    mode: str,
+    samples: int,
+    latency: TallySummary,
+    first_latency: int,
+    interval: float,
+    layers: tuple[MatrixForward, ...] = (),
+    phases: tuple[str, ...] = (),
+    traffic: object = None,
 ) -> SimResult:
-    mapping = chip.mapping
-    layers = tuple(
-        LayerResult(
-            name=name,
-            rows=lm.layout.rows,
-            cols=lm.layout.cols,
-            crossbars=lm.layout.crossbars,
-            copies=lm.layout.copies,
-            copies_per_array=lm.layout.copies_per_array,
-            row_splits=lm.layout.row_splits,
-            col_splits=lm.layout.col_splits,
-            active_cycles=chip.layers[name].active_cycles,
+    """The frozen result of a run on ``sim``'s system (every schedule ends here)."""
+    system, stats, env = sim.system, sim.stats, sim.env
+    config = system.config
+    mapping = system.mapping
+    total = int(env.now)
+    controller = system.controller
+    tile_busy = np.zeros(mapping.tile_span if mapping else 0, dtype=np.int64)
+    if mapping is not None:
+        np.add.at(
+            tile_busy, np.asarray(mapping.crossbar_tile, dtype=np.int64), system.crossbar_busy
         )
-        for name, lm in mapping.layers.items()
+    statistics = (
+        *(counter.summary() for counter in stats.counters()),
+        stats.latency.summary(),
+        stats.interval.summary(),
+        stats.in_flight.summary(total),
     )
-    if chip.network is not None:
-        # A link is busy for the cycles it carries a flit.
-        chip.network.add_busy(int(chip.network.link_flits.sum()))
-    components = tuple(
-        ComponentResult(
-            c.KIND,
-            c.instances,
-            c.instances_used,
-            c.TIMED,
-            c.busy_cycles,
-            MappingProxyType(dict(c.action_counts())),
+    if system.noc is not None:
+        noc = system.noc
+        statistics += (
+            noc.packets.summary(), noc.flits.summary(), noc.header_bits.summary(),
+            noc.data_bits.summary(), noc.latency.summary(),
         )
-        for c in chip.components()
+    groups = tuple(
+        GroupResult(
+            name=group.name, kind=group.kind.KIND, first_tile=group.first_tile,
+            tiles=group.tiles,
+            tiles_used=len({t for t in (mapping.crossbar_tile if mapping else ())
+                            if group.first_tile <= t < group.first_tile + group.tiles}),
+            crossbars=group.spec.crossbars, crossbars_used=group.kind.used,
+        )
+        for group in system.groups
     )
-    controller = chip.controller
-    controller_result = ControllerResult(
-        enabled=controller.timed,
-        scope=controller.scope,
-        cores=controller.instances,
-        cores_used=controller.instances_used,
-        instructions=MappingProxyType(dict(controller.instructions)),
-        busy_cycles=controller.busy_cycles,
-        stall_cycles=controller.stall_cycles,
-    )
-    time_split = MappingProxyType(
-        {
-            "tile": chip.time.tile,
-            "digital": chip.time.digital,
-            "controller": chip.time.controller,
-            "noc": chip.time.noc,
-        }
-    )
-    tile_busy = np.zeros(mapping.tiles_used, dtype=np.int64)
-    np.add.at(tile_busy, np.asarray(mapping.crossbar_tile, dtype=np.int64), chip.crossbar_busy)
-    counters = chip.counters
     return SimResult(
         config_name=config.name,
-        model=reader.header.model,
+        model=model,
         seed=seed,
-        mode="pipelined" if config.mapping.pipeline else "sequential",
+        mode=mode,
         clock_hz=config.chip.clock_hz,
-        samples=completions.latency.count,
-        total_cycles=int(env.now),
-        latency=completions.latency.summary(),
-        first_latency_cycles=completions.first_latency,
-        interval_cycles=float(interval),
-        crossbars=mapping.crossbars,
-        crossbars_available=mapping.crossbars_available,
-        tiles=config.chip.tiles,
-        tiles_used=mapping.tiles_used,
-        tile_ops=int(counters.tile_ops.value),
-        vmm_steps=int(counters.vmm_steps.value),
-        macs=int(counters.macs.value),
-        vectors=int(counters.vectors.value),
-        digital_elements=int(counters.digital_elements.value),
+        samples=samples,
+        total_cycles=total,
+        latency=latency,
+        first_latency_cycles=first_latency,
+        interval_cycles=interval,
+        crossbars=mapping.crossbars if mapping else 0,
+        crossbars_available=config.crossbars,
+        tiles=config.tiles,
+        tiles_used=mapping.tiles_used if mapping else 0,
+        tile_ops=int(stats.tile_ops.value),
+        vmm_steps=int(stats.vmm_steps.value),
+        macs=int(stats.macs.value),
+        vectors=int(stats.vectors.value),
+        digital_elements=int(stats.digital_elements.value),
         digital_enabled=config.digital.enabled,
-        components=components,
-        layers=layers,
+        components=tuple(component_result(c) for c in system.components()),
+        layers=tuple(
+            LayerResult(
+                name=h.mapping.name,
+                rows=h.layout.rows,
+                cols=h.layout.cols,
+                crossbars=h.layout.crossbars,
+                copies=h.layout.copies,
+                copies_per_array=h.layout.copies_per_array,
+                row_splits=h.layout.row_splits,
+                col_splits=h.layout.col_splits,
+                active_cycles=h.active_cycles,
+                group=h.group.name,
+            )
+            for h in layers
+        ),
         tile_busy_cycles=tuple(int(x) for x in tile_busy),
-        controller=controller_result,
-        noc=_noc_result(config, chip, env),
-        time_split=time_split,
+        controller=ControllerResult(
+            enabled=controller.timed,
+            scope=controller.scope,
+            cores=controller.instances,
+            cores_used=controller.instances_used,
+            instructions=MappingProxyType(dict(controller.instructions)),
+            busy_cycles=controller.busy_cycles,
+            stall_cycles=controller.stall_cycles,
+        ),
+        noc=_noc_result(system, total, config.mapping.placement if mapping else "none"),
+        time_split=MappingProxyType({
+            "tile": int(stats.time_tile.value),
+            "digital": int(stats.time_digital.value),
+            "controller": int(stats.time_controller.value),
+            "noc": int(stats.time_noc.value),
+        }),
+        groups=groups,
+        statistics=statistics,
+        phases=phases,
+        traffic=traffic,  # type: ignore[arg-type]
     )
 
 
-def _percentile(histogram: Mapping[int, int], q: float) -> float:
-    """The nearest-rank ``q`` quantile of the values counted in ``histogram`` (0 if empty):
-    the smallest value with at least ``q x n`` of the ``n`` observations at or below it."""
-    total = sum(histogram.values())
-    if not total:
-        return 0.0
-    rank, seen = max(1, math.ceil(q * total)), 0
-    for value in sorted(histogram):
-        seen += histogram[value]
-        if seen >= rank:
-            return float(value)
-    return float(max(histogram))
-
-
-def _noc_result(config: HardwareConfig, chip: Chip, env: simpy.Environment) -> NocResult | None:
-    network, hops, stats = chip.network, chip.hops, chip.interface
-    if network is None or hops is None or stats is None or config.noc is None:
-        return None
-    cycles = max(1, int(env.now))
-    p50 = _percentile(stats.histogram, 0.50)
-    p99 = _percentile(stats.histogram, 0.99)
-    matrix = chip.traffic.matrix
-    in_order = tuple(range(len(chip.nodes)))
-    return NocResult(
-        topology=config.noc.topology,
-        flow_control=config.noc.flow_control,
-        routers=network.topology.nodes,
-        placement=config.mapping.placement,
-        nodes=chip.nodes,
-        packet_data_bits=chip.program.packet_bits,
-        packets=int(stats.packets.value),
-        flits=int(network.flits_delivered),
-        header_bits=int(stats.header_bits.value),
-        data_bits=int(stats.data_bits.value),
-        latency=stats.latency.summary(),
-        latency_p50=p50,
-        latency_p99=p99,
-        link_utilization_mean=float(network.link_flits.mean() / cycles) if network.link_flits.size else 0.0,
-        link_utilization_max=float(network.link_flits.max() / cycles) if network.link_flits.size else 0.0,
-        link_utilization=tuple(float(f) / cycles for f in network.link_flits),
-        links=network.topology.links,
-        bit_hops=hop_weighted_traffic(matrix, hops, chip.nodes),
-        bit_hops_in_order=hop_weighted_traffic(matrix, hops, in_order),
-    )
+__all__ += ["component_result", "sim_result"]
+_ = RunStatistics  # re-exported for schedules built elsewhere (sim.traffic)

@@ -1,70 +1,159 @@
-"""Statistic records with units and descriptions (stage: stats)."""
+"""Statistics declared with a unit and a description, kept per phase and unit group (stage: stats).
+
+Three kinds, each O(1) memory per scope (a histogram grows with the number of *distinct* values
+only, which for cycle counts stays small):
+
+* :class:`Counter`: a count or sum (``tile_ops`` in operations, ``header_bits`` in bits), kept
+  per ``(phase, group)``: the phase of the trace records that did the work (``forward``, and
+  later ``backward`` and ``update``) and the unit group it ran on (a tile group's name, or
+  ``""`` for chip-level units such as the NoC);
+* :class:`Tally`: observations of one quantity (a sample's latency, a packet's latency) with
+  count, mean, min, max and standard deviation (Welford), kept per phase; with ``exact=True``
+  also an exact histogram, from which :func:`percentile` computes any quantile and the mean
+  and standard deviation are computed exactly (rounded once) rather than running;
+* :class:`TimeWeighted`: a level that changes over time (samples in flight), with its
+  time-weighted mean and its maximum.
+
+:meth:`Counter.summary`, :meth:`Tally.summary` and :meth:`TimeWeighted.summary` freeze them into
+immutable summaries that keep the name, unit and description into the report.
+
+:func:`percentile` is the one quantile used for every latency figure: linear interpolation
+between order statistics (Hyndman and Fan's definition 7, NumPy's default), computed from a
+histogram so that memory does not grow with the run, and equal, bit for bit, to
+``numpy.percentile`` of the expanded data.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+__all__ = [
+    "CHIP",
+    "FORWARD",
+    "Counter",
+    "CounterSummary",
+    "LevelSummary",
+    "Tally",
+    "TallySummary",
+    "TimeWeighted",
+    "percentile",
+]
+
+#: The phase of inference records (and of work that has no other phase).
+FORWARD: Final = "forward"
+
+#: The group name of chip-level units (controller, vector units, NoC) that belong to no tile group.
+CHIP: Final = ""
 
 
-@dataclass
+def percentile(histogram: Mapping[float, int], q: float) -> float:
+    """The ``q`` quantile (0 <= q <= 1) of the values counted in ``histogram`` (value -> count).
+
+    Linear interpolation between the order statistics around position ``(n - 1) q`` of the
+    ``n`` sorted observations; the arithmetic is NumPy's, so the result equals
+    ``numpy.percentile(values, 100 q)`` exactly. 0.0 for an empty histogram.
+    """
+    total = sum(histogram.values())
+    if total == 0:
+        return 0.0
+    position = (total - 1) * q
+    if position >= total - 1:
+        return float(max(histogram))
+    lower_rank = math.floor(position)
+    gamma = position - lower_rank
+    lower = upper = None
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if lower is None and seen > lower_rank:
+            lower = value
+        if seen > lower_rank + 1:
+            upper = value
+            break
+    assert lower is not None and upper is not None  # position < total - 1
+    difference = upper - lower
+    if gamma >= 0.5:
+        return float(upper - difference * (1 - gamma))
+    return float(lower + difference * gamma)
+
+
+# --------------------------------------------------------------------------------------------
+# Counters
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CounterSummary:
+    """A frozen :class:`Counter`: its total and its values by phase and by group."""
+
+    name: str
+    unit: str
+    description: str
+    total: float
+    by_phase: Mapping[str, float]
+    by_group: Mapping[str, float]
+
+
 class Counter:
-    """A running count or sum in ``unit``."""
+    """A running count or sum in ``unit``, kept per ``(phase, group)``."""
 
-    name: str
-    unit: str
-    description: str
-    value: float = 0
+    __slots__ = ("name", "unit", "description", "_values")
 
-    def add(self, amount: float = 1) -> None:
-        """Add ``amount``."""
-        self.value += amount
+    def __init__(self, name: str, unit: str, description: str) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self._values: dict[tuple[str, str], float] = {}
 
-
-@dataclass
-class Tally:
-    """Observations of one quantity in ``unit``: count, mean, min, max, std (Welford, O(1))."""
-
-    name: str
-    unit: str
-    description: str
-    count: int = 0
-    mean: float = 0.0
-    _m2: float = field(default=0.0, repr=False)
-    min: float = math.inf
-    max: float = -math.inf
-
-    def observe(self, value: float) -> None:
-        """Add one observation."""
-        self.count += 1
-        delta = value - self.mean
-        self.mean += delta / self.count
-        self._m2 += delta * (value - self.mean)
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+    def add(self, amount: float = 1, phase: str = FORWARD, group: str = CHIP) -> None:
+        """Add ``amount`` to the scope ``(phase, group)``."""
+        key = (phase, group)
+        self._values[key] = self._values.get(key, 0) + amount
 
     @property
-    def std(self) -> float:
-        """Population standard deviation (0 for fewer than two observations)."""
-        return math.sqrt(self._m2 / self.count) if self.count > 1 else 0.0
+    def value(self) -> float:
+        """The total over every scope."""
+        return sum(self._values.values())
 
-    def summary(self) -> TallySummary:
-        """An immutable snapshot of the tally."""
-        empty = self.count == 0
-        return TallySummary(
-            self.name,
-            self.unit,
-            self.description,
-            self.count,
-            self.mean,
-            None if empty else self.min,
-            None if empty else self.max,
-            self.std,
+    def by_phase(self) -> dict[str, float]:
+        """Totals per phase, in the order the phases first counted."""
+        out: dict[str, float] = {}
+        for (phase, _), amount in self._values.items():
+            out[phase] = out.get(phase, 0) + amount
+        return out
+
+    def by_group(self) -> dict[str, float]:
+        """Totals per group, in the order the groups first counted."""
+        out: dict[str, float] = {}
+        for (_, group), amount in self._values.items():
+            out[group] = out.get(group, 0) + amount
+        return out
+
+    def summary(self) -> CounterSummary:
+        """An immutable snapshot."""
+        return CounterSummary(
+            self.name, self.unit, self.description, self.value,
+            MappingProxyType(self.by_phase()), MappingProxyType(self.by_group()),
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Tallies
+# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class TallySummary:
-    """A frozen snapshot of a :class:`Tally` (``min``/``max`` are ``None`` when empty)."""
+    """A frozen snapshot of a :class:`Tally` (``min``/``max`` are ``None`` when empty).
+
+    ``p50`` and ``p99`` are the median and 99th percentile (:func:`percentile`) when the tally
+    was exact, else None; ``by_phase`` holds the same figures per phase (empty for an unscoped
+    tally).
+    """
 
     name: str
     unit: str
@@ -74,3 +163,173 @@ class TallySummary:
     min: float | None
     max: float | None
     std: float
+    p50: float | None = None
+    p99: float | None = None
+    by_phase: Mapping[str, TallySummary] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class _Moments:
+    """Count, mean, variance accumulator (Welford), min and max, with an optional histogram."""
+
+    __slots__ = ("count", "mean", "m2", "min", "max", "histogram")
+
+    def __init__(self, exact: bool) -> None:
+        self.count = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.histogram: dict[float, int] | None = {} if exact else None
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        delta = value - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (value - self.mean)
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+        if self.histogram is not None:
+            self.histogram[value] = self.histogram.get(value, 0) + 1
+
+    def summary(self, name: str, unit: str, description: str) -> TallySummary:
+        empty = self.count == 0
+        histogram = self.histogram
+        mean = self.mean
+        std = math.sqrt(self.m2 / self.count) if self.count > 1 else 0.0
+        if histogram is not None and not empty:
+            mean, std = _exact_moments(histogram, self.count)
+        return TallySummary(
+            name, unit, description, self.count, mean,
+            None if empty else self.min, None if empty else self.max, std,
+            None if histogram is None else percentile(histogram, 0.50),
+            None if histogram is None else percentile(histogram, 0.99),
+        )
+
+
+def _exact_moments(histogram: Mapping[float, int], count: int) -> tuple[float, float]:
+    """Mean and population standard deviation of a histogram, rounded once: exact integer
+    sums when every value is an integer (cycle counts), else compensated sums."""
+    if all(isinstance(value, int) for value in histogram):
+        total = sum(value * n for value, n in histogram.items())
+        squares = sum(value * value * n for value, n in histogram.items())
+        return total / count, math.sqrt((count * squares - total * total) / (count * count))
+    total_f = math.fsum(value * n for value, n in histogram.items())
+    mean = total_f / count
+    spread = math.fsum((value - mean) ** 2 * n for value, n in histogram.items())
+    return mean, math.sqrt(spread / count)
+
+
+class Tally:
+    """Observations of one quantity in ``unit``: count, mean, min, max, std (O(1)), overall and
+    per phase; with ``exact`` also an exact histogram for percentiles."""
+
+    __slots__ = ("name", "unit", "description", "exact", "_all", "_phases")
+
+    def __init__(self, name: str, unit: str, description: str, *, exact: bool = False) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self.exact = exact
+        self._all = _Moments(exact)
+        self._phases: dict[str, _Moments] = {}
+
+    def observe(self, value: float, phase: str | None = None) -> None:
+        """Add one observation (to ``phase`` as well, when given)."""
+        self._all.observe(value)
+        if phase is not None:
+            moments = self._phases.get(phase)
+            if moments is None:
+                moments = self._phases[phase] = _Moments(self.exact)
+            moments.observe(value)
+
+    @property
+    def count(self) -> int:
+        """Observations so far."""
+        return self._all.count
+
+    @property
+    def mean(self) -> float:
+        """Mean of the observations (0 when empty)."""
+        return self._all.mean
+
+    @property
+    def min(self) -> float:
+        """Smallest observation (inf when empty)."""
+        return self._all.min
+
+    @property
+    def max(self) -> float:
+        """Largest observation (-inf when empty)."""
+        return self._all.max
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation (0 for fewer than two observations)."""
+        return math.sqrt(self._all.m2 / self.count) if self.count > 1 else 0.0
+
+    @property
+    def histogram(self) -> Mapping[float, int]:
+        """Observations by value (read-only; empty unless ``exact``)."""
+        return MappingProxyType(self._all.histogram or {})
+
+    def summary(self) -> TallySummary:
+        """An immutable snapshot, with the per-phase figures."""
+        overall = self._all.summary(self.name, self.unit, self.description)
+        phases = {
+            phase: moments.summary(self.name, self.unit, self.description)
+            for phase, moments in self._phases.items()
+        }
+        return TallySummary(
+            overall.name, overall.unit, overall.description, overall.count, overall.mean,
+            overall.min, overall.max, overall.std, overall.p50, overall.p99,
+            MappingProxyType(phases),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Time-weighted levels
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LevelSummary:
+    """A frozen :class:`TimeWeighted`: its time-weighted mean and maximum over ``[0, until)``."""
+
+    name: str
+    unit: str
+    description: str
+    mean: float
+    max: float
+    until: int
+
+
+class TimeWeighted:
+    """A level in ``unit`` that changes at integer cycles: its integral over time and its
+    maximum (a queue's occupancy, samples in flight). Each change costs O(1)."""
+
+    __slots__ = ("name", "unit", "description", "level", "_since", "_area", "_max")
+
+    def __init__(self, name: str, unit: str, description: str) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self.level = 0.0
+        self._since = 0
+        self._area = 0.0
+        self._max = 0.0
+
+    def change(self, now: int, delta: float) -> None:
+        """Move the level by ``delta`` at cycle ``now`` (not before the last change)."""
+        self._area += self.level * (now - self._since)
+        self._since = now
+        self.level += delta
+        if self.level > self._max:
+            self._max = self.level
+
+    def summary(self, until: int) -> LevelSummary:
+        """Time-weighted mean over ``[0, until)`` (0 for an empty interval) and the maximum."""
+        area = self._area + self.level * (until - self._since)
+        mean = area / until if until > 0 else 0.0
+        return LevelSummary(self.name, self.unit, self.description, mean, self._max, until)

@@ -61,10 +61,10 @@ TRACE_VERSION: Final = 1
 PHASES: Final = ("forward", "backward", "update")
 """Record phases, in the order they occur within a training step."""
 
-LAYER_KINDS: Final = ("dense", "conv", "relu", "maxpool", "avgpool", "add", "flatten")
+LAYER_KINDS: Final = ("dense", "conv", "routed", "relu", "maxpool", "avgpool", "add", "flatten")
 """Layer kinds allowed in a v1 header."""
 
-MATRIX_LAYER_KINDS: Final = frozenset({"dense", "conv"})
+MATRIX_LAYER_KINDS: Final = frozenset({"dense", "conv", "routed"})
 """Layer kinds with a weight matrix (mapped onto crossbars)."""
 
 _MAX_LINE_BYTES: Final = 1 << 24  # one line (the header included) may not exceed 16 MiB
@@ -270,6 +270,13 @@ class LayerSpec:
         kernel: conv and pooling window size, pixels (empty otherwise).
         stride: conv and pooling stride, pixels.
         padding: conv (and optionally pooling) zero padding on each side, pixels.
+        block: routed layers: elements per routed block (0 otherwise); ``rows`` is a whole
+            number of blocks, the input vector's *slots*.
+        routes: routed layers: ``(input, block, plus_slot, minus_slot)`` per connection: block
+            ``block`` of input layer ``inputs[input]``'s output (its elements
+            ``[block x size, (block + 1) x size)``, zero-padded) is added into input slot
+            ``plus_slot`` and subtracted from ``minus_slot`` of the layer's one input vector
+            (ScRRAMBLe's input-balanced routing). Each connection is one packet on a NoC.
     """
 
     name: str
@@ -282,10 +289,12 @@ class LayerSpec:
     kernel: tuple[int, ...] = ()
     stride: int = 1
     padding: int = 0
+    block: int = 0
+    routes: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def is_matrix(self) -> bool:
-        """Whether the layer has a weight matrix (dense, conv) mapped onto crossbars."""
+        """Whether the layer has a weight matrix (dense, conv, routed) mapped onto crossbars."""
         return self.kind in MATRIX_LAYER_KINDS
 
 
@@ -688,7 +697,8 @@ class _RecordChecker:
             raise _Invalid("layer", f"expected a layer name, got {_show(name)}")
         if layer is None:
             raise _Invalid("layer", f"{_quoted(name)} is not a layer in the header")
-        kinds = " or ".join(sorted(spec.layer_kinds))
+        names = sorted(spec.layer_kinds)
+        kinds = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
         raise _Invalid(
             "layer",
             f"a {spec.phase} {spec.kind} record needs a {kinds} layer; '{name}' is {layer.kind}",
@@ -764,6 +774,7 @@ _LAYER_EXTRA: Final = MappingProxyType(
     {  # kind -> (required, optional) fields beyond the common ones
         "dense": (("rows", "cols"), ()),
         "conv": (("rows", "cols", "kernel", "stride", "padding"), ()),
+        "routed": (("rows", "cols", "block", "routes"), ()),
         "maxpool": (("kernel", "stride"), ("padding",)),
         "avgpool": (("kernel", "stride"), ("padding",)),
         "relu": ((), ()),
@@ -795,7 +806,9 @@ def _parse_layer(obj: object, where: str, shapes: dict[str, tuple[int, ...]]) ->
         raise _Invalid(
             f"{where}inputs", f"expected a non-empty list of layer names, got {_show(inputs)}"
         )
-    arity_ok = len(inputs) >= 2 if kind == "add" else len(inputs) == 1
+    if len(set(inputs)) != len(inputs):
+        raise _Invalid(f"{where}inputs", f"names a layer twice: {_show(inputs)}")
+    arity_ok = len(inputs) >= 2 if kind == "add" else len(inputs) == 1 or kind == "routed"
     if not arity_ok:
         needed = "at least 2 inputs" if kind == "add" else "exactly 1 input"
         raise _Invalid(f"{where}inputs", f"a {kind} layer takes {needed}, got {len(inputs)}")
@@ -829,8 +842,45 @@ def _parse_layer(obj: object, where: str, shapes: dict[str, tuple[int, ...]]) ->
         extra["padding"] = _int(obj, "padding", where, 0)
     if "kernel" in obj:
         extra["kernel"] = _shape(obj, "kernel", where)
+    if kind == "routed":
+        extra["block"], extra["routes"] = _routes(obj, where, len(inputs), in_shape, extra)
     shapes[name] = out_shape
     return LayerSpec(name, kind, tuple(inputs), in_shape, out_shape, **extra)
+
+
+def _routes(
+    obj: dict[str, Any], where: str, inputs: int, in_shape: tuple[int, ...],
+    extra: Mapping[str, Any],
+) -> tuple[int, tuple[tuple[int, int, int, int], ...]]:
+    """A routed layer's block size and connections, checked against its inputs and rows."""
+    block = _int(obj, "block", where, 1)
+    rows = extra["rows"]
+    if rows % block or rows // block < 2:
+        raise _Invalid(
+            f"{where}block", f"expected a size that cuts rows ({rows}) into >= 2 slots, "
+            f"got {block}"
+        )
+    slots = rows // block
+    blocks = -(-math.prod(in_shape) // block)
+    routes = obj["routes"]
+    if type(routes) is not list or not routes:
+        raise _Invalid(f"{where}routes", f"expected a non-empty list of connections, got "
+                                         f"{_show(routes)}")
+    checked = []
+    bounds = (inputs, blocks, slots, slots)
+    for position, route in enumerate(routes):
+        if (
+            type(route) is not list or len(route) != 4
+            or any(type(v) is not int or not 0 <= v < bound for v, bound in zip(route, bounds))
+            or route[2] == route[3]
+        ):
+            raise _Invalid(
+                f"{where}routes[{position}]",
+                f"expected [input 0..{inputs - 1}, block 0..{blocks - 1}, plus slot, minus "
+                f"slot] with two different slots 0..{slots - 1}, got {_show(route)}",
+            )
+        checked.append((route[0], route[1], route[2], route[3]))
+    return block, tuple(checked)
 
 
 def _parse_network(obj: object) -> NetworkSpec:

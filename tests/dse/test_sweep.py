@@ -260,21 +260,21 @@ def test_a_cache_file_the_worker_cannot_write_is_left_to_the_sweep(reference, tm
 
 def test_a_crash_is_recorded_not_cached_and_retried(tmp_path, monkeypatch, caplog):
     spec = write_spec(tmp_path, axes=[{"path": "tile.adc.bits", "values": [6, 7, 8]}])
-    real = executor_module.simulate
+    real = executor_module.api.run
 
-    def flaky(config, trace, seed):
+    def flaky(config, trace, **options):
         if config.tile.adc.bits == 7:
             raise ZeroDivisionError("a bug")
-        return real(config, trace, seed)
+        return real(config, trace, **options)
 
-    monkeypatch.setattr(executor_module, "simulate", flaky)
+    monkeypatch.setattr(executor_module.api, "run", flaky)
     summary = run_sweep(spec, tmp_path / "out", workers=1, progress=False)
     assert (summary.ok, summary.errors, summary.crashed, summary.exit_status) == (2, 0, 1, 1)
     row = rows(tmp_path / "out")[1]
     assert row["status"] == "error" and row["error"] == "internal error: ZeroDivisionError: a bug"
     assert "Traceback" in caplog.text and "design point 1 crashed" in caplog.text
     assert "1 crashed: a bug" in format_summary(summary)
-    monkeypatch.setattr(executor_module, "simulate", real)
+    monkeypatch.setattr(executor_module.api, "run", real)
     again = run_sweep(spec, tmp_path / "out", workers=1, progress=False)
     assert again.simulated == 1 and again.ok == 3 and again.exit_status == 0
 

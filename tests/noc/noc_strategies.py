@@ -1,8 +1,18 @@
-"""Hypothesis strategies shared by the NoC tests."""
+"""Hypothesis strategies and a synthetic-traffic helper shared by the NoC tests."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from hypothesis import strategies as st
+
+from archsim.config import load_hardware
+from archsim.config.schema import NocConfig
+from archsim.hw.noc.topology import build_topology
+from archsim.sim import drive_traffic
+
+CONFIGS = Path(__file__).resolve().parents[2] / "hw_configs"
 
 
 @st.composite
@@ -19,3 +29,56 @@ def connected_edge_lists(draw, max_nodes: int = 12) -> list[tuple[int, int]]:
         for (u, v), flip in zip(sorted(pairs), flips)
     ]
     return draw(st.permutations(edges))
+
+
+@dataclasses.dataclass(frozen=True)
+class Traffic:
+    """The figures of a synthetic-traffic run that the NoC tests check (one value, comparable)."""
+
+    packets: int
+    flits: int
+    flits_per_packet: int
+    header_bits: int
+    data_bits: int | tuple[int, ...]
+    header_overhead: float
+    latency_mean: float
+    latency_p99: float
+    zero_load_mean: float
+    offered_flits: float
+    accepted_flits: float
+    cycles: int
+    link_utilization: tuple[float, ...]
+    steady: bool
+    saturated: bool
+
+
+def run_traffic(
+    noc: NocConfig, pattern: str, rate: float, *, packets: int, data_bits, seed: int = 0
+) -> Traffic:
+    """``archsim.sim.drive_traffic`` on a chip whose NoC is ``noc``, one tile per router (the
+    rest of the chip is the ISAAC-like config's and plays no part), as one comparable value."""
+    topology = build_topology(noc)
+    base = load_hardware(CONFIGS / "isaac_like.yaml")
+    config = dataclasses.replace(
+        base, noc=noc, chip=dataclasses.replace(base.chip, tiles=topology.nodes)
+    )
+    result = drive_traffic(config, pattern, rate, packets=packets, data_bits=data_bits, seed=seed)
+    traffic, noc_result = result.traffic, result.noc
+    assert traffic is not None and noc_result is not None
+    return Traffic(
+        packets=traffic.packets,
+        flits=noc_result.flits,
+        flits_per_packet=traffic.flits_per_packet,
+        header_bits=traffic.header_bits,
+        data_bits=traffic.data_bits,
+        header_overhead=traffic.header_overhead,
+        latency_mean=noc_result.latency.mean,
+        latency_p99=noc_result.latency_p99,
+        zero_load_mean=traffic.zero_load_mean,
+        offered_flits=traffic.offered_flits,
+        accepted_flits=traffic.accepted_flits,
+        cycles=result.total_cycles,
+        link_utilization=noc_result.link_utilization,
+        steady=traffic.steady,
+        saturated=traffic.saturated,
+    )

@@ -9,6 +9,7 @@ import pytest
 import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from noc_strategies import run_traffic
 
 from archsim.config.loader import build
 from archsim.config.schema import NocConfig
@@ -17,7 +18,6 @@ from archsim.hw.noc.network import Network
 from archsim.hw.noc.packet import PacketFormat, zero_load_latency
 from archsim.hw.noc.routing import Routing
 from archsim.hw.noc.topology import build_topology
-from archsim.sim.noc_traffic import run_traffic
 
 
 def noc_config(topology: str = "mesh", dims=(4, 4), edges=(), **fields) -> NocConfig:

@@ -9,12 +9,12 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from noc_strategies import run_traffic
 from test_network import network_for, noc_config
 
 from archsim.errors import ArchsimError
 from archsim.hw.noc.network import Network
 from archsim.hw.noc.packet import zero_load_latency
-from archsim.sim.noc_traffic import run_traffic
 
 WORMHOLE = {"flow_control": "wormhole"}
 

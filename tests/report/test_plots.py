@@ -53,7 +53,7 @@ from archsim.report.results import (
 )
 from archsim.report.timeline import write_timeline
 from archsim.sim import simulate
-from archsim.sim.timeline import Timeline
+from archsim.stats.timeline import Timeline
 
 ROOT = Path(__file__).resolve().parents[2]
 NOC_CONFIG = ROOT / "hw_configs" / "wu2023_64x64_noc.yaml"
@@ -67,7 +67,7 @@ ENERGY = "per_inference.energy_j"
 def _run(overrides: list[str]) -> dict:
     config = load_hardware(NOC_CONFIG, overrides)
     result = simulate(config, TRACE, seed=0)
-    return build_report(result, account(result, config), config=config, config_file=NOC_CONFIG,
+    return build_report(result, account(result), config=config, config_file=NOC_CONFIG,
                         trace_file=TRACE, overrides=overrides)
 
 
@@ -107,7 +107,7 @@ def recorded(tmp_path_factory):
     timeline = Timeline(conversions=False)
     result = simulate(config, TRACE, seed=0, timeline=timeline)
     path = write_timeline(timeline, tmp_path_factory.mktemp("recorded") / "timeline.json")
-    return build_report(result, account(result, config)), path
+    return build_report(result, account(result)), path
 
 
 def _lines(fig):

@@ -404,8 +404,8 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
     ("no layers", edit_json(0, lambda h: h["network"].__setitem__("layers", [])),
      "field 'network.layers': expected a non-empty list of layers"),
     ("unknown layer kind", set_layer(1, "kind", "lstm"),
-     "field 'network.layers[1].kind': expected one of 'dense', 'conv', 'relu', 'maxpool', "
-     "'avgpool', 'add', 'flatten', got \"lstm\""),
+     "field 'network.layers[1].kind': expected one of 'dense', 'conv', 'routed', 'relu', "
+     "'maxpool', 'avgpool', 'add', 'flatten', got \"lstm\""),
     ("duplicate layer", set_layer(1, "name", "conv1"),
      "field 'network.layers[1].name': 'conv1' is not unique"),
     ("layer named input", set_layer(0, "name", "input"),
@@ -456,7 +456,8 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
     ("record kind vs layer", set_key(2, "layer", "conv1"),
      "record 1 (line 3): field 'layer': a forward relu record needs a relu layer; 'conv1' is conv"),
     ("mvm on relu layer", set_key(1, "layer", "relu1"),
-     "record 0 (line 2): field 'layer': a forward mvm record needs a conv or dense layer"),
+     "record 0 (line 2): field 'layer': a forward mvm record needs a conv, dense or routed "
+     "layer"),
     ("missing field", del_key(1, "vectors"),
      "record 0 (line 2): field 'vectors': missing (a forward mvm record needs sample, phase"),
     ("missing sample", del_key(2, "sample"), "record 1 (line 3): field 'sample': missing"),

@@ -82,8 +82,9 @@ or torus is a cycle:
   approximation: flits that a flit-level router would send after a stall, interleaved with the
   other channel's, are charged in that one ``F``-cycle window from the head.)
 
-Actions counted: ``router`` (one flit through one router) and ``link_bit`` (one bit over one
-link); energy is ``router`` x E_router + ``link_bit`` x length x E_bit_mm.
+Actions declared and counted: ``router`` (one flit through one router, ``noc.energy.router``)
+and ``link_bit`` (one bit over one link: ``noc.energy.link_bit_mm`` x the link's length,
+:func:`archsim.energy.models.link_bit_energy_j`).
 """
 
 from __future__ import annotations
@@ -98,11 +99,13 @@ import numpy as np
 import simpy
 
 from archsim.config.schema import NocConfig
+from archsim.energy.models import link_bit_energy_j
 from archsim.errors import ArchsimError
 from archsim.hw.component import Component
 from archsim.hw.noc.packet import PacketFormat
 from archsim.hw.noc.routing import Routing
 from archsim.hw.noc.topology import Topology
+from archsim.stats import FORWARD, Counter, Tally
 
 __all__ = ["FLOW_CONTROLS", "CreditPool", "Delivery", "Network"]
 
@@ -219,12 +222,14 @@ class Network(Component):
     * Counters, all ints: ``packets_injected``, ``packets_delivered``, ``flits_injected``,
       ``flits_delivered``; ``link_flits``, an int64 array of the flits each link carried, by link
       id (link utilisation is ``link_flits / run cycles``); actions ``router`` and ``link_bit``.
+    * Statistics of the packets delivered, per phase: ``packets``, ``flits``, ``header_bits``,
+      ``data_bits`` (:class:`~archsim.stats.Counter`) and ``latency`` (an exact
+      :class:`~archsim.stats.Tally` of creation to the tail's ejection, cycles).
 
     Attributes:
         max_flits: the largest packet :meth:`send` accepts, in flits; None: no limit.
     """
 
-    ACTIONS = ("router", "link_bit")
     KIND = "noc"
 
     def __init__(
@@ -240,6 +245,8 @@ class Network(Component):
         super().__init__(len(topology.links))
         self.env = env
         self.config = config
+        self.declare("router", config.energy.router, "one flit through one router")
+        self.declare("link_bit", link_bit_energy_j(config), "one bit over one link")
         self.topology = topology
         self.routing = routing
         self.format = packet_format
@@ -281,6 +288,15 @@ class Network(Component):
         self._local = [CreditPool(env, buffer) for _ in range(topology.nodes)]
         self._eject = [CreditPool(env, 1) for _ in range(topology.nodes)]
         self.link_flits = np.zeros(links, dtype=np.int64)
+        self.packets = Counter("packets", "packets", "packets delivered")
+        self.flits = Counter("flits", "flits", "flits delivered")
+        self.header_bits = Counter("header_bits", "bits", "header bits of the packets delivered")
+        self.data_bits = Counter("data_bits", "bits", "payload bits of the packets delivered")
+        # Exact: latencies are integer cycles with few distinct values, so the histogram behind
+        # the percentiles stays small.
+        self.latency = Tally(
+            "packet_latency", "cycles", "a packet's creation to its tail's ejection", exact=True
+        )
         self.packets_injected = 0
         self.packets_delivered = 0
         self.flits_injected = 0
@@ -451,9 +467,11 @@ class Network(Component):
     # Packets
     # ----------------------------------------------------------------------------------------
 
-    def send(self, src: int, dst: int, data_bits: int) -> simpy.Process:
+    def send(
+        self, src: int, dst: int, data_bits: int, phase: str = FORWARD
+    ) -> simpy.Process:
         """Create a packet of ``data_bits`` payload bits at router ``src`` for router ``dst``
-        now (cycle ``env.now``).
+        now (cycle ``env.now``), for work of ``phase``.
 
         Returns the packet's process; its value is the :class:`Delivery`, available when the
         tail has been ejected at ``dst``. Raises :class:`ArchsimError` if the packet cannot be
@@ -465,9 +483,20 @@ class Network(Component):
         plan = self._plan(src, dst)
         self.packets_injected += 1
         self.flits_injected += flits
-        return self.env.process(self._transfer(src, dst, flits, plan))
+        return self.env.process(self._transfer(src, dst, data_bits, flits, plan, phase))
 
-    def _transfer(self, src: int, dst: int, flits: int, plan: tuple[_Hop, ...]) -> Process:
+    def busy_by_phase(self) -> dict[str, int]:
+        """Busy link-cycles per phase: a link is busy for the cycles it carries a flit, and a
+        packet's ``link_bit`` count is its flits x link width x links crossed."""
+        width = self.config.link_width_bits
+        return {
+            phase: int(counts["link_bit"]) // width
+            for phase, counts in self.counts_by_phase().items()
+        }
+
+    def _transfer(
+        self, src: int, dst: int, data_bits: int, flits: int, plan: tuple[_Hop, ...], phase: str
+    ) -> Process:
         env = self.env
         created = int(env.now)
         config = self.config
@@ -526,11 +555,17 @@ class Network(Component):
         port.release(1)
         held.release(held_slots)
         hops = len(plan)
-        self.count("router", flits * (hops + 1))
-        self.count("link_bit", flits * config.link_width_bits * hops)
+        self.count("router", flits * (hops + 1), phase)
+        self.count("link_bit", flits * config.link_width_bits * hops, phase)
         self.packets_delivered += 1
         self.flits_delivered += flits
-        return Delivery(src, dst, flits, hops, created, int(env.now))
+        delivered = int(env.now)
+        self.packets.add(1, phase)
+        self.flits.add(flits, phase)
+        self.header_bits.add(self.format.header_bits, phase)
+        self.data_bits.add(data_bits, phase)
+        self.latency.observe(delivered - created, phase)
+        return Delivery(src, dst, flits, hops, created, delivered)
 
     def _stage(
         self, pending: deque[_Pending], flits: int, slots: int, first: CreditPool,

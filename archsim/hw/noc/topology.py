@@ -30,13 +30,16 @@ from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
 import networkx as nx
+import numpy as np
 
 from archsim.config.schema import NocConfig
 from archsim.errors import ConfigError
+from archsim.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["MAX_NODES", "TOPOLOGIES", "Topology", "build_topology"]
+__all__ = ["MAX_NODES", "TOPOLOGIES", "Topology", "build_topology", "hop_matrix"]
 
-#: Largest network built: routing tables and per-link statistics grow with it.
+#: Largest network a config may describe at all (routers are addressed by 16-bit ids); the
+#: size budget ``Limits.routers`` is usually lower.
 MAX_NODES = 1 << 16
 
 #: The topology kinds :func:`build_topology` understands.
@@ -81,12 +84,13 @@ class Topology:
     diameter: int
 
 
-def build_topology(noc: NocConfig) -> Topology:
+def build_topology(noc: NocConfig, limits: Limits = DEFAULT_LIMITS) -> Topology:
     """Build the topology that ``noc`` describes.
 
     Raises:
         ConfigError: the shape is invalid; the message names the field (``noc.dims``,
             ``noc.edges[i]`` or ``noc.topology``) and what was expected.
+        LimitError: more routers than ``limits.routers`` (checked before anything is built).
     """
     kind = noc.topology
     dims = tuple(noc.dims)
@@ -97,23 +101,23 @@ def build_topology(noc: NocConfig) -> Topology:
             f"noc.edges: only an edges topology takes edges, got {len(noc.edges)} for a {kind}"
         )
     if kind in ("mesh", "torus"):
-        sizes = _check_grid(kind, dims)
+        sizes = _check_grid(kind, dims, limits)
         wrap = kind == "torus"
         return _assemble(
             kind, dims, _cube_coords(sizes), _cube_pairs(sizes, wrap),
             _cube_bisection(sizes, wrap), _cube_diameter(sizes, wrap),
         )
     if kind == "ring":
-        sizes = _check_ring(dims)
+        sizes = _check_ring(dims, limits)
         return _assemble(
             kind, dims, _cube_coords(sizes), _cube_pairs(sizes, True),
             _cube_bisection(sizes, True), _cube_diameter(sizes, True),
         )
     if kind == "tree":
-        arity, depth = _check_tree(dims)
+        arity, depth = _check_tree(dims, limits)
         coords, pairs = _tree(arity, depth)
         return _assemble(kind, dims, coords, pairs, None, 2 * depth)
-    undirected = _check_edges(dims, noc.edges)
+    undirected = _check_edges(dims, noc.edges, limits)
     return _assemble(
         kind, dims, tuple((i,) for i in range(len(undirected))), undirected.edges, None,
         nx.diameter(undirected),
@@ -125,12 +129,13 @@ def build_topology(noc: NocConfig) -> Topology:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_size(dims: tuple[int, ...], nodes: int) -> None:
+def _check_size(kind: str, dims: tuple[int, ...], nodes: int, limits: Limits) -> None:
     if nodes > MAX_NODES:
         raise ConfigError(f"noc.dims: at most {MAX_NODES} routers, got {list(dims)} ({nodes})")
+    limits.check("routers", nodes, f"noc.dims: a {kind} of {list(dims)}")
 
 
-def _check_grid(kind: str, dims: tuple[int, ...]) -> tuple[int, ...]:
+def _check_grid(kind: str, dims: tuple[int, ...], limits: Limits) -> tuple[int, ...]:
     if len(dims) != 2:
         raise ConfigError(f"noc.dims: a {kind} takes [x, y], got {list(dims)}")
     if min(dims) < 1:
@@ -138,20 +143,20 @@ def _check_grid(kind: str, dims: tuple[int, ...]) -> tuple[int, ...]:
     nodes = dims[0] * dims[1]
     if nodes < 2:
         raise ConfigError(f"noc.dims: a {kind} needs at least 2 routers, got {list(dims)}")
-    _check_size(dims, nodes)
+    _check_size(kind, dims, nodes, limits)
     return dims
 
 
-def _check_ring(dims: tuple[int, ...]) -> tuple[int, ...]:
+def _check_ring(dims: tuple[int, ...], limits: Limits) -> tuple[int, ...]:
     if len(dims) != 1:
         raise ConfigError(f"noc.dims: a ring takes [n], got {list(dims)}")
     if dims[0] < 2:
         raise ConfigError(f"noc.dims: a ring needs n >= 2, got {list(dims)}")
-    _check_size(dims, dims[0])
+    _check_size("ring", dims, dims[0], limits)
     return dims
 
 
-def _check_tree(dims: tuple[int, ...]) -> tuple[int, int]:
+def _check_tree(dims: tuple[int, ...], limits: Limits) -> tuple[int, int]:
     if len(dims) != 2:
         raise ConfigError(f"noc.dims: a tree takes [arity, depth], got {list(dims)}")
     arity, depth = dims
@@ -165,7 +170,7 @@ def _check_tree(dims: tuple[int, ...]) -> tuple[int, int]:
         nodes += level
         if nodes > MAX_NODES:  # stop before a huge depth makes the number itself expensive
             break
-    _check_size(dims, nodes)
+    _check_size("tree", dims, nodes, limits)
     return arity, depth
 
 
@@ -179,7 +184,9 @@ def _listed(ids: Sequence[int], predicate: str) -> str:
     return f"nodes {shown} are {predicate}"
 
 
-def _check_edges(dims: tuple[int, ...], edges: Iterable[Sequence[int]]) -> nx.Graph:
+def _check_edges(
+    dims: tuple[int, ...], edges: Iterable[Sequence[int]], limits: Limits
+) -> nx.Graph:
     """Validate an edge list; return it as an undirected graph over nodes ``0..n-1``."""
     if dims:
         raise ConfigError(
@@ -209,6 +216,7 @@ def _check_edges(dims: tuple[int, ...], edges: Iterable[Sequence[int]]) -> nx.Gr
     nodes = 1 + max(v for _, v in pairs)
     if nodes > MAX_NODES:
         raise ConfigError(f"noc.edges: at most {MAX_NODES} routers, got node id {nodes - 1}")
+    limits.check("routers", nodes, f"noc.edges: an edge list over nodes 0..{nodes - 1}")
     used = {u for pair in pairs for u in pair}
     unused = [i for i in range(nodes) if i not in used]
     if unused:
@@ -310,3 +318,25 @@ def _assemble(
         bisection_links=bisection,
         diameter=diameter,
     )
+
+
+def hop_matrix(topology: Topology, routers: int) -> np.ndarray:
+    """Links between each pair of routers ``0..routers-1`` (int64, ``routers x routers``).
+
+    Routing is minimal (:mod:`.routing`), so these are shortest-path lengths: closed forms on
+    meshes, tori and rings (per dimension the distance, the shorter way round where links wrap,
+    summed over dimensions), breadth-first search on trees and edge lists. The caller checks the
+    table's size against its budget (8 bytes per pair).
+    """
+    if topology.kind in ("mesh", "torus", "ring"):
+        coords = np.asarray(topology.coords[:routers], dtype=np.int64)
+        sizes = np.asarray(topology.dims, dtype=np.int64)
+        delta = np.abs(coords[:, None, :] - coords[None, :, :])
+        if topology.kind != "mesh":
+            delta = np.minimum(delta, sizes - delta)
+        return delta.sum(axis=2)
+    hops = np.zeros((routers, routers), dtype=np.int64)
+    for src in range(routers):
+        lengths = nx.single_source_shortest_path_length(topology.graph, src)
+        hops[src] = [lengths[dst] for dst in range(routers)]
+    return hops

@@ -1,9 +1,12 @@
-"""Standalone network-on-chip runs with synthetic traffic (stage: sim).
+"""Synthetic NoC traffic: the schedule of ``archsim noc`` (stage: sim).
 
-:func:`run_traffic` builds the NoC of a hardware config and drives it with open-loop sources:
+:func:`drive_traffic` has the hardware stage build the chip of a config without a workload
+(:func:`archsim.hw.system.build_system`) and drives its network-on-chip with open-loop sources:
 every node creates packets with geometric inter-arrival times (a Bernoulli process of ``rate``
 packets per node per cycle, drawn from a seeded ``numpy.random.Generator``), addressed by a
 traffic pattern, until ``packets`` packets exist; the run ends when the last one is delivered.
+The result is a :class:`~archsim.sim.result.SimResult` like a trace's, with ``mode`` ``traffic``
+and a :class:`~archsim.sim.result.TrafficResult`.
 
 Patterns: ``uniform`` (any other node, uniformly), ``transpose`` (node (x, y) to (y, x) on a
 square mesh or torus), ``hotspot`` (a fraction of packets to node 0, the rest uniform),
@@ -11,70 +14,46 @@ square mesh or torus), ``hotspot`` (a fraction of packets to node 0, the rest un
 
 Packets all carry the same payload, or, given a tuple of payload sizes, each one a size drawn
 uniformly from it with the same generator (mixed packet sizes); the network is built for the
-largest (``Network(max_flits=...)``).
+largest.
 
 Throughput is measured over the window in which every source is still injecting (from 10 %
 of it, after warm-up, to the first source's last packet): offered = flits created in the
 window, accepted = flits delivered in it, both per node per cycle. For uniform traffic the
 bisection bound is ``2 x bisection links / nodes`` flits per node per cycle (half of all
-traffic crosses the bisection).
+traffic crosses the bisection). The network is *saturated* when it accepts less than
+:data:`SATURATION_ACCEPTED` of the offered load or its 99th-percentile latency exceeds
+:data:`SATURATION_LATENCY` times the mean zero-load latency.
 """
 
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Final
 
 import numpy as np
 import simpy
 
-from archsim.config.schema import NocConfig
+from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError
-from archsim.hw.noc.network import Delivery, Network
-from archsim.hw.noc.packet import PacketFormat
-from archsim.hw.noc.routing import Routing
-from archsim.hw.noc.topology import Topology, build_topology
+from archsim.hw.noc.network import Delivery
+from archsim.hw.noc.topology import Topology
+from archsim.hw.system import build_system
+from archsim.limits import DEFAULT_LIMITS, Limits
+from archsim.sim.engine import naming_config, sim_result
+from archsim.sim.handlers import Simulation
+from archsim.sim.result import SimResult, TrafficResult
+from archsim.stats import Tally
 
-PATTERNS = ("uniform", "transpose", "hotspot", "neighbor")
+__all__ = ["PATTERNS", "SATURATION_ACCEPTED", "SATURATION_LATENCY", "drive_traffic"]
 
+PATTERNS: Final = ("uniform", "transpose", "hotspot", "neighbor")
 
-@dataclass(frozen=True)
-class TrafficResult:
-    """What a synthetic-traffic run measured. Rates are per node per cycle; times in cycles.
+#: Accepted below this share of the offered throughput: saturated.
+SATURATION_ACCEPTED: Final = 0.95
 
-    With mixed packet sizes, ``data_bits`` is the tuple of sizes drawn from,
-    ``flits_per_packet`` the largest packet's flits and ``header_overhead`` the measured share
-    of header bits, ``A / (A + mean data bits)``.
-    """
-
-    pattern: str
-    rate: float
-    nodes: int
-    packets: int
-    flits: int
-    flits_per_packet: int
-    header_bits: int
-    data_bits: int | tuple[int, ...]
-    header_overhead: float
-    cycles: int
-    window_cycles: int
-    #: whether the window outlasts the longest zero-load latency, so that offered and accepted
-    #: throughput describe a steady state (too few packets otherwise)
-    steady: bool
-    offered_flits: float
-    accepted_flits: float
-    bisection_bound: float | None  # uniform traffic only
-    latency_mean: float
-    latency_p50: float
-    latency_p99: float
-    latency_max: int
-    zero_load_mean: float
-    link_utilization_max: float
-    link_utilization_mean: float
-    link_utilization: tuple[float, ...]  # per directed link, in Topology.links order
-    links: tuple[tuple[int, int], ...]
-    actions: dict[str, float]
+#: A 99th-percentile latency above this many mean zero-load latencies: saturated.
+SATURATION_LATENCY: Final = 10.0
 
 
 def _destinations(
@@ -130,8 +109,8 @@ def _sizes(data_bits: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(size) for size in sizes)
 
 
-def run_traffic(
-    noc: NocConfig,
+def drive_traffic(
+    config: HardwareConfig,
     pattern: str,
     rate: float,
     *,
@@ -139,24 +118,30 @@ def run_traffic(
     data_bits: int | Sequence[int],
     seed: int = 0,
     hotspot: float = 0.2,
-) -> TrafficResult:
-    """Drive the NoC of ``noc`` with ``packets`` synthetic packets.
+    limits: Limits = DEFAULT_LIMITS,
+    config_source: str | None = None,
+) -> SimResult:
+    """Drive the NoC of ``config`` with ``packets`` synthetic packets.
 
     ``data_bits`` is every packet's payload in bits, or a sequence of payload sizes each
-    packet draws one of, uniformly. Raises :class:`ArchsimError` for a rate outside (0, 1], a
-    bad pattern or size, packets that cannot fit the router buffers, or a deadlock.
+    packet draws one of, uniformly. Raises :class:`ArchsimError` for a config without a NoC, a
+    rate outside (0, 1], a bad pattern or size, packets that cannot fit the router buffers, a
+    deadlock, or more packets than ``limits.packets``; errors about the config name
+    ``config_source`` when given.
     """
+    if config.noc is None:
+        raise ArchsimError(f"noc: config '{config.name}' has no network-on-chip section")
     if not 0.0 < rate <= 1.0:
         raise ArchsimError(f"--rate: packets per node per cycle must be in (0, 1], got {rate}")
     if packets < 1:
         raise ArchsimError(f"--packets: must be >= 1, got {packets}")
+    limits.check("packets", packets, f"--packets {packets}")
     sizes = _sizes(data_bits)
-    topology = build_topology(noc)
-    routing = Routing(topology)
-    packet_format = PacketFormat(topology.nodes, noc.link_width_bits)
     env = simpy.Environment()
-    flits = max(packet_format.flits(bits) for bits in sizes)
-    network = Network(env, noc, topology, routing, packet_format, max_flits=flits)
+    with naming_config(config_source):
+        system = build_system(env, config, limits=limits, packet_bits=max(sizes))
+    network, topology = system.noc, system.topology
+    assert network is not None and topology is not None
     rng = np.random.default_rng(seed)
     destinations = _destinations(pattern, topology, rng, hotspot)
     nodes = topology.nodes
@@ -187,7 +172,36 @@ def run_traffic(
             env.process(source(node))
     env.run()
     network.check_drained()
-    latencies = np.array([d.latency for d in deliveries], dtype=np.int64)
+    traffic = _measure(
+        config, topology, schedule, deliveries, pattern, rate, sizes, data_bits,
+        network.format.header_bits, network.format.flits(max(sizes)),
+        network.latency.summary().p99 or 0.0,
+    )
+    return sim_result(
+        Simulation(system, limits),
+        model=f"synthetic {pattern} traffic", seed=seed, mode="traffic", samples=0,
+        latency=Tally("latency", "cycles", "no samples in a traffic run").summary(),
+        first_latency=0, interval=0.0, traffic=traffic,
+    )
+
+
+def _measure(
+    config: HardwareConfig,
+    topology: Topology,
+    schedule: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    deliveries: list[Delivery],
+    pattern: str,
+    rate: float,
+    sizes: tuple[int, ...],
+    data_bits: int | Sequence[int],
+    header: int,
+    flits: int,
+    p99: float,
+) -> TrafficResult:
+    """Offered and accepted throughput in the measuring window, steadiness and saturation."""
+    noc = config.noc
+    assert noc is not None
+    nodes = topology.nodes
     delivered_at = np.array([d.delivered for d in deliveries], dtype=np.int64)
     created_at = np.array([d.created for d in deliveries], dtype=np.int64)
     packet_flits = np.array([d.flits for d in deliveries], dtype=np.int64)
@@ -196,42 +210,31 @@ def run_traffic(
     span = max(1, window_end - window_start)
     created_in = (created_at >= window_start) & (created_at < window_end)
     delivered_in = (delivered_at >= window_start) & (delivered_at < window_end)
-    offered = int(packet_flits[created_in].sum())
-    accepted = int(packet_flits[delivered_in].sum())
-    cycles = int(env.now)
-    zero_load = [
-        routing.hops(d.src, d.dst) * (noc.router_cycles + noc.link_cycles) + d.flits
-        for d in deliveries
-    ]
-    header = packet_format.header_bits
+    offered = int(packet_flits[created_in].sum()) / (nodes * span)
+    accepted = int(packet_flits[delivered_in].sum()) / (nodes * span)
+    per_hop = noc.router_cycles + noc.link_cycles
+    zero_load = [d.hops * per_hop + d.flits for d in deliveries]
+    zero_load_mean = float(np.mean(zero_load))
     mean_data = sum(int(payloads.sum()) for _, _, payloads in schedule) / len(deliveries)
     bound = None
     if pattern == "uniform" and topology.bisection_links:
         bound = 2.0 * topology.bisection_links / nodes
+    saturated = accepted < SATURATION_ACCEPTED * offered or p99 > SATURATION_LATENCY * zero_load_mean
     return TrafficResult(
         pattern=pattern,
         rate=rate,
         nodes=nodes,
         packets=len(deliveries),
-        flits=network.flits_delivered,
         flits_per_packet=flits,
         header_bits=header,
         data_bits=sizes if isinstance(data_bits, Sequence) else sizes[0],
         header_overhead=header / (header + mean_data),
-        cycles=cycles,
         window_cycles=span,
-        steady=span >= max(zero_load),
-        offered_flits=offered / (nodes * span),
-        accepted_flits=accepted / (nodes * span),
+        long_window=span >= max(zero_load),
+        steady=span >= max(zero_load) and not saturated,
+        saturated=saturated,
+        offered_flits=offered,
+        accepted_flits=accepted,
         bisection_bound=bound,
-        latency_mean=float(latencies.mean()),
-        latency_p50=float(np.percentile(latencies, 50)),
-        latency_p99=float(np.percentile(latencies, 99)),
-        latency_max=int(latencies.max()),
-        zero_load_mean=float(np.mean(zero_load)),
-        link_utilization_max=float(network.link_flits.max() / cycles) if cycles else 0.0,
-        link_utilization_mean=float(network.link_flits.mean() / cycles) if cycles else 0.0,
-        link_utilization=tuple(float(f) / max(1, cycles) for f in network.link_flits),
-        links=topology.links,
-        actions=dict(network.action_counts()),
+        zero_load_mean=zero_load_mean,
     )

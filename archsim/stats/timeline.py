@@ -1,4 +1,4 @@
-"""The timeline recorder: what every component did, when, during one run (stage: sim).
+"""The timeline recorder: what every component did, when, during one run (stage: stats).
 
 A :class:`Timeline` passed to :func:`archsim.sim.simulate` (``timeline=``) receives the spans
 the hardware reports through :class:`archsim.hw.trace_hooks.TimelineHooks` and keeps them, in

@@ -1,0 +1,211 @@
+"""The library's entry points: what the command line, the sweeps and every script call.
+
+Each function runs the whole pipeline for one kind of job and returns its result::
+
+    from archsim import api
+
+    report = api.run("hw_configs/wu2023_64x64.yaml", "traces/lenet-wu_trained_16.jsonl.gz",
+                     overrides=["mapping.pipeline=true"])
+    report["per_inference"]["latency_s"]
+    report.write("runs/lenet")                     # report.json, report.csv, summary.csv
+
+* :func:`load` reads a hardware config (a path, with ``--set``-style overrides);
+* :func:`validate` loads a config and builds its hardware without a workload, so that every
+  check a run would make on the config alone is made;
+* :func:`run` simulates a trace on a config: simulation, energy accounting, report;
+* :func:`traffic` drives a config's NoC with synthetic traffic and reports it the same way;
+* :func:`program` lists the controller's instruction stream for one sample of a trace;
+* :func:`scrramble` exports a ScRRAMBLe network's trace and runs it;
+* :func:`export` runs a zoo model in NumPy and writes its trace
+  (:func:`archsim.workload.export.export_trace`).
+
+A ``config`` argument is a path (loaded with ``overrides``; errors then name the file) or a
+:class:`~archsim.config.HardwareConfig` already loaded. ``limits`` are the size budgets
+(:class:`~archsim.limits.Limits`). User errors raise :class:`~archsim.errors.ArchsimError`
+subclasses with one-line messages naming the file, field or record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from archsim.config import HardwareConfig, load_hardware
+from archsim.energy import account
+from archsim.errors import ArchsimError
+from archsim.limits import DEFAULT_LIMITS, Limits
+from archsim.report.report import Report, build_report
+from archsim.sim import Handlers, drive_traffic, program_listing, simulate
+from archsim.sim.engine import naming_config
+from archsim.stats.timeline import Timeline
+
+from archsim.workload.export import export_trace as export
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from archsim.workload.scrramble import ScrrambleNetwork
+
+__all__ = ["Report", "export", "load", "program", "run", "scrramble", "traffic", "validate"]
+
+Config = str | os.PathLike[str] | HardwareConfig
+
+
+def load(config: Config, overrides: Sequence[str] = ()) -> HardwareConfig:
+    """The hardware config at path ``config`` with ``overrides`` applied (a loaded config is
+    returned as it is; overrides then are an error)."""
+    if isinstance(config, HardwareConfig):
+        if overrides:
+            raise ValueError("overrides apply to a config file; this config is already loaded")
+        return config
+    return load_hardware(config, overrides)
+
+
+def _source(config: Config) -> str | None:
+    return None if isinstance(config, HardwareConfig) else os.fspath(config)
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ArchsimError(f"seed: must be an integer >= 0, got {seed!r}")
+
+
+def validate(
+    config: Config, overrides: Sequence[str] = (), *, limits: Limits = DEFAULT_LIMITS
+) -> HardwareConfig:
+    """Load ``config`` and build its hardware with no workload: its NoC, buffers and sizes are
+    checked as a run would check them. Returns the loaded config."""
+    import simpy
+
+    from archsim.hw.system import build_system
+
+    loaded = load(config, overrides)
+    with naming_config(_source(config)):
+        build_system(simpy.Environment(), loaded, limits=limits)
+    return loaded
+
+
+def run(
+    config: Config,
+    trace: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    overrides: Sequence[str] = (),
+    timeline: Timeline | None = None,
+    progress: Callable[[], None] | None = None,
+    handlers: Handlers | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    identify_inputs: bool = True,
+) -> Report:
+    """Simulate ``trace`` on ``config``: :func:`~archsim.sim.simulate`,
+    :func:`~archsim.energy.account` and :func:`~archsim.report.build_report`.
+
+    ``timeline`` records what every component did; ``progress`` is called once per completed
+    sample; ``handlers`` replaces the registry of operation handlers. The report is a pure
+    function of the config, the trace and the seed. Its ``inputs`` name the config and trace
+    files with their digests; with ``identify_inputs`` False only the config's digest (a
+    sweep's points, whose trace paths differ between machines).
+    """
+    _check_seed(seed)
+    loaded = load(config, overrides)
+    result = simulate(
+        loaded, trace, seed, timeline=timeline, progress=progress, handlers=handlers,
+        limits=limits, config_source=_source(config),
+    )
+    named = identify_inputs
+    return build_report(
+        result, account(result), config=loaded,
+        config_file=_source(config) if named else None,
+        trace_file=trace if named else None, overrides=overrides,
+    )
+
+
+def traffic(
+    config: Config,
+    *,
+    pattern: str,
+    rate: float,
+    packets: int = 10_000,
+    data_bits: int | Sequence[int] = 96,
+    seed: int = 0,
+    hotspot: float = 0.2,
+    overrides: Sequence[str] = (),
+    limits: Limits = DEFAULT_LIMITS,
+) -> Report:
+    """Drive the NoC of ``config`` with synthetic traffic (:func:`~archsim.sim.drive_traffic`)
+    and report latency, throughput, saturation, link utilization and energy."""
+    _check_seed(seed)
+    loaded = load(config, overrides)
+    result = drive_traffic(
+        loaded, pattern, rate, packets=packets, data_bits=data_bits, seed=seed,
+        hotspot=hotspot, limits=limits, config_source=_source(config),
+    )
+    return build_report(
+        result, account(result), config=loaded, config_file=_source(config), overrides=overrides
+    )
+
+
+def scrramble(
+    config: Config,
+    network: ScrrambleNetwork,
+    inputs: np.ndarray,
+    *,
+    seed: int = 0,
+    act_bits: int = 8,
+    weight_bits: int | None = None,
+    input_node: int = 0,
+    overrides: Sequence[str] = (),
+    trace: str | os.PathLike[str] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Report:
+    """Run ScRRAMBLe ``network`` on ``inputs`` (a batch of digits images or flat vectors) on
+    ``config``: check that it maps one core per crossbar and router
+    (:func:`~archsim.mapping.scrramble.check_scrramble`), write its trace to ``trace`` (a
+    temporary file when None), and :func:`run` it the way ScRRAMBLe computes: pipelined, one
+    sample at a time, each core as soon as its blocks have arrived, the network input from
+    router ``input_node`` (these three mapping settings replace the config's). The report
+    gains a ``scrramble`` section (:func:`~archsim.report.scrramble.scrramble_section`).
+    """
+    import dataclasses
+    import tempfile
+
+    from archsim.mapping.scrramble import check_scrramble
+    from archsim.report.scrramble import scrramble_section
+    from archsim.workload.scrramble import export_scrramble_trace
+
+    _check_seed(seed)
+    given = load(config, overrides)
+    loaded = dataclasses.replace(given, mapping=dataclasses.replace(
+        given.mapping, pipeline=True, samples_in_flight=1, input_node=input_node,
+    ))
+    with naming_config(_source(config)):
+        bits = check_scrramble(
+            network, loaded, act_bits=act_bits, weight_bits=weight_bits, input_node=input_node,
+            limits=limits,
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        path = trace if trace is not None else os.path.join(scratch, "scrramble.jsonl.gz")
+        export_scrramble_trace(
+            network, inputs, path, act_bits=act_bits, weight_bits=bits, seed=seed
+        )
+        result = simulate(loaded, path, seed, limits=limits, config_source=_source(config))
+        report = build_report(
+            result, account(result), config=loaded, config_file=_source(config),
+            trace_file=path, overrides=overrides,
+        )
+    return report.with_section("scrramble", scrramble_section(report, network, act_bits=act_bits))
+
+
+def program(
+    config: Config,
+    trace: str | os.PathLike[str],
+    *,
+    overrides: Sequence[str] = (),
+    limits: Limits = DEFAULT_LIMITS,
+) -> str:
+    """The controller's instruction stream for one sample of ``trace`` on ``config``, as text
+    (the whole trace is checked first, as a run would)."""
+    return program_listing(
+        load(config, overrides), trace, limits, config_source=_source(config)
+    )

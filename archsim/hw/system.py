@@ -1,0 +1,322 @@
+"""The whole chip, built from a config: tile groups, controller, vector units, NoC (stage: hw).
+
+:func:`build_system` is the one place where hardware is assembled, for every kind of run:
+
+* the **tile groups** (one :class:`~archsim.hw.tile.TileKind` per group, with its component
+  banks) and one :class:`~archsim.hw.tile.Tile` per tile, numbered across groups in
+  declaration order;
+* the **controller** cores and the **vector units** (one per core);
+* the **network-on-chip** when the config has one: the topology (:mod:`.noc.topology`) with its
+  router coordinates, the routing, the hop table between routers, the tiles placed on routers
+  (:func:`archsim.mapping.traffic.place_tiles`, on that hop table), the packet format and
+  payload, and the SimPy network; and the tiles' network interfaces;
+* for a mapped workload, its **activation traffic** and the controller's **instruction stream**
+  (:mod:`archsim.mapping.traffic`, :mod:`archsim.mapping.program`), which need the NoC's packet
+  size.
+
+It checks the size budgets (:class:`~archsim.limits.Limits`: routers, crossbars, hop table)
+before building anything large. The schedules of :mod:`archsim.sim` run records on the
+:class:`System` it returns and never build hardware themselves; a system built without a
+workload (``mapping=None``) serves synthetic NoC traffic and ``archsim validate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from archsim.config.schema import HardwareConfig, NocConfig, TileGroup
+from archsim.errors import ArchsimError, ConfigError
+from archsim.hw.component import Component
+from archsim.hw.controller import Controller, RecordedController
+from archsim.hw.digital import DigitalUnit
+from archsim.hw.network_interface import NetworkInterface
+from archsim.hw.noc.network import Network
+from archsim.hw.noc.packet import PacketFormat
+from archsim.hw.noc.routing import Routing
+from archsim.hw.noc.topology import Topology, build_topology, hop_matrix
+from archsim.hw.tile import CrossbarTiles, Tile, TileKind
+from archsim.hw.trace_hooks import TimelineHooks
+from archsim.limits import DEFAULT_LIMITS, Limits
+from archsim.mapping.placement import DEFAULT_GROUP, NetworkMapping
+from archsim.mapping.program import Program, Transfer, build_program
+from archsim.mapping.traffic import Traffic, network_traffic, place_tiles
+from archsim.workload.trace import NetworkSpec
+
+__all__ = ["GroupHardware", "System", "build_system", "default_payload_bits"]
+
+
+@dataclass(frozen=True)
+class GroupHardware:
+    """A tile group as built: the config's group (``spec``), its tiles ``[first_tile,
+    first_tile + tiles)`` and crossbars ``[first_crossbar, first_crossbar + crossbars)``, and
+    the :class:`~archsim.hw.tile.TileKind` holding its component banks."""
+
+    spec: TileGroup
+    first_tile: int
+    first_crossbar: int
+    kind: TileKind
+
+    @property
+    def name(self) -> str:
+        """The group's name."""
+        return self.spec.name
+
+    @property
+    def tiles(self) -> int:
+        """Tiles in the group."""
+        return self.spec.tiles
+
+
+class System:
+    """The simulated chip: every hardware unit, wired, for one run (see the module docstring).
+
+    Attributes:
+        env: the SimPy environment the units run in.
+        config: the hardware config.
+        groups: the tile groups, in declaration order.
+        tiles: every tile instance of the chip.
+        controller, digital: the controller cores and their vector units.
+        noc: the network-on-chip (None: the tiles share one buffer, nothing travels).
+        topology: the NoC's routers and links (None without a NoC).
+        interface: the tiles' network interfaces (None without a NoC).
+        nodes: the router of each tile in use (empty without a NoC or a workload).
+        hops: hop counts between the routers the placement looked at (None likewise).
+        mapping, traffic, program: the workload's placement, activation traffic and
+            instruction stream (None without a workload).
+        act_bits: bits per activation of the workload (0 without one).
+        crossbar_busy: busy cycles per crossbar in use (int64).
+        timeline: where the units report their spans (None: nothing is recorded).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        config: HardwareConfig,
+        groups: tuple[GroupHardware, ...],
+        controller: Controller,
+        digital: DigitalUnit,
+        *,
+        noc: Network | None,
+        topology: Topology | None,
+        interface: NetworkInterface | None,
+        nodes: tuple[int, ...],
+        hops: np.ndarray | None,
+        mapping: NetworkMapping | None,
+        traffic: Traffic | None,
+        program: Program | None,
+        act_bits: int,
+        timeline: TimelineHooks | None,
+    ) -> None:
+        self.env = env
+        self.config = config
+        self.groups = groups
+        self.tiles = tuple(
+            Tile(group.first_tile + t, group.name) for group in groups for t in range(group.tiles)
+        )
+        self.controller = controller
+        self.digital = digital
+        self.noc = noc
+        self.topology = topology
+        self.interface = interface
+        self.nodes = nodes
+        self.hops = hops
+        self.mapping = mapping
+        self.traffic = traffic
+        self.program = program
+        self.act_bits = act_bits
+        self.timeline = timeline
+        self.crossbar_busy = np.zeros(mapping.crossbars if mapping else 0, dtype=np.int64)
+        self._group_of = {group.name: group for group in groups}
+
+    def group(self, name: str) -> GroupHardware:
+        """The tile group called ``name``."""
+        return self._group_of[name]
+
+    def components(self) -> tuple[Component, ...]:
+        """Every component bank: the controller, each group's banks, the vector units, the NoC."""
+        banks: list[Component] = [self.controller]
+        for group in self.groups:
+            banks.extend(group.kind.components())
+        banks.append(self.digital)
+        if self.noc is not None:
+            banks.append(self.noc)
+        return tuple(banks)
+
+    def transfer(self, edge: tuple[str, str], phase: str) -> simpy.Process | None:
+        """Start moving one sample's activations along ``edge`` (input layer, matrix layer) for
+        work of ``phase``; the process ends when every packet has been received. None if
+        nothing travels."""
+        if self.interface is None or self.program is None:
+            return None
+        transfers: tuple[Transfer, ...] = self.program.transfers.get(edge, ())
+        return self.interface.transfer(transfers, phase)
+
+
+def _groups(config: HardwareConfig, mapping: NetworkMapping | None) -> tuple[GroupHardware, ...]:
+    """The tile groups of ``config`` with their kinds, and how many of each group's crossbars
+    ``mapping`` uses."""
+    used: dict[str, int] = {}
+    if mapping is not None:
+        for layer in mapping.layers.values():
+            crossbars = sum(len(placed.crossbars) for placed in layer.groups)
+            used[layer.group] = used.get(layer.group, 0) + crossbars
+    groups = []
+    first_tile = first_crossbar = 0
+    for spec in config.groups:
+        kind = CrossbarTiles(
+            spec.tile, crossbars=spec.crossbars, tiles=spec.tiles,
+            used=used.get(spec.name, 0), group=spec.name,
+        )
+        groups.append(GroupHardware(spec, first_tile, first_crossbar, kind))
+        first_tile += spec.tiles
+        first_crossbar += spec.crossbars
+    return tuple(groups)
+
+
+def default_payload_bits(noc: NocConfig, topology: Topology, header_bits: int) -> int:
+    """The default payload of an activation packet: one buffer's worth less the header, the
+    largest packet virtual cut-through admits (half a buffer on rings and tori, whose bubble
+    needs room for a second packet). Wormhole takes longer packets; a buffer-sized one is
+    spread over several routers only on rings and tori, whose virtual channels hold half."""
+    flits = noc.buffer_flits
+    bubble = topology.kind in ("ring", "torus") and noc.flow_control == "virtual_cut_through"
+    if bubble:
+        flits //= 2
+    payload = flits * noc.link_width_bits - header_bits
+    if payload < 1:
+        room = (
+            f"half of {noc.buffer_flits} flits (bubble flow control on a ring or torus needs "
+            "room for two packets)" if bubble else f"{noc.buffer_flits} flits"
+        )
+        raise ConfigError(
+            f"noc.buffer_flits: {room} of {noc.link_width_bits} bits leave no room for data "
+            f"after the {header_bits}-bit header; enlarge the buffers or the "
+            "links, or set mapping.packet_data_bits"
+        )
+    return payload
+
+
+def _topology(config: HardwareConfig, limits: Limits) -> Topology:
+    """The NoC's topology, with one router for every tile of the chip."""
+    assert config.noc is not None
+    topology = build_topology(config.noc, limits)
+    if topology.nodes < config.tiles:
+        field = "tile_groups" if config.tile_groups else "chip.tiles"
+        raise ConfigError(
+            f"{field}: the NoC ({config.noc.topology} {list(config.noc.dims) or 'edges'}) "
+            f"has {topology.nodes} routers, one per tile; got {config.tiles} tiles"
+        )
+    input_node = config.mapping.input_node
+    if input_node is not None and input_node >= topology.nodes:
+        raise ConfigError(
+            f"mapping.input_node: expected a router 0..{topology.nodes - 1} of the NoC, got "
+            f"{input_node}"
+        )
+    return topology
+
+
+def _hops(topology: Topology, routers: int, limits: Limits) -> np.ndarray:
+    limits.check(
+        "hop_table_bytes", 8 * routers * routers,
+        f"a hop table between {routers:,} routers (mapping.placement)",
+    )
+    return hop_matrix(topology, routers)
+
+
+def build_system(
+    env: simpy.Environment,
+    config: HardwareConfig,
+    network: NetworkSpec | None = None,
+    mapping: NetworkMapping | None = None,
+    *,
+    timeline: TimelineHooks | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    packet_bits: int | None = None,
+) -> System:
+    """Build the chip of ``config`` for ``network`` as ``mapping`` places it (both None: no
+    workload, for synthetic traffic or a check of the config).
+
+    ``packet_bits`` is the payload of the largest packet the caller will send (synthetic
+    traffic; it sizes the bubble of rings and tori), default the activation payload. Units
+    report their spans to ``timeline`` when one is given.
+
+    Raises:
+        ConfigError: the NoC's shape or buffers do not suit the chip (naming the field).
+        LimitError: a size budget is exceeded (routers, crossbars, hop table).
+        MappingError: the tiles in use do not fit the NoC's routers.
+    """
+    limits.check("crossbars", config.crossbars, "the chip's crossbars (all tile groups)")
+    if config.mapping.input_node is not None and config.noc is None:
+        raise ConfigError(
+            "mapping.input_node: the network input arrives over the NoC, but the config has "
+            "no noc section"
+        )
+    groups = _groups(config, mapping)
+    input_node = config.mapping.input_node
+    traffic = (
+        network_traffic(network, mapping, input_node) if network and mapping else None
+    )
+    noc = topology = interface = None
+    nodes: tuple[int, ...] = ()
+    hops = None
+    payload: int | None = None
+    tiles_used = mapping.tiles_used if mapping is not None else 0
+    span = mapping.tile_span if mapping is not None else 0
+    controller = (
+        Controller(config.controller, config.tiles, tiles_used) if timeline is None
+        else RecordedController(config.controller, config.tiles, tiles_used, timeline)
+    )
+    if config.noc is not None:
+        topology = _topology(config, limits)
+        routing = Routing(topology)
+        packet_format = PacketFormat(
+            topology.nodes, config.noc.link_width_bits,
+            chunk_index_bits=traffic.chunk_index_bits if traffic is not None else 0,
+        )
+        if traffic is not None:
+            # In-order placement only ever looks at the routers of the tiles in use.
+            in_order = config.mapping.placement == "in_order"
+            hops = _hops(topology, span if in_order else topology.nodes, limits)
+            nodes = place_tiles(traffic.matrix, hops, config.mapping.placement)
+        if packet_bits is None:
+            payload = config.mapping.packet_data_bits or default_payload_bits(
+                config.noc, topology, packet_format.header_bits
+            )
+        largest = payload if packet_bits is None else packet_bits
+        if traffic is not None:  # routed blocks travel in packets of their own size
+            largest = max([largest, *(
+                flow.packet_bits for flows in traffic.flows.values() for flow in flows
+                if flow.packet_bits
+            )])
+        flits = packet_format.flits(largest)
+        try:
+            # The largest packet sizes the bubble on rings and tori.
+            noc = Network(env, config.noc, topology, routing, packet_format, max_flits=flits)
+        except ArchsimError as error:
+            if not config.mapping.packet_data_bits or payload is None:
+                raise
+            raise ConfigError(
+                f"mapping.packet_data_bits: {largest}-bit payloads make {flits}-flit "
+                f"packets, which this NoC cannot carry ({error})"
+            ) from None
+        interface = NetworkInterface(
+            env, noc, nodes, controller, input_node=input_node, timeline=timeline
+        )
+    program = None
+    if network is not None and mapping is not None and traffic is not None:
+        program = build_program(
+            network, mapping, traffic, packet_bits=payload, lanes=config.digital.lanes,
+            core_of={t: controller.core_of(t).index for t in range(config.tiles)},
+        )
+    digital = DigitalUnit(
+        env, config.digital, len(controller.cores), controller.instances_used, timeline=timeline
+    )
+    return System(
+        env, config, groups, controller, digital,
+        noc=noc, topology=topology, interface=interface, nodes=nodes, hops=hops,
+        mapping=mapping, traffic=traffic, program=program,
+        act_bits=network.act_bits if network is not None else 0, timeline=timeline,
+    )

@@ -1,0 +1,464 @@
+"""Operation handlers: what each (phase, kind) of trace record does on the system (stage: sim).
+
+A :class:`Handler` executes the records of one (phase, kind) on one layer, as a SimPy process
+body over the units of a :class:`~archsim.hw.system.System`. A :class:`Handlers` registry maps
+``(phase, kind)`` to the factory that makes a layer's handler; the engine looks each record up
+there and never needs to know what a kind means. Adding a kind of work (``backward``/``mvm_t``,
+``update``/``outer``, a sparse unit's ``mvm``) is registering a handler::
+
+    handlers = default_handlers().register("backward", "mvm_t", MatrixBackward)
+    simulate(config, trace, handlers=handlers)
+
+A record whose (phase, kind) has no handler stops the run with one
+:class:`~archsim.errors.TraceError` naming the record, the phase and kind, and what the
+hardware lacks.
+
+The built-in handlers, for forward (inference) records:
+
+* ``mvm`` (:class:`MatrixForward`): the record's vectors are dealt over the layer's copies and
+  sent as jobs to the ports of its crossbar groups (:class:`~archsim.hw.crossbar_group.
+  CrossbarGroup`, one SimPy process each), which run their shares as VMM steps whose length the
+  tile kind computes (:meth:`~archsim.hw.tile.TileKind.op_cost`), issued by the core of the
+  group's tile; the groups of different copies work in parallel; then every core the layer used
+  joins the barrier;
+* ``relu``, ``maxpool``, ``avgpool``, ``add`` (:class:`DigitalForward`): the vector unit of
+  every tile that holds a share of the input, in parallel, after its core issued the ``valu``
+  instructions of its share;
+* ``flatten`` (:class:`PassThrough`): moves no data, costs nothing.
+
+Time is in integer cycles of the chip clock. Per record a handler books where the time went
+(:class:`RunStatistics` ``time_*``): the arrays' own time, the vector units', the controller's;
+the schedule books the NoC's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import simpy
+
+from archsim.errors import TraceError
+from archsim.hw.controller import Core
+from archsim.hw.crossbar_group import CrossbarGroup
+from archsim.hw.digital import DIGITAL_KINDS, PASS_KINDS
+from archsim.hw.system import GroupHardware, System
+from archsim.hw.tile import OpCost
+from archsim.hw.trace_hooks import ArrayWork, conversion_phases
+from archsim.limits import Limits
+from archsim.mapping.placement import LayerMapping
+from archsim.stats import CHIP, Counter, Tally, TimeWeighted
+from archsim.workload.trace import LayerSpec, OpRecord
+
+__all__ = [
+    "DigitalForward",
+    "Handler",
+    "Handlers",
+    "MatrixForward",
+    "PassThrough",
+    "RunStatistics",
+    "Simulation",
+    "default_handlers",
+    "split",
+]
+
+Process = Generator[simpy.Event, object, None]
+
+
+def split(total: int, fractions: list[float]) -> list[int]:
+    """``total`` split in proportion to ``fractions``, in whole units that sum to ``total``
+    (largest remainders first, ties to the earlier part)."""
+    weight = sum(fractions)
+    if not fractions or weight <= 0:
+        return [total] + [0] * (len(fractions) - 1) if fractions else []
+    exact = [total * f / weight for f in fractions]
+    parts = [int(x) for x in exact]
+    order = sorted(range(len(exact)), key=lambda i: (parts[i] - exact[i], i))
+    for i in order[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+class RunStatistics:
+    """The workload statistics of a run, each with its unit, kept per phase and tile group.
+
+    ``time_*`` say where the records' time went, in cycles summed over records (see the report
+    schema): ``time_tile`` the arrays' own time (per matrix record, the longest group's steps
+    x operation cycles), ``time_digital`` the vector units' (per digital record, the longest
+    share), ``time_controller`` the rest of each record's compute phase (instruction issue,
+    stores, barriers, waiting for a shared core), ``time_noc`` the input transfers of matrix
+    records not hidden behind other work. In layer-sequential mode the four sum to the run's
+    sample latencies.
+    """
+
+    def __init__(self) -> None:
+        self.tile_ops = Counter("tile_ops", "operations", "array activations")
+        self.vmm_steps = Counter(
+            "vmm_steps", "steps", "sequential VMM steps (the arrays of a layer in parallel)"
+        )
+        self.macs = Counter("macs", "MACs", "multiply-accumulates performed by the arrays")
+        self.vectors = Counter("vectors", "vectors", "input vectors applied to matrix layers")
+        self.digital_elements = Counter(
+            "digital_elements", "elements", "elements of activation, pooling and add work"
+        )
+        self.time_tile = Counter("time_tile", "cycles", "the arrays' own time, per record")
+        self.time_digital = Counter("time_digital", "cycles", "the vector units' time")
+        self.time_controller = Counter(
+            "time_controller", "cycles", "instruction issue, stores, barriers, core waits"
+        )
+        self.time_noc = Counter(
+            "time_noc", "cycles", "input transfers of matrix layers not hidden by other work"
+        )
+        # Exact: latencies are integer cycles, so their histogram stays small.
+        self.latency = Tally(
+            "latency", "cycles", "start of a sample's first record to the end of its last",
+            exact=True,
+        )
+        self.interval = Tally("interval", "cycles", "time between consecutive completions")
+        self.in_flight = TimeWeighted("samples_in_flight", "samples", "samples started, not done")
+
+    def counters(self) -> tuple[Counter, ...]:
+        """Every counter, in report order."""
+        return (
+            self.tile_ops, self.vmm_steps, self.macs, self.vectors, self.digital_elements,
+            self.time_tile, self.time_digital, self.time_controller, self.time_noc,
+        )
+
+
+class Simulation:
+    """What handlers and schedules share during one run: the environment, the system, the
+    run's statistics and its size budgets."""
+
+    def __init__(self, system: System, limits: Limits) -> None:
+        self.env = system.env
+        self.system = system
+        self.stats = RunStatistics()
+        self.limits = limits
+
+
+class Handler:
+    """Executes the records of one (phase, kind) on one layer (subclasses: module docstring).
+
+    ``execute`` is a SimPy process body; ``layer`` is the header layer it serves.
+    """
+
+    def __init__(self, sim: Simulation, layer: LayerSpec) -> None:
+        self.sim = sim
+        self.layer = layer
+
+    def execute(self, record: OpRecord) -> Process:
+        """SimPy process body: run ``record``."""
+        raise NotImplementedError
+        yield  # pragma: no cover - a generator
+
+
+#: Makes the handler of one layer; None when the system has no unit for that layer.
+HandlerFactory = Callable[[Simulation, LayerSpec], Handler]
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """A registry of handler factories by ``(phase, kind)``; immutable, so a run's registry is
+    a value passed in, never global state. :meth:`register` returns an extended copy."""
+
+    factories: Mapping[tuple[str, str], HandlerFactory]
+
+    def register(self, phase: str, kind: str, factory: HandlerFactory) -> Handlers:
+        """A registry with ``factory`` handling ``(phase, kind)`` records (replacing any)."""
+        return Handlers(MappingProxyType({**self.factories, (phase, kind): factory}))
+
+    def bind(self, sim: Simulation, layers: tuple[LayerSpec, ...]) -> HandlerTable:
+        """Handlers for the records of ``layers`` on ``sim``'s system, made in layer order
+        (their units start their SimPy processes in that order)."""
+        return HandlerTable(self, sim, layers)
+
+
+class HandlerTable:
+    """One run's handlers by ``(phase, kind, layer)``: those of every registered (phase, kind)
+    that applies to a layer's kind are made up front, in layer order."""
+
+    def __init__(self, handlers: Handlers, sim: Simulation, layers: tuple[LayerSpec, ...]) -> None:
+        from archsim.workload.trace import RECORD_KINDS
+
+        self.handlers = handlers
+        self._phases: dict[str, None] = {}
+        self._table: dict[tuple[str, str, str], Callable[[OpRecord], Process]] = {}
+        for layer in layers:
+            for (phase, kind), factory in handlers.factories.items():
+                spec = RECORD_KINDS.get((phase, kind))
+                if spec is not None and layer.kind not in spec.layer_kinds:
+                    continue
+                self._table[phase, kind, layer.name] = factory(sim, layer).execute
+
+    def executes(self) -> tuple[Callable[[OpRecord], Process], ...]:
+        """Every handler's ``execute``, in the order they were made."""
+        return tuple(self._table.values())
+
+    @property
+    def phases_run(self) -> tuple[str, ...]:
+        """The phases of the records looked up so far, in the order they first came."""
+        return tuple(self._phases)
+
+    def __call__(self, record: OpRecord) -> Callable[[OpRecord], Process]:
+        """The ``execute`` of ``record``'s handler.
+
+        Raises:
+            TraceError: no handler is registered for the record's (phase, kind).
+        """
+        execute = self._table.get((record.phase, record.kind, record.layer))
+        if execute is None:
+            known = sorted({f"{p} {k}" for p, k in self.handlers.factories})
+            lacks = (
+                "the config has no unit that executes this kind of layer"
+                if record.phase == "forward"
+                else "the config declares no unit for on-chip training (backward and update "
+                "work), which archsim does not model yet"
+            )
+            raise TraceError(
+                f"record {record.index}: no handler for {record.phase} '{record.kind}' "
+                f"records (layer '{record.layer}'): this hardware executes "
+                f"{', '.join(known)} records; {lacks}"
+            )
+        self._phases[record.phase] = None
+        return execute
+
+
+# --------------------------------------------------------------------------------------------
+# Built-in handlers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """A crossbar group's cost for one input precision: its arrays in lockstep (the longest
+    one's cycles, all their actions) and, when the run records a timeline, ``work`` labelling
+    its jobs."""
+
+    unit: CrossbarGroup
+    cost: OpCost
+    work: ArrayWork | None = None
+
+
+class MatrixForward(Handler):
+    """Forward ``mvm`` records of a mapped matrix layer on its tile group (module docstring)."""
+
+    def __init__(self, sim: Simulation, layer: LayerSpec) -> None:
+        super().__init__(sim, layer)
+        system = sim.system
+        assert system.mapping is not None and system.program is not None
+        mapping: LayerMapping = system.mapping.layers[layer.name]
+        self.mapping = mapping
+        self.layout = mapping.layout
+        self.group: GroupHardware = system.group(mapping.group)
+        controller = system.controller
+        self.groups = tuple(
+            CrossbarGroup(sim.env, placed, controller, system.timeline)
+            for placed in mapping.groups
+        )
+        steps = system.program.steps[layer.name]
+        self.steps = steps
+        self.cores = tuple(controller.core_of(step.tile) for step in steps)
+        self._core_set = tuple(dict.fromkeys(self.cores))
+        # Core cycles per step: load + trigger before it, the loop instruction during it, and
+        # the stores of each step's outputs.
+        self._issue = tuple(controller.cost({"load": s.load, "mvm": s.mvm}) for s in steps)
+        self._retire = tuple(controller.cost({"loop": s.loop}) for s in steps)
+        self._store = tuple(controller.cost({"store": s.store}) for s in steps)
+        # MACs one step of a group performs for each copy it holds, from the placed blocks.
+        self._copy_macs = tuple(
+            {
+                copy: sum(
+                    slot.rows * (slot.col_stop - slot.col_start)
+                    for layout in placed.layouts
+                    for slot in layout.slots
+                    if slot.copy == copy
+                )
+                for copy in placed.copies
+            }
+            for placed in mapping.groups
+        )
+        self._plans: dict[int, tuple[GroupPlan, ...]] = {}
+        self.active_cycles = 0  # from sending a record's jobs until all are done, summed
+
+    def plans(self, input_bits: int) -> tuple[GroupPlan, ...]:
+        """Per-group costs for ``input_bits``-bit inputs (computed once per precision)."""
+        plans = self._plans.get(input_bits)
+        if plans is None:
+            kind = self.group.kind
+            built = []
+            for unit in self.groups:
+                layouts = unit.placed.layouts
+                cost = OpCost.together(kind.op_cost(lay, input_bits) for lay in layouts)
+                work = None
+                if self.sim.system.timeline is not None:
+                    phases = tuple(conversion_phases(kind, lay, input_bits) for lay in layouts)
+                    work = ArrayWork(self.mapping.name, phases)
+                built.append(GroupPlan(unit, cost, work))
+            plans = self._plans[input_bits] = tuple(built)
+        return plans
+
+    def shares(self, vectors: int) -> list[dict[int, int]]:
+        """Vectors per copy, per group: dealt round-robin over the layer's copies."""
+        base, extra = divmod(vectors, self.layout.copies)
+        return [
+            {copy: base + (copy < extra) for copy in group.copies} for group in self.mapping.groups
+        ]
+
+    def execute(self, record: OpRecord) -> Process:
+        """SimPy process body: send one ``mvm`` record's share to each crossbar group's port,
+        wait until every group has done its steps (the copies work in parallel), then let
+        every core the layer used join the barrier."""
+        sim = self.sim
+        env, controller = sim.env, sim.system.controller
+        plans = self.plans(record.input_bits)
+        shares = self.shares(record.vectors)
+        self._check_budget(record, shares)
+        begin = int(env.now)
+        for core in self._core_set:
+            core.begin(begin)
+        jobs = []
+        done = []
+        for index, (plan, share, copy_macs) in enumerate(zip(plans, shares, self._copy_macs)):
+            steps = max(share.values())  # packed copies step in lockstep
+            if steps:
+                macs = sum(n * copy_macs[copy] for copy, n in share.items())
+                jobs.append((plan, steps, macs, index))
+                done.append(
+                    plan.unit.submit(
+                        steps, plan.cost.cycles, self.cores[index],
+                        issue=self._issue[index], retire=self._retire[index],
+                        store=self._store[index], work=plan.work,
+                    )
+                )
+        yield done[0] if len(done) == 1 else env.all_of(done)
+        barrier = controller.cost({"barrier": 1})
+        now = int(env.now)
+        end = now
+        phase = record.phase
+        for core in self._core_set:
+            controller.tally("barrier", 1, phase=phase)
+            end = max(end, controller.reserve(core, now, barrier, "barrier"))
+        if end > now:
+            yield env.timeout(end - now)
+        finish = int(env.now)
+        for core in self._core_set:
+            core.end(finish)
+        self.active_cycles += finish - begin
+        tile_cycles = max(plan.cost.cycles * steps for plan, steps, _, _ in jobs)
+        stats = sim.stats
+        stats.time_tile.add(tile_cycles, phase, self.group.name)
+        stats.time_controller.add(finish - begin - tile_cycles, phase, CHIP)
+        self._account(record, jobs)
+
+    def _check_budget(self, record: OpRecord, shares: list[dict[int, int]]) -> None:
+        """Refuse a record whose steps would take more events than the budget allows: a timed
+        controller costs one event per step of each group, an untimed one one per group."""
+        timed = self.sim.system.controller.timed
+        events = sum(max(share.values()) if timed else 1 for share in shares)
+        if events > self.sim.limits.events:
+            self.sim.limits.check(
+                "events", events,
+                f"record {record.index} ({record.vectors:,} vectors on layer '{record.layer}')",
+            )
+
+    def _account(self, record: OpRecord, jobs: list[tuple[GroupPlan, int, int, int]]) -> None:
+        sim, layout = self.sim, self.layout
+        system, stats, phase = sim.system, sim.stats, record.phase
+        controller, group = system.controller, self.group
+        kind, name = group.kind, group.name
+        for plan, steps, macs, index in jobs:
+            kind.charge(plan.cost, steps, phase)
+            crossbars = plan.unit.placed.crossbars
+            system.crossbar_busy[list(crossbars)] += steps * plan.cost.cycles
+            stats.tile_ops.add(steps * len(crossbars), phase, name)
+            stats.macs.add(macs, phase, name)
+            step = self.steps[index]
+            controller.tally("load", steps * step.load, phase=phase)
+            controller.tally("mvm", steps * step.mvm, phase=phase)
+            controller.tally("store", steps * step.store, phase=phase)
+            controller.tally("loop", steps * step.loop, phase=phase)
+        stats.vmm_steps.add(max(steps for _, steps, _, _ in jobs), phase, name)
+        stats.vectors.add(record.vectors, phase, name)
+        kind.count_vectors(
+            layout, record.vectors, record.input_bits, system.act_bits,
+            record.bitplane_nz, record.input_nz, phase,
+        )
+
+
+class DigitalForward(Handler):
+    """Forward activation, pooling and add records on the vector units (module docstring)."""
+
+    def __init__(self, sim: Simulation, layer: LayerSpec) -> None:
+        super().__init__(sim, layer)
+        program = sim.system.program
+        assert program is not None
+        self.shares = program.shares.get(layer.name, ((0, 1.0),))
+
+    def execute(self, record: OpRecord) -> Process:
+        """Run a digital record on the vector units of the tiles holding its input, in
+        parallel, each after its core issued the ``valu`` instructions of its share."""
+        sim = self.sim
+        env, system = sim.env, sim.system
+        controller, digital = system.controller, system.digital
+        phase = record.phase
+        sim.stats.digital_elements.add(record.elements, phase, CHIP)
+        per_core: dict[Core, int] = {}
+        for (tile, _), elements in zip(
+            self.shares, split(record.elements, [p for _, p in self.shares])
+        ):
+            core = controller.core_of(tile)
+            per_core[core] = per_core.get(core, 0) + elements
+        lanes = system.config.digital.lanes
+        begin = int(env.now)
+        processes = []
+        longest = 0
+        enabled = digital.config.enabled
+        for core, elements in per_core.items():
+            if not elements:
+                continue
+            count = -(-elements // lanes)
+            # A disabled vector unit's work is counted, neither timed nor charged: its valu
+            # instructions too.
+            controller.tally("valu", count, charged=enabled, phase=phase)
+            if not enabled:
+                continue
+            core.begin(begin)
+            processes.append(
+                env.process(self._share(core, record.kind, elements, count, phase))
+            )
+            longest = max(longest, digital.cycles(record.kind, elements))
+        if processes:
+            yield processes[0] if len(processes) == 1 else env.all_of(processes)
+        finish = int(env.now)
+        sim.stats.time_digital.add(longest, phase, CHIP)
+        sim.stats.time_controller.add(finish - begin - longest, phase, CHIP)
+
+    def _share(self, core: Core, kind: str, elements: int, count: int, phase: str) -> Process:
+        env, system = self.sim.env, self.sim.system
+        controller = system.controller
+        begin = int(env.now)
+        # The core issues the valu instructions while its vector unit works on them.
+        issued = controller.reserve(core, begin, controller.cost({"valu": count}), "valu")
+        yield from system.digital.execute(kind, elements, core.index, phase)
+        now = int(env.now)
+        if issued > now:
+            yield env.timeout(issued - now)
+        core.end(int(env.now))
+
+
+class PassThrough(Handler):
+    """Records that move no data and cost nothing (``flatten``)."""
+
+    def execute(self, record: OpRecord) -> Process:
+        """Nothing to do."""
+        return
+        yield  # pragma: no cover - a generator
+
+
+def default_handlers() -> Handlers:
+    """The built-in handlers: forward matrix, digital and pass-through records."""
+    table: dict[tuple[str, str], HandlerFactory] = {("forward", "mvm"): MatrixForward}
+    table.update({("forward", kind): DigitalForward for kind in DIGITAL_KINDS})
+    table.update({("forward", kind): PassThrough for kind in PASS_KINDS})
+    return Handlers(MappingProxyType(table))

@@ -1,0 +1,222 @@
+"""What a run counted: the one result type of every schedule (stage: sim).
+
+:class:`SimResult` is what :func:`archsim.sim.simulate` (a trace, sequential or pipelined) and
+:func:`archsim.sim.drive_traffic` (synthetic NoC traffic) return. It is immutable and holds
+counts and times only, in cycles of ``clock_hz``; energy (:mod:`archsim.energy`) and the
+report (:mod:`archsim.report`) are derived from it afterwards. Every component bank reports its
+declared actions with their energy per performance and its counts per phase
+(:class:`ComponentResult`), so the energy stage needs nothing but the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Union
+
+from archsim.stats import CounterSummary, LevelSummary, TallySummary
+
+__all__ = [
+    "ComponentResult",
+    "ControllerResult",
+    "GroupResult",
+    "LayerResult",
+    "NocResult",
+    "SimResult",
+    "Statistic",
+    "TrafficResult",
+]
+
+def _empty() -> Mapping[str, object]:
+    return MappingProxyType({})
+
+
+#: A frozen statistic of a run.
+Statistic = Union[CounterSummary, TallySummary, LevelSummary]
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """Per matrix layer: its mapping (on tile group ``group``), and ``active_cycles``, the
+    cycles during which it had work in flight (from sending a record to its groups until all
+    were done, waits for the controller included), summed over records."""
+
+    name: str
+    rows: int
+    cols: int
+    crossbars: int
+    copies: int
+    copies_per_array: int
+    row_splits: int
+    col_splits: int
+    active_cycles: int
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    """Per component bank: instances, busy instance-cycles and action counts.
+
+    ``actions`` are whole-run counts keyed ``"<kind>.<action>"``; ``energy_per_action_j`` the
+    energy of one performance of each, as the component declared it; ``actions_by_phase`` and
+    ``busy_by_phase`` split counts and busy cycles by the phase of the work. ``group`` is the
+    tile group the bank belongs to (``""`` for chip-level units).
+    """
+
+    kind: str
+    instances: int
+    instances_used: int
+    timed: bool
+    busy_cycles: int
+    actions: Mapping[str, float]
+    group: str = ""
+    energy_per_action_j: Mapping[str, float] = field(default_factory=_empty)
+    actions_by_phase: Mapping[str, Mapping[str, float]] = field(default_factory=_empty)
+    busy_by_phase: Mapping[str, int] = field(default_factory=_empty)
+    descriptions: Mapping[str, str] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """One tile group: its name, kind, tiles ``[first_tile, first_tile + tiles)`` and arrays
+    (available and holding weights)."""
+
+    name: str
+    kind: str
+    first_tile: int
+    tiles: int
+    tiles_used: int
+    crossbars: int
+    crossbars_used: int
+
+
+@dataclass(frozen=True)
+class ControllerResult:
+    """The controller cores: instructions by class (counted even when untimed), busy and stall
+    cycles summed over cores (stalls: a program in flight, nothing issuing)."""
+
+    enabled: bool
+    scope: str
+    cores: int
+    cores_used: int
+    instructions: Mapping[str, int]
+    busy_cycles: int
+    stall_cycles: int
+
+
+@dataclass(frozen=True)
+class NocResult:
+    """The traffic a run put on the NoC.
+
+    ``latency`` is per packet, creation to the tail's ejection, in cycles (``latency_p50`` and
+    ``latency_p99`` its percentiles, :func:`archsim.stats.percentile`); ``nodes[t]`` the router
+    of tile ``t``; ``bit_hops`` the hop-weighted activation traffic of one sample under that
+    placement and ``bit_hops_in_order`` under in-order placement (None for synthetic traffic).
+    """
+
+    topology: str
+    flow_control: str
+    routers: int
+    placement: str
+    dims: tuple[int, ...]
+    nodes: tuple[int, ...]
+    packet_data_bits: int
+    packets: int
+    flits: int
+    header_bits: int
+    data_bits: int
+    latency: TallySummary
+    latency_p50: float
+    latency_p99: float
+    link_utilization_mean: float
+    link_utilization_max: float
+    link_utilization: tuple[float, ...]  # per directed link, in Topology.links order
+    links: tuple[tuple[int, int], ...]
+    bit_hops: int | None
+    bit_hops_in_order: int | None
+    packets_injected: int = 0
+    packets_delivered: int = 0
+    flits_injected: int = 0
+    flits_delivered: int = 0
+    header_bits_per_packet: int = 0
+    chunk_index_bits: int = 0
+
+
+@dataclass(frozen=True)
+class TrafficResult:
+    """What a synthetic-traffic run measured. Rates are per node per cycle; times in cycles.
+
+    Throughput is measured over the window in which every source is still injecting (from 10 %
+    of it, after warm-up, to the first source's last packet). ``long_window`` says the window
+    outlasts the longest zero-load latency; ``steady`` that it does and the network is not
+    saturated, so offered and accepted throughput describe a steady state; ``saturated``
+    says accepted throughput fell below 95 % of the offered load or the 99th-percentile latency
+    exceeds 10x the mean zero-load latency (queues grow without bound: the latency figures then
+    describe this run's length, not the network). With mixed packet sizes, ``data_bits`` is
+    the tuple of sizes drawn from and ``header_overhead`` the measured share of header bits.
+    """
+
+    pattern: str
+    rate: float
+    nodes: int
+    packets: int
+    flits_per_packet: int
+    header_bits: int
+    data_bits: int | tuple[int, ...]
+    header_overhead: float
+    window_cycles: int
+    long_window: bool
+    steady: bool
+    saturated: bool
+    offered_flits: float
+    accepted_flits: float
+    bisection_bound: float | None  # uniform traffic only
+    zero_load_mean: float
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Everything a run counted; energy and the report are derived from it later.
+
+    Times are in cycles of ``clock_hz``. ``mode`` is the schedule: ``sequential``,
+    ``pipelined`` or ``traffic`` (synthetic NoC traffic, no trace: ``samples`` is 0 and
+    ``traffic`` describes the load). ``interval_cycles`` is the steady-state time between
+    inputs (the run time per sample in layer-sequential mode). ``latency`` summarises every
+    sample's latency; ``first_latency_cycles`` is the first sample's, which meets an empty chip
+    (in pipelined mode, later samples also wait behind the slowest stage). ``statistics``
+    holds every declared statistic of the run with its unit, description and per-phase and
+    per-group values; ``phases`` the phases of the records that ran.
+    """
+
+    config_name: str
+    model: str
+    seed: int
+    mode: str
+    clock_hz: float
+    samples: int
+    total_cycles: int
+    latency: TallySummary
+    first_latency_cycles: int
+    interval_cycles: float
+    crossbars: int
+    crossbars_available: int
+    tiles: int
+    tiles_used: int
+    tile_ops: int
+    vmm_steps: int
+    macs: int
+    vectors: int
+    digital_elements: int
+    digital_enabled: bool
+    components: tuple[ComponentResult, ...]
+    layers: tuple[LayerResult, ...]
+    tile_busy_cycles: tuple[int, ...]  # per tile in use (tiles are filled in order)
+    controller: ControllerResult
+    noc: NocResult | None
+    #: cycles summed over records: arrays, vector units, controller, NoC (see sim.handlers)
+    time_split: Mapping[str, int]
+    groups: tuple[GroupResult, ...] = ()
+    statistics: tuple[Statistic, ...] = ()
+    phases: tuple[str, ...] = ()
+    traffic: TrafficResult | None = None
