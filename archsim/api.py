@@ -39,7 +39,6 @@ from archsim.report.report import Report, build_report
 from archsim.sim import Handlers, drive_traffic, program_listing, simulate
 from archsim.sim.engine import naming_config
 from archsim.stats.timeline import Timeline
-
 from archsim.workload.export import export_trace as export
 
 if TYPE_CHECKING:

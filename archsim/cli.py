@@ -465,12 +465,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from archsim import api
 
     config = api.validate(args.config, args.overrides, limits=_limits(args))
-    xbar = config.tile.crossbar
+    groups = [
+        f"{group.tiles} tiles x {group.crossbars_per_tile} crossbars of "
+        f"{group.tile.crossbar.rows}x{group.tile.crossbar.cols}, {group.tile.crossbar.cell_bits}"
+        f"-bit cells, {group.tile.adc.bits}-bit ADCs"
+        for group in config.groups
+    ]
+    if config.tile_groups:
+        groups = [f"{name}: {text}" for name, text in zip(config.tile_groups, groups)]
     noc = "" if config.noc is None else f", {config.noc.topology} NoC"
     print(
-        f"ok: {config.name}: {config.chip.tiles} tiles x {config.chip.crossbars_per_tile} "
-        f"crossbars of {xbar.rows}x{xbar.cols}, {xbar.cell_bits}-bit cells, "
-        f"{config.tile.adc.bits}-bit ADCs, {config.chip.clock_hz / 1e6:g} MHz{noc}"
+        f"ok: {config.name}: {'; '.join(groups)}, {config.chip.clock_hz / 1e6:g} MHz{noc}"
     )
     return 0
 

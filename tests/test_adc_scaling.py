@@ -11,8 +11,8 @@ import pytest
 from conftest import CONFIGS
 
 from archsim.config import load_hardware
-from archsim.errors import ConfigError
 from archsim.energy.models import adc_convert_energy_j as convert_energy_j
+from archsim.errors import ConfigError
 from archsim.hw.adc import Adc, conversion_cycles
 from archsim.sim import simulate
 

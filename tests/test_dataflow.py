@@ -179,7 +179,6 @@ def test_dataflow_report_is_deterministic():
     reports = []
     for _ in range(2):
         result, _ = run(WU_NOC, LENET, "mapping.pipeline=true", "mapping.placement=traffic_aware")
-        config = load_hardware(WU_NOC, ["mapping.pipeline=true", "mapping.placement=traffic_aware"])
         reports.append(to_json(build_report(result, account(result))))
     assert reports[0] == reports[1]
     noc = json.loads(reports[0])["noc"]

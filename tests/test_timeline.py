@@ -29,12 +29,11 @@ from archsim.errors import ArchsimError
 from archsim.hw.controller import RecordedController
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.tile import CrossbarTiles
-from archsim.hw.trace_hooks import ArrayWork, conversion_phases
 from archsim.mapping.crossbar import CrossbarLayout
 from archsim.report import build_report, to_json
 from archsim.report.timeline import to_chrome_trace, write_timeline
 from archsim.sim import simulate
-from archsim.stats.timeline import CATEGORIES, Timeline
+from archsim.stats.timeline import CATEGORIES, ArrayWork, Timeline
 from archsim.workload.export import export_trace
 
 WU = CONFIGS / "wu2023_64x64.yaml"
@@ -319,7 +318,7 @@ def test_conversion_phases_follow_the_tile_cost_model(config_path, overrides):
     xbar = config.tile.crossbar
     layout = CrossbarLayout(slots=(), rows_used=xbar.rows, cols_used=xbar.cols)
     for bits in (1, 4, 8):
-        phases = conversion_phases(tiles, layout, bits)
+        phases = tiles.conversion_phases(layout, bits)
         cost = tiles.op_cost(layout, bits)
         assert phases[-1][0] + phases[-1][1] == cost.cycles
         assert all(b[0] >= a[0] + a[1] for a, b in zip(phases, phases[1:]))

@@ -7,10 +7,8 @@ or :func:`hardware_from_data` to build many configs from one base already read (
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
-
-from collections.abc import Mapping
 
 from archsim.config.checks import check_hardware
 from archsim.config.loader import (

@@ -39,11 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archsim import __version__
+from archsim import __version__, api
 from archsim.config.schema import HardwareConfig
 from archsim.dse.spec import TraceInput
 from archsim.dse.store import CacheEntry, key_inputs, write_entry
-from archsim import api
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
 

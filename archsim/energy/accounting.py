@@ -2,7 +2,7 @@
 
 The hardware only counts actions; every component declared each of its actions with the energy
 of one performance (:meth:`archsim.hw.component.Component.declare`), and a run's
-:class:`~archsim.sim.result.ComponentResult` carries those declarations beside the counts. Here
+:class:`~archsim.stats.ComponentResult` carries those declarations beside the counts. Here
 each count is multiplied by its declared energy, Accelergy-style, with no table of its own: an
 action that was counted was declared, and its energy with it. The total is by construction the
 sum of its per-component breakdown; the same energies are also split by tile group and by
@@ -14,12 +14,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from archsim.sim.result import ComponentResult, SimResult
+from archsim.stats import ComponentResult
 
-__all__ = ["EnergyResult", "account", "action_energies"]
+__all__ = ["Counted", "EnergyResult", "account", "action_energies"]
+
+
+class Counted(Protocol):
+    """What the accounting reads of a run (:class:`archsim.sim.result.SimResult` is one): the
+    component banks with their declared actions and counts."""
+
+    @property
+    def components(self) -> tuple[ComponentResult, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,7 @@ class EnergyResult:
     by_phase_j: Mapping[str, float] = field(default_factory=dict)
 
 
-def action_energies(result: SimResult) -> dict[str, float]:
+def action_energies(result: Counted) -> dict[str, float]:
     """Energy per action in joules, keyed ``"<kind>.<action>"`` like the action counts, as the
     run's components declared them (the first group's, where groups differ)."""
     table: dict[str, float] = {}
@@ -57,7 +64,7 @@ def _component_energy(component: ComponentResult) -> tuple[float, dict[str, floa
     return subtotal, by_action
 
 
-def account(result: SimResult) -> EnergyResult:
+def account(result: Counted) -> EnergyResult:
     """Energy of the run in ``result``, from its components' declared per-action energies."""
     by_action: dict[str, float] = {}
     by_component: dict[str, float] = {}

@@ -27,15 +27,15 @@ With ``enabled: false`` every instruction is still counted (:attr:`Controller.in
 takes no cycles and charges no energy: the action counts that energy accounting reads stay zero.
 
 :class:`RecordedController`, the variant a chip builds when it records a timeline, also reports
-each reservation as a span on its core's track (:mod:`archsim.hw.trace_hooks`).
+each reservation as a span on its core's track (:class:`archsim.stats.timeline.TimelineHooks`).
 """
 
 from __future__ import annotations
 
 from archsim.config.schema import INSTRUCTION_CLASSES, ControllerConfig
 from archsim.hw.component import Component
-from archsim.hw.trace_hooks import TimelineHooks
 from archsim.stats import FORWARD
+from archsim.stats.timeline import TimelineHooks
 
 
 class Core:
@@ -106,7 +106,11 @@ class Controller(Component):
         vector unit is not)."""
         self.instructions[op] += count
         if self.timed and charged:
-            self.count(op, count, phase)
+            counts = self._counts.get(phase)
+            if counts is None:  # the first instruction of this phase
+                self.count(op, count, phase)
+            else:
+                counts[op] += count
 
     @property
     def busy_cycles(self) -> int:

@@ -13,7 +13,7 @@ step the core stores its outputs (``store`` cycles). When the core costs nothing
 controller) the job is one timeout of ``steps x op_cycles``, the same times in one event. The
 job's ``done`` event fires when its last step has been retired.
 
-With a timeline recorder (:mod:`archsim.hw.trace_hooks`) the group reports its jobs as array
+With a timeline recorder (:class:`archsim.stats.timeline.TimelineHooks`) the group reports its jobs as array
 spans: one per job from its start when the core costs nothing, one per step from the cycle the
 core triggered it otherwise.
 """
@@ -26,8 +26,8 @@ from typing import Generator
 import simpy
 
 from archsim.hw.controller import Controller, Core
-from archsim.hw.trace_hooks import ArrayWork, TimelineHooks
 from archsim.mapping.placement import PlacedGroup
+from archsim.stats.timeline import ArrayWork, TimelineHooks
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ One unit of ``lanes`` lanes per controller core (one per chip, or one per tile);
 unit for that long, so pipeline stages on one core contend for it. With ``enabled: false`` its work is counted (``elements``) but
 takes no time and charges nothing (tile-only accounting). Actions: ``relu``, ``maxpool``,
 ``avgpool``, ``add`` (per element). With a timeline recorder each operation is reported as a span
-on its unit's track (:mod:`archsim.hw.trace_hooks`).
+on its unit's track (:class:`archsim.stats.timeline.TimelineHooks`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import simpy
 
 from archsim.config.schema import DigitalConfig
 from archsim.hw.component import Component
-from archsim.hw.trace_hooks import TimelineHooks
 from archsim.stats import FORWARD
+from archsim.stats.timeline import TimelineHooks
 
 #: Record kinds the digital unit executes, and the ones that only move data (no work).
 DIGITAL_KINDS = ("relu", "maxpool", "avgpool", "add")

@@ -10,7 +10,7 @@ packet has been delivered and received. Flows of one transfer run in parallel.
 
 The network counts the packets and their latency (:class:`~archsim.hw.noc.network.Network`);
 with a timeline recorder each packet is reported as a span, creation to the tail's ejection
-(:mod:`archsim.hw.trace_hooks`).
+(:class:`archsim.stats.timeline.TimelineHooks`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import simpy
 
 from archsim.hw.controller import Controller, Core
 from archsim.hw.noc.network import Delivery, Network
-from archsim.hw.trace_hooks import TimelineHooks
 from archsim.mapping.program import Transfer
 from archsim.mapping.traffic import IO
 from archsim.stats import FORWARD
+from archsim.stats.timeline import TimelineHooks
 
 Process = Generator[simpy.Event, object, None]
 

@@ -38,11 +38,11 @@ from archsim.hw.noc.packet import PacketFormat
 from archsim.hw.noc.routing import Routing
 from archsim.hw.noc.topology import Topology, build_topology, hop_matrix
 from archsim.hw.tile import CrossbarTiles, Tile, TileKind
-from archsim.hw.trace_hooks import TimelineHooks
 from archsim.limits import DEFAULT_LIMITS, Limits
-from archsim.mapping.placement import DEFAULT_GROUP, NetworkMapping
+from archsim.mapping.placement import NetworkMapping
 from archsim.mapping.program import Program, Transfer, build_program
 from archsim.mapping.traffic import Traffic, network_traffic, place_tiles
+from archsim.stats.timeline import TimelineHooks
 from archsim.workload.trace import NetworkSpec
 
 __all__ = ["GroupHardware", "System", "build_system", "default_payload_bits"]

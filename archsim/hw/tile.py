@@ -41,6 +41,7 @@ from archsim.hw.shift_add import ShiftAdd
 from archsim.hw.tia import Tia
 from archsim.mapping.crossbar import CrossbarLayout, LayerGeometry
 from archsim.stats import FORWARD
+from archsim.stats.timeline import Phases
 
 __all__ = ["CrossbarTiles", "OpCost", "Tile", "TileKind", "TileOps"]
 
@@ -119,7 +120,8 @@ class TileKind:
     """The component banks of one tile group and the cost of one of its operations.
 
     Subclasses set ``KIND`` (the name of the kind), build their banks in ``__init__`` and
-    override :meth:`op_cost` and :meth:`count_vectors`; everything else works on any kind.
+    override :meth:`op_cost` and :meth:`count_vectors` (and :meth:`conversion_phases` to show
+    converter activity on a timeline); everything else works on any kind.
     """
 
     KIND: ClassVar[str] = "tile"
@@ -137,6 +139,11 @@ class TileKind:
     def op_cost(self, layout: CrossbarLayout, input_bits: int) -> OpCost:
         """Cost of one operation of an array holding ``layout`` on ``input_bits``-bit inputs."""
         raise NotImplementedError
+
+    def conversion_phases(self, layout: CrossbarLayout, input_bits: int) -> Phases:
+        """When the kind's converters work during one operation, for a timeline: ``(offset,
+        cycles)`` phases from the operation's start (none by default)."""
+        return ()
 
     def count_vectors(
         self, geometry: LayerGeometry, vectors: int, input_bits: int, act_bits: int,
@@ -230,6 +237,35 @@ class CrossbarTiles(TileKind):
                 (self.adc, conversions * conv),
             ),
         )
+
+    def conversion_phases(self, layout: CrossbarLayout, input_bits: int) -> Phases:
+        """When the ADCs of a crossbar holding ``layout`` convert during one operation on
+        ``input_bits``-bit inputs: ``(offset, cycles)`` per phase, offsets in cycles from the
+        operation's start (for a timeline; the same cycle rules as :meth:`op_cost`). Every ADC
+        of the array converts the same column group at once, so a phase is the array's ADC
+        bank at work:
+
+        * analog accumulation: per column group ``g``, the slices are read and integrated,
+          then converted: a phase of ``c`` at ``g x (S x r + c) + S x r``;
+        * digital accumulation: per slice ``k``, the ``G`` groups are converted back to back,
+          a phase of ``G x c`` at ``k x (r + G x c) + r``, or with ``overlap_with_read`` at
+          ``r + k x max(r, G x c)`` (while slice ``k + 1`` is read).
+
+        The last phase ends with the operation (``op_cost(...).cycles``).
+        """
+        cfg = self.config
+        slices = self.dac.slices(input_bits)
+        groups = self.adc.column_groups(layout.cols_used)
+        read = cfg.crossbar.read_cycles
+        conv = self.conversion_cycles
+        if cfg.adc.accumulate == "analog":
+            period = slices * read + conv
+            return tuple((g * period + slices * read, conv) for g in range(groups))
+        convert_all = groups * conv
+        if cfg.adc.overlap_with_read:
+            pitch = max(read, convert_all)
+            return tuple((read + k * pitch, convert_all) for k in range(slices))
+        return tuple((k * (read + convert_all) + read, convert_all) for k in range(slices))
 
     def count_vectors(
         self, geometry: LayerGeometry, vectors: int, input_bits: int, act_bits: int,

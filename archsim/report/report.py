@@ -237,7 +237,6 @@ def _utilization(result: SimResult) -> tuple[dict[str, float], dict[str, float]]
 def _inference_sections(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
     clock = result.clock_hz
     samples = max(1, result.samples)
-    seconds = result.total_cycles / clock
     interval_s = result.interval_cycles / clock
     utilization, utilization_chip = _utilization(result)
     latency = result.latency

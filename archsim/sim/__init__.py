@@ -9,7 +9,6 @@
 from archsim.sim.engine import program_listing, simulate
 from archsim.sim.handlers import Handler, Handlers, default_handlers
 from archsim.sim.result import (
-    ComponentResult,
     ControllerResult,
     GroupResult,
     LayerResult,
@@ -20,7 +19,6 @@ from archsim.sim.result import (
 from archsim.sim.traffic import drive_traffic
 
 __all__ = [
-    "ComponentResult",
     "ControllerResult",
     "GroupResult",
     "Handler",

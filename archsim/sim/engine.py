@@ -53,14 +53,13 @@ from archsim.sim.handlers import (
     default_handlers,
 )
 from archsim.sim.result import (
-    ComponentResult,
     ControllerResult,
     GroupResult,
     LayerResult,
     NocResult,
     SimResult,
 )
-from archsim.stats import Tally, TallySummary
+from archsim.stats import ComponentResult, Tally, TallySummary
 from archsim.stats.timeline import Timeline
 from archsim.workload.trace import NetworkSpec, OpRecord, TraceReader
 

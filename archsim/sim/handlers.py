@@ -45,10 +45,10 @@ from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DIGITAL_KINDS, PASS_KINDS
 from archsim.hw.system import GroupHardware, System
 from archsim.hw.tile import OpCost
-from archsim.hw.trace_hooks import ArrayWork, conversion_phases
 from archsim.limits import Limits
 from archsim.mapping.placement import LayerMapping
 from archsim.stats import CHIP, Counter, Tally, TimeWeighted
+from archsim.stats.timeline import ArrayWork
 from archsim.workload.trace import LayerSpec, OpRecord
 
 __all__ = [
@@ -292,7 +292,7 @@ class MatrixForward(Handler):
                 cost = OpCost.together(kind.op_cost(lay, input_bits) for lay in layouts)
                 work = None
                 if self.sim.system.timeline is not None:
-                    phases = tuple(conversion_phases(kind, lay, input_bits) for lay in layouts)
+                    phases = tuple(kind.conversion_phases(lay, input_bits) for lay in layouts)
                     work = ArrayWork(self.mapping.name, phases)
                 built.append(GroupPlan(unit, cost, work))
             plans = self._plans[input_bits] = tuple(built)

@@ -5,20 +5,18 @@
 counts and times only, in cycles of ``clock_hz``; energy (:mod:`archsim.energy`) and the
 report (:mod:`archsim.report`) are derived from it afterwards. Every component bank reports its
 declared actions with their energy per performance and its counts per phase
-(:class:`ComponentResult`), so the energy stage needs nothing but the result.
+(:class:`~archsim.stats.ComponentResult`), so the energy stage needs nothing but the result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Union
 
-from archsim.stats import CounterSummary, LevelSummary, TallySummary
+from archsim.stats import ComponentResult, CounterSummary, LevelSummary, TallySummary
 
 __all__ = [
-    "ComponentResult",
     "ControllerResult",
     "GroupResult",
     "LayerResult",
@@ -27,10 +25,6 @@ __all__ = [
     "Statistic",
     "TrafficResult",
 ]
-
-def _empty() -> Mapping[str, object]:
-    return MappingProxyType({})
-
 
 #: A frozen statistic of a run.
 Statistic = Union[CounterSummary, TallySummary, LevelSummary]
@@ -52,29 +46,6 @@ class LayerResult:
     col_splits: int
     active_cycles: int
     group: str = ""
-
-
-@dataclass(frozen=True)
-class ComponentResult:
-    """Per component bank: instances, busy instance-cycles and action counts.
-
-    ``actions`` are whole-run counts keyed ``"<kind>.<action>"``; ``energy_per_action_j`` the
-    energy of one performance of each, as the component declared it; ``actions_by_phase`` and
-    ``busy_by_phase`` split counts and busy cycles by the phase of the work. ``group`` is the
-    tile group the bank belongs to (``""`` for chip-level units).
-    """
-
-    kind: str
-    instances: int
-    instances_used: int
-    timed: bool
-    busy_cycles: int
-    actions: Mapping[str, float]
-    group: str = ""
-    energy_per_action_j: Mapping[str, float] = field(default_factory=_empty)
-    actions_by_phase: Mapping[str, Mapping[str, float]] = field(default_factory=_empty)
-    busy_by_phase: Mapping[str, int] = field(default_factory=_empty)
-    descriptions: Mapping[str, str] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)

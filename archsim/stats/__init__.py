@@ -4,6 +4,7 @@
 * :class:`Tally` — observations (count, mean, min, max, standard deviation, and with
   ``exact=True`` percentiles), overall and per phase, frozen into a :class:`TallySummary`;
 * :class:`TimeWeighted` — a level over time (its time-weighted mean and maximum);
+* :class:`ComponentResult` — a component bank's declared actions, their energies and counts;
 * :func:`percentile` — the one quantile every latency figure uses;
 * :mod:`~archsim.stats.timeline` — the timeline recorder (what each component did, when);
 * :mod:`~archsim.stats.pareto` — Pareto dominance among rows of numbers.
@@ -15,6 +16,7 @@ long runs.
 from archsim.stats.records import (
     CHIP,
     FORWARD,
+    ComponentResult,
     Counter,
     CounterSummary,
     LevelSummary,
@@ -27,6 +29,7 @@ from archsim.stats.records import (
 __all__ = [
     "CHIP",
     "FORWARD",
+    "ComponentResult",
     "Counter",
     "CounterSummary",
     "LevelSummary",

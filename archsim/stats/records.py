@@ -26,7 +26,7 @@ histogram so that memory does not grow with the run, and equal, bit for bit, to
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
@@ -34,6 +34,7 @@ from typing import Final
 __all__ = [
     "CHIP",
     "FORWARD",
+    "ComponentResult",
     "Counter",
     "CounterSummary",
     "LevelSummary",
@@ -79,6 +80,34 @@ def percentile(histogram: Mapping[float, int], q: float) -> float:
     if gamma >= 0.5:
         return float(upper - difference * (1 - gamma))
     return float(lower + difference * gamma)
+
+
+# --------------------------------------------------------------------------------------------
+# Component banks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    """Per component bank: instances, busy instance-cycles and action counts.
+
+    ``actions`` are whole-run counts keyed ``"<kind>.<action>"``; ``energy_per_action_j`` the
+    energy of one performance of each, as the component declared it; ``actions_by_phase`` and
+    ``busy_by_phase`` split counts and busy cycles by the phase of the work. ``group`` is the
+    tile group the bank belongs to (``""`` for chip-level units).
+    """
+
+    kind: str
+    instances: int
+    instances_used: int
+    timed: bool
+    busy_cycles: int
+    actions: Mapping[str, float]
+    group: str = ""
+    energy_per_action_j: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    actions_by_phase: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
+    busy_by_phase: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    descriptions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,17 +198,16 @@ class TallySummary:
 
 
 class _Moments:
-    """Count, mean, variance accumulator (Welford), min and max, with an optional histogram."""
+    """Count, mean, variance accumulator (Welford), min and max of inexact observations."""
 
-    __slots__ = ("count", "mean", "m2", "min", "max", "histogram")
+    __slots__ = ("count", "mean", "m2", "min", "max")
 
-    def __init__(self, exact: bool) -> None:
+    def __init__(self) -> None:
         self.count = 0
         self.mean = 0.0
         self.m2 = 0.0
         self.min = math.inf
         self.max = -math.inf
-        self.histogram: dict[float, int] | None = {} if exact else None
 
     def observe(self, value: float) -> None:
         self.count += 1
@@ -190,22 +218,28 @@ class _Moments:
             self.min = value
         if value > self.max:
             self.max = value
-        if self.histogram is not None:
-            self.histogram[value] = self.histogram.get(value, 0) + 1
 
     def summary(self, name: str, unit: str, description: str) -> TallySummary:
         empty = self.count == 0
-        histogram = self.histogram
-        mean = self.mean
-        std = math.sqrt(self.m2 / self.count) if self.count > 1 else 0.0
-        if histogram is not None and not empty:
-            mean, std = _exact_moments(histogram, self.count)
         return TallySummary(
-            name, unit, description, self.count, mean,
-            None if empty else self.min, None if empty else self.max, std,
-            None if histogram is None else percentile(histogram, 0.50),
-            None if histogram is None else percentile(histogram, 0.99),
+            name, unit, description, self.count, self.mean,
+            None if empty else self.min, None if empty else self.max,
+            math.sqrt(self.m2 / self.count) if self.count > 1 else 0.0,
         )
+
+
+def _histogram_summary(
+    histogram: Mapping[float, int], name: str, unit: str, description: str
+) -> TallySummary:
+    """The summary of the observations counted in ``histogram``, each figure rounded once."""
+    count = sum(histogram.values())
+    if not count:
+        return TallySummary(name, unit, description, 0, 0.0, None, None, 0.0, None, None)
+    mean, std = _exact_moments(histogram, count)
+    return TallySummary(
+        name, unit, description, count, mean, min(histogram), max(histogram), std,
+        percentile(histogram, 0.50), percentile(histogram, 0.99),
+    )
 
 
 def _exact_moments(histogram: Mapping[float, int], count: int) -> tuple[float, float]:
@@ -221,66 +255,96 @@ def _exact_moments(histogram: Mapping[float, int], count: int) -> tuple[float, f
     return mean, math.sqrt(spread / count)
 
 
-class Tally:
-    """Observations of one quantity in ``unit``: count, mean, min, max, std (O(1)), overall and
-    per phase; with ``exact`` also an exact histogram for percentiles."""
+def _merged(histograms: Iterable[Mapping[float, int]]) -> dict[float, int]:
+    merged: dict[float, int] = {}
+    for histogram in histograms:
+        for value, n in histogram.items():
+            merged[value] = merged.get(value, 0) + n
+    return merged
 
-    __slots__ = ("name", "unit", "description", "exact", "_all", "_phases")
+
+class Tally:
+    """Observations of one quantity in ``unit``: count, mean, min, max, std, overall and per
+    phase.
+
+    An inexact tally keeps running moments (Welford, O(1)). An ``exact`` one keeps a histogram
+    per phase instead (O(distinct values): cycle counts), from which every figure is computed
+    exactly when asked, percentiles included, and an observation costs one dictionary update.
+    """
+
+    __slots__ = ("name", "unit", "description", "exact", "count", "_all", "_phases", "_hist")
 
     def __init__(self, name: str, unit: str, description: str, *, exact: bool = False) -> None:
         self.name = name
         self.unit = unit
         self.description = description
         self.exact = exact
-        self._all = _Moments(exact)
+        #: observations so far
+        self.count = 0
+        self._all = _Moments()
         self._phases: dict[str, _Moments] = {}
+        #: exact: observations by value, per phase ("" for observations of no phase)
+        self._hist: dict[str, dict[float, int]] = {}
 
     def observe(self, value: float, phase: str | None = None) -> None:
         """Add one observation (to ``phase`` as well, when given)."""
+        self.count += 1
+        if self.exact:
+            key = phase or ""
+            histogram = self._hist.get(key)
+            if histogram is None:
+                histogram = self._hist[key] = {}
+            histogram[value] = histogram.get(value, 0) + 1
+            return
         self._all.observe(value)
         if phase is not None:
             moments = self._phases.get(phase)
             if moments is None:
-                moments = self._phases[phase] = _Moments(self.exact)
+                moments = self._phases[phase] = _Moments()
             moments.observe(value)
 
     @property
-    def count(self) -> int:
-        """Observations so far."""
-        return self._all.count
+    def histogram(self) -> Mapping[float, int]:
+        """Observations by value over every phase (read-only; empty unless ``exact``)."""
+        return MappingProxyType(_merged(self._hist.values()))
 
     @property
     def mean(self) -> float:
         """Mean of the observations (0 when empty)."""
-        return self._all.mean
+        return self.summary().mean
 
     @property
     def min(self) -> float:
         """Smallest observation (inf when empty)."""
-        return self._all.min
+        low = self.summary().min
+        return math.inf if low is None else low
 
     @property
     def max(self) -> float:
         """Largest observation (-inf when empty)."""
-        return self._all.max
+        high = self.summary().max
+        return -math.inf if high is None else high
 
     @property
     def std(self) -> float:
         """Population standard deviation (0 for fewer than two observations)."""
-        return math.sqrt(self._all.m2 / self.count) if self.count > 1 else 0.0
-
-    @property
-    def histogram(self) -> Mapping[float, int]:
-        """Observations by value (read-only; empty unless ``exact``)."""
-        return MappingProxyType(self._all.histogram or {})
+        return self.summary().std
 
     def summary(self) -> TallySummary:
         """An immutable snapshot, with the per-phase figures."""
-        overall = self._all.summary(self.name, self.unit, self.description)
-        phases = {
-            phase: moments.summary(self.name, self.unit, self.description)
-            for phase, moments in self._phases.items()
-        }
+        name, unit, description = self.name, self.unit, self.description
+        if self.exact:
+            overall = _histogram_summary(_merged(self._hist.values()), name, unit, description)
+            phases = {
+                phase: _histogram_summary(histogram, name, unit, description)
+                for phase, histogram in self._hist.items() if phase
+            }
+        else:
+            overall = self._all.summary(name, unit, description)
+            phases = {
+                phase: moments.summary(name, unit, description)
+                for phase, moments in self._phases.items()
+            }
         return TallySummary(
             overall.name, overall.unit, overall.description, overall.count, overall.mean,
             overall.min, overall.max, overall.std, overall.p50, overall.p99,

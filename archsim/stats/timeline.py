@@ -1,13 +1,13 @@
 """The timeline recorder: what every component did, when, during one run (stage: stats).
 
 A :class:`Timeline` passed to :func:`archsim.sim.simulate` (``timeline=``) receives the spans
-the hardware reports through :class:`archsim.hw.trace_hooks.TimelineHooks` and keeps them, in
+the hardware reports through :class:`TimelineHooks` and keeps them, in
 cycles of the chip clock, on one *track* per component instance:
 
 * per tile in use, one track per crossbar (``array i``: the group's jobs, or its steps when the
   controller is timed) and, with ``conversions``, one for its ADC bank (``array i adc``: one
-  span per conversion phase of every operation, :func:`archsim.hw.trace_hooks.
-  conversion_phases`);
+  span per conversion phase of every operation,
+  :meth:`archsim.hw.tile.CrossbarTiles.conversion_phases`);
 * per controller core (``core c``): every reservation, named by its instruction classes;
 * per vector unit (``vector unit u``): every operation;
 * per NoC flow (``tile a -> tile b``): every packet, creation to the tail's ejection; packets of
@@ -42,11 +42,59 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from archsim.config.schema import HardwareConfig
-from archsim.hw.trace_hooks import ArrayWork, Phases
 from archsim.mapping.placement import NetworkMapping
+
+#: Conversion phases of one operation: ``(offset, cycles)`` from the operation's start.
+Phases = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class ArrayWork:
+    """What a crossbar group's jobs compute, for the timeline: the ``layer``, and per crossbar
+    of the group (in :attr:`~archsim.mapping.placement.PlacedGroup.crossbars` order) the
+    phases in which its ADCs convert during one operation."""
+
+    layer: str
+    conversions: tuple[Phases, ...]
+
+
+class TimelineHooks(Protocol):
+    """What hardware components tell a timeline recorder while they act.
+
+    A run records a timeline only when it is given a recorder (:class:`Timeline` implements
+    this interface). The components report *spans*, intervals ``[start, end)`` in integer
+    cycles of the chip clock, computed from the same cycle arithmetic that times them:
+    reporting adds no SimPy event, and a component without a recorder never calls a hook (it
+    tests for one at most once per job, operation or packet, never per VMM step or per
+    controller reservation). A recorder ignores empty spans (``end == start``).
+    """
+
+    def arrays(
+        self, crossbars: tuple[int, ...], start: int, steps: int, op_cycles: int, work: ArrayWork
+    ) -> None:
+        """The ``crossbars`` (global indices) of a group compute ``steps`` operations of
+        ``op_cycles`` each, back to back from ``start`` (one report per job with an untimed
+        controller, one per step, ``steps = 1``, with a timed one); the ADC conversions inside
+        each operation follow from :attr:`ArrayWork.conversions`."""
+
+    def instruction(self, core: int, op: str, start: int, end: int) -> None:
+        """Controller core ``core`` executes instructions ``op`` (a class, or ``+``-joined
+        classes issued together, such as ``load+mvm``) in ``[start, end)``."""
+
+    def packet(
+        self, src_tile: int, dst_tile: int, created: int, delivered: int, flits: int, hops: int
+    ) -> None:
+        """A packet of ``flits`` flits from tile ``src_tile`` (-1: the I/O port) to tile
+        ``dst_tile`` over ``hops`` links, created at ``created`` and ejected (tail) at
+        ``delivered``."""
+
+    def vector(self, unit: int, kind: str, elements: int, start: int, end: int) -> None:
+        """Vector unit ``unit`` runs one ``kind`` operation on ``elements`` elements in
+        ``[start, end)``."""
+
 
 #: Span categories (the ``cat`` of a Chrome trace event), in the order the file lists them.
 CATEGORIES = ("mvm", "adc", "controller", "digital", "noc")
@@ -231,7 +279,8 @@ class Timeline:
     def packet(
         self, src_tile: int, dst_tile: int, created: int, delivered: int, flits: int, hops: int
     ) -> None:
-        """A packet of flow ``src_tile -> dst_tile``, on the flow's first free lane."""
+        """A packet of flow ``src_tile -> dst_tile`` (``src_tile`` -1: the I/O port, bringing
+        the network input), on the flow's first free lane."""
         if delivered <= created or not self._admit(created, "noc"):
             return
         lanes = self._lanes.setdefault((src_tile, dst_tile), [])
@@ -240,7 +289,8 @@ class Timeline:
                 lanes[position] = (track, delivered)
                 break
         else:
-            name = f"tile {src_tile} -> tile {dst_tile}"
+            source = "I/O port" if src_tile < 0 else f"tile {src_tile}"
+            name = f"{source} -> tile {dst_tile}"
             track = self._track((_NOC, 0, src_tile, dst_tile, len(lanes)), "noc", name)
             lanes.append((track, delivered))
         args = {"flits": flits, "hops": hops}

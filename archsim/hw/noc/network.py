@@ -288,10 +288,8 @@ class Network(Component):
         self._local = [CreditPool(env, buffer) for _ in range(topology.nodes)]
         self._eject = [CreditPool(env, 1) for _ in range(topology.nodes)]
         self.link_flits = np.zeros(links, dtype=np.int64)
-        self.packets = Counter("packets", "packets", "packets delivered")
-        self.flits = Counter("flits", "flits", "flits delivered")
-        self.header_bits = Counter("header_bits", "bits", "header bits of the packets delivered")
-        self.data_bits = Counter("data_bits", "bits", "payload bits of the packets delivered")
+        #: per phase, [packets, flits, payload bits] delivered (the counters' source)
+        self._delivered: dict[str, list[int]] = {}
         # Exact: latencies are integer cycles with few distinct values, so the histogram behind
         # the percentiles stays small.
         self.latency = Tally(
@@ -560,12 +558,43 @@ class Network(Component):
         self.packets_delivered += 1
         self.flits_delivered += flits
         delivered = int(env.now)
-        self.packets.add(1, phase)
-        self.flits.add(flits, phase)
-        self.header_bits.add(self.format.header_bits, phase)
-        self.data_bits.add(data_bits, phase)
+        totals = self._delivered.get(phase)
+        if totals is None:
+            totals = self._delivered[phase] = [0, 0, 0]
+        totals[0] += 1
+        totals[1] += flits
+        totals[2] += data_bits
         self.latency.observe(delivered - created, phase)
         return Delivery(src, dst, flits, hops, created, delivered)
+
+    def _counter(self, name: str, unit: str, description: str, column: int, scale: int = 1) -> Counter:
+        counter = Counter(name, unit, description)
+        for phase, totals in self._delivered.items():
+            counter.add(totals[column] * scale, phase)
+        return counter
+
+    @property
+    def packets(self) -> Counter:
+        """Packets delivered, per phase."""
+        return self._counter("packets", "packets", "packets delivered", 0)
+
+    @property
+    def flits(self) -> Counter:
+        """Flits delivered, per phase."""
+        return self._counter("flits", "flits", "flits delivered", 1)
+
+    @property
+    def header_bits(self) -> Counter:
+        """Header bits of the packets delivered, per phase."""
+        return self._counter(
+            "header_bits", "bits", "header bits of the packets delivered", 0,
+            self.format.header_bits,
+        )
+
+    @property
+    def data_bits(self) -> Counter:
+        """Payload bits of the packets delivered, per phase."""
+        return self._counter("data_bits", "bits", "payload bits of the packets delivered", 2)
 
     def _stage(
         self, pending: deque[_Pending], flits: int, slots: int, first: CreditPool,
