@@ -629,7 +629,10 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
             an integer too long. Messages start with ``"file:line:"``.
     """
     source = os.fspath(path)
-    limit = f"the limit of a config file is {MAX_CONFIG_BYTES:,} bytes (16 MiB)"
+    limit = (
+        f"the limit of a config file is {MAX_CONFIG_BYTES:,} bytes "
+        f"({MAX_CONFIG_BYTES / 2**20:g} MiB)"
+    )
     try:
         with open_regular(source) as stream:
             size = os.fstat(stream.fileno()).st_size

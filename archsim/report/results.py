@@ -430,7 +430,8 @@ def _too_large(path: Path, size: int | None = None) -> ArchsimError:
     """The error for a file over :data:`MAX_RESULTS_BYTES` (``size`` None: it grew)."""
     what = f"{size:,} bytes" if size is not None else "more bytes than that"
     return ArchsimError(
-        f"{path}: {what}; the limit of a file to plot is {MAX_RESULTS_BYTES:,} bytes (1 GiB)"
+        f"{path}: {what}; the limit of a file to plot is {MAX_RESULTS_BYTES:,} bytes "
+        f"({MAX_RESULTS_BYTES / 2**30:g} GiB)"
     )
 
 
