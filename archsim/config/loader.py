@@ -195,7 +195,17 @@ def option(
 
 
 def _join(path: str, key: str) -> str:
+    key = _key_text(key)
     return f"{path}.{key}" if path else key
+
+
+def _key_text(key: str) -> str:
+    """A mapping key for messages: itself, or escaped and shortened if it holds a line break
+    or other unprintable character or is long (a message is one readable line)."""
+    if key.isprintable() and len(key) <= 60:
+        return key
+    escaped = repr(key)[1:-1]
+    return escaped if len(escaped) <= 60 else escaped[:57] + "..."
 
 
 def _error(path: str, message: str) -> ConfigError:
@@ -235,6 +245,12 @@ def describe_value(value: object) -> str:
     """How a YAML value is shown after "got" in error messages, for other strict readers (the
     sweep spec) to word their errors as the config loader does."""
     return _got(value)
+
+
+def describe_key(key: str) -> str:
+    """How a mapping key is shown in a path in error messages (escaped if it is not short and
+    printable), for other strict readers to word their errors as the config loader does."""
+    return _key_text(key)
 
 def _show(value: float, unit: str | None) -> str:
     if isinstance(value, int):
@@ -470,7 +486,7 @@ MAX_INT_DIGITS = 4300
 MAX_CONFIG_BYTES = 16 * 2**20
 
 # Bits of the largest integer of MAX_INT_DIGITS decimal digits: the bound for 0x and 0o text.
-_MAX_INT_BITS = math.ceil(MAX_INT_DIGITS * math.log2(10))
+_MAX_INT_BITS = math.floor(MAX_INT_DIGITS * math.log2(10))
 
 
 def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
@@ -692,7 +708,7 @@ def _merge(
 def _base_of(source: str, data: Mapping[str, Any]) -> str:
     """The file named by ``data["base"]``, relative to the directory of ``source``."""
     name = data[_BASE_KEY]
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str) or not name.strip() or not name.isprintable():
         raise ConfigError(
             f"{source}: {_BASE_KEY}: expected the file name of another config, got {_got(name)}"
         )

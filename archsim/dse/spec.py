@@ -59,6 +59,7 @@ from archsim.config.loader import (
     open_regular,
     parse_config_path,
 )
+from archsim.config.loader import describe_key
 from archsim.config.loader import describe_value as _got
 from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError, ConfigError
@@ -245,6 +246,7 @@ class SweepSpec:
 
 
 def _join(where: str, key: str) -> str:
+    key = describe_key(key)
     return f"{where}.{key}" if where else key
 
 

@@ -179,3 +179,23 @@ def test_a_sweep_spec_that_is_a_fifo_is_refused(tmp_path, capsys):
     line = fails_cleanly(capsys, ["sweep", str(fifo), "--out", str(tmp_path / "out")], within_s=2)
     assert "not a regular file (a FIFO)" in line
     assert not (tmp_path / "out").exists()
+
+
+# -- found by fuzzing: messages stay one line --------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ['"a\\nb"', '"x\\ry"', "'" + "k" * 500 + "'"])
+def test_an_unknown_key_with_a_line_break_or_of_great_length_is_one_short_line(
+    tmp_path, capsys, key
+):
+    path = tmp_path / "c.yaml"
+    path.write_text(WU.read_text() + f"{key}: 1\n")
+    line = fails_cleanly(capsys, ["validate", str(path)])
+    assert "unknown field" in line and len(line) < 400
+
+
+def test_a_base_name_with_a_line_break_is_refused(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text('base: "wu\\n2023.yaml"\n')
+    line = fails_cleanly(capsys, ["validate", str(path)])
+    assert "base: expected the file name of another config" in line

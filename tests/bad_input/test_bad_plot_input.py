@@ -133,3 +133,32 @@ def test_a_file_growing_past_the_limit_while_read_stops_there(tmp_path, monkeypa
     monkeypatch.setattr(results, "_open", grows)
     with pytest.raises(ArchsimError, match="more bytes than that; the limit"):
         read_results(path)
+
+
+# -- found by fuzzing ----------------------------------------------------------------------------
+
+
+def test_a_column_name_with_a_line_break_is_one_line(tmp_path, capsys):
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"point": 0, "per_inference.latency_s": 1, "p\\r_inference.latency_s": 2}\n')
+    line = plot(capsys, path, "--x", "point", "--y", "per_inference.latency_z")
+    assert "p\\r_inference.latency_s" in line
+    path.write_text('{"point": 0, "status": "error", "error": "a\\nb"}\n')
+    assert "no design point succeeded" in plot(capsys, path, "--x", "point", "--y", "error")
+
+
+@pytest.mark.parametrize(
+    ("links", "message"),
+    [
+        (["1" * 5000 + "-1"], "expected a link 'u-v' or [u, v] of router ids"),
+        (["\u00b2-1"], "expected a link 'u-v'"),
+        ([[10**18, 0]], "the report's network needs 1,000,000,000,000,000,001 routers"),
+        ([[True, False]], "expected a link"),
+    ],
+)
+def test_forged_noc_links(tmp_path, capsys, links, message):
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"schema": "archsim-noc-report", "links": links,
+                                "link_utilization": [0.5] * len(links)}))
+    line = plot(capsys, path, "--kind", "heatmap", within_s=2)
+    assert message in line and len(line) < 400
