@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
+import errno
 import math
 import os
 import re
@@ -616,9 +617,14 @@ def open_regular(path: str | os.PathLike[str]) -> typing.BinaryIO:
     Raises:
         NotRegularFileError: (an OSError) ``path`` is a directory, FIFO, device or socket;
             its ``strerror`` says ``"not a regular file (a FIFO)"``.
-        OSError: the file cannot be opened.
+        OSError: the file cannot be opened (also for a name holding a NUL character).
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except ValueError:  # a NUL character: no file can have that name
+        name = os.fspath(path)
+        raise OSError(errno.EINVAL, "invalid file name (a NUL character)", name) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -328,8 +328,11 @@ def _list(data: object, where: str, *, empty: bool = False) -> list[Any]:
 
 
 def _string(data: object, where: str) -> str:
-    if not isinstance(data, str) or not data.strip():
-        raise ConfigError(f"{where}: expected a non-empty string, got {_got(data)}")
+    # Printable: file names and paths from here appear in messages and results columns.
+    if not isinstance(data, str) or not data.strip() or not data.isprintable():
+        raise ConfigError(
+            f"{where}: expected a non-empty string of printable characters, got {_got(data)}"
+        )
     return data
 
 
