@@ -114,7 +114,7 @@ def test_every_number_and_energy_field_has_an_upper_bound():
             plain = typing.get_origin(hint) not in (dict, tuple)
             if declared and plain and meta.get("max") is None:
                 unbounded.append(prefix + field.name)
-            if plain and meta.get("unit") == "J":  # no hardware action costs a joule
+            if meta.get("unit") == "J":  # no hardware action costs a joule (energy_by_bits too)
                 assert meta.get("max") == 1.0, prefix + field.name
             for arg in (hint, *typing.get_args(hint)):
                 if isinstance(arg, type) and dataclasses.is_dataclass(arg):
@@ -199,3 +199,11 @@ def test_a_base_name_with_a_line_break_is_refused(tmp_path, capsys):
     path.write_text('base: "wu\\n2023.yaml"\n')
     line = fails_cleanly(capsys, ["validate", str(path)])
     assert "base: expected the file name of another config" in line
+
+
+def test_an_adc_energy_table_entry_beyond_a_joule_is_refused(capsys):
+    # 1e308 J per conversion used to overflow the report's energy to infinity (a ValueError
+    # when the report was written).
+    args = ["validate", str(WU), "--set", "tile.adc.energy_scaling=table",
+            "--set", "tile.adc.energy_by_bits={8: 1e308J}"]
+    assert "tile.adc.energy_by_bits.8: must be 0 J..1 J" in fails_cleanly(capsys, args)
