@@ -253,12 +253,11 @@ def describe_key(key: str) -> str:
     printable), for other strict readers to word their errors as the config loader does."""
     return _key_text(key)
 
+
 def _show(value: float, unit: str | None) -> str:
-    if isinstance(value, int):
-        return _int_text(value) if unit is None else format_quantity(float(value), unit)
     if unit is not None:
         return format_quantity(value, unit)
-    return repr(value)
+    return _int_text(value) if isinstance(value, int) else repr(value)
 
 
 def _check_range(value: float, meta: Mapping[str, Any], path: str) -> None:
@@ -816,8 +815,9 @@ def _assign(node: Any, steps: Sequence[str | int], value: Any, where: str, shown
 
 def _parse_override(override: str) -> tuple[list[str | int], Any, str]:
     """``"a.b[2].c=value"`` -> (path steps, parsed value, ``"--set a.b[2].c=value"``)."""
-    # A long value is not echoed whole: the message stays one readable line.
-    shown = override if len(override) <= 80 else override[:60] + "..."
+    # A long value is not echoed whole, a line break is escaped: the message stays one line.
+    shown = override if override.isprintable() else repr(override)[1:-1]
+    shown = shown if len(shown) <= 80 else shown[:60] + "..."
     where = f"--set {shown}"
     key_text, equals, value_text = override.partition("=")
     key_text = key_text.strip()

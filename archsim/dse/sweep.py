@@ -81,6 +81,7 @@ from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.report.report import config_digest, flatten
 
 __all__ = [
+    "LOCK_FILE",
     "MANIFEST_SCHEMA",
     "PointFailure",
     "SweepSummary",
