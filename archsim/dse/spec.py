@@ -54,12 +54,12 @@ from archsim.config.loader import (
     apply_overrides,
     apply_settings,
     build,
+    describe_key,
     load_with_bases,
     load_yaml,
     open_regular,
     parse_config_path,
 )
-from archsim.config.loader import describe_key
 from archsim.config.loader import describe_value as _got
 from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError, ConfigError

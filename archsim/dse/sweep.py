@@ -37,19 +37,19 @@ import math
 import os
 import sys
 import time
-
-try:
-    import fcntl
-except ImportError:  # Windows: folders are not locked
-    fcntl = None  # type: ignore[assignment]
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+try:
+    import fcntl
+except ImportError:  # Windows: folders are not locked
+    fcntl = None  # type: ignore[assignment]
+
 from archsim import __version__
 from archsim.config import hardware_from_data
-from archsim.config.loader import apply_overrides, apply_settings
+from archsim.config.loader import apply_overrides, apply_settings, open_regular
 from archsim.config.schema import HardwareConfig
 from archsim.dse.executor import (
     TRACE_TOKEN,
@@ -97,6 +97,8 @@ MANIFEST_SCHEMA = "archsim-sweep"
 MANIFEST_SCHEMA_VERSION = 1
 #: The file in an output folder that a running sweep holds locked.
 LOCK_FILE = ".lock"
+#: Most of an existing sweep.json read to tell whose folder it is, bytes.
+_MAX_MANIFEST_BYTES = 1 << 24
 #: How many distinct errors :func:`format_summary` lists, and how many points for each.
 LISTED_FAILURES = 5
 LISTED_POINTS = 8
@@ -420,8 +422,8 @@ def _check_folder(out: Path, spec: SweepSpec) -> None:
         return
     advice = f"use another --out, or delete {manifest} to replace that sweep's tables"
     try:
-        text = manifest.read_text(encoding="utf-8") if manifest.is_file() else None
-        data = json.loads(text) if text is not None else None
+        with open_regular(manifest) as handle:  # a sweep's is a few KiB
+            data = json.loads(handle.read(_MAX_MANIFEST_BYTES).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         data = None
     if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
