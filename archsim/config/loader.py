@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
+import errno
 import math
 import os
 import re
@@ -195,7 +196,17 @@ def option(
 
 
 def _join(path: str, key: str) -> str:
+    key = _key_text(key)
     return f"{path}.{key}" if path else key
+
+
+def _key_text(key: str) -> str:
+    """A mapping key for messages: itself, or escaped and shortened if it holds a line break
+    or other unprintable character or is long (a message is one readable line)."""
+    if key.isprintable() and len(key) <= 60:
+        return key
+    escaped = repr(key)[1:-1]
+    return escaped if len(escaped) <= 60 else escaped[:57] + "..."
 
 
 def _error(path: str, message: str) -> ConfigError:
@@ -236,12 +247,17 @@ def describe_value(value: object) -> str:
     sweep spec) to word their errors as the config loader does."""
     return _got(value)
 
+
+def describe_key(key: str) -> str:
+    """How a mapping key is shown in a path in error messages (escaped if it is not short and
+    printable), for other strict readers to word their errors as the config loader does."""
+    return _key_text(key)
+
+
 def _show(value: float, unit: str | None) -> str:
-    if isinstance(value, int):
-        return _int_text(value) if unit is None else format_quantity(float(value), unit)
     if unit is not None:
         return format_quantity(value, unit)
-    return repr(value)
+    return _int_text(value) if isinstance(value, int) else repr(value)
 
 
 def _check_range(value: float, meta: Mapping[str, Any], path: str) -> None:
@@ -470,7 +486,7 @@ MAX_INT_DIGITS = 4300
 MAX_CONFIG_BYTES = 16 * 2**20
 
 # Bits of the largest integer of MAX_INT_DIGITS decimal digits: the bound for 0x and 0o text.
-_MAX_INT_BITS = math.ceil(MAX_INT_DIGITS * math.log2(10))
+_MAX_INT_BITS = math.floor(MAX_INT_DIGITS * math.log2(10))
 
 
 def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
@@ -600,9 +616,14 @@ def open_regular(path: str | os.PathLike[str]) -> typing.BinaryIO:
     Raises:
         NotRegularFileError: (an OSError) ``path`` is a directory, FIFO, device or socket;
             its ``strerror`` says ``"not a regular file (a FIFO)"``.
-        OSError: the file cannot be opened.
+        OSError: the file cannot be opened (also for a name holding a NUL character).
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except ValueError:  # a NUL character: no file can have that name
+        name = os.fspath(path)
+        raise OSError(errno.EINVAL, "invalid file name (a NUL character)", name) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -629,7 +650,10 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
             an integer too long. Messages start with ``"file:line:"``.
     """
     source = os.fspath(path)
-    limit = f"the limit of a config file is {MAX_CONFIG_BYTES:,} bytes (16 MiB)"
+    limit = (
+        f"the limit of a config file is {MAX_CONFIG_BYTES:,} bytes "
+        f"({MAX_CONFIG_BYTES / 2**20:g} MiB)"
+    )
     try:
         with open_regular(source) as stream:
             size = os.fstat(stream.fileno()).st_size
@@ -696,7 +720,7 @@ def merge_sections(base: Mapping[str, Any], child: Mapping[str, Any], cls: type)
 def _base_of(source: str, data: Mapping[str, Any]) -> str:
     """The file named by ``data["base"]``, relative to the directory of ``source``."""
     name = data[_BASE_KEY]
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str) or not name.strip() or not name.isprintable():
         raise ConfigError(
             f"{source}: {_BASE_KEY}: expected the file name of another config, got {_got(name)}"
         )
@@ -798,8 +822,9 @@ def _assign(node: Any, steps: Sequence[str | int], value: Any, where: str, shown
 
 def _parse_override(override: str) -> tuple[list[str | int], Any, str]:
     """``"a.b[2].c=value"`` -> (path steps, parsed value, ``"--set a.b[2].c=value"``)."""
-    # A long value is not echoed whole: the message stays one readable line.
-    shown = override if len(override) <= 80 else override[:60] + "..."
+    # A long value is not echoed whole, a line break is escaped: the message stays one line.
+    shown = override if override.isprintable() else repr(override)[1:-1]
+    shown = shown if len(shown) <= 80 else shown[:60] + "..."
     where = f"--set {shown}"
     key_text, equals, value_text = override.partition("=")
     key_text = key_text.strip()

@@ -140,7 +140,7 @@ class AdcConfig:
     energy_by_bits: dict[int, float] = field(
         default_factory=lambda: MappingProxyType({}),
         metadata={
-            "unit": "J", "min": 0.0,
+            "unit": "J", "min": 0.0, "max": 1.0,
             "doc": "energy_scaling: table: energy per conversion by resolution, e.g. `{4: 0.79pJ}`",
         },
     )

@@ -33,9 +33,11 @@ import dataclasses
 import enum
 import hashlib
 import itertools
+import json
 import math
 import os
 import re
+import stat
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -47,17 +49,22 @@ import numpy as np
 
 from archsim.config import hardware_from_data
 from archsim.config.loader import (
+    MAX_CONFIG_BYTES,
+    NotRegularFileError,
     apply_overrides,
     apply_settings,
     build,
+    describe_key,
     load_with_bases,
     load_yaml,
+    open_regular,
     parse_config_path,
 )
 from archsim.config.loader import describe_value as _got
 from archsim.config.schema import HardwareConfig
 from archsim.errors import ArchsimError, ConfigError
-from archsim.report.report import file_digest
+from archsim.limits import DEFAULT_LIMITS, Limits
+from archsim.report.report import config_digest, file_digest
 from archsim.workload.trace import read_header
 
 __all__ = [
@@ -190,6 +197,10 @@ class SweepSpec:
         config_data: the base config as read from ``config_path`` and its ``base:`` chain
             (:func:`~archsim.config.loader.load_with_bases`), which every point's settings
             are applied to; read once, when the spec is loaded, and read-only by convention.
+        digest: SHA-256 of the resolved spec: everything its results tables depend on (the
+            name, the base config with ``set`` as loaded, the traces' digests, the seeds, the
+            axes' paths and resolved values, the metrics and the Pareto keys), not the file's
+            path or layout. Two specs with the same digest give the same tables.
     """
 
     source: str
@@ -205,6 +216,7 @@ class SweepSpec:
     metrics: tuple[str, ...]
     pareto: tuple[str, ...]
     config_data: Any = dataclasses.field(repr=False, compare=False)
+    digest: str = ""
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -234,6 +246,7 @@ class SweepSpec:
 
 
 def _join(where: str, key: str) -> str:
+    key = describe_key(key)
     return f"{where}.{key}" if where else key
 
 
@@ -315,8 +328,11 @@ def _list(data: object, where: str, *, empty: bool = False) -> list[Any]:
 
 
 def _string(data: object, where: str) -> str:
-    if not isinstance(data, str) or not data.strip():
-        raise ConfigError(f"{where}: expected a non-empty string, got {_got(data)}")
+    # Printable: file names and paths from here appear in messages and results columns.
+    if not isinstance(data, str) or not data.strip() or not data.isprintable():
+        raise ConfigError(
+            f"{where}: expected a non-empty string of printable characters, got {_got(data)}"
+        )
     return data
 
 
@@ -694,10 +710,83 @@ def _relative(base: Path, name: str) -> str:
     return os.path.normpath(name if os.path.isabs(name) else base / name)
 
 
-def _spec(data: object, source: str) -> SweepSpec:
+def _count(entry: object) -> int:
+    """The levels a ``{path, values | range}`` entry asks for, counted without building them;
+    1 for anything malformed (the full check reports it)."""
+    if not isinstance(entry, Mapping):
+        return 1
+    values = entry.get("values")
+    if isinstance(values, list):
+        return max(len(values), 1)
+    rng = entry.get("range")
+    if not isinstance(rng, Mapping):
+        return 1
+    start, stop, step = rng.get("start"), rng.get("stop"), rng.get("step", 1)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (start, stop, step)):
+        return 1
+    return (stop - start) // step + 1 if step >= 1 and stop >= start else 1
+
+
+def _axis_levels(data: object) -> int:
+    """The levels an axis asks for, counted without building or checking them."""
+    if not isinstance(data, Mapping):
+        return 1
+    if "zip" in data:
+        entries = data["zip"]
+        return _count(entries[0]) if isinstance(entries, list) and entries else 1
+    if "random" in data:
+        random = data["random"]
+        samples = random.get("samples") if isinstance(random, Mapping) else None
+        valid = isinstance(samples, int) and not isinstance(samples, bool) and samples >= 1
+        return samples if valid else 1
+    return _count(data)
+
+
+def _point_count(top: Mapping[str, Any]) -> int:
+    """The design points the spec asks for: traces x seeds x the levels of every axis,
+    counted from the lengths alone (nothing is built, checked or drawn)."""
+    traces, seeds, axes = top["traces"], top.get("seeds", [0]), top.get("axes", [])
+    count = len(traces) if isinstance(traces, list) and traces else 1
+    count *= len(seeds) if isinstance(seeds, list) and seeds else 1
+    for axis in axes if isinstance(axes, list) else ():
+        count *= _axis_levels(axis)
+    return count
+
+
+def _digest(
+    name: str,
+    config: HardwareConfig,
+    overrides: Sequence[str],
+    traces: Sequence[TraceInput],
+    seeds: Sequence[int],
+    axes: Sequence[Axis],
+    metrics: Sequence[str],
+    pareto: Sequence[str],
+) -> str:
+    """:attr:`SweepSpec.digest`: SHA-256 of the spec's content as it resolves."""
+    content = {
+        "name": name,
+        "config_sha256": config_digest(config),
+        "set": list(overrides),
+        "traces": [[t.name, t.sha256] for t in traces],
+        "seeds": list(seeds),
+        "axes": [
+            [a.kind, list(a.paths), [[s.resolved for s in level] for level in a.levels]]
+            for a in axes
+        ],
+        "metrics": list(metrics),
+        "pareto": list(pareto),
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _spec(data: object, source: str, limits: Limits = DEFAULT_LIMITS) -> SweepSpec:
     top = _check_keys(data, "", _REQUIRED, _OPTIONAL)
     if top["version"] != SPEC_VERSION or isinstance(top["version"], bool):
         raise ConfigError(f"version: expected {SPEC_VERSION}, got {_got(top['version'])}")
+    # Before anything is built: 10^12 points would take hours to materialise, let alone run.
+    limits.check("sweep_points", _point_count(top), f"{source}: the sweep")
     name = _string(top["name"], "name")
     if not _NAME.fullmatch(name) or name in (".", ".."):
         raise ConfigError(f"name: expected letters, digits, '_', '.' or '-', got {name!r}")
@@ -718,7 +807,7 @@ def _spec(data: object, source: str) -> SweepSpec:
         for i, item in enumerate(_list(top.get("set", []), "set", empty=True))
     )
     try:
-        hardware_from_data(config_data, overrides, config_path)
+        base_config = hardware_from_data(config_data, overrides, config_path)
     except ArchsimError as error:
         where = _first_bad_override(config_data, overrides, config_path)
         raise ConfigError(f"{where}: {error}") from None
@@ -728,6 +817,9 @@ def _spec(data: object, source: str) -> SweepSpec:
         trace = _string(item, f"traces[{i}]")
         path = _relative(here, trace)
         try:
+            # A FIFO would block the digest's open() for good: refuse all but regular files.
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise NotRegularFileError(0, "not a regular file", path)
             digest = file_digest(path)
         except OSError as error:
             raise ConfigError(
@@ -776,8 +868,11 @@ def _spec(data: object, source: str) -> SweepSpec:
     )
     _unique(pareto, [f"pareto[{i}]" for i in range(len(pareto))])
 
-    with open(source, "rb") as handle:
-        sha256 = hashlib.sha256(handle.read()).hexdigest()
+    try:
+        with open_regular(source) as handle:  # load_yaml read it; it may have changed since
+            sha256 = hashlib.sha256(handle.read(MAX_CONFIG_BYTES + 1)).hexdigest()
+    except OSError as error:
+        raise ConfigError(f"cannot read the spec again: {error.strerror or error}") from None
     return SweepSpec(
         source=source,
         sha256=sha256,
@@ -792,6 +887,7 @@ def _spec(data: object, source: str) -> SweepSpec:
         metrics=metrics,
         pareto=pareto,
         config_data=config_data,
+        digest=_digest(name, base_config, overrides, traces, seeds, axes, metrics, pareto),
     )
 
 
@@ -806,19 +902,22 @@ def _first_bad_override(data: Any, overrides: Sequence[str], source: str) -> str
     return "set"
 
 
-def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
+def load_spec(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> SweepSpec:
     """Read and check a sweep spec file (format: ``hw_configs/sweeps/README.md``).
 
-    Paths in the spec (``config``, ``traces``) are relative to the spec file's directory.
+    Paths in the spec (``config``, ``traces``) are relative to the spec file's directory. The
+    number of design points is counted from the lengths of the traces, seeds and axes before
+    any point or axis level is built, and checked against ``limits.sweep_points``.
 
     Raises:
         ConfigError: one message naming the spec file and the first bad field's path, e.g.
             ``"sweep.yaml: axes[1].values[0]: must be 1..16, got 0"``, or ``"sweep.yaml:
             axes[0].path: tile.adc.bitz: unknown config field; expected one of ..."``.
+        LimitError: the spec has more design points than ``limits.sweep_points``.
     """
     source = os.fspath(path)
     data = load_yaml(source)  # "file:line: problem" for YAML errors
     try:
-        return _spec(data, source)
+        return _spec(data, source, limits)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None

@@ -35,7 +35,6 @@ import io
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -278,6 +277,41 @@ class ResultCache:
 # --------------------------------------------------------------------------------------------
 
 
+class _Wildcard:
+    """A pattern where ``*`` matches any run of characters (dots and the empty string
+    included), anchored at both ends, matched in linear time.
+
+    A regular expression of ``.*`` pieces backtracks: ``a*a*a*a*a*a*a*a*a*a*a*b`` against a
+    long key of ``a`` takes time exponential in the stars. Here the pattern is split at its
+    stars (runs of stars are one): the first piece must start the key, the last end it, and
+    each piece between is placed at its leftmost occurrence after the previous one. Leftmost is
+    always right, since a star can absorb whatever lies between two pieces, so nothing is ever
+    retried: at most O(len(pattern) x len(key)) character comparisons, done by ``str.find``.
+    """
+
+    __slots__ = ("_head", "_middle", "_tail")
+
+    def __init__(self, pattern: str) -> None:
+        pieces = pattern.split("*")
+        if len(pieces) < 2:
+            raise ValueError(f"not a wildcard pattern: {pattern!r}")
+        self._head, self._tail = pieces[0], pieces[-1]
+        self._middle = tuple(piece for piece in pieces[1:-1] if piece)  # "**" is one star
+
+    def matches(self, key: str) -> bool:
+        """Whether the whole of ``key`` matches the pattern."""
+        head, tail = self._head, self._tail
+        if len(key) < len(head) + len(tail) or not key.startswith(head) or not key.endswith(tail):
+            return False
+        position, end = len(head), len(key) - len(tail)
+        for piece in self._middle:
+            found = key.find(piece, position, end)
+            if found < 0:
+                return False
+            position = found + len(piece)
+        return True
+
+
 class MetricSelector:
     """Picks a spec's ``metrics:`` from a flattened report and orders the metric columns.
 
@@ -293,13 +327,7 @@ class MetricSelector:
 
     def __init__(self, metrics: Sequence[str]) -> None:
         self.metrics = tuple(metrics)
-        self._patterns = {
-            m: re.compile(
-                "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", m))
-            )
-            for m in self.metrics
-            if "*" in m
-        }
+        self._patterns = {m: _Wildcard(m) for m in self.metrics if "*" in m}
 
     def select(self, flat: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         """The selected ``key -> value`` pairs of one flattened report."""
@@ -313,7 +341,7 @@ class MetricSelector:
                 if metric in flat:
                     chosen[metric] = flat[metric]
             else:
-                chosen.update((k, v) for k, v in flat.items() if pattern.fullmatch(k))
+                chosen.update((k, v) for k, v in flat.items() if pattern.matches(k))
         return chosen
 
     def columns(self, selected: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
@@ -333,7 +361,7 @@ class MetricSelector:
                 if metric not in seen:
                     unmatched.append(metric)
             else:
-                found = [k for k in seen if pattern.fullmatch(k)]
+                found = [k for k in seen if pattern.matches(k)]
                 columns.update(dict.fromkeys(found))
                 if not found:
                     unmatched.append(metric)

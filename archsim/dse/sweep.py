@@ -17,9 +17,15 @@ Output directory::
     DIR/results.jsonl   the same rows as JSON objects, with native types
     DIR/sweep.json      what was swept: spec, axes, columns, counts, complete or not
     DIR/cache/          one JSON file per simulated point (see :mod:`archsim.dse.store`)
+    DIR/.lock           locked (``flock``) while a sweep writes DIR; left in place
 
 Killed at any moment and run again, a sweep resumes from the cache: no finished point is lost or
 simulated twice, and the tables end up byte-identical to those of an uninterrupted run.
+
+A folder holds the tables of one spec: a sweep into a folder whose ``sweep.json`` describes
+another spec (another :attr:`~archsim.dse.spec.SweepSpec.digest`) is refused, as is a sweep into
+a folder another sweep is writing (its lock is held), so two sweeps never replace each other's
+tables.
 """
 
 from __future__ import annotations
@@ -36,9 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+try:
+    import fcntl
+except ImportError:  # Windows: folders are not locked
+    fcntl = None  # type: ignore[assignment]
+
 from archsim import __version__
 from archsim.config import hardware_from_data
-from archsim.config.loader import apply_overrides, apply_settings
+from archsim.config.loader import apply_overrides, apply_settings, open_regular
 from archsim.config.schema import HardwareConfig
 from archsim.dse.executor import (
     TRACE_TOKEN,
@@ -66,9 +77,11 @@ from archsim.dse.store import (
 )
 from archsim.errors import ArchsimError, ConfigError
 from archsim.files import write_atomically
+from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.report.report import config_digest, flatten
 
 __all__ = [
+    "LOCK_FILE",
     "MANIFEST_SCHEMA",
     "PointFailure",
     "SweepSummary",
@@ -82,6 +95,10 @@ log = logging.getLogger(__name__)
 #: The ``schema`` of ``sweep.json``.
 MANIFEST_SCHEMA = "archsim-sweep"
 MANIFEST_SCHEMA_VERSION = 1
+#: The file in an output folder that a running sweep holds locked.
+LOCK_FILE = ".lock"
+#: Most of an existing sweep.json read to tell whose folder it is, bytes.
+_MAX_MANIFEST_BYTES = 1 << 24
 #: How many distinct errors :func:`format_summary` lists, and how many points for each.
 LISTED_FAILURES = 5
 LISTED_POINTS = 8
@@ -355,6 +372,7 @@ class _Run:
             "description": self.spec.description,
             "spec": Path(self.spec.source).name,
             "spec_sha256": self.spec.sha256,
+            "spec_digest": self.spec.digest,
             "config": self.spec.config,
             "set": list(self.spec.overrides),
             "traces": [{"name": t.name, "sha256": t.sha256} for t in self.spec.traces],
@@ -392,6 +410,75 @@ class _Run:
         return paths, warnings
 
 
+def _check_folder(out: Path, spec: SweepSpec) -> None:
+    """Refuse to write the tables of ``spec`` into ``out`` when its ``sweep.json`` describes
+    another spec: they would silently replace the other sweep's tables.
+
+    Raises:
+        ArchsimError: naming the folder and both specs (names and digests).
+    """
+    manifest = out / RESULT_FILES[2]
+    if not manifest.exists():
+        return
+    advice = f"use another --out, or delete {manifest} to replace that sweep's tables"
+    try:
+        with open_regular(manifest) as handle:  # a sweep's is a few KiB
+            data = json.loads(handle.read(_MAX_MANIFEST_BYTES).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
+        raise ArchsimError(f"{out}: holds a {manifest.name} that is not a sweep's; {advice}")
+    name, digest = data.get("name"), data.get("spec_digest")
+    if digest is None:  # written by an archsim before spec digests: the same spec file
+        same = name == spec.name and data.get("spec_sha256") == spec.sha256
+    else:
+        same = digest == spec.digest
+    if not same:
+        theirs = f"{str(digest)[:12]}" if digest is not None else "no digest"
+        raise ArchsimError(
+            f"{out}: holds the results of sweep {str(name)[:60]!r} (spec digest {theirs}), not "
+            f"of sweep {spec.name!r} (spec digest {spec.digest[:12]}); {advice}"
+        )
+
+
+def _lock(out: Path) -> int | None:
+    """Lock ``out`` for this process (``flock`` on ``out/.lock``, without waiting) and return
+    the lock file's descriptor: the lock lasts until it is closed (or the process ends; a
+    local pool's workers, forked while it is held, hold it until they end too).
+
+    Raises:
+        ArchsimError: another sweep holds the lock, or the lock file cannot be created.
+    """
+    if fcntl is None:
+        return None
+    path = out / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise ArchsimError(
+            f"cannot create the lock file {path}: {error.strerror or error}"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ArchsimError(
+            f"{out}: another sweep is writing to this folder (it holds {path}); wait for it "
+            "to end, or use another --out"
+        ) from None
+    except OSError as error:  # a file system without flock
+        os.close(fd)
+        raise ArchsimError(f"cannot lock {path}: {error.strerror or error}") from None
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    """Release :func:`_lock`'s lock (closing the descriptor does it). The lock file stays: a
+    sweep that removed it could leave another locking a file no longer in the folder."""
+    if fd is not None:
+        os.close(fd)
+
+
 def _executor(workers: int | None, scheduler: str | None) -> Executor:
     if scheduler is not None and workers is not None:
         raise ArchsimError(
@@ -416,6 +503,7 @@ def run_sweep(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | TextIO = True,
     flush_interval_s: float = 60.0,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> SweepSummary:
     """Run the sweep ``spec_path`` and write its results to ``out_dir`` (see the module doc).
 
@@ -433,18 +521,26 @@ def run_sweep(
         flush_interval_s: while running, rewrite the tables with the rows so far this often, s
             (``sweep.json`` then says ``"complete": false``); they are written at the end, and
             when the sweep is interrupted, too.
+        limits: size budgets; ``limits.sweep_points`` caps the spec's design points (counted
+            before any is built).
 
     Returns:
         A :class:`SweepSummary`; :func:`format_summary` gives the CLI's text.
 
     Raises:
         ConfigError: the spec is invalid (one message naming the spec field).
+        LimitError: the spec has more points than ``limits.sweep_points``.
         SweepError: the executor cannot go on (the finished points are cached).
-        ArchsimError: the output directory cannot be written; Dask is missing.
+        ArchsimError: the output directory cannot be written; it holds the results of another
+            spec (its ``sweep.json``), or another sweep is writing to it (its lock is held);
+            Dask is missing.
         KeyboardInterrupt: passed on, after writing the tables of the finished points.
+
+    ``out_dir`` is locked while the sweep runs (``out_dir/.lock``); the lock is released when
+    the call returns or raises.
     """
     start = time.monotonic()
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, limits=limits)
     if executor is not None and (workers is not None or scheduler is not None):
         raise ValueError("executor excludes workers and scheduler")
     owned = executor is None
@@ -457,6 +553,31 @@ def run_sweep(
             raise ArchsimError(
                 f"cannot create the output directory {out}: {error.strerror or error}"
             ) from None
+        _check_folder(out, spec)  # before locking: a refused sweep leaves no lock file behind
+        lock = _lock(out)
+    except BaseException:
+        if owned:
+            pool.close()
+        raise
+    try:
+        return _run_locked(spec, out, start, pool, owned, cache_dir, progress, flush_interval_s)
+    finally:
+        _unlock(lock)
+
+
+def _run_locked(
+    spec: SweepSpec,
+    out: Path,
+    start: float,
+    pool: Executor,
+    owned: bool,
+    cache_dir: str | os.PathLike[str] | None,
+    progress: bool | TextIO,
+    flush_interval_s: float,
+) -> SweepSummary:
+    """:func:`run_sweep` once ``out`` exists and is locked; closes ``pool`` if ``owned``."""
+    try:
+        _check_folder(out, spec)  # again, now that no other sweep can write sweep.json
         cache = ResultCache(out / "cache" if cache_dir is None else cache_dir)
     except BaseException:
         if owned:
@@ -488,7 +609,7 @@ def run_sweep(
     crashed = sum(1 for f in failures if f.crashed)
     return SweepSummary(
         name=spec.name,
-        spec=os.fspath(spec_path),
+        spec=spec.source,
         points=spec.size,
         ok=spec.size - len(failures),
         errors=len(failures) - crashed,

@@ -35,6 +35,7 @@ import json
 import logging
 import math
 import os
+import reprlib
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -48,6 +49,7 @@ from archsim.config.loader import build, open_regular
 from archsim.config.schema import HardwareConfig, NocConfig
 from archsim.errors import ArchsimError, ConfigError
 from archsim.hw.noc.topology import TOPOLOGIES, Topology, build_topology
+from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.report.report import flatten
 from archsim.units import UNITS, parse_quantity
 
@@ -168,12 +170,30 @@ def _suggest(name: str, columns: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, columns, n=4, cutoff=0.6)
     under = [c for c in columns if c.startswith(name + ".")]
     picks = list(dict.fromkeys(under[:_LISTED] + close))
-    return f"; did you mean {', '.join(picks)}?" if picks else ""
+    return f"; did you mean {', '.join(_text(p) for p in picks)}?" if picks else ""
 
 
 def _listed(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_LISTED])
+    shown = ", ".join(_text(name) for name in names[:_LISTED])
     return shown + (f", ... ({len(names)} in all)" if len(names) > _LISTED else "")
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 80
+
+
+def _brief(value: object) -> str:
+    """``repr(value)``, shortened: for values from a file in messages."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _text(value: object) -> str:
+    """A name or value from a file for messages: a printable string as it is, anything else
+    as a shortened repr (a column name may hold a line break, a link list be huge; a message
+    is one short line)."""
+    text = value if isinstance(value, str) and value.isprintable() else _SHORT.repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass(frozen=True)
@@ -246,7 +266,7 @@ class ResultsTable:
             if isinstance(value, str) and unit is not None:
                 out[i] = parse_quantity(value, unit, name)
                 continue
-            got = "no value" if value is None else f"{value!r}"
+            got = "no value" if value is None else _brief(value)
             raise ArchsimError(
                 f"{self.source}: column {name!r} is not numeric: {self.row_name(i)} has {got}"
                 f" (distinct values: {_listed([repr(v) for v in dict.fromkeys(raw)])})"
@@ -271,7 +291,7 @@ class ResultsTable:
     def row_name(self, index: int) -> str:
         """``"row 3 (point 7)"``: how messages name a row (1-based, as in the file)."""
         point = self.rows[index].get("point")
-        return f"row {index + 1}" + ("" if point is None else f" (point {point})")
+        return f"row {index + 1}" + ("" if point is None else f" (point {_text(point)})")
 
     def select(self, keep: Sequence[bool]) -> ResultsTable:
         """The rows where ``keep`` is true (same columns)."""
@@ -292,7 +312,7 @@ class ResultsTable:
                      self.source, len(failed), len(self.rows))
         if len(failed) == len(self.rows):
             first = self.rows[failed[0]] if failed else {}
-            reason = f"; {self.row_name(failed[0])}: {first.get('error')}" if failed else ""
+            reason = f"; {self.row_name(failed[0])}: {_text(first.get('error'))}" if failed else ""
             raise ArchsimError(
                 f"{self.source}: no design point succeeded ({len(failed)} with status other "
                 f"than {STATUS_OK!r}{reason})"
@@ -434,7 +454,8 @@ def _too_large(path: Path, size: int | None = None) -> ArchsimError:
     """The error for a file over :data:`MAX_RESULTS_BYTES` (``size`` None: it grew)."""
     what = f"{size:,} bytes" if size is not None else "more bytes than that"
     return ArchsimError(
-        f"{path}: {what}; the limit of a file to plot is {MAX_RESULTS_BYTES:,} bytes (1 GiB)"
+        f"{path}: {what}; the limit of a file to plot is {MAX_RESULTS_BYTES:,} bytes "
+        f"({MAX_RESULTS_BYTES / 2**30:g} GiB)"
     )
 
 
@@ -687,14 +708,21 @@ def _rebuild(
 def _parse_link(link: Any, where: str) -> tuple[int, int]:
     if isinstance(link, str) and link.count("-") == 1:
         u, v = link.split("-")
-        if u.isdigit() and v.isdigit():
+        # ASCII digits only ("²".isdigit() is true), and few enough to be a router id.
+        if all(n.isascii() and n.isdigit() and len(n) <= 18 for n in (u, v)):
             return int(u), int(v)
-    if isinstance(link, (list, tuple)) and len(link) == 2 and all(isinstance(n, int) for n in link):
+    if isinstance(link, (list, tuple)) and len(link) == 2 and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in link
+    ):
         return int(link[0]), int(link[1])
-    raise ArchsimError(f"{where}: expected a link 'u-v' or [u, v], got {link!r}")
+    raise ArchsimError(
+        f"{where}: expected a link 'u-v' or [u, v] of router ids, got {_text(link)}"
+    )
 
 
-def noc_link_loads(report: Any, source: str = "report") -> LinkLoads:
+def noc_link_loads(
+    report: Any, source: str = "report", *, limits: Limits = DEFAULT_LIMITS
+) -> LinkLoads:
     """The NoC of a run report (``report["noc"]``) or of an ``archsim noc`` report, as
     :class:`LinkLoads`.
 
@@ -702,7 +730,8 @@ def noc_link_loads(report: Any, source: str = "report") -> LinkLoads:
     inferred from the links (the first of mesh, ring, torus and tree whose links they are
     exactly, else an edge list). Raises :class:`ArchsimError` naming ``source`` when the
     document is not such a report, the report has no NoC, or its links and utilisation are
-    malformed or disagree.
+    malformed or disagree; :class:`~archsim.limits.LimitError` when it has more routers than
+    ``limits.routers`` (rebuilding its shape tries every factorisation of that count).
     """
     schema = report.get("schema") if isinstance(report, Mapping) else None
     routers: Any = None
@@ -738,14 +767,20 @@ def noc_link_loads(report: Any, source: str = "report") -> LinkLoads:
             0.0 <= value <= 1.0
         ):
             raise ArchsimError(
-                f"{where}: link utilisation [{i}]: expected a fraction in [0, 1], got {value!r}"
+                f"{where}: link utilisation [{i}]: expected a fraction in [0, 1], "
+                f"got {_brief(value)}"
             )
     if not isinstance(raw_tiles, (list, tuple)) or not all(
         isinstance(n, int) and not isinstance(n, bool) for n in raw_tiles
     ):
-        raise ArchsimError(f"{where}.tile_nodes: expected a list of router ids, got {raw_tiles!r}")
+        raise ArchsimError(
+            f"{where}.tile_nodes: expected a list of router ids, got {_brief(raw_tiles)}"
+        )
     if not (isinstance(routers, int) and not isinstance(routers, bool)):
         routers = 1 + max(max(link) for link in links)
+    # Rebuilding tries every shape of that many routers: a forged count would take forever.
+    limits.check("routers", max(routers, 1 + max(max(link) for link in links)),
+                 f"{source}: the report's network")
     topo = _rebuild(kind, routers, links, source)
     return LinkLoads(
         topology=topo.kind,
@@ -773,7 +808,7 @@ def _document_kind(doc: Any) -> str:
     ):
         return "a Chrome trace (plot it with --kind timeline)"
     if isinstance(doc, Mapping):
-        return f"schema {doc.get('schema')!r}"
+        return f"schema {_brief(doc.get('schema'))}"
     return _kind_of(doc)
 
 
@@ -849,7 +884,8 @@ def chrome_trace_tracks(
             start, name = open_begins[key].pop()
             if ts < start:
                 raise ArchsimError(
-                    f"{where}: an 'E' event at ts {ts!r} before its 'B' event at {start!r}"
+                    f"{where}: an 'E' event at ts {_brief(ts)} before its 'B' event at "
+                    f"{_brief(start)}"
                 )
             spans.setdefault(key, []).append((start * 1e-6, (ts - start) * 1e-6, name))
         else:
@@ -874,14 +910,14 @@ def _thread_id(event: Mapping[str, Any], key: str, where: str) -> int | str:
     """An event's ``pid`` or ``tid`` (0 when absent): a number or a string."""
     value = event.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ArchsimError(f"{where}: {key}: expected an integer or a string, got {value!r}")
+        raise ArchsimError(f"{where}: {key}: expected an integer or a string, got {_brief(value)}")
     return value
 
 
 def _sort_index(args: Mapping[str, Any], where: str) -> float:
     value = args.get("sort_index", 0)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArchsimError(f"{where}: args.sort_index: expected a number, got {value!r}")
+        raise ArchsimError(f"{where}: args.sort_index: expected a number, got {_brief(value)}")
     return float(value)
 
 
@@ -912,8 +948,8 @@ def _microseconds(event: Mapping[str, Any], key: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ArchsimError(
             f"{where}: a {event.get('ph')!r} event needs a finite number {key} (microseconds), "
-            f"got {value!r}"
+            f"got {_brief(value)}"
         )
     if key == "dur" and value < 0:
-        raise ArchsimError(f"{where}: negative dur {value!r}")
+        raise ArchsimError(f"{where}: negative dur {_brief(value)}")
     return float(value)

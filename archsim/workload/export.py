@@ -102,6 +102,8 @@ def _check_out_path(out_path: str | os.PathLike[str]) -> None:
     """Refuse an output path the trace could not be written to, before any work is done
     (training and tracing take seconds to minutes; the file is only written at the end)."""
     text = os.fspath(out_path)
+    if "\0" in text:
+        raise WorkloadError(f"out_path: {text!r} is not a file name (it holds a NUL character)")
     path = Path(text)
     if not text or text.endswith(("/", os.sep)) or path.is_dir():
         raise WorkloadError(

@@ -31,6 +31,10 @@ from archsim.config.loader import open_regular
 from archsim.errors import TraceError
 
 __all__ = [
+    "MAX_COUNT",
+    "MAX_DIMS",
+    "MAX_HEADER_INT",
+    "MAX_NESTING",
     "TRACE_FORMAT",
     "TRACE_VERSION",
     "PHASES",
@@ -83,6 +87,7 @@ MAX_DIMS: Final = 8
 
 MAX_NESTING: Final = 64
 """Deepest nesting of JSON arrays and objects in a header (its ``meta`` is free-form)."""
+
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _WRITE_CHUNK_BYTES: Final = 1 << 18
 _SHOW_CHARS: Final = 60
