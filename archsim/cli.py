@@ -351,7 +351,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     try:
         summary = run_sweep(
             args.spec, args.out, workers=args.workers, scheduler=args.scheduler,
-            progress=sys.stderr,
+            progress=sys.stderr, limits=_limits(args),
         )
     except KeyboardInterrupt:
         print(
