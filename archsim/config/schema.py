@@ -190,7 +190,7 @@ class TileEnergy:
 
 @dataclass(frozen=True)
 class TileConfig:
-    """One crossbar tile: the array and its peripherals (all tiles of a chip are alike)."""
+    """One crossbar tile: the array and its peripherals (all tiles of a group are alike)."""
 
     crossbar: CrossbarConfig
     dac: DacConfig
@@ -202,6 +202,10 @@ class TileConfig:
         metadata={"doc": "drive only rows that hold mapped weights (else every row, every slice)"}
     )
     energy: TileEnergy = field(metadata={"doc": "per-action energies"})
+    kind: Literal["crossbar"] = field(
+        default="crossbar",
+        metadata={"doc": "the kind of tile: crossbar (analog arrays with DACs, TIAs and ADCs)"},
+    )
 
 
 # --------------------------------------------------------------------------------------------

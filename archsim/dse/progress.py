@@ -3,11 +3,16 @@
 
 The bar is written to a stream handed in (the CLI passes ``sys.stderr``) and only when that
 stream is a terminal (``isatty()``): redirected to a file or a pipe, or under a test runner, a
-sweep writes nothing. There is no module state; each sweep makes its own :class:`ProgressBar`.
+sweep writes nothing. The line fits the terminal's width, read at every redraw (the bar
+shrinks first, then the text is cut), so a narrow or resized terminal never wraps it and a
+redraw leaves no stale text. There is no module state; each sweep makes its own
+:class:`ProgressBar`.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -22,6 +27,14 @@ def _is_terminal(stream: TextIO | None) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
         return False
+
+
+def _columns(stream: TextIO | None) -> int:
+    """The width of the terminal ``stream`` writes to (80 when it cannot be told)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return shutil.get_terminal_size((80, 24)).columns
 
 
 def format_duration(seconds: float) -> str:
@@ -45,8 +58,11 @@ class ProgressBar:
         label: shown before the bar (the sweep's name).
         clock: seconds from an arbitrary origin (for tests); default :func:`time.monotonic`.
         min_interval_s: least time between two redraws, s (the last state is always drawn).
-        width: characters of the bar itself.
+        width: characters of the bar itself, at most (it shrinks to fit the line in
+            ``columns``).
         unit: what is counted (``points`` of a sweep, ``samples`` of a run).
+        columns: the terminal's width (default: read from ``stream``'s terminal at each
+            redraw); the line is kept one character shorter, so it never wraps.
     """
 
     def __init__(
@@ -59,6 +75,7 @@ class ProgressBar:
         min_interval_s: float = 0.2,
         width: int = 24,
         unit: str = "points",
+        columns: int | None = None,
     ) -> None:
         self.total = total
         self.enabled = _is_terminal(stream)
@@ -68,6 +85,7 @@ class ProgressBar:
         self._min_interval_s = min_interval_s
         self._width = width
         self._unit = unit
+        self._columns = columns
         self._start = clock()
         self._last_draw: float | None = None
         self._previous_length = 0
@@ -93,22 +111,22 @@ class ProgressBar:
         self.failed += count if failed else 0
         self._draw(final=False)
 
-    def line(self) -> str:
-        """The bar's current text (what :meth:`advance` draws)."""
+    def line(self, columns: int | None = None) -> str:
+        """The bar's current text (what :meth:`advance` draws), at most ``columns - 1``
+        characters when ``columns`` is given: the bar shrinks to 5 characters first, then
+        the text is cut."""
         fraction = self.done / self.total if self.total else 1.0
-        filled = int(round(fraction * self._width))
-        bar = "#" * filled + "-" * (self._width - filled)
         elapsed = self._clock() - self._start
-        parts = [f"{self._label} [{bar}] {self.done}/{self.total} {self._unit}".lstrip()]
+        tail = [f"{self.done}/{self.total} {self._unit}"]
         if self.simulated and elapsed > 0:
             rate = self.simulated / elapsed
-            parts.append(f"{rate:.3g}/s")
+            tail.append(f"{rate:.3g}/s")
             left = self.total - self.done
-            parts.append(
+            tail.append(
                 f"ETA {format_duration(left / rate)}" if left else f"in {format_duration(elapsed)}"
             )
         else:
-            parts.append(
+            tail.append(
                 "ETA --:--" if self.done < self.total else f"in {format_duration(elapsed)}"
             )
         notes = []
@@ -117,8 +135,18 @@ class ProgressBar:
         if self.failed:
             notes.append(f"{self.failed} failed")
         if notes:
-            parts.append(f"({', '.join(notes)})")
-        return "  ".join(parts)
+            tail.append(f"({', '.join(notes)})")
+        rest = "  ".join(tail)
+        label = f"{self._label} " if self._label else ""
+        width = self._width
+        if columns is not None:
+            room = columns - 1 - len(label) - len(rest) - 3  # "[", "] "
+            width = max(5, min(width, room))
+        filled = int(round(fraction * width))
+        text = f"{label}[{'#' * filled}{'-' * (width - filled)}] {rest}"
+        if columns is not None and len(text) > columns - 1:
+            text = text[: max(0, columns - 1)]
+        return text
 
     def _draw(self, *, final: bool) -> None:
         if not self.enabled or self._stream is None:
@@ -131,7 +159,7 @@ class ProgressBar:
         ):
             return
         self._last_draw = now
-        text = self.line()
+        text = self.line(self._columns or _columns(self._stream))
         padding = " " * max(0, self._previous_length - len(text))  # erase a longer old line
         self._previous_length = len(text)
         self._stream.write("\r" + text + padding + ("\n" if final else ""))

@@ -1,20 +1,21 @@
 """Hardware stage: components that count actions, run as SimPy processes in chip cycles.
 
-One module per kind of hardware:
+* :mod:`~archsim.hw.system` — :func:`build_system`, the one place the chip is assembled from a
+  config: tile groups, controller, vector units, NoC, network interfaces;
+* :mod:`~archsim.hw.component` — the base class: actions declared with their energy, counts
+  and busy cycles per phase;
+* :mod:`~archsim.hw.tile` — tile kinds (:class:`TileKind`; :class:`CrossbarTiles`, the analog
+  crossbar tile) and the cost of one operation (:class:`OpCost`), tile instances;
+* one module per kind of unit: :mod:`~archsim.hw.crossbar` (the resistive array),
+  :mod:`~archsim.hw.dac` (row DACs), :mod:`~archsim.hw.tia` (column TIAs),
+  :mod:`~archsim.hw.adc` (column-multiplexed ADCs), :mod:`~archsim.hw.shift_add`
+  (partial-sum merging), :mod:`~archsim.hw.buffer` (tile buffers),
+  :mod:`~archsim.hw.controller` (the RISC-V-like in-order cores),
+  :mod:`~archsim.hw.digital` (the vector units), :mod:`~archsim.hw.crossbar_group` (the
+  arrays that step together, a SimPy process with a job port),
+  :mod:`~archsim.hw.network_interface` (activations cut into packets, sent and received);
+* :mod:`~archsim.hw.noc` — the network-on-chip: topology and hop table, deterministic routing,
+  packet format, and the SimPy network of routers and links with credit flow control.
 
-* :mod:`~archsim.hw.crossbar` — the resistive array; :mod:`~archsim.hw.dac` — row DACs;
-  :mod:`~archsim.hw.tia` — column TIAs; :mod:`~archsim.hw.adc` — column-multiplexed ADCs;
-  :mod:`~archsim.hw.shift_add` — partial-sum merging; :mod:`~archsim.hw.buffer` — tile buffers;
-* :mod:`~archsim.hw.tile` — the tile's per-operation cost model over those components
-  (:mod:`~archsim.hw.operation` holds the cost record);
-* :mod:`~archsim.hw.crossbar_group` — the crossbars that step together, a SimPy process with a
-  job port; :mod:`~archsim.hw.controller` — the RISC-V-like in-order cores that run the
-  instruction stream (one per chip or per tile);
-  :mod:`~archsim.hw.digital` — the vector unit for activation, pooling and residual adds;
-* :mod:`~archsim.hw.network_interface` — the tiles' network interfaces: activations cut into
-  packets, sent and received by the controller cores;
-* :mod:`~archsim.hw.noc` — the network-on-chip: topology, deterministic routing, packet
-  format, and the SimPy network of routers and links with credit flow control;
-* :mod:`~archsim.hw.chip` — the chip: how a trace record runs on the components above;
-  :mod:`~archsim.hw.component` — the base class (actions, counts, busy cycles).
+What runs on these units, record by record, is the simulation stage's (:mod:`archsim.sim`).
 """

@@ -37,7 +37,7 @@ from archsim.hw.noc.network import Network
 from archsim.hw.noc.packet import PacketFormat
 from archsim.hw.noc.routing import Routing
 from archsim.hw.noc.topology import Topology, build_topology, hop_matrix
-from archsim.hw.tile import CrossbarTiles, Tile, TileKind
+from archsim.hw.tile import TILE_KINDS, Tile, TileKind
 from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.mapping.placement import NetworkMapping
 from archsim.mapping.program import Program, Transfer, build_program
@@ -166,7 +166,7 @@ def _groups(config: HardwareConfig, mapping: NetworkMapping | None) -> tuple[Gro
     groups = []
     first_tile = first_crossbar = 0
     for spec in config.groups:
-        kind = CrossbarTiles(
+        kind = TILE_KINDS[spec.tile.kind](
             spec.tile, crossbars=spec.crossbars, tiles=spec.tiles,
             used=used.get(spec.name, 0), group=spec.name,
         )

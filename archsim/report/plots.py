@@ -11,7 +11,7 @@ fixed seed, and :func:`save_figure` fixes the SVG id salt and leaves the date ou
 data gives byte-identical files.
 
 Axis labels carry units, derived from the metric's name (:func:`metric_unit`): ``_s`` seconds,
-``_j`` joules, ``_per_s`` per second, utilisation fractions drawn as %, and for swept config
+``_j`` joules, ``_per_s`` per second, utilization fractions drawn as %, and for swept config
 paths the unit the config schema declares. SI values are drawn with an engineering prefix
 chosen from the data (``latency_s`` in µs).
 """
@@ -79,7 +79,7 @@ STYLE: Mapping[str, Any] = {
     "svg.hashsalt": "archsim",
 }
 
-#: Fixed colours of the energy/utilisation components, so a component keeps its colour from
+#: Fixed colours of the energy/utilization components, so a component keeps its colour from
 #: one figure to the next (tab10; unknown components get the tab20 colours after these).
 _COMPONENT_COLOURS = {
     "adc": "#1f77b4",
@@ -137,7 +137,7 @@ def _figure(width_in: float, height_in: float) -> Figure:
 def metric_unit(name: str) -> str | None:
     """The unit of a metric or parameter, from its name.
 
-    ``"%"`` when a dotted part names a utilisation (the values are fractions); else the unit
+    ``"%"`` when a dotted part names a utilization (the values are fractions); else the unit
     of the first name suffix (:data:`_SUFFIX_UNITS`) met going from the last dotted part back
     (``per_inference.energy_breakdown_j.adc`` -> ``"J"``, ``throughput_per_s`` -> ``"/s"``);
     else the unit the config schema declares for a config path; None for a plain number.
@@ -464,7 +464,7 @@ def energy_breakdown(
 
 
 # --------------------------------------------------------------------------------------------
-# Utilisation bars
+# Utilization bars
 # --------------------------------------------------------------------------------------------
 
 
@@ -523,7 +523,7 @@ def utilization_bars(
 
 
 # --------------------------------------------------------------------------------------------
-# NoC link-utilisation heat map
+# NoC link-utilization heat map
 # --------------------------------------------------------------------------------------------
 
 
@@ -582,7 +582,7 @@ def noc_heatmap(
     vmax: float | None = None,
     title: str | None = None,
 ) -> Figure:
-    """The NoC drawn as its topology, each directed link coloured by its utilisation.
+    """The NoC drawn as its topology, each directed link coloured by its utilization.
 
     Routers are circles labelled with their id (filled blue where a tile is in use). Each
     directed link ``u -> v`` is an arrow offset to its right, so the two directions of a
@@ -660,7 +660,7 @@ def noc_heatmap(
         ax.set_aspect("equal")
         ax.set_axis_off()
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8,
-                     label="link utilisation (%)")
+                     label="link utilization (%)")
         handles = []
         if (percent == 0).any():
             handles.append(Line2D([], [], color=_IDLE_COLOUR, linewidth=1.2, label="idle link"))
@@ -669,7 +669,7 @@ def noc_heatmap(
                                  label="router with a tile in use"))
         if handles:
             ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2)
-        ax.set_title(title or f"{topology}, {n} routers: link utilisation (max {peak:.3g} %)")
+        ax.set_title(title or f"{topology}, {n} routers: link utilization (max {peak:.3g} %)")
     return fig
 
 

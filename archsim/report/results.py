@@ -16,7 +16,7 @@ row may lack columns other rows have. The names above are module constants, so a
 the sweep writes is a change here only.
 
 :func:`noc_link_loads` turns a run report's ``noc`` section (or an ``archsim noc`` report) into
-router coordinates, directed links and per-link utilisation, rebuilding the coordinates with
+router coordinates, directed links and per-link utilization, rebuilding the coordinates with
 :func:`archsim.hw.noc.topology.build_topology`. :func:`chrome_trace_tracks` turns a Chrome
 Trace Event file into per-track spans for :func:`archsim.report.plots.gantt`, and
 :func:`trace_coverage` says what an archsim timeline leaves out of its run (cap, window).
@@ -625,7 +625,7 @@ def _report_row(report: Any, source: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LinkLoads:
-    """A NoC's routers, directed links and per-link utilisation, ready for the heat map.
+    """A NoC's routers, directed links and per-link utilization, ready for the heat map.
 
     Attributes:
         topology: one of :data:`archsim.hw.noc.topology.TOPOLOGIES`.
@@ -729,7 +729,7 @@ def noc_link_loads(
     A run report names its topology; an ``archsim noc`` report does not, so its shape is
     inferred from the links (the first of mesh, ring, torus and tree whose links they are
     exactly, else an edge list). Raises :class:`ArchsimError` naming ``source`` when the
-    document is not such a report, the report has no NoC, or its links and utilisation are
+    document is not such a report, the report has no NoC, or its links and utilization are
     malformed or disagree; :class:`~archsim.limits.LimitError` when it has more routers than
     ``limits.routers`` (rebuilding its shape tries every factorisation of that count).
     """
@@ -754,10 +754,10 @@ def noc_link_loads(
             f"{_document_kind(report)}"
         )
     if not isinstance(raw_links, (list, tuple)) or not isinstance(utilization, (list, tuple)):
-        raise ArchsimError(f"{where}: expected the lists links and link utilisation per link")
+        raise ArchsimError(f"{where}: expected the lists links and link utilization per link")
     if len(raw_links) != len(utilization):
         raise ArchsimError(
-            f"{where}: {len(raw_links)} links but {len(utilization)} utilisation values"
+            f"{where}: {len(raw_links)} links but {len(utilization)} utilization values"
         )
     links = tuple(_parse_link(link, f"{where}.links[{i}]") for i, link in enumerate(raw_links))
     if not links:
@@ -767,7 +767,7 @@ def noc_link_loads(
             0.0 <= value <= 1.0
         ):
             raise ArchsimError(
-                f"{where}: link utilisation [{i}]: expected a fraction in [0, 1], "
+                f"{where}: link utilization [{i}]: expected a fraction in [0, 1], "
                 f"got {_brief(value)}"
             )
     if not isinstance(raw_tiles, (list, tuple)) or not all(

@@ -59,8 +59,13 @@ __all__ = [
 TRACE_FORMAT: Final = "archsim-trace"
 """Value of the header's ``format`` field."""
 
-TRACE_VERSION: Final = 1
-"""The trace format version this module reads and writes."""
+TRACE_VERSION: Final = 2
+"""The newest trace format version this module reads and writes. Version 2 added the
+``routed`` layer kind; a writer states the lowest version that holds its header (1 without
+routed layers), and every version up to this one is read."""
+
+#: The layer kinds each version added.
+_LAYER_KINDS_SINCE: Final = MappingProxyType({"routed": 2})
 
 PHASES: Final = ("forward", "backward", "update")
 """Record phases, in the order they occur within a training step."""
@@ -917,6 +922,18 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def _lowest_version(header: Mapping[str, Any]) -> int:
+    """The lowest trace version that holds ``header``'s layer kinds (1 without routed layers),
+    so that an older reader still reads every file it could hold."""
+    network = header.get("network")
+    layers = network.get("layers") if isinstance(network, Mapping) else None
+    kinds = [
+        layer.get("kind") for layer in (layers if isinstance(layers, list) else ())
+        if isinstance(layer, Mapping)
+    ]
+    return max((_LAYER_KINDS_SINCE.get(k, 1) for k in kinds if isinstance(k, str)), default=1)
+
+
 def _parse_header(obj: object) -> TraceHeader:
     """Validate a decoded header line (format, version first) and build the TraceHeader."""
     if type(obj) is not dict or obj.get("format") != TRACE_FORMAT:
@@ -928,9 +945,9 @@ def _parse_header(obj: object) -> TraceHeader:
         raise _Invalid(
             "version", f"version {version} is newer than this archsim supports ({TRACE_VERSION})"
         )
-    if version != TRACE_VERSION:
+    if version < 1:
         raise _Invalid(
-            "version", f"version {version} is not a trace version (expected {TRACE_VERSION})"
+            "version", f"version {version} is not a trace version (expected 1..{TRACE_VERSION})"
         )
     _require(obj, "", ("format", "version", "model", "samples", "seed", "network"), ("meta",))
     model = _str(obj, "model", "")
@@ -941,6 +958,13 @@ def _parse_header(obj: object) -> TraceHeader:
     if seed is not None and type(seed) is not int:
         raise _Invalid("seed", f"expected an integer or null, got {_show(seed)}")
     network = _parse_network(obj["network"])
+    for position, layer in enumerate(network.layers):
+        since = _LAYER_KINDS_SINCE.get(layer.kind, 1)
+        if since > version:
+            raise _Invalid(
+                f"network.layers[{position}].kind",
+                f"'{layer.kind}' layers need trace version {since}, this header says {version}",
+            )
     meta = obj.get("meta", {})
     if type(meta) is not dict:
         raise _Invalid("meta", f"expected a JSON object, got {_show(meta)}")
@@ -1086,7 +1110,7 @@ class TraceWriter:
         # Canonical key order, so that equal headers give equal bytes; unknown keys go last
         # (and are rejected by the validation below).
         order = ("model", "samples", "seed", "network", "meta")
-        full = {"format": TRACE_FORMAT, "version": TRACE_VERSION}
+        full = {"format": TRACE_FORMAT, "version": _lowest_version(given)}
         full.update((key, given[key]) for key in order if key in given)
         full.update((key, value) for key, value in given.items() if key not in order)
         try:

@@ -68,3 +68,21 @@ def test_durations():
         "12:05",
         "3:02:11",
     ]
+
+
+def test_the_line_fits_a_narrow_terminal_and_leaves_no_stale_text():
+    """On a 40-column terminal the line never reaches the last column (it would wrap): the
+    bar shrinks to 5 characters, then the text is cut; a shorter redraw pads over the old."""
+    clock, stream = Clock(), Terminal()
+    bar = ProgressBar(1000, stream, label="lenet_adc_xbar", clock=clock, min_interval_s=0,
+                      columns=40)
+    for columns in (40, 60, 80, 120):
+        assert len(bar.line(columns)) <= columns - 1
+    assert bar.line(40).startswith("lenet_adc_xbar [-----] 0/1000 points")
+    clock.now += 1
+    bar.advance(999, cached=True, failed=True)  # the longest notes
+    widths = [len(segment) for segment in stream.getvalue().split("\r") if segment]
+    assert widths and max(widths) <= 39
+    bar.advance(1)
+    last = stream.getvalue().split("\r")[-1]
+    assert len(last) == max(widths)  # padded over the longer line before it

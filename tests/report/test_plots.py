@@ -389,7 +389,7 @@ def test_heatmap_draws_every_router_and_directed_link(kind, dims, edges):
     assert set(links) == {f"link:{u}-{v}" for u, v in topo.links}
     routers = next(c for c in fig.axes[0].collections if c.get_gid() == "routers")
     assert isinstance(routers, PatchCollection) and len(routers.get_paths()) == topo.nodes
-    assert fig.axes[1].get_ylabel() == "link utilisation (%)"  # the colour bar
+    assert fig.axes[1].get_ylabel() == "link utilization (%)"  # the colour bar
     busiest = int(np.argmax(utilization))
     u, v = topo.links[busiest]
     colour = links[f"link:{u}-{v}"][0].get_edgecolor()
@@ -797,7 +797,7 @@ def _cli_cases(folder: Path, report: Path, trace: Path):
     yield [str(trace), "--kind", "heatmap"], "a Chrome trace (plot it with --kind timeline)"
     yield ["array.json", "--kind", "heatmap"], "or an archsim noc report, got a list"
     yield ["noc_list.json", "--kind", "heatmap"], "noc: expected an object, got a list"
-    yield ["noc_text.json", "--kind", "heatmap"], "link utilisation [0]: expected a fraction"
+    yield ["noc_text.json", "--kind", "heatmap"], "link utilization [0]: expected a fraction"
     yield [".", "--kind", "heatmap"], "a directory, expected a JSON file"
     yield ["bad.jsonl", "--kind", "pareto"], "bad.jsonl: line 2: not JSON"
     yield [str(report), "--kind", "pareto", "--y", "per_inference.energy"], (

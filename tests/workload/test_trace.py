@@ -147,7 +147,7 @@ def test_round_trip(tmp_path: Path, name: str) -> None:
         header = reader.header
         assert reader.compressed == name.endswith(".gz")
         assert list(reader) == [expected_record(i, r) for i, r in enumerate(records)]
-    assert header.version == TRACE_VERSION
+    assert header.version == 1  # the lowest version that holds it: no routed layer
     assert (header.model, header.samples, header.seed) == ("tiny", SAMPLES, 7)
     assert header.meta["nested"]["list"] == (1, 2.5, None)
     network = header.network
@@ -386,8 +386,8 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
      "header (line 1): field 'format': not an archsim trace"),
     ("header is a list", replace_line(0, "[1]"),
      "header (line 1): field 'format': not an archsim trace"),
-    ("newer version", set_key(0, "version", 2),
-     "header (line 1): field 'version': version 2 is newer than this archsim supports (1)"),
+    ("newer version", set_key(0, "version", 3),
+     "header (line 1): field 'version': version 3 is newer than this archsim supports (2)"),
     ("version 0", set_key(0, "version", 0), "field 'version': version 0 is not a trace version"),
     ("version string", set_key(0, "version", "1"),
      "field 'version': expected an integer, got \"1\""),
@@ -790,3 +790,27 @@ def test_reading_streams_in_bounded_memory(tmp_path: Path, name: str) -> None:
     assert records == count
     assert uncompressed > 5_000_000
     assert peak < min(1_000_000, uncompressed // 50), f"peak {peak} B reading {uncompressed} B"
+
+
+def test_routed_layers_need_version_2(tmp_path: Path) -> None:
+    """Version 2 added the routed layer kind: a writer states version 2 only for a header
+    that has one, and a version-1 header that has one is refused (a version-1 reader would
+    have refused the unknown kind)."""
+    layer = {"name": "core", "kind": "routed", "inputs": ["input"], "in_shape": [8],
+             "out_shape": [4], "rows": 4, "cols": 4, "block": 2, "routes": [[0, 3, 0, 1]]}
+    header = {"model": "m", "samples": 1, "seed": 0,
+              "network": {"input_shape": [8], "weight_bits": 8, "act_bits": 8,
+                          "layers": [layer]}}
+    path = tmp_path / "routed.jsonl"
+    with TraceWriter(path, header) as writer:
+        writer.write({"sample": 0, "phase": "forward", "layer": "core", "kind": "mvm",
+                      "vectors": 1, "rows": 4, "cols": 4, "input_bits": 1, "input_nz": 0.5,
+                      "bitplane_nz": [0.5], "bitplane_allzero": [0.0]})
+    assert read_header(path).version == TRACE_VERSION == 2
+    assert read_header(path).network.layers[0].routes == ((0, 3, 0, 1),)
+    lines = path.read_text().splitlines()
+    lines[0] = lines[0].replace('"version": 2', '"version": 1')
+    (tmp_path / "v1.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(TraceError, match=r"network.layers\[0\].kind.*'routed' layers need trace "
+                                         r"version 2, this header says 1"):
+        read_header(tmp_path / "v1.jsonl")

@@ -221,7 +221,7 @@ class Network(Component):
       whether a size is accepted.
     * Counters, all ints: ``packets_injected``, ``packets_delivered``, ``flits_injected``,
       ``flits_delivered``; ``link_flits``, an int64 array of the flits each link carried, by link
-      id (link utilisation is ``link_flits / run cycles``); actions ``router`` and ``link_bit``.
+      id (link utilization is ``link_flits / run cycles``); actions ``router`` and ``link_bit``.
     * Statistics of the packets delivered, per phase: ``packets``, ``flits``, ``header_bits``,
       ``data_bits`` (:class:`~archsim.stats.Counter`) and ``latency`` (an exact
       :class:`~archsim.stats.Tally` of creation to the tail's ejection, cycles).
