@@ -112,6 +112,21 @@ class Controller(Component):
             else:
                 counts[op] += count
 
+    def tally_steps(
+        self, mix: tuple[tuple[str, int], ...], steps: int, phase: str = FORWARD
+    ) -> None:
+        """:meth:`tally` ``steps`` times the instruction mix ``((class, count), ...)`` of one
+        step (the same counts as one call per class, in one)."""
+        instructions = self.instructions
+        for op, n in mix:
+            instructions[op] += steps * n
+        if self.timed:
+            counts = self._counts.get(phase)
+            if counts is None:
+                counts = self._counts[phase] = dict.fromkeys(self.actions, 0.0)
+            for op, n in mix:
+                counts[op] += steps * n
+
     @property
     def busy_cycles(self) -> int:
         """Busy core-cycles over the run, summed over cores: the reservations made."""

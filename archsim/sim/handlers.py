@@ -37,6 +37,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
 import simpy
 
 from archsim.errors import TraceError
@@ -265,6 +266,16 @@ class MatrixForward(Handler):
         self._issue = tuple(controller.cost({"load": s.load, "mvm": s.mvm}) for s in steps)
         self._retire = tuple(controller.cost({"loop": s.loop}) for s in steps)
         self._store = tuple(controller.cost({"store": s.store}) for s in steps)
+        self._barrier = controller.cost({"barrier": 1})
+        # The instructions of one step, as the controller tallies them.
+        self._mix = tuple(
+            (("load", s.load), ("mvm", s.mvm), ("store", s.store), ("loop", s.loop))
+            for s in steps
+        )
+        # Each group's crossbars, as an index into the system's busy array, and their number.
+        self._crossbars = tuple(
+            np.asarray(placed.crossbars, dtype=np.intp) for placed in mapping.groups
+        )
         # MACs one step of a group performs for each copy it holds, from the placed blocks.
         self._copy_macs = tuple(
             {
@@ -332,7 +343,7 @@ class MatrixForward(Handler):
                     )
                 )
         yield done[0] if len(done) == 1 else env.all_of(done)
-        barrier = controller.cost({"barrier": 1})
+        barrier = self._barrier
         now = int(env.now)
         end = now
         phase = record.phase
@@ -363,25 +374,24 @@ class MatrixForward(Handler):
             )
 
     def _account(self, record: OpRecord, jobs: list[tuple[GroupPlan, int, int, int]]) -> None:
-        sim, layout = self.sim, self.layout
+        sim = self.sim
         system, stats, phase = sim.system, sim.stats, record.phase
-        controller, group = system.controller, self.group
+        controller, group, busy = system.controller, self.group, system.crossbar_busy
         kind, name = group.kind, group.name
-        for plan, steps, macs, index in jobs:
+        tile_ops = macs = 0
+        for plan, steps, job_macs, index in jobs:
             kind.charge(plan.cost, steps, phase)
-            crossbars = plan.unit.placed.crossbars
-            system.crossbar_busy[list(crossbars)] += steps * plan.cost.cycles
-            stats.tile_ops.add(steps * len(crossbars), phase, name)
-            stats.macs.add(macs, phase, name)
-            step = self.steps[index]
-            controller.tally("load", steps * step.load, phase=phase)
-            controller.tally("mvm", steps * step.mvm, phase=phase)
-            controller.tally("store", steps * step.store, phase=phase)
-            controller.tally("loop", steps * step.loop, phase=phase)
+            crossbars = self._crossbars[index]
+            busy[crossbars] += steps * plan.cost.cycles
+            tile_ops += steps * len(crossbars)
+            macs += job_macs
+            controller.tally_steps(self._mix[index], steps, phase)
+        stats.tile_ops.add(tile_ops, phase, name)
+        stats.macs.add(macs, phase, name)
         stats.vmm_steps.add(max(steps for _, steps, _, _ in jobs), phase, name)
         stats.vectors.add(record.vectors, phase, name)
         kind.count_vectors(
-            layout, record.vectors, record.input_bits, system.act_bits,
+            self.layout, record.vectors, record.input_bits, system.act_bits,
             record.bitplane_nz, record.input_nz, phase,
         )
 
@@ -394,6 +404,23 @@ class DigitalForward(Handler):
         program = sim.system.program
         assert program is not None
         self.shares = program.shares.get(layer.name, ((0, 1.0),))
+        self._per_core: dict[int, tuple[tuple[Core, int], ...]] = {}
+
+    def per_core(self, elements: int) -> tuple[tuple[Core, int], ...]:
+        """``elements`` split over the cores of the tiles holding the input, by their shares
+        (remembered for the few element counts a trace repeats)."""
+        cached = self._per_core.get(elements)
+        if cached is not None:
+            return cached
+        controller = self.sim.system.controller
+        per_core: dict[Core, int] = {}
+        for (tile, _), part in zip(self.shares, split(elements, [p for _, p in self.shares])):
+            core = controller.core_of(tile)
+            per_core[core] = per_core.get(core, 0) + part
+        result = tuple(per_core.items())
+        if len(self._per_core) < 64:
+            self._per_core[elements] = result
+        return result
 
     def execute(self, record: OpRecord) -> Process:
         """Run a digital record on the vector units of the tiles holding its input, in
@@ -403,18 +430,12 @@ class DigitalForward(Handler):
         controller, digital = system.controller, system.digital
         phase = record.phase
         sim.stats.digital_elements.add(record.elements, phase, CHIP)
-        per_core: dict[Core, int] = {}
-        for (tile, _), elements in zip(
-            self.shares, split(record.elements, [p for _, p in self.shares])
-        ):
-            core = controller.core_of(tile)
-            per_core[core] = per_core.get(core, 0) + elements
         lanes = system.config.digital.lanes
         begin = int(env.now)
         processes = []
         longest = 0
         enabled = digital.config.enabled
-        for core, elements in per_core.items():
+        for core, elements in self.per_core(record.elements):
             if not elements:
                 continue
             count = -(-elements // lanes)
