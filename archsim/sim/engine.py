@@ -59,7 +59,7 @@ from archsim.sim.result import (
     NocResult,
     SimResult,
 )
-from archsim.stats import ComponentResult, Tally, TallySummary
+from archsim.stats import FORWARD, ComponentResult, Tally, TallySummary
 from archsim.stats.timeline import Timeline
 from archsim.workload.trace import NetworkSpec, OpRecord, TraceReader
 
@@ -326,7 +326,15 @@ class _Stage:
 
 class _Pipeline:
     """Layer-pipelined execution: one process per stage, buffers of ``depth`` samples, at most
-    ``samples_in_flight`` samples admitted at once (None: no bound but the buffers)."""
+    ``samples_in_flight`` samples admitted at once (None: no bound but the buffers).
+
+    Forward records flow through the stages as activations do: a stage takes a sample once its
+    inputs have arrived and passes its outputs on. A sample's other records (``backward``,
+    ``update``) run on their layer's stage too, but in trace order after the sample's forward
+    pass: each waits for the record before it (the first for the last exit stage), which is
+    the data dependence of a gradient travelling back. The sample completes with its last
+    record.
+    """
 
     def __init__(
         self, sim: Simulation, network: NetworkSpec, mapping_config: object,
@@ -349,6 +357,8 @@ class _Pipeline:
                 self.stages[source].outboxes.append((layer.name, box))
         self.exits = [s for s in self.stages.values() if not s.outboxes]
         self._exit_count: dict[int, int] = {}
+        # Per sample with records after its forward pass: fires when the pass is done.
+        self._forward_done: dict[int, simpy.Event] = {}
         bound = getattr(mapping_config, "samples_in_flight", None)
         self._admission = simpy.Resource(env, capacity=bound) if bound else None
         self._admitted: dict[int, simpy.events.Event] = {}
@@ -368,8 +378,23 @@ class _Pipeline:
                 request = self._admission.request()
                 yield request
                 self._admitted[sample] = request
+            # After the forward pass (every exit stage done), the other records one by one;
+            # the last of them completes the sample.
+            tail = [record for record, _ in steps if record.phase != FORWARD]
+            after: simpy.Event | None = None
+            if tail:
+                after = self._forward_done[sample] = self.env.event()
             for record, execute in steps:
-                yield self.stages[record.layer].records.put((record, execute))
+                if record.phase == FORWARD:
+                    yield self.stages[record.layer].records.put((record, execute, None, None))
+                    continue
+                done = self.env.event()
+                if record is tail[-1]:
+                    done.callbacks.append(
+                        lambda _, sample=sample: self.completions.finish(sample, int(self.env.now))
+                    )
+                yield self.stages[record.layer].records.put((record, execute, after, done))
+                after = done
 
     def _release(self, sample: int) -> None:
         assert self._admission is not None
@@ -380,7 +405,15 @@ class _Pipeline:
         stats = self.sim.stats
         from_input = ("input", stage.name)
         while True:
-            record, execute = yield stage.records.get()
+            record, execute, after, done = yield stage.records.get()
+            if after is not None:
+                # A backward or update record: once the record before it in its sample is
+                # done, on this stage's hardware.
+                if not after.processed:
+                    yield after
+                yield from execute(record)
+                done.succeed()
+                continue
             if stage.entry:
                 completions.start(record.sample, int(env.now))
             # The network input, when it arrives over the NoC, travels as the stage takes its
@@ -418,7 +451,11 @@ class _Pipeline:
         done = self._exit_count.get(sample, 0) + 1
         if done == len(self.exits):
             self._exit_count.pop(sample, None)
-            self.completions.finish(sample, int(self.env.now))
+            after = self._forward_done.pop(sample, None)
+            if after is None:
+                self.completions.finish(sample, int(self.env.now))
+            else:
+                after.succeed()
         else:
             self._exit_count[sample] = done
 
