@@ -40,15 +40,28 @@ class EnergyResult:
     by_action_j: Mapping[str, float]
     by_group_j: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     by_phase_j: Mapping[str, float] = field(default_factory=dict)
+    #: energy of one performance per action key (:func:`action_energies`)
+    per_action_j: Mapping[str, float] = field(default_factory=dict)
 
 
-def action_energies(result: Counted) -> dict[str, float]:
-    """Energy per action in joules, keyed ``"<kind>.<action>"`` like the action counts, as the
-    run's components declared them (the first group's, where groups differ)."""
-    table: dict[str, float] = {}
+def action_energies(result: Counted, by_action_j: Mapping[str, float]) -> dict[str, float]:
+    """Energy of one performance of each action key ``"<kind>.<action>"``, in joules: the
+    declared energy where every bank declaring the key agrees (one tile group, or groups of
+    one design); where tile groups declare different energies, the run's mean, ``by_action_j``
+    over the count (the first bank's declaration when the action was never performed)."""
+    declared: dict[str, list[float]] = {}
+    counts: dict[str, float] = {}
     for component in result.components:
         for key, energy in component.energy_per_action_j.items():
-            table.setdefault(key, energy)
+            declared.setdefault(key, []).append(energy)
+        for key, count in component.actions.items():
+            counts[key] = counts.get(key, 0.0) + count
+    table: dict[str, float] = {}
+    for key, energies in declared.items():
+        if all(energy == energies[0] for energy in energies) or not counts.get(key):
+            table[key] = energies[0]
+        else:
+            table[key] = by_action_j[key] / counts[key]
     return table
 
 
@@ -86,4 +99,5 @@ def account(result: Counted) -> EnergyResult:
         by_action_j=MappingProxyType(by_action),
         by_group_j=MappingProxyType({g: MappingProxyType(k) for g, k in by_group.items()}),
         by_phase_j=MappingProxyType(by_phase),
+        per_action_j=MappingProxyType(action_energies(result, by_action)),
     )

@@ -357,9 +357,7 @@ def _totals(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
         "energy_j": energy.total_j,
         "actions": _sum_by_key(c.actions for c in result.components),
         "energy_by_action_j": dict(energy.by_action_j),
-        "energy_per_action_j": {
-            key: joules for c in result.components for key, joules in c.energy_per_action_j.items()
-        },
+        "energy_per_action_j": dict(energy.per_action_j),
     }
 
 
@@ -451,8 +449,8 @@ def _noc(result: SimResult, energy: EnergyResult) -> dict[str, Any] | None:
 
 
 def _groups(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
-    """Per tile group: its tiles and arrays, its energy per inference by component kind and
-    its counters per inference."""
+    """Per tile group: its tiles and arrays, its energy per inference by component kind, the
+    energy per action its components declared, and its counters per inference."""
     samples = max(1, result.samples)
     stats = {s.name: s for s in result.statistics if isinstance(s, CounterSummary)}
     out: dict[str, Any] = {}
@@ -472,6 +470,11 @@ def _groups(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
             "crossbars_used": group.crossbars_used,
             "energy_j": sum(kinds.values()) / samples,
             "energy_breakdown_j": {k: v / samples for k, v in kinds.items()},
+            "energy_per_action_j": {
+                key: joules
+                for c in result.components if c.group == group.name
+                for key, joules in c.energy_per_action_j.items()
+            },
             "counters": counters,
         }
     return out
