@@ -46,7 +46,10 @@ if TYPE_CHECKING:
 
     from archsim.workload.scrramble import ScrrambleNetwork
 
-__all__ = ["Report", "export", "load", "program", "run", "scrramble", "traffic", "validate"]
+__all__ = [
+    "Report", "check_scrramble", "export", "load", "program", "run", "scrramble", "traffic",
+    "validate",
+]
 
 Config = str | os.PathLike[str] | HardwareConfig
 
@@ -145,6 +148,30 @@ def traffic(
     )
 
 
+def check_scrramble(
+    config: Config,
+    network: ScrrambleNetwork,
+    *,
+    act_bits: int = 8,
+    weight_bits: int | None = None,
+    input_node: int = 0,
+    overrides: Sequence[str] = (),
+    limits: Limits = DEFAULT_LIMITS,
+) -> int:
+    """Check that ScRRAMBLe ``network`` maps onto ``config``, one core per crossbar and router
+    (:func:`~archsim.mapping.scrramble.check_scrramble`, errors naming the config file); return
+    the weight bits it will be exported with. :func:`scrramble` runs it first; a caller that
+    trains the network checks it before the training too."""
+    from archsim.mapping.scrramble import check_scrramble as check
+
+    loaded = load(config, overrides)
+    with naming_config(_source(config)):
+        return check(
+            network, loaded, act_bits=act_bits, weight_bits=weight_bits, input_node=input_node,
+            limits=limits,
+        )
+
+
 def scrramble(
     config: Config,
     network: ScrrambleNetwork,
@@ -169,7 +196,6 @@ def scrramble(
     import dataclasses
     import tempfile
 
-    from archsim.mapping.scrramble import check_scrramble
     from archsim.report.scrramble import scrramble_section
     from archsim.workload.scrramble import export_scrramble_trace
 
@@ -178,11 +204,10 @@ def scrramble(
     loaded = dataclasses.replace(given, mapping=dataclasses.replace(
         given.mapping, pipeline=True, samples_in_flight=1, input_node=input_node,
     ))
-    with naming_config(_source(config)):
-        bits = check_scrramble(
-            network, loaded, act_bits=act_bits, weight_bits=weight_bits, input_node=input_node,
-            limits=limits,
-        )
+    bits = check_scrramble(
+        config, network, act_bits=act_bits, weight_bits=weight_bits, input_node=input_node,
+        overrides=overrides, limits=limits,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         path = trace if trace is not None else os.path.join(scratch, "scrramble.jsonl.gz")
         export_scrramble_trace(

@@ -385,7 +385,7 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     from archsim import api
-    from archsim.mapping.scrramble import check_offset, check_scrramble
+    from archsim.mapping.scrramble import check_offset
     from archsim.report import summary
     from archsim.report.scrramble import accuracy_fields
     from archsim.workload.data import load_digits_28
@@ -408,14 +408,16 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
     spec = ScrrambleSpec(group.tile.crossbar.rows, args.slot_size, args.density, cores)
     # Everything that can be refused is refused before the network is drawn and trained.
     limits.check("cores", spec.total_cores, f"--cores {args.cores}")
+    rng = np.random.default_rng([args.seed, 1])
+    network = build_scrramble(spec, rng)
+    api.check_scrramble(
+        args.config, network, act_bits=args.act_bits, overrides=args.overrides, limits=limits
+    )
     data = load_digits_28(np.random.default_rng(args.seed))
     if args.samples > len(data[2]):
         raise ArchsimError(
             f"--samples: the digits test set has {len(data[2])} images, got {args.samples}"
         )
-    rng = np.random.default_rng([args.seed, 1])
-    network = build_scrramble(spec, rng)
-    check_scrramble(network, config, act_bits=args.act_bits, limits=limits)
     # The cores' matrices are small: BLAS threads only contend for the cores (training took
     # 50 s instead of 3 s on a loaded 2-core machine), and one thread gives the same bytes on
     # any machine.
@@ -433,8 +435,8 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
             Path(args.out).mkdir(parents=True, exist_ok=True)
             trace = Path(args.out) / "scrramble.jsonl.gz"
         report = api.scrramble(
-            config, network, inputs, seed=args.seed, act_bits=args.act_bits, trace=trace,
-            limits=limits,
+            args.config, network, inputs, seed=args.seed, act_bits=args.act_bits,
+            overrides=args.overrides, trace=trace, limits=limits,
         )
     section = {
         **report["scrramble"],

@@ -89,6 +89,7 @@ def parse_limit(text: str, limits: Limits = DEFAULT_LIMITS) -> Limits:
     if not equals or name not in names:
         raise ArchsimError(f"--limit {text}: expected NAME=VALUE with NAME one of {', '.join(names)}")
     value = value.strip().replace("_", "")
-    if not value.isdigit() or len(value) > 18 or int(value) < 1:
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18 or int(value) < 1:
         raise ArchsimError(f"--limit {text}: expected a positive integer below 10^18, got {value!r}")
     return dataclasses.replace(limits, **{name: int(value)})

@@ -258,15 +258,10 @@ def test_more_scrramble_cores_than_routers_are_refused_before_training(
     assert "noc: " in line and "70 cores" in line and "64 routers" in line
 
 
-@pytest.mark.xfail(
-    reason="archsim scrramble checks the network against the NoC outside naming_config: its "
-    "error lacks the config file that api.scrramble's same check names",
-    strict=True,
-)
 def test_more_scrramble_cores_than_routers_names_the_config_file(tmp_path, capsys, no_training):
     """The same check through :func:`archsim.api.scrramble` names the config file
     (``hw_configs/scrramble_256.yaml: noc: the network has 70 cores ...``); the command line
-    should say the same."""
+    says the same."""
     import numpy as np
 
     from archsim.errors import MappingError
@@ -376,11 +371,6 @@ def test_a_bad_limit_is_one_line(capsys, limit, expected):
     assert line.startswith(f"archsim: error: {expected}")
 
 
-@pytest.mark.xfail(
-    reason="parse_limit tests str.isdigit(), which is true for digits int() rejects "
-    "(superscripts such as '²'): int() then raises ValueError, a traceback",
-    strict=True,
-)
 def test_a_limit_of_a_superscript_digit_is_one_line(capsys):
     """``--limit routers=²``: '²'.isdigit() is True but int('²') raises ValueError, which
     escapes parse_limit as a traceback instead of the one-line ArchsimError."""
