@@ -333,18 +333,41 @@ def _watch_parent(sweep: int, interval_s: float) -> None:
             os._exit(1)
 
 
+#: Signal masks need POSIX threads (not on Windows, where Ctrl-C is not a signal).
+_MASKS = hasattr(signal, "pthread_sigmask")
+
+
 def _worker_setup(parent: int, ignore_sigint: bool) -> None:
     """Pool worker initializer.
 
-    Ctrl-C ends a worker at once and silently (the sweep process, which gets the same SIGINT,
-    stops the sweep; finished points are already cached), unless the sweep process itself
-    ignores SIGINT (started in the background by a shell, under nohup). A worker also ends
-    within a second of the sweep process being killed outright (SIGKILL, out of memory), which a
-    pool worker waiting for work would otherwise not notice: it holds its own end of the task
-    pipe.
+    Ctrl-C ends a worker at once and silently while it computes points (the sweep process,
+    which gets the same SIGINT, stops the sweep; finished points are already cached), unless
+    the sweep process itself ignores SIGINT (started in the background by a shell, under
+    nohup). While the worker waits for work or sends results back, SIGINT is held blocked:
+    a worker killed half-way through writing its results to the pool's pipe leaves a partial
+    message that the pool's manager thread waits on for ever, and the sweep process with it
+    (the signal, still pending, ends the worker when its next chunk starts, or never if the
+    sweep shuts the pool down first). A worker also ends within a second of the sweep process
+    being killed outright (SIGKILL, out of memory), which a pool worker waiting for work would
+    otherwise not notice: it holds its own end of the task pipe.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL)
+    if _MASKS and not ignore_sigint:
+        # Before the watcher thread starts, which inherits the mask.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     threading.Thread(target=_watch_parent, args=(parent, 0.5), daemon=True).start()
+
+
+def _evaluate_in_worker(tasks: list[PointTask]) -> list[PointOutcome]:
+    """:func:`evaluate_chunk` in a pool worker, interruptible by Ctrl-C while it computes
+    (:func:`_worker_setup`)."""
+    if not _MASKS:
+        return evaluate_chunk(tasks)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        return evaluate_chunk(tasks)
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
 def default_workers() -> int:
@@ -392,7 +415,7 @@ class ProcessExecutor(Executor):
                 if not chunk:
                     exhausted = True
                     return
-                pending.add(self._pool.submit(evaluate_chunk, chunk))
+                pending.add(self._pool.submit(_evaluate_in_worker, chunk))
 
         try:
             submit()
