@@ -9,15 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archsim.config import load_hardware
-from archsim.hw.tile import CrossbarTiles
+from archsim.hw.tile import CrossbarTiles, Tile
 from archsim.mapping.crossbar import CrossbarLayout
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
+#: The one tile of the one-tile groups built here.
+TILE = Tile(0, "default")
 
 
 def tiles_for(name: str, *overrides: str) -> CrossbarTiles:
     config = load_hardware(CONFIGS / name, overrides)
-    return CrossbarTiles(config.tile, crossbars=1, tiles=1, used=1)
+    return CrossbarTiles(config.tile, tiles=(TILE,), crossbars=1, used=1)
 
 
 def test_wu_operation_is_720ns():
@@ -26,7 +28,7 @@ def test_wu_operation_is_720ns():
     whatever the number of columns in use (every group is converted)."""
     tiles = tiles_for("wu2023_64x64.yaml")
     for cols_used in (8, 24, 64):
-        cost = tiles.op_cost(CrossbarLayout((), 25, cols_used), input_bits=8)
+        cost = tiles.op_cost(CrossbarLayout((), 25, cols_used), input_bits=8, tile=TILE)
         assert cost.cycles == 72
         assert cost.count("adc", "convert") == 64
         assert cost.count("tia", "sample") == 64 * 8
@@ -35,7 +37,7 @@ def test_wu_operation_is_720ns():
 
 def test_skipping_idle_column_groups_shortens_narrow_operations():
     tiles = tiles_for("wu2023_64x64.yaml", "tile.adc.skip_idle_column_groups=true")
-    cost = tiles.op_cost(CrossbarLayout((), 25, 3), input_bits=8)
+    cost = tiles.op_cost(CrossbarLayout((), 25, 3), input_bits=8, tile=TILE)
     assert cost.cycles == 3 * 9
     assert cost.count("adc", "convert") == 3
 
@@ -60,7 +62,7 @@ def test_digital_accumulation_matches_closed_form(read, conv, cpa, input_bits, d
         f"tile.dac.bits={dac_bits}",
         f"tile.adc.overlap_with_read={'true' if overlap else 'false'}",
     )
-    cost = tiles.op_cost(CrossbarLayout((), 128, 128), input_bits=input_bits)
+    cost = tiles.op_cost(CrossbarLayout((), 128, 128), input_bits=input_bits, tile=TILE)
     slices = -(-input_bits // dac_bits)
     convert = cpa * conv
     expected = read + (slices - 1) * max(read, convert) + convert if overlap else slices * (read + convert)
@@ -77,14 +79,16 @@ def test_more_adcs_never_slow_an_operation(cpa, config):
     slow = tiles_for(config, f"tile.adc.columns_per_adc={cpa}")
     fast = tiles_for(config, f"tile.adc.columns_per_adc={cpa // 2}")
     layout = CrossbarLayout((), 64, 64)
-    assert fast.op_cost(layout, 8).cycles <= slow.op_cost(layout, 8).cycles
+    assert fast.op_cost(layout, 8, TILE).cycles <= slow.op_cost(layout, 8, TILE).cycles
 
 
 def test_isaac_operation_by_hand():
     """ISAAC-like: 8 one-bit slices, a 120-cycle (100 ns) read, 128 columns on one ADC at one
     conversion per cycle, conversion overlapped with the next read:
     120 + 7 x max(120, 128) + 128 = 1144 cycles (953 ns at 1.2 GHz)."""
-    cost = tiles_for("isaac_like.yaml").op_cost(CrossbarLayout((), 128, 128), input_bits=8)
+    cost = tiles_for("isaac_like.yaml").op_cost(
+        CrossbarLayout((), 128, 128), input_bits=8, tile=TILE
+    )
     assert cost.cycles == 1144
     assert cost.count("adc", "convert") == 1024
 
@@ -113,7 +117,7 @@ def test_no_component_is_busier_than_the_operation(
         f"tile.crossbar.read_cycles={read}",
     ]
     tiles = tiles_for(config, *overrides)  # a chip of one crossbar
-    cost = tiles.op_cost(CrossbarLayout((), rows_used, cols_used), input_bits=8)
+    cost = tiles.op_cost(CrossbarLayout((), rows_used, cols_used), input_bits=8, tile=TILE)
     assert cost.busy_of("dac") <= tiles.dac.instances * cost.cycles
     assert cost.busy_of("tia") <= tiles.tia.instances * cost.cycles
     assert cost.busy_of("adc") <= tiles.adc.instances * cost.cycles
@@ -123,7 +127,7 @@ def test_tia_busy_time_by_hand_with_skipped_column_groups():
     """Wu tile, 9 columns used, idle groups skipped: 9 columns integrate 8 one-cycle samples
     each = 72 TIA-cycles; the operation lasts 8 groups x 9 cycles = 72 cycles."""
     tiles = tiles_for("wu2023_64x64.yaml", "tile.adc.skip_idle_column_groups=true")
-    cost = tiles.op_cost(CrossbarLayout((), 64, 9), input_bits=8)
+    cost = tiles.op_cost(CrossbarLayout((), 64, 9), input_bits=8, tile=TILE)
     assert cost.busy_of("tia") == 72
     assert cost.cycles == 72
 
@@ -139,7 +143,7 @@ def test_array_read_energy_counts_the_driven_rows(rows, gate):
         f"tile.crossbar.rows={rows}",
         f"tile.gate_idle_rows={'true' if gate else 'false'}",
     )
-    cost = tiles.op_cost(CrossbarLayout((), 25, 24), input_bits=8)
+    cost = tiles.op_cost(CrossbarLayout((), 25, 24), input_bits=8, tile=TILE)
     tiles.charge(cost, operations=3)
     driven = 25 if gate else rows
     assert tiles.crossbar.counts["row_read"] == 3 * driven * 64

@@ -28,7 +28,7 @@ from archsim.energy import account
 from archsim.errors import ArchsimError
 from archsim.hw.controller import RecordedController
 from archsim.hw.crossbar_group import CrossbarGroup
-from archsim.hw.tile import CrossbarTiles
+from archsim.hw.tile import CrossbarTiles, Tile
 from archsim.mapping.crossbar import CrossbarLayout
 from archsim.report import build_report, to_json
 from archsim.report.timeline import to_chrome_trace, write_timeline
@@ -314,12 +314,13 @@ def test_conversion_phases_follow_the_tile_cost_model(config_path, overrides):
     """The last conversion phase ends with the operation (``op_cost(...).cycles``) and the
     phases, times the ADCs of an array, are the ADCs' busy cycles of one operation."""
     config = load_hardware(config_path, list(overrides))
-    tiles = CrossbarTiles(config.tile, crossbars=1, tiles=1, used=1)
+    tile = Tile(0, "default")
+    tiles = CrossbarTiles(config.tile, tiles=(tile,), crossbars=1, used=1)
     xbar = config.tile.crossbar
     layout = CrossbarLayout(slots=(), rows_used=xbar.rows, cols_used=xbar.cols)
     for bits in (1, 4, 8):
-        phases = tiles.conversion_phases(layout, bits)
-        cost = tiles.op_cost(layout, bits)
+        phases = tiles.conversion_phases(layout, bits, tile)
+        cost = tiles.op_cost(layout, bits, tile)
         assert phases[-1][0] + phases[-1][1] == cost.cycles
         assert all(b[0] >= a[0] + a[1] for a, b in zip(phases, phases[1:]))
         assert sum(c for _, c in phases) * tiles.adc.per_array == cost.busy_of("adc")

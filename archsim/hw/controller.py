@@ -91,8 +91,8 @@ class Controller(Component):
         self.cycles = {name: int(getattr(config.cycles, name)) for name in INSTRUCTION_CLASSES}
         for name in INSTRUCTION_CLASSES:
             self.declare(name, getattr(config.energy, name), f"one {name} instruction")
-        #: instructions executed, by class, whether or not the controller is timed
-        self.instructions: dict[str, int] = dict.fromkeys(INSTRUCTION_CLASSES, 0)
+        #: instructions executed per phase, by class, whether or not the controller is timed
+        self.instructions_by_phase: dict[str, dict[str, int]] = {}
         #: busy core-cycles summed over cores (the reservations made)
         self.reserved_cycles = 0
 
@@ -104,7 +104,10 @@ class Controller(Component):
         """Count ``count`` instructions of class ``op`` by work of ``phase``, and their energy
         when the controller is timed and the work is ``charged`` (``valu`` work of a disabled
         vector unit is not)."""
-        self.instructions[op] += count
+        executed = self.instructions_by_phase.get(phase)
+        if executed is None:
+            executed = self.instructions_by_phase[phase] = dict.fromkeys(INSTRUCTION_CLASSES, 0)
+        executed[op] += count
         if self.timed and charged:
             counts = self._counts.get(phase)
             if counts is None:  # the first instruction of this phase
@@ -117,15 +120,26 @@ class Controller(Component):
     ) -> None:
         """:meth:`tally` ``steps`` times the instruction mix ``((class, count), ...)`` of one
         step (the same counts as one call per class, in one)."""
-        instructions = self.instructions
+        executed = self.instructions_by_phase.get(phase)
+        if executed is None:
+            executed = self.instructions_by_phase[phase] = dict.fromkeys(INSTRUCTION_CLASSES, 0)
         for op, n in mix:
-            instructions[op] += steps * n
+            executed[op] += steps * n
         if self.timed:
             counts = self._counts.get(phase)
             if counts is None:
                 counts = self._counts[phase] = dict.fromkeys(self.actions, 0.0)
             for op, n in mix:
                 counts[op] += steps * n
+
+    @property
+    def instructions(self) -> dict[str, int]:
+        """Instructions executed by class, summed over phases."""
+        totals = dict.fromkeys(INSTRUCTION_CLASSES, 0)
+        for executed in self.instructions_by_phase.values():
+            for op, n in executed.items():
+                totals[op] += n
+        return totals
 
     @property
     def busy_cycles(self) -> int:

@@ -4,7 +4,9 @@
 
 * the **tile groups** (one :class:`~archsim.hw.tile.TileKind` per group, with its component
   banks) and one :class:`~archsim.hw.tile.Tile` per tile, numbered across groups in
-  declaration order;
+  declaration order; for a mapped workload, each layer's **crossbar groups**
+  (:class:`~archsim.hw.crossbar_group.CrossbarGroup`: the arrays that step together, each a
+  SimPy process with a job port), which every handler working on that layer shares;
 * the **controller** cores and the **vector units** (one per core);
 * the **network-on-chip** when the config has one: the topology (:mod:`.noc.topology`) with its
   router coordinates, the routing, the hop table between routers, the tiles placed on routers
@@ -22,7 +24,9 @@ workload (``mapping=None``) serves synthetic NoC traffic and ``archsim validate`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import simpy
@@ -31,6 +35,7 @@ from archsim.config.schema import HardwareConfig, NocConfig, TileGroup
 from archsim.errors import ArchsimError, ConfigError
 from archsim.hw.component import Component
 from archsim.hw.controller import Controller, RecordedController
+from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DigitalUnit
 from archsim.hw.network_interface import NetworkInterface
 from archsim.hw.noc.network import Network
@@ -89,6 +94,8 @@ class System:
         act_bits: bits per activation of the workload (0 without one).
         crossbar_busy: busy cycles per crossbar in use (int64).
         timeline: where the units report their spans (None: nothing is recorded).
+        crossbar_groups: per mapped layer, its crossbar groups in the order of
+            ``mapping.layers[layer].groups`` (empty without a workload).
     """
 
     def __init__(
@@ -113,9 +120,7 @@ class System:
         self.env = env
         self.config = config
         self.groups = groups
-        self.tiles = tuple(
-            Tile(group.first_tile + t, group.name) for group in groups for t in range(group.tiles)
-        )
+        self.tiles: tuple[Tile, ...] = tuple(t for group in groups for t in group.kind.tiles)
         self.controller = controller
         self.digital = digital
         self.noc = noc
@@ -130,6 +135,18 @@ class System:
         self.timeline = timeline
         self.crossbar_busy = np.zeros(mapping.crossbars if mapping else 0, dtype=np.int64)
         self._group_of = {group.name: group for group in groups}
+        # Built last, in layer order: their SimPy processes start after every other unit's.
+        self.crossbar_groups: Mapping[str, tuple[CrossbarGroup, ...]] = MappingProxyType({
+            name: tuple(
+                CrossbarGroup(env, placed, controller, timeline) for placed in layer.groups
+            )
+            for name, layer in (mapping.layers.items() if mapping is not None else ())
+        })
+
+    def tile_of(self, crossbar: int) -> Tile:
+        """The tile holding ``crossbar`` (an index among the crossbars in use)."""
+        assert self.mapping is not None
+        return self.tiles[self.mapping.crossbar_tile[crossbar]]
 
     def group(self, name: str) -> GroupHardware:
         """The tile group called ``name``."""
@@ -166,9 +183,10 @@ def _groups(config: HardwareConfig, mapping: NetworkMapping | None) -> tuple[Gro
     groups = []
     first_tile = first_crossbar = 0
     for spec in config.groups:
+        tiles = tuple(Tile(first_tile + t, spec.name) for t in range(spec.tiles))
         kind = TILE_KINDS[spec.tile.kind](
-            spec.tile, crossbars=spec.crossbars, tiles=spec.tiles,
-            used=used.get(spec.name, 0), group=spec.name,
+            spec.tile, tiles=tiles, crossbars=spec.crossbars, used=used.get(spec.name, 0),
+            group=spec.name,
         )
         groups.append(GroupHardware(spec, first_tile, first_crossbar, kind))
         first_tile += spec.tiles

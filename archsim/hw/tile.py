@@ -22,7 +22,9 @@ and buffer. Cycle semantics of one operation with ``S`` input slices and ``G`` c
   overlaps the read of slice k + 1).
 
 :class:`Tile` is one tile instance, the place for per-tile state (a mode, for kinds that have
-one).
+one). A kind receives its group's tiles and :meth:`TileKind.op_cost` the tile that holds the
+array; a kind whose costs follow state that changes during a run sets ``STATEFUL`` so that the
+handlers ask it again for every record instead of remembering one cost per input precision.
 """
 
 from __future__ import annotations
@@ -120,14 +122,23 @@ class TileOps(Component):
 class TileKind:
     """The component banks of one tile group and the cost of one of its operations.
 
-    Subclasses set ``KIND`` (the name of the kind), build their banks in ``__init__`` and
-    override :meth:`op_cost` and :meth:`count_vectors` (and :meth:`conversion_phases` to show
-    converter activity on a timeline); everything else works on any kind.
+    A kind is built from its group's tile config with the group's tile instances (``tiles``),
+    its number of arrays (``crossbars``) and how many of them the mapping uses (``used``).
+    Subclasses set ``KIND`` (the name of the kind, as ``tile.kind`` gives it), build their
+    banks in ``__init__`` and override :meth:`components`, :meth:`op_cost` and
+    :meth:`count_vectors` (and :meth:`conversion_phases` to show converter activity on a
+    timeline); everything else works on any kind. ``STATEFUL`` kinds have costs that follow
+    per-tile state changed during a run (a mode): their costs are not cached.
     """
 
     KIND: ClassVar[str] = "tile"
+    STATEFUL: ClassVar[bool] = False
 
-    def __init__(self, group: str, tiles: int, crossbars: int, used: int) -> None:
+    def __init__(
+        self, config: TileConfig, *, tiles: tuple[Tile, ...], crossbars: int, used: int,
+        group: str = "",
+    ) -> None:
+        self.config = config
         self.group = group
         self.tiles = tiles
         self.crossbars = crossbars
@@ -137,11 +148,12 @@ class TileKind:
         """Every component bank of the group, in pipeline order."""
         raise NotImplementedError
 
-    def op_cost(self, layout: CrossbarLayout, input_bits: int) -> OpCost:
-        """Cost of one operation of an array holding ``layout`` on ``input_bits``-bit inputs."""
+    def op_cost(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> OpCost:
+        """Cost of one operation of an array holding ``layout``, on ``tile``, on
+        ``input_bits``-bit inputs."""
         raise NotImplementedError
 
-    def conversion_phases(self, layout: CrossbarLayout, input_bits: int) -> Phases:
+    def conversion_phases(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> Phases:
         """When the kind's converters work during one operation, for a timeline: ``(offset,
         cycles)`` phases from the operation's start (none by default)."""
         return ()
@@ -170,10 +182,10 @@ class CrossbarTiles(TileKind):
     KIND = "crossbar"
 
     def __init__(
-        self, config: TileConfig, *, crossbars: int, tiles: int, used: int, group: str = ""
+        self, config: TileConfig, *, tiles: tuple[Tile, ...], crossbars: int, used: int,
+        group: str = "",
     ) -> None:
-        super().__init__(group, tiles, crossbars, used)
-        self.config = config
+        super().__init__(config, tiles=tiles, crossbars=crossbars, used=used, group=group)
         xbar = config.crossbar
         adcs_per_array = xbar.cols // config.adc.columns_per_adc
         self.crossbar = Crossbar(xbar, crossbars, used, group=group)
@@ -182,8 +194,8 @@ class CrossbarTiles(TileKind):
         self.adc = Adc(
             config.adc, xbar.cols, crossbars * adcs_per_array, used * adcs_per_array, group=group
         )
-        self.shift_add = ShiftAdd(config.shift_add, tiles, group=group)
-        self.buffer = Buffer(config.buffer, tiles, group=group)
+        self.shift_add = ShiftAdd(config.shift_add, len(tiles), group=group)
+        self.buffer = Buffer(config.buffer, len(tiles), group=group)
         self.ops = TileOps(config.energy.op, crossbars, used, group=group)
         #: cycles of one conversion at the configured resolution
         self.conversion_cycles = conversion_cycles(config.adc)
@@ -192,8 +204,9 @@ class CrossbarTiles(TileKind):
         """Every component bank of the group, in pipeline order."""
         return (self.dac, self.crossbar, self.tia, self.adc, self.shift_add, self.buffer, self.ops)
 
-    def op_cost(self, layout: CrossbarLayout, input_bits: int) -> OpCost:
-        """Cost of one operation of a crossbar holding ``layout`` on ``input_bits`` inputs."""
+    def op_cost(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> OpCost:
+        """Cost of one operation of a crossbar holding ``layout`` on ``input_bits`` inputs (the
+        same on every tile of the group: these tiles have no mode)."""
         cfg = self.config
         slices = self.dac.slices(input_bits)
         groups = self.adc.column_groups(layout.cols_used)
@@ -239,7 +252,7 @@ class CrossbarTiles(TileKind):
             ),
         )
 
-    def conversion_phases(self, layout: CrossbarLayout, input_bits: int) -> Phases:
+    def conversion_phases(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> Phases:
         """When the ADCs of a crossbar holding ``layout`` convert during one operation on
         ``input_bits``-bit inputs: ``(offset, cycles)`` per phase, offsets in cycles from the
         operation's start (for a timeline; the same cycle rules as :meth:`op_cost`). Every ADC
@@ -287,4 +300,4 @@ class CrossbarTiles(TileKind):
 
 #: The kinds of tile by the name a config gives them (``tile.kind``); the system builds each
 #: group's kind from here, so a new kind is a class and an entry, not a change of the wiring.
-TILE_KINDS: Mapping[str, type[CrossbarTiles]] = MappingProxyType({"crossbar": CrossbarTiles})
+TILE_KINDS: Mapping[str, type[TileKind]] = MappingProxyType({"crossbar": CrossbarTiles})

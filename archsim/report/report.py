@@ -400,6 +400,9 @@ def _controller(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
         "cores_used": ctrl.cores_used,
         "instructions_per_inference": {k: v / samples for k, v in ctrl.instructions.items()},
         "instructions": dict(ctrl.instructions),
+        "instructions_by_phase": {
+            phase: dict(executed) for phase, executed in ctrl.instructions_by_phase.items()
+        },
         "busy_s": ctrl.busy_cycles / clock,
         "stall_s": ctrl.stall_cycles / clock,
         "utilization": ctrl.busy_cycles / (max(1, ctrl.cores_used) * cycles),

@@ -44,11 +44,10 @@ from archsim.limits import DEFAULT_LIMITS, LimitError, Limits
 from archsim.mapping.placement import map_network
 from archsim.mapping.traffic import hop_weighted_traffic
 from archsim.sim.handlers import (
+    Handler,
     Handlers,
     HandlerTable,
-    MatrixForward,
     Process,
-    RunStatistics,
     Simulation,
     default_handlers,
 )
@@ -65,8 +64,8 @@ from archsim.workload.trace import NetworkSpec, OpRecord, TraceReader
 
 __all__ = ["naming_config", "program_listing", "simulate"]
 
-#: A record with the bound ``execute`` of its handler.
-Step = tuple[OpRecord, Callable[[OpRecord], Process]]
+#: A record with its handler.
+Step = tuple[OpRecord, Handler]
 
 
 @contextlib.contextmanager
@@ -142,16 +141,12 @@ def simulate(
         model = reader.header.model
     if timeline is not None:
         timeline.end_run(int(env.now))
-    layers = tuple(
-        handler.__self__ for handler in table.executes()
-        if isinstance(getattr(handler, "__self__", None), MatrixForward)
-    )
     return sim_result(
         sim, model=model, seed=seed,
         mode="pipelined" if config.mapping.pipeline else "sequential",
         samples=completions.latency.count, latency=completions.latency.summary(),
         first_latency=completions.first_latency, interval=float(interval),
-        layers=layers, phases=table.phases_run,
+        phases=table.phases_run,
     )
 
 
@@ -179,10 +174,8 @@ def program_listing(
             iter(reader), network, reader.header.samples, os.fspath(trace), table
         ):
             if sample == 0:
-                for record, _ in steps:
-                    counts[record.layer] = (
-                        record.vectors if record.kind == "mvm" else record.elements
-                    )
+                for record, handler in steps:
+                    counts[record.layer] = handler.size(record)
     assert system.program is not None
     core_of = {t: system.controller.core_of(t).index for t in range(config.tiles)}
     return system.program.listing(network, core_of, counts)
@@ -207,11 +200,11 @@ def _samples(
     sample = 0
     try:
         for record in records:
-            execute = table(record)
+            handler = table(record)
             if record.sample != sample:
                 yield sample, tuple(current)
                 sample, current = record.sample, []
-            current.append((record, execute))
+            current.append((record, handler))
     except TraceError as error:
         message = str(error)
         raise TraceError(message if message.startswith(source) else f"{source}: {message}") from None
@@ -279,27 +272,16 @@ class _Completions:
         return self.gaps.mean if self.gaps.count else fallback
 
 
-def _inbound(sim: Simulation) -> dict[str, list[tuple[str, str]]]:
-    """The NoC edges into each layer (its input activations' transfers)."""
-    edges: dict[str, list[tuple[str, str]]] = {}
-    program = sim.system.program
-    if program is not None:
-        for edge in program.transfers:
-            edges.setdefault(edge[1], []).append(edge)
-    return edges
-
-
 def _sequential(
     sim: Simulation, samples: Iterator[tuple[int, tuple[Step, ...]]], completions: _Completions
 ) -> Process:
     env, system, stats = sim.env, sim.system, sim.stats
-    inbound = _inbound(sim)
     for sample, steps in samples:
         completions.start(sample, int(env.now))
-        for record, execute in steps:
-            edges = inbound.get(record.layer)
-            if edges and record.phase == "forward":
-                # The layer's input activations travel first.
+        for record, handler in steps:
+            edges = handler.inputs(record)
+            if edges:
+                # The record's input data travel first.
                 begin = int(env.now)
                 events = [
                     event for edge in edges
@@ -308,7 +290,7 @@ def _sequential(
                 if events:
                     yield events[0] if len(events) == 1 else env.all_of(events)
                 stats.time_noc.add(int(env.now) - begin, record.phase)
-            yield from execute(record)
+            yield from handler.execute(record)
         completions.finish(sample, int(env.now))
 
 
@@ -384,16 +366,16 @@ class _Pipeline:
             after: simpy.Event | None = None
             if tail:
                 after = self._forward_done[sample] = self.env.event()
-            for record, execute in steps:
+            for record, handler in steps:
                 if record.phase == FORWARD:
-                    yield self.stages[record.layer].records.put((record, execute, None, None))
+                    yield self.stages[record.layer].records.put((record, handler, None, None))
                     continue
                 done = self.env.event()
                 if record is tail[-1]:
                     done.callbacks.append(
                         lambda _, sample=sample: self.completions.finish(sample, int(self.env.now))
                     )
-                yield self.stages[record.layer].records.put((record, execute, after, done))
+                yield self.stages[record.layer].records.put((record, handler, after, done))
                 after = done
 
     def _release(self, sample: int) -> None:
@@ -405,13 +387,13 @@ class _Pipeline:
         stats = self.sim.stats
         from_input = ("input", stage.name)
         while True:
-            record, execute, after, done = yield stage.records.get()
+            record, handler, after, done = yield stage.records.get()
             if after is not None:
                 # A backward or update record: once the record before it in its sample is
                 # done, on this stage's hardware.
                 if not after.processed:
                     yield after
-                yield from execute(record)
+                yield from handler.execute(record)
                 done.succeed()
                 continue
             if stage.entry:
@@ -432,7 +414,7 @@ class _Pipeline:
                 yield inflow
                 stats.time_noc.add(int(env.now - begin), record.phase)
             begin = env.now
-            yield from execute(record)
+            yield from handler.execute(record)
             stage.service.observe(env.now - begin)
             for consumer, box in stage.outboxes:
                 # Room in the consumer's input buffer first (back-pressure), then the packets
@@ -546,7 +528,6 @@ def sim_result(
     latency: TallySummary,
     first_latency: int,
     interval: float,
-    layers: tuple[MatrixForward, ...] = (),
     phases: tuple[str, ...] = (),
     traffic: object = None,
 ) -> SimResult:
@@ -598,27 +579,22 @@ def sim_result(
         crossbars_available=config.crossbars,
         tiles=config.tiles,
         tiles_used=mapping.tiles_used if mapping else 0,
-        tile_ops=int(stats.tile_ops.value),
-        vmm_steps=int(stats.vmm_steps.value),
-        macs=int(stats.macs.value),
-        vectors=int(stats.vectors.value),
-        digital_elements=int(stats.digital_elements.value),
         digital_enabled=config.digital.enabled,
         components=tuple(component_result(c) for c in system.components()),
         layers=tuple(
             LayerResult(
-                name=h.mapping.name,
-                rows=h.layout.rows,
-                cols=h.layout.cols,
-                crossbars=h.layout.crossbars,
-                copies=h.layout.copies,
-                copies_per_array=h.layout.copies_per_array,
-                row_splits=h.layout.row_splits,
-                col_splits=h.layout.col_splits,
-                active_cycles=h.active_cycles,
-                group=h.group.name,
+                name=name,
+                rows=layer.layout.rows,
+                cols=layer.layout.cols,
+                crossbars=layer.layout.crossbars,
+                copies=layer.layout.copies,
+                copies_per_array=layer.layout.copies_per_array,
+                row_splits=layer.layout.row_splits,
+                col_splits=layer.layout.col_splits,
+                active_cycles=stats.layer_active_cycles.get(name, 0),
+                group=layer.group,
             )
-            for h in layers
+            for name, layer in (mapping.layers.items() if mapping is not None else ())
         ),
         tile_busy_cycles=tuple(int(x) for x in tile_busy),
         controller=ControllerResult(
@@ -626,17 +602,15 @@ def sim_result(
             scope=controller.scope,
             cores=controller.instances,
             cores_used=controller.instances_used,
-            instructions=MappingProxyType(dict(controller.instructions)),
+            instructions=MappingProxyType(controller.instructions),
+            instructions_by_phase=MappingProxyType({
+                phase: MappingProxyType(dict(executed))
+                for phase, executed in controller.instructions_by_phase.items()
+            }),
             busy_cycles=controller.busy_cycles,
             stall_cycles=controller.stall_cycles,
         ),
         noc=_noc_result(system, total, config.mapping.placement if mapping else "none"),
-        time_split=MappingProxyType({
-            "tile": int(stats.time_tile.value),
-            "digital": int(stats.time_digital.value),
-            "controller": int(stats.time_controller.value),
-            "noc": int(stats.time_noc.value),
-        }),
         groups=groups,
         statistics=statistics,
         phases=phases,
@@ -645,4 +619,3 @@ def sim_result(
 
 
 __all__ += ["component_result", "sim_result"]
-_ = RunStatistics  # re-exported for schedules built elsewhere (sim.traffic)

@@ -48,9 +48,9 @@ from archsim.hw.system import GroupHardware, System
 from archsim.hw.tile import OpCost
 from archsim.limits import Limits
 from archsim.mapping.placement import LayerMapping
-from archsim.stats import CHIP, Counter, Tally, TimeWeighted
+from archsim.stats import CHIP, FORWARD, Counter, Tally, TimeWeighted
 from archsim.stats.timeline import ArrayWork
-from archsim.workload.trace import LayerSpec, OpRecord
+from archsim.workload.trace import RECORD_KINDS, LayerSpec, OpRecord
 
 __all__ = [
     "DigitalForward",
@@ -118,6 +118,8 @@ class RunStatistics:
         )
         self.interval = Tally("interval", "cycles", "time between consecutive completions")
         self.in_flight = TimeWeighted("samples_in_flight", "samples", "samples started, not done")
+        #: per matrix layer, cycles from sending a record's jobs until all were done, summed
+        self.layer_active_cycles: dict[str, int] = {}
 
     def counters(self) -> tuple[Counter, ...]:
         """Every counter, in report order."""
@@ -141,7 +143,10 @@ class Simulation:
 class Handler:
     """Executes the records of one (phase, kind) on one layer (subclasses: module docstring).
 
-    ``execute`` is a SimPy process body; ``layer`` is the header layer it serves.
+    ``execute`` is a SimPy process body; ``layer`` is the header layer it serves. Two hooks
+    tell the schedules what a record needs around it: :meth:`inputs`, the NoC edges whose data
+    must arrive before it runs (none by default), and :meth:`size`, its amount of work for the
+    controller's program listing.
     """
 
     def __init__(self, sim: Simulation, layer: LayerSpec) -> None:
@@ -153,8 +158,17 @@ class Handler:
         raise NotImplementedError
         yield  # pragma: no cover - a generator
 
+    def inputs(self, record: OpRecord) -> tuple[tuple[str, str], ...]:
+        """The ``(producer, consumer)`` edges whose transfers the layer-sequential schedule
+        runs, over the NoC, before ``record`` (:meth:`~archsim.hw.system.System.transfer`)."""
+        return ()
 
-#: Makes the handler of one layer; None when the system has no unit for that layer.
+    def size(self, record: OpRecord) -> int:
+        """The record's work as the program listing counts it (0: nothing to list)."""
+        return 0
+
+
+#: Makes the handler of one layer.
 HandlerFactory = Callable[[Simulation, LayerSpec], Handler]
 
 
@@ -180,39 +194,33 @@ class HandlerTable:
     that applies to a layer's kind are made up front, in layer order."""
 
     def __init__(self, handlers: Handlers, sim: Simulation, layers: tuple[LayerSpec, ...]) -> None:
-        from archsim.workload.trace import RECORD_KINDS
-
         self.handlers = handlers
         self._phases: dict[str, None] = {}
-        self._table: dict[tuple[str, str, str], Callable[[OpRecord], Process]] = {}
+        self._table: dict[tuple[str, str, str], Handler] = {}
         for layer in layers:
             for (phase, kind), factory in handlers.factories.items():
                 spec = RECORD_KINDS.get((phase, kind))
                 if spec is not None and layer.kind not in spec.layer_kinds:
                     continue
-                self._table[phase, kind, layer.name] = factory(sim, layer).execute
-
-    def executes(self) -> tuple[Callable[[OpRecord], Process], ...]:
-        """Every handler's ``execute``, in the order they were made."""
-        return tuple(self._table.values())
+                self._table[phase, kind, layer.name] = factory(sim, layer)
 
     @property
     def phases_run(self) -> tuple[str, ...]:
         """The phases of the records looked up so far, in the order they first came."""
         return tuple(self._phases)
 
-    def __call__(self, record: OpRecord) -> Callable[[OpRecord], Process]:
-        """The ``execute`` of ``record``'s handler.
+    def __call__(self, record: OpRecord) -> Handler:
+        """``record``'s handler.
 
         Raises:
             TraceError: no handler is registered for the record's (phase, kind).
         """
-        execute = self._table.get((record.phase, record.kind, record.layer))
-        if execute is None:
+        handler = self._table.get((record.phase, record.kind, record.layer))
+        if handler is None:
             known = sorted({f"{p} {k}" for p, k in self.handlers.factories})
             lacks = (
                 "the config has no unit that executes this kind of layer"
-                if record.phase == "forward"
+                if record.phase == FORWARD
                 else "the config declares no unit for on-chip training (backward and update "
                 "work), which archsim does not model yet"
             )
@@ -222,7 +230,7 @@ class HandlerTable:
                 f"{', '.join(known)} records; {lacks}"
             )
         self._phases[record.phase] = None
-        return execute
+        return handler
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,9 +261,14 @@ class MatrixForward(Handler):
         self.layout = mapping.layout
         self.group: GroupHardware = system.group(mapping.group)
         controller = system.controller
-        self.groups = tuple(
-            CrossbarGroup(sim.env, placed, controller, system.timeline)
+        self.groups: tuple[CrossbarGroup, ...] = system.crossbar_groups[layer.name]
+        # The tile of each array of each group (a kind's cost may depend on its state).
+        self._tiles = tuple(
+            tuple(system.tile_of(crossbar) for crossbar in placed.crossbars)
             for placed in mapping.groups
+        )
+        self._inputs = tuple(
+            edge for edge in system.program.transfers if edge[1] == layer.name
         )
         steps = system.program.steps[layer.name]
         self.steps = steps
@@ -290,23 +303,39 @@ class MatrixForward(Handler):
             for placed in mapping.groups
         )
         self._plans: dict[int, tuple[GroupPlan, ...]] = {}
-        self.active_cycles = 0  # from sending a record's jobs until all are done, summed
+        sim.stats.layer_active_cycles.setdefault(layer.name, 0)
+
+    def inputs(self, record: OpRecord) -> tuple[tuple[str, str], ...]:
+        """The transfers of the layer's input activations (forward records)."""
+        return self._inputs
+
+    def size(self, record: OpRecord) -> int:
+        """The record's input vectors."""
+        return record.vectors
 
     def plans(self, input_bits: int) -> tuple[GroupPlan, ...]:
-        """Per-group costs for ``input_bits``-bit inputs (computed once per precision)."""
+        """Per-group costs for ``input_bits``-bit inputs (computed once per precision, or
+        every time for a kind whose tiles' state changes the cost)."""
         plans = self._plans.get(input_bits)
         if plans is None:
             kind = self.group.kind
             built = []
-            for unit in self.groups:
+            for unit, tiles in zip(self.groups, self._tiles):
                 layouts = unit.placed.layouts
-                cost = OpCost.together(kind.op_cost(lay, input_bits) for lay in layouts)
+                cost = OpCost.together(
+                    kind.op_cost(lay, input_bits, tile) for lay, tile in zip(layouts, tiles)
+                )
                 work = None
                 if self.sim.system.timeline is not None:
-                    phases = tuple(kind.conversion_phases(lay, input_bits) for lay in layouts)
+                    phases = tuple(
+                        kind.conversion_phases(lay, input_bits, tile)
+                        for lay, tile in zip(layouts, tiles)
+                    )
                     work = ArrayWork(self.mapping.name, phases)
                 built.append(GroupPlan(unit, cost, work))
-            plans = self._plans[input_bits] = tuple(built)
+            plans = tuple(built)
+            if not kind.STATEFUL:
+                self._plans[input_bits] = plans
         return plans
 
     def shares(self, vectors: int) -> list[dict[int, int]]:
@@ -355,7 +384,7 @@ class MatrixForward(Handler):
         finish = int(env.now)
         for core in self._core_set:
             core.end(finish)
-        self.active_cycles += finish - begin
+        sim.stats.layer_active_cycles[self.layer.name] += finish - begin
         tile_cycles = max(plan.cost.cycles * steps for plan, steps, _, _ in jobs)
         stats = sim.stats
         stats.time_tile.add(tile_cycles, phase, self.group.name)
@@ -422,6 +451,10 @@ class DigitalForward(Handler):
             self._per_core[elements] = result
         return result
 
+    def size(self, record: OpRecord) -> int:
+        """The record's elements."""
+        return record.elements
+
     def execute(self, record: OpRecord) -> Process:
         """Run a digital record on the vector units of the tiles holding its input, in
         parallel, each after its core issued the ``valu`` instructions of its share."""
@@ -479,7 +512,7 @@ class PassThrough(Handler):
 
 def default_handlers() -> Handlers:
     """The built-in handlers: forward matrix, digital and pass-through records."""
-    table: dict[tuple[str, str], HandlerFactory] = {("forward", "mvm"): MatrixForward}
-    table.update({("forward", kind): DigitalForward for kind in DIGITAL_KINDS})
-    table.update({("forward", kind): PassThrough for kind in PASS_KINDS})
+    table: dict[tuple[str, str], HandlerFactory] = {(FORWARD, "mvm"): MatrixForward}
+    table.update({(FORWARD, kind): DigitalForward for kind in DIGITAL_KINDS})
+    table.update({(FORWARD, kind): PassThrough for kind in PASS_KINDS})
     return Handlers(MappingProxyType(table))

@@ -11,7 +11,8 @@ declared actions with their energy per performance and its counts per phase
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Union
 
 from archsim.stats import ComponentResult, CounterSummary, LevelSummary, TallySummary
@@ -74,6 +75,9 @@ class ControllerResult:
     instructions: Mapping[str, int]
     busy_cycles: int
     stall_cycles: int
+    instructions_by_phase: Mapping[str, Mapping[str, int]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 @dataclass(frozen=True)
@@ -174,20 +178,64 @@ class SimResult:
     crossbars_available: int
     tiles: int
     tiles_used: int
-    tile_ops: int
-    vmm_steps: int
-    macs: int
-    vectors: int
-    digital_elements: int
     digital_enabled: bool
     components: tuple[ComponentResult, ...]
     layers: tuple[LayerResult, ...]
     tile_busy_cycles: tuple[int, ...]  # per tile in use (tiles are filled in order)
     controller: ControllerResult
     noc: NocResult | None
-    #: cycles summed over records: arrays, vector units, controller, NoC (see sim.handlers)
-    time_split: Mapping[str, int]
     groups: tuple[GroupResult, ...] = ()
     statistics: tuple[Statistic, ...] = ()
     phases: tuple[str, ...] = ()
     traffic: TrafficResult | None = None
+
+    def statistic(self, name: str) -> Statistic:
+        """The statistic called ``name``.
+
+        Raises:
+            KeyError: the run declared no such statistic.
+        """
+        for stat in self.statistics:
+            if stat.name == name:
+                return stat
+        raise KeyError(name)
+
+    def _total(self, name: str) -> int:
+        """The whole-run value of counter ``name`` (0 if the run kept none, as traffic runs)."""
+        try:
+            stat = self.statistic(name)
+        except KeyError:
+            return 0
+        return int(stat.total)  # type: ignore[union-attr]
+
+    @property
+    def tile_ops(self) -> int:
+        """Array activations (statistic ``tile_ops``)."""
+        return self._total("tile_ops")
+
+    @property
+    def vmm_steps(self) -> int:
+        """Sequential VMM steps (statistic ``vmm_steps``)."""
+        return self._total("vmm_steps")
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates performed by the arrays (statistic ``macs``)."""
+        return self._total("macs")
+
+    @property
+    def vectors(self) -> int:
+        """Input vectors applied to matrix layers (statistic ``vectors``)."""
+        return self._total("vectors")
+
+    @property
+    def digital_elements(self) -> int:
+        """Elements of activation, pooling and add work (statistic ``digital_elements``)."""
+        return self._total("digital_elements")
+
+    @property
+    def time_split(self) -> Mapping[str, int]:
+        """Cycles summed over records: the arrays', the vector units', the controller's and
+        the NoC's (statistics ``time_*``; see :class:`archsim.sim.handlers.RunStatistics`)."""
+        parts = ("tile", "digital", "controller", "noc")
+        return {part: self._total(f"time_{part}") for part in parts}
