@@ -13,7 +13,7 @@ states explicitly which actions it charges and which it leaves at zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Literal
 
@@ -247,10 +247,6 @@ class DigitalConfig:
     energy: DigitalEnergy = field(metadata={"doc": "energy per element"})
 
 
-#: The controller's instruction classes (see :mod:`archsim.hw.controller` for their semantics).
-INSTRUCTION_CLASSES = ("load", "store", "mvm", "valu", "send", "recv", "barrier", "loop")
-
-
 @dataclass(frozen=True)
 class InstructionCycles:
     """Cycles one instruction of each class occupies the in-order core (issue to retire)."""
@@ -280,6 +276,18 @@ class ControllerEnergy:
     recv: float = quantity("J", min=0.0, max="1J", doc="one recv instruction")
     barrier: float = quantity("J", min=0.0, max="1J", doc="one barrier instruction")
     loop: float = quantity("J", min=0.0, max="1J", doc="one loop instruction")
+
+
+#: The controller's instruction classes (see :mod:`archsim.hw.controller` for their semantics):
+#: the fields of :class:`ControllerEnergy`, each with its cycles in :class:`InstructionCycles`
+#: (checked when the module loads). A new class is a field in both.
+INSTRUCTION_CLASSES = tuple(f.name for f in fields(ControllerEnergy))
+#: The digital unit's operations: the fields of :class:`DigitalEnergy` and :class:`DigitalCycles`.
+DIGITAL_OPERATIONS = tuple(f.name for f in fields(DigitalEnergy))
+if INSTRUCTION_CLASSES != tuple(f.name for f in fields(InstructionCycles)):
+    raise AssertionError("InstructionCycles and ControllerEnergy must list the same classes")
+if DIGITAL_OPERATIONS != tuple(f.name for f in fields(DigitalCycles)):
+    raise AssertionError("DigitalCycles and DigitalEnergy must list the same operations")
 
 
 @dataclass(frozen=True)

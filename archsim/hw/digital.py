@@ -15,13 +15,14 @@ from typing import Generator
 
 import simpy
 
-from archsim.config.schema import DigitalConfig
+from archsim.config.schema import DIGITAL_OPERATIONS, DigitalConfig
 from archsim.hw.component import Component
 from archsim.stats import FORWARD
 from archsim.stats.timeline import TimelineHooks
 
-#: Record kinds the digital unit executes, and the ones that only move data (no work).
-DIGITAL_KINDS = ("relu", "maxpool", "avgpool", "add")
+#: Record kinds the digital unit executes (its operations, as the config declares their cycles
+#: and energies), and the ones that only move data (no work).
+DIGITAL_KINDS = DIGITAL_OPERATIONS
 PASS_KINDS = ("flatten",)
 
 
