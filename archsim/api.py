@@ -15,7 +15,8 @@ Each function runs the whole pipeline for one kind of job and returns its result
 * :func:`run` simulates a trace on a config: simulation, energy accounting, report;
 * :func:`traffic` drives a config's NoC with synthetic traffic and reports it the same way;
 * :func:`program` lists the controller's instruction stream for one sample of a trace;
-* :func:`scrramble` exports a ScRRAMBLe network's trace and runs it;
+* :func:`scrramble` exports a ScRRAMBLe network's trace and runs it; :func:`scrramble_study`
+  builds and trains the network first and adds its accuracy;
 * :func:`export` runs a zoo model in NumPy and writes its trace
   (:func:`archsim.workload.export.export_trace`).
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archsim.config import HardwareConfig, load_hardware
 from archsim.energy import account
@@ -47,8 +48,8 @@ if TYPE_CHECKING:
     from archsim.workload.scrramble import ScrrambleNetwork
 
 __all__ = [
-    "Report", "check_scrramble", "export", "load", "program", "run", "scrramble", "traffic",
-    "validate",
+    "Report", "check_scrramble", "export", "load", "program", "run", "scrramble",
+    "scrramble_study", "traffic", "validate",
 ]
 
 Config = str | os.PathLike[str] | HardwareConfig
@@ -110,15 +111,29 @@ def run(
     sweep's points, whose trace paths differ between machines).
     """
     _check_seed(seed)
-    loaded = load(config, overrides)
-    result = simulate(
-        loaded, trace, seed, timeline=timeline, progress=progress, handlers=handlers,
-        limits=limits, config_source=_source(config),
+    return _report(
+        load(config, overrides), trace, seed, source=_source(config), named=identify_inputs,
+        overrides=overrides, timeline=timeline, progress=progress, handlers=handlers,
+        limits=limits,
     )
-    named = identify_inputs
+
+
+def _report(
+    loaded: HardwareConfig,
+    trace: str | os.PathLike[str],
+    seed: int,
+    *,
+    source: str | None,
+    named: bool,
+    overrides: Sequence[str],
+    limits: Limits,
+    **options: Any,
+) -> Report:
+    """Simulate, account and report ``trace`` on ``loaded`` (the config file ``source``);
+    ``named``: the report's inputs name the files."""
+    result = simulate(loaded, trace, seed, limits=limits, config_source=source, **options)
     return build_report(
-        result, account(result), config=loaded,
-        config_file=_source(config) if named else None,
+        result, account(result), config=loaded, config_file=source if named else None,
         trace_file=trace if named else None, overrides=overrides,
     )
 
@@ -213,12 +228,93 @@ def scrramble(
         export_scrramble_trace(
             network, inputs, path, act_bits=act_bits, weight_bits=bits, seed=seed
         )
-        result = simulate(loaded, path, seed, limits=limits, config_source=_source(config))
-        report = build_report(
-            result, account(result), config=loaded, config_file=_source(config),
-            trace_file=path, overrides=overrides,
+        report = _report(
+            loaded, path, seed, source=_source(config), named=True, overrides=overrides,
+            limits=limits,
         )
     return report.with_section("scrramble", scrramble_section(report, network, act_bits=act_bits))
+
+
+def scrramble_study(
+    config: Config,
+    *,
+    slot_size: int,
+    density: float,
+    cores: Sequence[int],
+    epochs: int,
+    samples: int,
+    seed: int = 0,
+    network_seed: Sequence[int] | None = None,
+    act_bits: int = 8,
+    overrides: Sequence[str] = (),
+    trace: str | os.PathLike[str] | None = None,
+    digits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Report:
+    """Build a ScRRAMBLe network of ``cores`` per layer (each core one crossbar of the
+    config's first tile group: its rows are the core's inputs), blocks of ``slot_size`` and
+    connection ``density``; train it ``epochs`` epochs on the 28x28 digits with SGD (0: keep
+    its random weights); check the offset encoding; and run ``samples`` test images
+    (:func:`scrramble`). The report's ``scrramble`` section gains the test accuracy and the
+    offset check.
+
+    Everything that can be refused (cores over the budget, a network the NoC cannot hold,
+    more samples than the test set) is refused before the network is trained. The network
+    and its training draw from ``numpy.random.default_rng(network_seed)`` (default ``(seed,
+    1)``), the digits' split from ``seed``; ``digits`` passes a split already loaded
+    (:func:`archsim.workload.data.load_digits_28`). Training runs on one BLAS thread: the same
+    bytes on any machine, and no contention for the cores.
+    """
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from archsim.mapping.scrramble import check_offset
+    from archsim.report.scrramble import accuracy_fields
+    from archsim.workload.data import load_digits_28
+    from archsim.workload.scrramble import (
+        DEFAULT_TRAINING,
+        ScrrambleSpec,
+        build_scrramble,
+        scrramble_accuracy,
+        train_scrramble,
+    )
+    from archsim.workload.train import TrainingConfig
+
+    _check_seed(seed)
+    loaded = load(config, overrides)
+    spec = ScrrambleSpec(loaded.groups[0].tile.crossbar.rows, slot_size, density, tuple(cores))
+    limits.check("cores", spec.total_cores, f"a ScRRAMBLe network of cores {list(cores)}")
+    rng = np.random.default_rng(list(network_seed) if network_seed is not None else [seed, 1])
+    network = build_scrramble(spec, rng)
+    check_scrramble(
+        config, network, act_bits=act_bits, overrides=overrides, limits=limits
+    )
+    if digits is None:
+        digits = load_digits_28(np.random.default_rng(seed))
+    test_images = len(digits[2])
+    if not 1 <= samples <= test_images:
+        raise ArchsimError(
+            f"samples: the digits test set has {test_images} images, expected 1 to "
+            f"{test_images}, got {samples}"
+        )
+    with threadpool_limits(limits=1, user_api="blas"):
+        if epochs:
+            base = DEFAULT_TRAINING["default"]
+            training = TrainingConfig(epochs, base.lr, base.momentum, base.batch_size)
+            accuracy = train_scrramble(network, digits, training, rng).test_accuracy
+        else:
+            accuracy = scrramble_accuracy(network, digits[2], digits[3])
+        inputs = digits[2][:samples]
+        check = check_offset(network, inputs)
+        report = scrramble(
+            config, network, inputs, seed=seed, act_bits=act_bits, overrides=overrides,
+            trace=trace, limits=limits,
+        )
+    section = {
+        **report["scrramble"],
+        **accuracy_fields(check, accuracy=accuracy, epochs=epochs, test_images=test_images),
+    }
+    return report.with_section("scrramble", section)
 
 
 def program(

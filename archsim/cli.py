@@ -28,12 +28,14 @@ import dataclasses
 import hashlib
 import logging
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Sequence
 
 from archsim import __version__
 from archsim.errors import ArchsimError
+from archsim.files import write_atomically
 from archsim.limits import DEFAULT_LIMITS, Limits, parse_limit
 
 log = logging.getLogger("archsim")
@@ -381,70 +383,33 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_scrramble(args: argparse.Namespace) -> int:
-    import numpy as np
-    from threadpoolctl import threadpool_limits
-
     from archsim import api
-    from archsim.mapping.scrramble import check_offset
     from archsim.report import summary
-    from archsim.report.scrramble import accuracy_fields
-    from archsim.workload.data import load_digits_28
-    from archsim.workload.scrramble import (
-        DEFAULT_TRAINING,
-        ScrrambleSpec,
-        build_scrramble,
-        scrramble_accuracy,
-        train_scrramble,
-    )
-    from archsim.workload.train import TrainingConfig
 
-    config = api.load(args.config, args.overrides)
-    limits = _limits(args)
     try:
         cores = tuple(int(part) for part in args.cores.split(","))
     except ValueError:
         raise ArchsimError(f"--cores: expected comma-separated integers, got {args.cores!r}") from None
-    group = config.groups[0]
-    spec = ScrrambleSpec(group.tile.crossbar.rows, args.slot_size, args.density, cores)
-    # Everything that can be refused is refused before the network is drawn and trained.
-    limits.check("cores", spec.total_cores, f"--cores {args.cores}")
-    rng = np.random.default_rng([args.seed, 1])
-    network = build_scrramble(spec, rng)
-    api.check_scrramble(
-        args.config, network, act_bits=args.act_bits, overrides=args.overrides, limits=limits
-    )
-    data = load_digits_28(np.random.default_rng(args.seed))
-    if args.samples > len(data[2]):
-        raise ArchsimError(
-            f"--samples: the digits test set has {len(data[2])} images, got {args.samples}"
+    limits = _limits(args)
+    limits.check("cores", sum(cores), f"--cores {args.cores}")
+    with tempfile.TemporaryDirectory() as scratch:
+        # The trace is written aside and joins the report only once the run has succeeded.
+        trace = Path(scratch) / "scrramble.jsonl.gz"
+        report = api.scrramble_study(
+            args.config, slot_size=args.slot_size, density=args.density, cores=cores,
+            epochs=args.epochs, samples=args.samples, seed=args.seed, act_bits=args.act_bits,
+            overrides=args.overrides, limits=limits, trace=trace,
         )
-    # The cores' matrices are small: BLAS threads only contend for the cores (training took
-    # 50 s instead of 3 s on a loaded 2-core machine), and one thread gives the same bytes on
-    # any machine.
-    with threadpool_limits(limits=1, user_api="blas"):
-        if args.epochs:
-            base = DEFAULT_TRAINING["default"]
-            training = TrainingConfig(args.epochs, base.lr, base.momentum, base.batch_size)
-            accuracy = train_scrramble(network, data, training, rng).test_accuracy
-        else:
-            accuracy = scrramble_accuracy(network, data[2], data[3])
-        inputs = data[2][: args.samples]
-        check = check_offset(network, inputs)
-        trace = None
         if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            trace = Path(args.out) / "scrramble.jsonl.gz"
-        report = api.scrramble(
-            args.config, network, inputs, seed=args.seed, act_bits=args.act_bits,
-            overrides=args.overrides, trace=trace, limits=limits,
-        )
-    section = {
-        **report["scrramble"],
-        **accuracy_fields(check, accuracy=accuracy, epochs=args.epochs, test_images=len(data[2])),
-    }
-    report = report.with_section("scrramble", section)
-    if args.out:
-        report.write(args.out)
+            paths = report.write(args.out)
+            try:
+                write_atomically({Path(args.out) / trace.name: trace.read_bytes()})
+            except OSError as error:
+                for path in paths:
+                    path.unlink(missing_ok=True)
+                raise ArchsimError(
+                    f"--out {args.out}: cannot write {trace.name}: {error.strerror or error}"
+                ) from None
     print(summary(report))
     return 0
 

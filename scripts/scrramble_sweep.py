@@ -29,19 +29,12 @@ from typing import Callable
 
 import numpy as np
 from matplotlib.figure import Figure
-from threadpoolctl import threadpool_limits
 
 from archsim import api
 from archsim.report import Report
 from archsim.report.plots import metric_lines, save_figure
 from archsim.workload.data import load_digits_28
-from archsim.workload.scrramble import (
-    DEFAULT_TRAINING,
-    ScrrambleSpec,
-    build_scrramble,
-    train_scrramble,
-)
-from archsim.workload.train import TrainingConfig
+from archsim.workload.scrramble import DEFAULT_TRAINING
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,39 +106,36 @@ def main() -> None:
     config = api.load(args.config)
     core_inputs = config.groups[0].tile.crossbar.rows
     cores = tuple(_ints(args.cores))
-    data = load_digits_28(np.random.default_rng(args.seed))
-    inputs = data[2][: args.samples]
-    base = DEFAULT_TRAINING["default"]
-    training = TrainingConfig(max(1, args.epochs), base.lr, base.momentum, base.batch_size)
+    digits = load_digits_28(np.random.default_rng(args.seed))
+    epochs = max(1, args.epochs) if args.epochs > 0 else 0
     print(f"{config.name}: cores of {core_inputs} inputs, layers {cores}, act_bits "
           f"{args.act_bits}, {args.samples} samples replayed, "
-          + (f"SGD {training.epochs} epochs" if args.epochs > 0 else "untrained"))
+          + (f"SGD {epochs} epochs" if epochs else "untrained"))
     header = (f"{'s':>3} {'dens':>5} {'acc%':>6} {'A':>3} {'D':>4} {'measured':>9} "
               f"{'A/(A+D)':>9} {'pkts':>6} {'lat us':>7} {'E/sample nJ':>12} {'NoC %':>6}")
     print(header)
     points: list[Point] = []
     start = time.perf_counter()
-    with threadpool_limits(limits=1, user_api="blas"):  # oversubscribed BLAS threads stall
-        for density in _floats(args.densities):
-            for slot in _ints(args.blocks):
-                spec = ScrrambleSpec(core_inputs, slot, density, cores)
-                rng = np.random.default_rng([args.seed, slot, round(density * 1000)])
-                net = build_scrramble(spec, rng)
-                accuracy = None
-                if args.epochs > 0:
-                    accuracy = train_scrramble(net, data, training, rng).test_accuracy
-                report = api.scrramble(config, net, inputs, seed=args.seed,
-                                       act_bits=args.act_bits)
-                points.append(Point(slot, density, accuracy, report))
-                per, section = report["per_inference"], report["scrramble"]
-                noc_share = per["energy_breakdown_j"]["noc"] / per["energy_j"]
-                acc = "-" if accuracy is None else f"{100 * accuracy:.1f}"
-                measured, analytic = points[-1].overhead
-                print(f"{slot:>3} {density:>5.2f} {acc:>6} {section['header_bits']:>3} "
-                      f"{section['data_bits']:>4} {measured:>9.4f} {analytic:>9.4f} "
-                      f"{report['noc']['packets_per_inference']:>6.0f} "
-                      f"{per['latency_s'] * 1e6:>7.3f} "
-                      f"{per['energy_j'] * 1e9:>12.2f} {100 * noc_share:>6.1f}")
+    for density in _floats(args.densities):
+        for slot in _ints(args.blocks):
+            report = api.scrramble_study(
+                args.config, slot_size=slot, density=density, cores=cores, epochs=epochs,
+                samples=args.samples, seed=args.seed,
+                network_seed=(args.seed, slot, round(density * 1000)),
+                act_bits=args.act_bits, digits=digits,
+            )
+            section = report["scrramble"]
+            accuracy = section["test_accuracy"] if epochs else None
+            points.append(Point(slot, density, accuracy, report))
+            per = report["per_inference"]
+            noc_share = per["energy_breakdown_j"]["noc"] / per["energy_j"]
+            acc = "-" if accuracy is None else f"{100 * accuracy:.1f}"
+            measured, analytic = points[-1].overhead
+            print(f"{slot:>3} {density:>5.2f} {acc:>6} {section['header_bits']:>3} "
+                  f"{section['data_bits']:>4} {measured:>9.4f} {analytic:>9.4f} "
+                  f"{report['noc']['packets_per_inference']:>6.0f} "
+                  f"{per['latency_s'] * 1e6:>7.3f} "
+                  f"{per['energy_j'] * 1e9:>12.2f} {100 * noc_share:>6.1f}")
     worst = max(abs(p.overhead[0] - p.overhead[1]) for p in points)
     print(f"max |measured - analytic overhead| over {len(points)} points: {worst:.3g}")
     print(f"sweep took {time.perf_counter() - start:.1f} s")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from archsim.hw.noc.packet import scrramble_address_bits
 from archsim.mapping.scrramble import OffsetCheck
 from archsim.workload.scrramble import ScrrambleNetwork, signed_input_bits, spec_dict
 
@@ -22,12 +23,22 @@ def scrramble_section(
     report: Mapping[str, Any], network: ScrrambleNetwork, *, act_bits: int
 ) -> dict[str, Any]:
     """The network's shape and its packets: header ``A`` (destination router + chunk index
-    bits) and payload ``D = s x act_bits``, the header overhead measured over the packets sent
-    and ``A / (A + D)``."""
+    bits, as the simulated packets carry it) and payload ``D = s x act_bits``; the header
+    overhead measured over the packets sent, and ScRRAMBLe's analytic ``A / (A + D)`` from the
+    spec alone, with ``A`` = the destination bits + ``ceil(log2(#chunks x density))``
+    (:func:`~archsim.hw.noc.packet.scrramble_address_bits`; ``#chunks`` = the source blocks a
+    layer's cores draw from, the largest over the layers, as one packet format serves all).
+    The two agree when the trace's routes are the ones the spec implies."""
     noc = report["noc"]
     header = noc["header_bits_per_packet"]
     chunk = noc["chunk_index_bits"]
-    data = network.spec.slot_size * act_bits
+    spec = network.spec
+    data = spec.slot_size * act_bits
+    address = max(
+        scrramble_address_bits(spec.sources(layer), spec.density)
+        for layer in range(len(spec.cores))
+    )
+    analytic = header - chunk + address
     return {
         "spec": spec_dict(network.spec),
         "cores": network.spec.total_cores,
@@ -38,7 +49,8 @@ def scrramble_section(
         "chunk_index_bits": chunk,
         "data_bits": data,
         "measured_overhead": noc["header_overhead"],
-        "analytic_overhead": header / (header + data),
+        "analytic_header_bits": analytic,
+        "analytic_overhead": analytic / (analytic + data),
     }
 
 
