@@ -109,3 +109,55 @@ def test_a_config_without_tiles_or_groups_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip() == f"archsim: error: {path}: tile: required field is missing " \
                           "(or give tile_groups)"
+
+
+def test_a_stateful_tile_kind_costs_each_array_on_its_own_tile(tmp_path, monkeypatch):
+    """The hook a new kind of tile overrides: ``op_cost(layout, input_bits, tile)`` gets the
+    tile instance holding each array, with its state. A kind whose arrays run at half speed on
+    tiles in mode "slow" (STATEFUL: asked again for every record) is swapped in for the
+    crossbar kind; fc1's tiles are put in that mode before the run. fc1 is 100 x 12 on 64x64
+    arrays of differential pairs: 2 row blocks on tiles 0 and 1; fc2 (12 x 10) one array on
+    tile 2. Each of the 3 records per layer asks the cost of each of the layer's arrays, on
+    its tile, and fc1's arrays take twice the 72 cycles of an operation: in layer-sequential
+    mode the run is longer by exactly fc1's steps x 72 cycles."""
+    from conftest import write_chain_trace
+
+    from archsim.hw import system as system_module
+    from archsim.hw.tile import CrossbarTiles, OpCost
+    from archsim.sim import default_handlers, simulate
+    from archsim.sim.handlers import MatrixForward
+
+    asked: list[tuple[int, str | None]] = []
+
+    class ModalTiles(CrossbarTiles):
+        STATEFUL = True
+
+        def op_cost(self, layout, input_bits, tile):
+            asked.append((tile.index, tile.mode))
+            cost = super().op_cost(layout, input_bits, tile)
+            if tile.mode == "slow":
+                return OpCost(2 * cost.cycles, cost.actions, cost.busy)
+            return cost
+
+    class SlowFc1(MatrixForward):
+        """The forward handler, which puts fc1's tiles in mode "slow" when it is made."""
+
+        def __init__(self, sim, layer):
+            super().__init__(sim, layer)
+            if layer.name == "fc1":
+                for placed in sim.system.mapping.layers["fc1"].groups:
+                    for crossbar in placed.crossbars:
+                        sim.system.tile_of(crossbar).mode = "slow"
+
+    trace = write_chain_trace(tmp_path / "chain.jsonl", [(100, 12, 4), (12, 10, 4)], samples=3)
+    config = load_hardware(CONFIGS / "wu2023_64x64.yaml")
+    plain = simulate(config, trace)
+    monkeypatch.setattr(system_module, "TILE_KINDS", {"crossbar": ModalTiles})
+    handlers = default_handlers().register("forward", "mvm", SlowFc1)
+    modal = simulate(config, trace, handlers=handlers)
+    assert sorted(set(asked)) == [(0, "slow"), (1, "slow"), (2, None)]
+    # STATEFUL: per record (3 samples x 2 layers), per array (2 for fc1, 1 for fc2).
+    assert len(asked) == 3 * (2 + 1)
+    fc1_steps = 3 * 4  # 4 vectors per record, one copy
+    assert modal.total_cycles == plain.total_cycles + fc1_steps * 72
+    assert modal.tile_ops == plain.tile_ops and modal.macs == plain.macs

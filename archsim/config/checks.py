@@ -9,6 +9,8 @@ refers to.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from archsim.config.schema import HardwareConfig, TileConfig
 from archsim.errors import ConfigError
@@ -64,7 +66,14 @@ def _check_tiles(config: HardwareConfig, prefix: str) -> None:
 
 
 def _check_tile(tile: TileConfig, where: str, prefix: str) -> None:
-    """The relations inside one tile design; ``where`` is its config path."""
+    """The relations inside one tile design (those of its kind, :data:`TILE_CHECKS`);
+    ``where`` is its config path."""
+    TILE_CHECKS[tile.kind](tile, where, prefix)
+
+
+def _check_crossbar_tile(tile: TileConfig, where: str, prefix: str) -> None:
+    """The relations inside an analog crossbar tile: its ADCs share the columns evenly, the
+    accumulation mode and the ADC energy table agree."""
     if tile.crossbar.cols % tile.adc.columns_per_adc:
         raise ConfigError(
             f"{prefix}{where}.adc.columns_per_adc: must divide {where}.crossbar.cols "
@@ -88,3 +97,9 @@ def _check_tile(tile: TileConfig, where: str, prefix: str) -> None:
             f"{prefix}{where}.adc.energy_by_bits: only used with energy_scaling: table, got "
             f"energy_scaling: {adc.energy_scaling}"
         )
+
+
+#: The checks of each kind of tile (``tile.kind``): a new kind adds its entry.
+TILE_CHECKS: Mapping[str, Callable[[TileConfig, str, str], None]] = MappingProxyType({
+    "crossbar": _check_crossbar_tile,
+})

@@ -4,7 +4,8 @@
 (:mod:`archsim.mapping.crossbar`), in the tile group ``mapping.layers.<name>.group`` names (the
 chip's first group by default), with that group's array shape, cells and signed-weight scheme,
 and assigns the crossbars to the group's tiles in layer order, filling one tile's arrays before
-the next. How a layer's weights are laid out depends on its kind (:data:`STRATEGIES`): dense,
+the next. How a layer's weights are laid out depends on the group's kind of tile and the
+layer's kind (:data:`STRATEGIES`): on crossbar tiles, dense,
 convolution and routed layers are weight matrices split over arrays, a routed layer (a
 ScRRAMBLe core, fed by signed blocks routed from several sources) into exactly one array per
 copy. A network that needs more arrays than a group has is refused with a message naming the
@@ -115,11 +116,16 @@ def _routed_geometry(
     return geometry
 
 
-#: How each kind of matrix layer is laid out over a group's arrays (the mapping strategies).
-STRATEGIES: Mapping[str, Callable[[LayerSpec, TileGroup, int, int, bool], LayerGeometry]] = (
-    MappingProxyType({"dense": _matrix_geometry, "conv": _matrix_geometry,
-                      "routed": _routed_geometry})
-)
+#: How each kind of matrix layer is laid out over the arrays of each kind of tile (the mapping
+#: strategies), by ``(tile.kind, layer kind)``. A kind of tile with arrays of its own adds its
+#: entries; a pair missing here is a layer that kind of tile cannot hold.
+STRATEGIES: Mapping[
+    tuple[str, str], Callable[[LayerSpec, TileGroup, int, int, bool], LayerGeometry]
+] = MappingProxyType({
+    ("crossbar", "dense"): _matrix_geometry,
+    ("crossbar", "conv"): _matrix_geometry,
+    ("crossbar", "routed"): _routed_geometry,
+})
 
 
 def _check_names(network: NetworkSpec, config: HardwareConfig) -> None:
@@ -155,7 +161,14 @@ def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
         entry = config.mapping.layers.get(layer.name)
         group = groups[entry.group if entry is not None else first]
         placed_in[layer.name] = group.name
-        strategy = STRATEGIES[layer.kind]
+        strategy = STRATEGIES.get((group.tile.kind, layer.kind))
+        if strategy is None:
+            held = sorted(k for t, k in STRATEGIES if t == group.tile.kind)
+            raise MappingError(
+                f"mapping.layers.{layer.name}.group: tile group '{group.name}' is of kind "
+                f"{group.tile.kind}, which holds {', '.join(held) or 'no'} layers; layer "
+                f"'{layer.name}' is {layer.kind}"
+            )
         geometries.append(strategy(
             layer, group, network.weight_bits, config.mapping.copies.get(layer.name, 1),
             config.mapping.pack_copies,
