@@ -447,7 +447,8 @@ def test_a_sweep_over_scrramble_block_sizes(tmp_path):
     spec_path.write_text(json.dumps(spec, indent=1) + "\n")
     summary = run_sweep(spec_path, tmp_path / "out", workers=1, progress=False)
     assert (summary.points, summary.ok, summary.errors, summary.crashed) == (2, 2, 0, 0)
-    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
     overhead = {}
     for row, block in zip(rows, (8, 16)):
         assert row["status"] == "ok" and row["noc.router_cycles"] == 2

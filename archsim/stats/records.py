@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
+from archsim.workload.trace import FORWARD
+
 __all__ = [
     "CHIP",
     "FORWARD",
@@ -43,9 +45,6 @@ __all__ = [
     "TimeWeighted",
     "percentile",
 ]
-
-#: The phase of inference records (and of work that has no other phase).
-FORWARD: Final = "forward"
 
 #: The group name of chip-level units (controller, vector units, NoC) that belong to no tile group.
 CHIP: Final = ""

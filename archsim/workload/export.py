@@ -23,7 +23,7 @@ from archsim.workload.activity import MAX_ACT_BITS, activity_stats_batch
 from archsim.workload.data import DIGITS_DATASET, load_digits_28, synthetic_images
 from archsim.workload.layers import Layer, MatrixLayer
 from archsim.workload.models import MODEL_NAMES, Model, build_model
-from archsim.workload.trace import TraceWriter
+from archsim.workload.trace import FORWARD, TraceWriter
 from archsim.workload.train import DEFAULT_TRAINING, TrainResult, train_sgd
 
 TRAINABLE_MODELS: tuple[str, ...] = ("mlp", "lenet-wu")
@@ -181,7 +181,7 @@ def _records(
             else:
                 fields = static[layer.name]
             sample = first_sample + offset
-            yield {"sample": sample, "phase": "forward", "layer": layer.name, **fields}
+            yield {"sample": sample, "phase": FORWARD, "layer": layer.name, **fields}
 
 
 def export_trace(

@@ -605,7 +605,7 @@ def export_scrramble_trace(
         WorkloadError: ``act_bits`` out of 1..16 or an empty batch.
     """
     from archsim.workload.activity import MAX_ACT_BITS
-    from archsim.workload.trace import TraceWriter
+    from archsim.workload.trace import FORWARD, TraceWriter
 
     if not 1 <= act_bits <= MAX_ACT_BITS:
         raise WorkloadError(f"act_bits: must be 1..{MAX_ACT_BITS}, got {act_bits}")
@@ -627,7 +627,7 @@ def export_scrramble_trace(
     with TraceWriter(path, header) as writer:
         for sample, fields in enumerate(core_statistics(network, inputs, act_bits)):
             for layer, record in zip(layers, fields):
-                writer.write({"sample": sample, "phase": "forward", "layer": layer["name"],
+                writer.write({"sample": sample, "phase": FORWARD, "layer": layer["name"],
                               **record})
                 records += 1
     return records

@@ -67,7 +67,9 @@ routed layers), and every version up to this one is read."""
 #: The layer kinds each version added.
 _LAYER_KINDS_SINCE: Final = MappingProxyType({"routed": 2})
 
-PHASES: Final = ("forward", "backward", "update")
+#: The phase of inference records (and of work that has no other phase).
+FORWARD: Final = "forward"
+PHASES: Final = (FORWARD, "backward", "update")
 """Record phases, in the order they occur within a training step."""
 
 LAYER_KINDS: Final = ("dense", "conv", "routed", "relu", "maxpool", "avgpool", "add", "flatten")
