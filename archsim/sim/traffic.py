@@ -28,7 +28,8 @@ traffic crosses the bisection). The network is *saturated* when it accepts less 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Final
 
 import numpy as np
@@ -47,8 +48,6 @@ from archsim.stats import Tally
 
 __all__ = ["PATTERNS", "SATURATION_ACCEPTED", "SATURATION_LATENCY", "drive_traffic"]
 
-PATTERNS: Final = ("uniform", "transpose", "hotspot", "neighbor")
-
 #: Accepted below this share of the offered throughput: saturated.
 SATURATION_ACCEPTED: Final = 0.95
 
@@ -56,46 +55,79 @@ SATURATION_ACCEPTED: Final = 0.95
 SATURATION_LATENCY: Final = 10.0
 
 
-def _destinations(
-    pattern: str, topology: Topology, rng: np.random.Generator, hotspot: float
-) -> Callable[[int, int], np.ndarray]:
-    """A function (source, count) -> destination nodes for ``pattern``."""
+#: Picks ``count`` destination routers for a packet source: ``(source, count) -> nodes``.
+Destinations = Callable[[int, int], np.ndarray]
+
+
+def _uniform(topology: Topology, rng: np.random.Generator, hotspot: float) -> Destinations:
+    """Every other router equally likely."""
     nodes = topology.nodes
 
     def uniform(src: int, count: int) -> np.ndarray:
         picks = rng.integers(0, nodes - 1, size=count)
         return picks + (picks >= src)  # skip the source itself
 
-    if pattern == "uniform":
-        return uniform
-    if pattern == "hotspot":
-        def hot(src: int, count: int) -> np.ndarray:
-            spread = uniform(src, count)
-            return np.where(rng.random(count) < hotspot, 0, spread)
+    return uniform
 
-        return hot
-    if pattern == "transpose":
-        if topology.kind not in ("mesh", "torus") or len(set(topology.dims)) != 1:
-            raise ArchsimError("--pattern transpose: needs a square mesh or torus")
-        side = topology.dims[0]
 
-        def transpose(src: int, count: int) -> np.ndarray:
+def _hotspot(topology: Topology, rng: np.random.Generator, hotspot: float) -> Destinations:
+    """Router 0 with probability ``hotspot``, else uniform."""
+    uniform = _uniform(topology, rng, hotspot)
+
+    def hot(src: int, count: int) -> np.ndarray:
+        spread = uniform(src, count)
+        return np.where(rng.random(count) < hotspot, 0, spread)
+
+    return hot
+
+
+def _transpose(topology: Topology, rng: np.random.Generator, hotspot: float) -> Destinations:
+    """(x, y) sends to (y, x), on a square mesh or torus."""
+    if topology.kind not in ("mesh", "torus") or len(set(topology.dims)) != 1:
+        raise ArchsimError("--pattern transpose: needs a square mesh or torus")
+    side = topology.dims[0]
+
+    def transpose(src: int, count: int) -> np.ndarray:
+        x, y = src % side, src // side
+        return np.full(count, y + side * x)
+
+    return transpose
+
+
+def _neighbor(topology: Topology, rng: np.random.Generator, hotspot: float) -> Destinations:
+    """The next router: x + 1 on a mesh or torus row (wrapping), the next on a ring, the first
+    child (or successor) otherwise."""
+    nodes = topology.nodes
+
+    def neighbor(src: int, count: int) -> np.ndarray:
+        if topology.kind in ("mesh", "torus"):
+            side = topology.dims[0]
             x, y = src % side, src // side
-            return np.full(count, y + side * x)
+            return np.full(count, (x + 1) % side + side * y)
+        if topology.kind == "ring":
+            return np.full(count, (src + 1) % nodes)
+        return np.full(count, min(topology.graph.successors(src)))
 
-        return transpose
-    if pattern == "neighbor":
-        def neighbor(src: int, count: int) -> np.ndarray:
-            if topology.kind in ("mesh", "torus"):
-                side = topology.dims[0]
-                x, y = src % side, src // side
-                return np.full(count, (x + 1) % side + side * y)
-            if topology.kind == "ring":
-                return np.full(count, (src + 1) % nodes)
-            return np.full(count, min(topology.graph.successors(src)))
+    return neighbor
 
-        return neighbor
-    raise ArchsimError(f"--pattern: expected one of {', '.join(PATTERNS)}, got {pattern!r}")
+
+#: The traffic patterns by name: each makes the destination picker of a topology, drawing from
+#: the run's generator (``hotspot``: the hot router's share, for ``hotspot``).
+PATTERNS: Final[
+    Mapping[str, Callable[[Topology, np.random.Generator, float], Destinations]]
+] = MappingProxyType({
+    "uniform": _uniform, "transpose": _transpose, "hotspot": _hotspot, "neighbor": _neighbor,
+})
+
+
+def _destinations(
+    pattern: str, topology: Topology, rng: np.random.Generator, hotspot: float
+) -> Destinations:
+    """The destination picker of ``pattern`` on ``topology``."""
+    make = PATTERNS.get(pattern)
+    if make is None:
+        raise ArchsimError(f"--pattern: expected one of {', '.join(PATTERNS)}, got {pattern!r}")
+    return make(topology, rng, hotspot)
 
 
 def _sizes(data_bits: int | Sequence[int]) -> tuple[int, ...]:
