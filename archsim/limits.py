@@ -36,7 +36,8 @@ class Limits:
         hop_table_bytes: bytes of a dense router-to-router hop table (8 bytes per pair).
         events: SimPy events one trace record may imply (a timed controller costs one per VMM
             step of each crossbar group; an untimed one, one per group).
-        packets: packets one synthetic NoC run may send.
+        packets: packets one run may send: synthetic NoC traffic, or a trace's transfers over
+            the NoC (per sample, from the mapping, times the samples).
         sweep_points: design points one sweep may have.
         cores: ScRRAMBLe cores one network may have.
     """

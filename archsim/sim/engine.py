@@ -116,6 +116,7 @@ def simulate(
         with naming_config(config_source):
             mapping = map_network(network, config)
             system = build_system(env, config, network, mapping, timeline=timeline, limits=limits)
+        _check_packets(system, reader.header.samples, source, limits)
         if timeline is not None:
             timeline.begin_run(config, mapping, reader.header.model)
         sim = Simulation(system, limits)
@@ -147,6 +148,22 @@ def simulate(
         samples=completions.latency.count, latency=completions.latency.summary(),
         first_latency=completions.first_latency, interval=float(interval),
         phases=table.phases_run,
+    )
+
+
+def _check_packets(system: System, samples: int, source: str, limits: Limits) -> None:
+    """Refuse a run whose NoC transfers (every sample moves the same packets) would send more
+    packets than the budget, before any is sent."""
+    if system.interface is None or system.program is None:
+        return
+    per_sample = sum(
+        transfer.packets
+        for transfers in system.program.transfers.values()
+        for transfer in transfers
+    )
+    limits.check(
+        "packets", per_sample * samples,
+        f"{source}: {samples:,} samples x {per_sample:,} packets over the NoC",
     )
 
 

@@ -100,7 +100,7 @@ import simpy
 
 from archsim.config.schema import NocConfig
 from archsim.energy.models import link_bit_energy_j
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, ConfigError
 from archsim.hw.component import Component
 from archsim.hw.noc.packet import PacketFormat
 from archsim.hw.noc.routing import Routing
@@ -211,7 +211,7 @@ class Network(Component):
       ``buffer_flits // 2`` under virtual cut-through on a ring or torus (the bubble needs room
       for a second packet), no limit under wormhole. On rings and tori under virtual cut-through
       it sizes the bubble, so stating a smaller real largest packet lets entering packets in
-      sooner. Raises :class:`ArchsimError` naming ``noc.buffer_flits`` if the buffers cannot
+      sooner. Raises :class:`~archsim.errors.ConfigError` naming ``noc.buffer_flits`` if the buffers cannot
       carry a ``max_flits`` packet, or naming ``noc.edges`` for an edge list whose routes have
       a cyclic channel dependency (it could deadlock);
       ``ValueError`` if ``max_flits`` is not an integer >= 1.
@@ -251,7 +251,7 @@ class Network(Component):
         self.routing = routing
         self.format = packet_format
         if config.flow_control not in FLOW_CONTROLS:
-            raise ArchsimError(
+            raise ConfigError(
                 f"noc.flow_control: expected one of {', '.join(FLOW_CONTROLS)}, "
                 f"got {config.flow_control!r}"
             )
@@ -262,7 +262,7 @@ class Network(Component):
         self._dateline = self._wormhole and self._rings
         if self._dateline:
             if buffer < 2:
-                raise ArchsimError(
+                raise ConfigError(
                     "noc.buffer_flits: wormhole on a ring or torus splits every input buffer "
                     "between two virtual channels (dateline), so it needs at least 2 flits, "
                     f"got {buffer}"
@@ -277,7 +277,7 @@ class Network(Component):
             # places ahead of it has gone; with fewer slots than the link has cycles in flight,
             # it would leave before it arrived.
             per = " per virtual channel (buffer_flits // 2 on a ring or torus)" if self._dateline else ""
-            raise ArchsimError(
+            raise ConfigError(
                 f"noc.buffer_flits: wormhole needs input buffers of at least noc.link_cycles "
                 f"({config.link_cycles}) flits{per}, so that a packet spread over several "
                 f"routers keeps the link full; got {depth}"
@@ -315,7 +315,7 @@ class Network(Component):
                 return None
             buffer = self.config.buffer_flits
             if self._rings and buffer < 2:
-                raise ArchsimError(
+                raise ConfigError(
                     "noc.buffer_flits: bubble flow control on a ring or torus needs room for "
                     f"two packets of at least one flit, got {buffer}"
                 )
@@ -338,13 +338,13 @@ class Network(Component):
         if self._rings:
             need = flits + largest
             if need > buffer:
-                raise ArchsimError(
+                raise ConfigError(
                     "noc.buffer_flits: bubble flow control on a ring or torus needs room for a "
                     f"packet plus the largest packet ({flits} + {largest} = {need} flits), "
                     f"got {buffer}"
                 )
         elif flits > buffer:
-            raise ArchsimError(
+            raise ConfigError(
                 "noc.buffer_flits: virtual cut-through needs room for a whole packet "
                 f"({flits} flits), got {buffer} (noc.flow_control: wormhole has no such limit)"
             )
