@@ -18,15 +18,25 @@ from archsim.config.loader import (
     merge_sections,
 )
 from archsim.config.schema import HardwareConfig, TileConfig
+from archsim.errors import ConfigError
 
 __all__ = ["HardwareConfig", "hardware_from_data", "load_hardware"]
 
 
-def _group_tiles(data: Any) -> Any:
+#: Tile groups a config may declare (each is a kind of tile: a chip has a handful).
+MAX_TILE_GROUPS = 256
+
+
+def _group_tiles(data: Any, source: str) -> Any:
     """``data`` with each ``tile_groups.<name>.tile`` merged over the top-level ``tile``
     (key by key, as a file over its ``base:``; a group without one takes it whole)."""
     if not isinstance(data, Mapping) or not isinstance(data.get("tile_groups"), Mapping):
         return data
+    if len(data["tile_groups"]) > MAX_TILE_GROUPS:
+        raise ConfigError(
+            f"{source}: tile_groups: at most {MAX_TILE_GROUPS} groups (each a kind of tile), "
+            f"got {len(data['tile_groups']):,}"
+        )
     base = data.get("tile")
     if not isinstance(base, Mapping):
         return data
@@ -53,7 +63,7 @@ def hardware_from_data(
     """
     if overrides:
         data = apply_overrides(data, overrides)
-    config = config_from_data(HardwareConfig, _group_tiles(data), (), source)
+    config = config_from_data(HardwareConfig, _group_tiles(data, source), (), source)
     check_hardware(config, source)
     return config
 

@@ -12,11 +12,15 @@ import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from archsim.config.loader import describe_key, describe_value
 from archsim.config.schema import HardwareConfig, TileConfig
 from archsim.errors import ConfigError
 
 # A config name becomes part of output paths (runs/<name>_<model>): keep it a plain file name.
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+#: A tile group's name: addressable in ``--set`` paths, sweep axes and report metrics (no dots).
+_GROUP_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 #: Names a tile group may not take: the reports use ``chip`` for chip-level units.
 _RESERVED_GROUPS = ("chip",)
@@ -33,10 +37,18 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
     names = [group.name for group in config.groups]
     for layer, entry in config.mapping.layers.items():
         if entry.group not in names:
+            shown = ", ".join(names[:8])
+            if len(names) > 8:
+                shown += f", ... ({len(names) - 8} more)"
             raise ConfigError(
-                f"{prefix}mapping.layers.{layer}.group: expected a tile group "
-                f"({', '.join(names)}), got {entry.group!r}"
+                f"{prefix}mapping.layers.{describe_key(layer)}.group: expected a tile group "
+                f"({shown}), got {describe_value(entry.group)}"
             )
+    if config.mapping.samples_in_flight is not None and not config.mapping.pipeline:
+        raise ConfigError(
+            f"{prefix}mapping.samples_in_flight: bounds the samples in a pipeline; it only "
+            "applies with mapping.pipeline: true"
+        )
 
 
 def _check_tiles(config: HardwareConfig, prefix: str) -> None:
@@ -57,10 +69,10 @@ def _check_tiles(config: HardwareConfig, prefix: str) -> None:
                 f"{prefix}chip.{field}: each of tile_groups gives its own {field}; remove it here"
             )
     for name, group in config.tile_groups.items():
-        if not _NAME.fullmatch(name) or name in (".", "..") or name in _RESERVED_GROUPS:
+        if not _GROUP_NAME.fullmatch(name) or name in _RESERVED_GROUPS:
             raise ConfigError(
-                f"{prefix}tile_groups.{name}: a group name is letters, digits, '_', '.' or '-' "
-                f"and not {', '.join(_RESERVED_GROUPS)}"
+                f"{prefix}tile_groups.{describe_key(name)}: a group name is 1 to 64 letters, "
+                f"digits, '_' or '-', and not {', '.join(_RESERVED_GROUPS)}"
             )
         _check_tile(group.tile, f"tile_groups.{name}.tile", prefix)
 

@@ -482,8 +482,9 @@ MAX_NESTING = 64
 MAX_INT_DIGITS = 4300
 
 #: Largest config file read, bytes (a config is a few KiB; a sweep spec with long value lists
-#: a few hundred). Checked before reading, and at most this much + 1 is ever read.
-MAX_CONFIG_BYTES = 16 * 2**20
+#: a few hundred). Checked before reading, and at most this much + 1 is ever read; parsing the
+#: largest takes about 3 s (PyYAML reads about 0.4 MB/s).
+MAX_CONFIG_BYTES = 2**20
 
 # Bits of the largest integer of MAX_INT_DIGITS decimal digits: the bound for 0x and 0o text.
 _MAX_INT_BITS = math.floor(MAX_INT_DIGITS * math.log2(10))

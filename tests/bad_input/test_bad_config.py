@@ -157,14 +157,14 @@ def test_a_huge_config_is_refused_before_reading(tmp_path, capsys):
     finally:
         tracemalloc.stop()
     assert f"{MAX_CONFIG_BYTES + 1:,} bytes; the limit of a config file is" in line
-    assert "16 MiB" in line
+    assert "1 MiB" in line
     assert peak < MAX_CONFIG_BYTES // 4  # refused before the file was read
 
 
 def test_a_config_of_exactly_the_limit_is_read(tmp_path, monkeypatch):
     import archsim.config.loader as loader
 
-    monkeypatch.setattr(loader, "MAX_CONFIG_BYTES", 100)  # parsing 16 MiB of YAML takes 8 s
+    monkeypatch.setattr(loader, "MAX_CONFIG_BYTES", 100)  # parsing 1 MiB of YAML takes 3 s
     path = tmp_path / "padded.yaml"
     path.write_text("a: 1\n" + "#" * 94 + "\n")
     assert path.stat().st_size == 100 and load_yaml(path) == {"a": 1}
