@@ -278,9 +278,11 @@ def scrramble_study(
         scrramble_accuracy,
         train_scrramble,
     )
-    from archsim.workload.train import TrainingConfig
+    from archsim.workload.train import MAX_EPOCHS, TrainingConfig
 
     _check_seed(seed)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= MAX_EPOCHS:
+        raise ArchsimError(f"epochs: expected 0..{MAX_EPOCHS}, got {epochs!r}"[:200])
     loaded = load(config, overrides)
     spec = ScrrambleSpec(loaded.groups[0].tile.crossbar.rows, slot_size, density, tuple(cores))
     limits.check("cores", spec.total_cores, f"a ScRRAMBLe network of cores {list(cores)}")

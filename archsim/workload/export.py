@@ -18,13 +18,14 @@ from typing import Any, Iterator
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from archsim.config.loader import describe_value
 from archsim.errors import WorkloadError
 from archsim.workload.activity import MAX_ACT_BITS, activity_stats_batch
 from archsim.workload.data import DIGITS_DATASET, load_digits_28, synthetic_images
 from archsim.workload.layers import Layer, MatrixLayer
 from archsim.workload.models import MODEL_NAMES, Model, build_model
 from archsim.workload.trace import FORWARD, TraceWriter
-from archsim.workload.train import DEFAULT_TRAINING, TrainResult, train_sgd
+from archsim.workload.train import DEFAULT_TRAINING, MAX_EPOCHS, TrainResult, train_sgd
 
 TRAINABLE_MODELS: tuple[str, ...] = ("mlp", "lenet-wu")
 """Zoo models with an offline data set (the 28x28 digits): the ones :func:`export_trace` trains."""
@@ -93,8 +94,12 @@ def _validate(
     if epochs is not None:
         if not train:
             raise WorkloadError(f"epochs: given ({epochs}) but train is False")
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise WorkloadError(f"epochs: must be an integer >= 1, got {epochs!r}")
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or not (
+            1 <= epochs <= MAX_EPOCHS
+        ):
+            raise WorkloadError(
+                f"epochs: must be an integer 1..{MAX_EPOCHS}, got {describe_value(epochs)}"
+            )
     _check_out_path(out_path)
 
 

@@ -18,6 +18,11 @@ from archsim.workload.data import DIGITS_DATASET
 from archsim.workload.models import Model
 
 
+#: Most training epochs a run may ask for: the bundled models converge in tens, and a thousand
+#: epochs of the largest takes the better part of an hour on two cores.
+MAX_EPOCHS = 1000
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Hyper-parameters of :func:`train_sgd`.
