@@ -45,6 +45,7 @@ from archsim.dse.spec import TraceInput
 from archsim.dse.store import CacheEntry, key_inputs, write_entry
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
+from archsim.limits import DEFAULT_LIMITS, LimitError, Limits
 
 __all__ = [
     "CHUNK_TARGET_S",
@@ -117,8 +118,9 @@ def _task_from_wire(
     trace: TraceInput,
     seed: int,
     cache_file: str | None,
+    limits: Limits,
 ) -> PointTask:
-    return PointTask(key, _unpack(packed), config_sha256, trace, seed, cache_file)
+    return PointTask(key, _unpack(packed), config_sha256, trace, seed, cache_file, limits)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ class PointTask:
             it shares the sweep's file system (a local pool: the cache writes then run in
             parallel, not one after another in the sweep process); None: the sweep process
             writes it on receiving the outcome.
+        limits: the size budgets the point runs under (a point over one is an error, not
+            cached: a later sweep may raise the budget).
     """
 
     key: str
@@ -143,6 +147,7 @@ class PointTask:
     trace: TraceInput
     seed: int
     cache_file: str | None = None
+    limits: Limits = DEFAULT_LIMITS
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled (to a worker process or a Dask worker) with the config packed into tuples.
@@ -155,6 +160,7 @@ class PointTask:
                 self.trace,
                 self.seed,
                 self.cache_file,
+                self.limits,
             ),
         )
 
@@ -178,6 +184,8 @@ class PointOutcome:
         archsim_version: the version that ran it (a Dask worker may differ).
         elapsed_s: the point's wall time on the worker, s.
         stored: the worker wrote ``entry`` to the task's ``cache_file``.
+        cacheable: ``entry`` may be cached (False for a point refused by a size budget, which
+            depends on the sweep's ``--limit``, not on the point).
     """
 
     key: str
@@ -187,6 +195,7 @@ class PointOutcome:
     archsim_version: str
     elapsed_s: float
     stored: bool = False
+    cacheable: bool = True
 
 
 def evaluate(task: PointTask, trace_path: str | None = None) -> PointOutcome:
@@ -207,8 +216,17 @@ def evaluate(task: PointTask, trace_path: str | None = None) -> PointOutcome:
     start = time.perf_counter()
     config = task.config
     try:
-        report = api.run(config, path, seed=task.seed, identify_inputs=False).to_dict()
+        report = api.run(
+            config, path, seed=task.seed, identify_inputs=False, limits=task.limits
+        ).to_dict()
         text = CacheEntry(task.key, task.inputs, "ok", report, None).to_json()
+    except LimitError as error:
+        message = str(error).replace(path, TRACE_TOKEN)
+        text = CacheEntry(task.key, task.inputs, "error", None, message).to_json()
+        return PointOutcome(
+            task.key, text, None, None, __version__, time.perf_counter() - start,
+            cacheable=False,
+        )
     except ArchsimError as error:
         message = str(error).replace(path, TRACE_TOKEN)
         text = CacheEntry(task.key, task.inputs, "error", None, message).to_json()

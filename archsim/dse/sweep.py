@@ -222,9 +222,11 @@ class _Run:
         bar: ProgressBar,
         *,
         workers_write: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.spec = spec
         self.cache = cache
+        self.limits = limits
         # Workers on this machine write their entries themselves, in parallel (not when every
         # file must be fsynced: the cache does that itself).
         self.workers_write = workers_write and not cache.durable
@@ -302,7 +304,9 @@ class _Run:
             self.waiting[key] = [point]
             self.sent.add(key)
             cache_file = str(self.cache.path(key)) if self.workers_write else None
-            yield PointTask(key, config, digest, point.trace, point.seed, cache_file)
+            yield PointTask(
+                key, config, digest, point.trace, point.seed, cache_file, self.limits
+            )
 
     def record(self, outcome: PointOutcome) -> None:
         """Cache an outcome and fill the rows of the points waiting for it."""
@@ -327,7 +331,7 @@ class _Run:
             raise SweepError(f"a worker returned a malformed result for cache key {outcome.key}")
         if outcome.stored:
             self.cache.written(outcome.key)
-        else:
+        elif outcome.cacheable:
             self.cache.put_text(outcome.key, outcome.entry)
         self.simulated += 1
         for point in points:
@@ -522,7 +526,8 @@ def run_sweep(
             (``sweep.json`` then says ``"complete": false``); they are written at the end, and
             when the sweep is interrupted, too.
         limits: size budgets; ``limits.sweep_points`` caps the spec's design points (counted
-            before any is built).
+            before any is built), the others bound every point's run (a point over one is
+            an error, not cached, so that a sweep with a raised budget runs it).
 
     Returns:
         A :class:`SweepSummary`; :func:`format_summary` gives the CLI's text.
@@ -560,7 +565,9 @@ def run_sweep(
             pool.close()
         raise
     try:
-        return _run_locked(spec, out, start, pool, owned, cache_dir, progress, flush_interval_s)
+        return _run_locked(
+            spec, out, start, pool, owned, cache_dir, progress, flush_interval_s, limits
+        )
     finally:
         _unlock(lock)
 
@@ -574,6 +581,7 @@ def _run_locked(
     cache_dir: str | os.PathLike[str] | None,
     progress: bool | TextIO,
     flush_interval_s: float,
+    limits: Limits,
 ) -> SweepSummary:
     """:func:`run_sweep` once ``out`` exists and is locked; closes ``pool`` if ``owned``."""
     try:
@@ -585,7 +593,7 @@ def _run_locked(
         raise
     stream = sys.stderr if progress is True else (progress or None)
     bar = ProgressBar(spec.size, stream, label=spec.name)
-    run = _Run(spec, cache, out, bar, workers_write=pool.local)
+    run = _Run(spec, cache, out, bar, workers_write=pool.local, limits=limits)
     last_flush = time.monotonic()
     try:
         for outcome in pool.run(run.tasks()):

@@ -499,3 +499,19 @@ def test_the_remote_evaluation_runs_outside_a_dask_worker_too(reference, tmp_pat
     blob = Path(point.trace.path).read_bytes()
     (outcome,) = executor_module._evaluate_remote([task], {point.trace.sha256: blob})
     assert outcome.entry == evaluate(task).entry
+
+
+def test_a_sweeps_limits_bound_every_point_and_a_refusal_is_not_cached(tmp_path):
+    """The chain needs 3 crossbars. Under ``crossbars=2`` every point of a 9-tile chip (9
+    crossbars) is refused by the budget, naming it; the refusal is not cached, so the same
+    sweep under the default budgets simulates the points rather than returning the error."""
+    from archsim.limits import Limits
+
+    spec = write_spec(tmp_path, axes=[{"path": "tile.adc.bits", "values": [6, 8]}])
+    tight = run_sweep(spec, tmp_path / "out", workers=1, progress=False,
+                      limits=Limits(crossbars=2))
+    assert (tight.ok, tight.errors) == (0, 2)
+    assert all("--limit crossbars=9" in failure.message for failure in tight.failures)
+    assert not list((tmp_path / "out" / "cache").glob("*/*.json"))
+    again = run_sweep(spec, tmp_path / "out", workers=1, progress=False)
+    assert (again.ok, again.simulated, again.cached) == (2, 2, 0)
