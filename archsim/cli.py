@@ -31,10 +31,10 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from archsim import __version__
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, shown
 from archsim.files import write_atomically
 from archsim.limits import DEFAULT_LIMITS, Limits, parse_limit
 
@@ -96,9 +96,21 @@ _SEED_HELP = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as every other error of archsim (the
+    usage is one ``--help`` away); its subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            EXIT_USER_ERROR,
+            f"archsim: error: {shown(self.prog, 40)}: {shown(message, 300)} "
+            f"(see {shown(self.prog, 40)} --help)\n",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``archsim`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="archsim",
         description="Cycle-level simulator for compute-in-memory accelerators.",
     )
@@ -196,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="what to draw (default: line for sweep results given --x and --y, else the "
         "energy breakdown; timeline for a timeline file)",
     )
+    _add_limit_arg(plot)
     plot.add_argument("--x", metavar="PATH", help="swept parameter on the x axis")
     plot.add_argument("--y", metavar="METRIC", help="report metric on the y axis")
     plot.add_argument("--series", metavar="PATH", help="one line per value of this parameter")
@@ -376,7 +389,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else folder / "plots" / name
     paths = plot_command(
         args.results, x=args.x, y=args.y, series=args.series, kind=kind, out=out,
-        formats=tuple(args.formats or ("png", "svg")),
+        formats=tuple(args.formats or ("png", "svg")), limits=_limits(args),
     )
     print("wrote " + " and ".join(str(p) for p in paths))
     return 0
@@ -389,9 +402,11 @@ def _cmd_scrramble(args: argparse.Namespace) -> int:
     try:
         cores = tuple(int(part) for part in args.cores.split(","))
     except ValueError:
-        raise ArchsimError(f"--cores: expected comma-separated integers, got {args.cores!r}") from None
+        raise ArchsimError(
+            f"--cores: expected comma-separated integers, got '{shown(args.cores)}'"
+        ) from None
     limits = _limits(args)
-    limits.check("cores", sum(cores), f"--cores {args.cores}")
+    limits.check("cores", sum(cores), f"--cores {shown(args.cores)}")
     with tempfile.TemporaryDirectory() as scratch:
         # The trace is written aside and joins the report only once the run has succeeded.
         trace = Path(scratch) / "scrramble.jsonl.gz"

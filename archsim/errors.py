@@ -26,3 +26,19 @@ class MappingError(ArchsimError):
 
 class WorkloadError(ArchsimError):
     """A model name, data set or training option is invalid."""
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """A user's string for a message: itself if short and printable, else escaped and cut to
+    ``limit`` characters (a message stays one readable line whatever a file holds)."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    escaped = repr(text)[1:-1]
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
+def listed(items: list[str] | tuple[str, ...], limit: int = 8) -> str:
+    """Items for a message, comma-separated, each :func:`shown`; past ``limit`` of them the
+    rest as ``"... (N more)"``."""
+    head = ", ".join(shown(str(item)) for item in items[:limit])
+    return head + (f", ... ({len(items) - limit:,} more)" if len(items) > limit else "")

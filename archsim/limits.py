@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Final
 
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, shown
 
 __all__ = ["DEFAULT_LIMITS", "LimitError", "Limits", "parse_limit"]
 
@@ -58,6 +58,10 @@ class Limits:
         """
         limit = getattr(self, name)
         if value > limit:
+            if value >= 10**18:  # no budget goes that high: nothing to raise it to
+                raise LimitError(
+                    f"{what} needs more than 10^18 {_UNITS[name]}, over the limit of {limit:,}"
+                )
             raise LimitError(
                 f"{what} needs {value:,} {_UNITS[name]}, over the limit of {limit:,} "
                 f"(raise it with --limit {name}={value})"
@@ -88,9 +92,14 @@ def parse_limit(text: str, limits: Limits = DEFAULT_LIMITS) -> Limits:
     name = name.strip()
     names = [field.name for field in dataclasses.fields(Limits)]
     if not equals or name not in names:
-        raise ArchsimError(f"--limit {text}: expected NAME=VALUE with NAME one of {', '.join(names)}")
+        raise ArchsimError(
+            f"--limit {shown(text)}: expected NAME=VALUE with NAME one of {', '.join(names)}"
+        )
     value = value.strip().replace("_", "")
     # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
     if not (value.isascii() and value.isdigit()) or len(value) > 18 or int(value) < 1:
-        raise ArchsimError(f"--limit {text}: expected a positive integer below 10^18, got {value!r}")
+        raise ArchsimError(
+            f"--limit {shown(text)}: expected a positive integer below 10^18, got "
+            f"'{shown(value)}'"
+        )
     return dataclasses.replace(limits, **{name: int(value)})

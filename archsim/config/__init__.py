@@ -20,7 +20,7 @@ from archsim.config.loader import (
 from archsim.config.schema import HardwareConfig, TileConfig
 from archsim.errors import ConfigError
 
-__all__ = ["HardwareConfig", "hardware_from_data", "load_hardware"]
+__all__ = ["MAX_TILE_GROUPS", "HardwareConfig", "hardware_from_data", "load_hardware"]
 
 
 #: Tile groups a config may declare (each is a kind of tile: a chip has a handful).

@@ -54,7 +54,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-from archsim.errors import ConfigError
+from archsim.errors import ConfigError, shown
 from archsim.units import UNITS, format_quantity, parse_quantity
 
 __all__ = [
@@ -203,10 +203,7 @@ def _join(path: str, key: str) -> str:
 def _key_text(key: str) -> str:
     """A mapping key for messages: itself, or escaped and shortened if it holds a line break
     or other unprintable character or is long (a message is one readable line)."""
-    if key.isprintable() and len(key) <= 60:
-        return key
-    escaped = repr(key)[1:-1]
-    return escaped if len(escaped) <= 60 else escaped[:57] + "..."
+    return shown(key)
 
 
 def _error(path: str, message: str) -> ConfigError:

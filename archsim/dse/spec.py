@@ -861,7 +861,7 @@ def _spec(data: object, source: str, limits: Limits = DEFAULT_LIMITS) -> SweepSp
     reserved = {"point", "trace", "seed", "status", "error", "pareto", *(p for p, _ in owners)}
     for i, metric in enumerate(metrics):
         if metric in reserved:
-            raise ConfigError(f"metrics[{i}]: {metric!r} is already a column of every row")
+            raise ConfigError(f"metrics[{i}]: '{describe_key(metric)}' is already a column of every row")
     pareto = tuple(
         _metric(item, f"pareto[{i}]", pattern=False)
         for i, item in enumerate(_list(top.get("pareto", []), "pareto", empty=True))

@@ -75,7 +75,7 @@ from archsim.dse.store import (
     jsonl_text,
     row_columns,
 )
-from archsim.errors import ArchsimError, ConfigError
+from archsim.errors import ArchsimError, ConfigError, shown
 from archsim.files import write_atomically
 from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.report.report import config_digest, flatten
@@ -347,13 +347,13 @@ class _Run:
         ok = [row for row in rows if row.failure is None]
         metrics, unmatched = self.selector.columns(row.metrics for row in ok)
         warnings = [  # (no report at all, when every point failed: nothing to match)
-            f"metrics[{self.spec.metrics.index(m)}]: {m!r} matched no key of any report"
+            f"metrics[{self.spec.metrics.index(m)}]: '{shown(m)}' matched no key of any report"
             for m in unmatched
             if ok
         ]
         for i, key in enumerate(self.spec.pareto):
             if ok and all(math.isnan(row.objectives[i]) for row in ok):
-                warnings.append(f"pareto[{i}]: {key!r} is not a number in any report")
+                warnings.append(f"pareto[{i}]: '{shown(key)}' is not a number in any report")
         columns = row_columns(self.spec.parameters, metrics, pareto=bool(self.spec.pareto))
         table = [{**row.cells, **row.metrics} for row in rows]
         if self.spec.pareto:

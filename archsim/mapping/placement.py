@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
 
 from archsim.config.schema import DEFAULT_GROUP, HardwareConfig, TileGroup
-from archsim.errors import MappingError
+from archsim.errors import MappingError, listed, shown
 from archsim.mapping.crossbar import (
     CrossbarLayout,
     LayerGeometry,
@@ -108,10 +108,10 @@ def _routed_geometry(
     if geometry.row_splits != 1 or geometry.col_splits != 1:
         xbar = group.tile.crossbar
         raise MappingError(
-            f"layer {layer.name}: a routed layer (a ScRRAMBLe core) of {layer.rows} inputs x "
-            f"{layer.cols} outputs needs one array of {layer.rows} rows and "
+            f"layer {shown(layer.name)}: a routed layer (a ScRRAMBLe core) of {layer.rows} "
+            f"inputs x {layer.cols} outputs needs one array of {layer.rows} rows and "
             f"{layer.cols * geometry.physical_cols_per_output} columns; tile group "
-            f"'{group.name}' has arrays of {xbar.rows}x{xbar.cols}"
+            f"'{shown(group.name)}' has arrays of {xbar.rows}x{xbar.cols}"
         )
     return geometry
 
@@ -133,14 +133,14 @@ def _check_names(network: NetworkSpec, config: HardwareConfig) -> None:
     for name in config.mapping.copies:
         if name not in matrix:
             raise MappingError(
-                f"mapping.copies.{name}: no matrix layer of that name in the network; "
-                f"expected one of {', '.join(sorted(matrix))}"
+                f"mapping.copies.{shown(name)}: no matrix layer of that name in the network; "
+                f"expected one of {listed(sorted(matrix))}"
             )
     for name in config.mapping.layers:
         if name not in matrix:
             raise MappingError(
-                f"mapping.layers.{name}: no matrix layer of that name in the network; "
-                f"expected one of {', '.join(sorted(matrix))}"
+                f"mapping.layers.{shown(name)}: no matrix layer of that name in the network; "
+                f"expected one of {listed(sorted(matrix))}"
             )
 
 
@@ -165,9 +165,9 @@ def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
         if strategy is None:
             held = sorted(k for t, k in STRATEGIES if t == group.tile.kind)
             raise MappingError(
-                f"mapping.layers.{layer.name}.group: tile group '{group.name}' is of kind "
-                f"{group.tile.kind}, which holds {', '.join(held) or 'no'} layers; layer "
-                f"'{layer.name}' is {layer.kind}"
+                f"mapping.layers.{shown(layer.name)}.group: tile group '{shown(group.name)}' "
+                f"is of kind {group.tile.kind}, which holds {', '.join(held) or 'no'} layers; "
+                f"layer '{shown(layer.name)}' is {layer.kind}"
             )
         geometries.append(strategy(
             layer, group, network.weight_bits, config.mapping.copies.get(layer.name, 1),
@@ -179,7 +179,7 @@ def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
         mine = [g for g in geometries if placed_in[g.layer] == group.name]
         needed = sum(g.crossbars for g in mine)
         if needed > group.crossbars:
-            detail = ", ".join(f"{g.layer}: {g.crossbars}" for g in mine)
+            detail = listed([f"{shown(g.layer)}: {g.crossbars}" for g in mine])
             if config.tile_groups:
                 where = (
                     f"tile group '{group.name}' has {group.crossbars} (tile_groups."

@@ -239,7 +239,10 @@ def check_scrramble(
     if total > group.tiles:
         raise MappingError(
             f"{'chip.tiles' if not config.tile_groups else f'tile_groups.{group.name}.tiles'}: "
-            f"the network has {total} cores, one per tile, but the chip has {group.tiles} tiles"
+            f"the network has {total} cores, one per tile, but "
+            + (f"the chip has {group.tiles} tiles" if not config.tile_groups else
+               f"tile group '{group.name}' (the first, which ScRRAMBLe's cores use) has "
+               f"{group.tiles} tiles")
         )
     if not 0 <= input_node < nodes:
         raise ArchsimError(f"input_node: must be a router 0..{nodes - 1}, got {input_node}")

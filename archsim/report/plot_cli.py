@@ -46,6 +46,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from archsim.errors import ArchsimError
+from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.report.plots import (
     FORMATS,
     energy_breakdown,
@@ -105,6 +106,7 @@ def plot_command(
     kind: str = "line",
     out: str | os.PathLike[str],
     formats: Sequence[str] = FORMATS,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[Path]:
     """Draw one plot of ``results_path`` and write it as ``out.png``/``out.svg``.
 
@@ -122,6 +124,7 @@ def plot_command(
         kind: one of :data:`KINDS`.
         out: the output path without suffix (a ``.png``/``.svg`` suffix is replaced).
         formats: any of ``png``, ``svg``.
+        limits: size budgets (a heatmap rebuilds a report's NoC: ``limits.routers``).
 
     Returns:
         The files written, in ``formats`` order.
@@ -130,8 +133,12 @@ def plot_command(
         ArchsimError: an unknown kind, column or format, a column that is not numeric, an
             argument the kind does not take, or a missing or malformed file.
     """
-    figure = build_plot(results_path, x=x, y=y, series=series, kind=kind)
+    figure = build_plot(results_path, x=x, y=y, series=series, kind=kind, limits=limits)
     return save_figure(figure, out, formats)
+
+
+#: Most components, and most bars, a bar chart draws (more is unreadable, and slow to draw).
+MAX_CATEGORIES = 200
 
 
 def default_kind(
@@ -156,6 +163,7 @@ def build_plot(
     y: str | None = None,
     series: str | None = None,
     kind: str = "line",
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Figure:
     """The figure :func:`plot_command` saves (same arguments, same errors)."""
     if kind not in KINDS:
@@ -170,7 +178,7 @@ def build_plot(
         raise ArchsimError(f"--kind {kind} takes {takes}, got {', '.join(extra)}")
     if kind == "heatmap":
         results_path = in_folder(results_path, (REPORT_FILE,))
-        loads = noc_link_loads(read_json(results_path), source=str(results_path))
+        loads = noc_link_loads(read_json(results_path), source=str(results_path), limits=limits)
         return noc_heatmap(loads.coords, loads.links, loads.utilization,
                            topology=loads.topology, tile_nodes=loads.tile_nodes)
     if kind == "timeline":
@@ -312,6 +320,16 @@ def _bars(table: ResultsTable, kind: str, x: str | None, y: str) -> Figure:
         raise ArchsimError(
             f"{error}; a sweep keeps only the metrics its spec lists: add {y}.* to them"
         ) from None
+    if len(components) > MAX_CATEGORIES:
+        raise ArchsimError(
+            f"{table.source}: {y} has {len(components):,} components, more than a bar chart "
+            f"can show ({MAX_CATEGORIES}); plot a narrower prefix with --y"
+        )
+    if len(table) > MAX_CATEGORIES:
+        raise ArchsimError(
+            f"{table.source}: {len(table):,} rows, more bars than a chart can show "
+            f"({MAX_CATEGORIES}); plot them as a line (--kind line)"
+        )
     if x is None:
         params = table.parameters
         x = params[0] if len(params) == 1 else "point"

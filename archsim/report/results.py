@@ -233,7 +233,7 @@ class ResultsTable:
         """Raise :class:`ArchsimError` naming ``name`` and what exists unless it is a column."""
         if name not in self.columns:
             raise ArchsimError(
-                f"{self.source}: no column {name!r}{_suggest(name, self.columns)} "
+                f"{self.source}: no column '{_text(name)}'{_suggest(name, self.columns)} "
                 f"({self._describe()})"
             )
 
@@ -259,7 +259,7 @@ class ResultsTable:
                     out[i] = float(value)
                 except OverflowError:  # an integer beyond 1e308
                     raise ArchsimError(
-                        f"{self.source}: column {name!r}: {self.row_name(i)} has an integer "
+                        f"{self.source}: column '{_text(name)}': {self.row_name(i)} has an integer "
                         "too large for a plot"
                     ) from None
                 continue
@@ -268,7 +268,7 @@ class ResultsTable:
                 continue
             got = "no value" if value is None else _brief(value)
             raise ArchsimError(
-                f"{self.source}: column {name!r} is not numeric: {self.row_name(i)} has {got}"
+                f"{self.source}: column '{_text(name)}' is not numeric: {self.row_name(i)} has {got}"
                 f" (distinct values: {_listed([repr(v) for v in dict.fromkeys(raw)])})"
             )
         return out
@@ -283,7 +283,7 @@ class ResultsTable:
         names = tuple(c[len(head):] for c in self.columns if c.startswith(head) and "[" not in c)
         if not names:
             raise ArchsimError(
-                f"{self.source}: no columns below {prefix!r}{_suggest(prefix, self.columns)} "
+                f"{self.source}: no columns below '{_text(prefix)}'{_suggest(prefix, self.columns)} "
                 f"({self._describe()})"
             )
         return names
@@ -375,11 +375,12 @@ def _cell(text: str) -> Any:
 
 def _flat_row(record: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON row with nested sections flattened to dotted keys as :func:`flatten` writes
-    them; flat keys keep their order. A config path's list or mapping value (a swept
-    ``mapping.copies``) stays one cell, as JSON text, as the CSV file has it."""
+    them; flat keys keep their order. A config field's list or mapping value (a swept
+    ``mapping.copies``) stays one cell, as JSON text, as the CSV file has it; a report's
+    sections that share a config section's name (``noc``, ``controller``) are flattened."""
     row: dict[str, Any] = {}
     for key, value in record.items():
-        if isinstance(value, (Mapping, list)) and is_config_path(key):
+        if isinstance(value, (Mapping, list)) and "." in key and is_config_path(key):
             row[key] = json.dumps(value, sort_keys=True)
         elif isinstance(value, (Mapping, list)):
             row.update(flatten({key: value}))

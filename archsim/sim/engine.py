@@ -493,6 +493,20 @@ def component_result(component: Component) -> ComponentResult:
     )
 
 
+def _packet_data_bits(system: System) -> int:
+    """The payload of the run's largest packet: the activation packets' (``mapping.
+    packet_data_bits`` or its default), or, when every transfer is a routed block (a
+    ScRRAMBLe trace), the largest block's."""
+    if system.program is None:
+        return 0
+    flows = [flow for flows in system.traffic.flows.values() for flow in flows] if (
+        system.traffic is not None
+    ) else []
+    if flows and all(flow.packet_bits for flow in flows):
+        return max(flow.packet_bits for flow in flows)
+    return system.program.packet_bits
+
+
 def _noc_result(system: System, cycles: int, placement: str) -> NocResult | None:
     network, config = system.noc, system.config.noc
     if network is None or config is None:
@@ -512,7 +526,7 @@ def _noc_result(system: System, cycles: int, placement: str) -> NocResult | None
         placement=placement,
         dims=tuple(config.dims),
         nodes=system.nodes,
-        packet_data_bits=system.program.packet_bits if system.program is not None else 0,
+        packet_data_bits=_packet_data_bits(system),
         packets=int(network.packets.value),
         flits=int(network.flits_delivered),
         header_bits=int(network.header_bits.value),

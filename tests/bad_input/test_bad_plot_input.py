@@ -152,7 +152,7 @@ def test_a_column_name_with_a_line_break_is_one_line(tmp_path, capsys):
     [
         (["1" * 5000 + "-1"], "expected a link 'u-v' or [u, v] of router ids"),
         (["\u00b2-1"], "expected a link 'u-v'"),
-        ([[10**18, 0]], "the report's network needs 1,000,000,000,000,000,001 routers"),
+        ([[10**18, 0]], "the report's network needs more than 10^18 routers"),
         ([[True, False]], "expected a link"),
     ],
 )
