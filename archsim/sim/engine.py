@@ -36,7 +36,7 @@ from types import MappingProxyType
 import numpy as np
 import simpy
 
-from archsim.config.schema import HardwareConfig
+from archsim.config.schema import HardwareConfig, MappingConfig
 from archsim.errors import ConfigError, MappingError, TraceError
 from archsim.hw.component import Component
 from archsim.hw.system import System, build_system
@@ -57,6 +57,7 @@ from archsim.sim.result import (
     LayerResult,
     NocResult,
     SimResult,
+    TrafficResult,
 )
 from archsim.stats import FORWARD, ComponentResult, Tally, TallySummary
 from archsim.stats.timeline import Timeline
@@ -336,11 +337,11 @@ class _Pipeline:
     """
 
     def __init__(
-        self, sim: Simulation, network: NetworkSpec, mapping_config: object,
+        self, sim: Simulation, network: NetworkSpec, mapping_config: MappingConfig,
         completions: _Completions,
     ) -> None:
         env = sim.env
-        depth = mapping_config.pipeline_depth  # type: ignore[attr-defined]
+        depth = mapping_config.pipeline_depth
         self.sim = sim
         self.env = env
         self.completions = completions
@@ -358,7 +359,7 @@ class _Pipeline:
         self._exit_count: dict[int, int] = {}
         # Per sample with records after its forward pass: fires when the pass is done.
         self._forward_done: dict[int, simpy.Event] = {}
-        bound = getattr(mapping_config, "samples_in_flight", None)
+        bound = mapping_config.samples_in_flight
         self._admission = simpy.Resource(env, capacity=bound) if bound else None
         self._admitted: dict[int, simpy.events.Event] = {}
         if self._admission is not None:
@@ -560,7 +561,7 @@ def sim_result(
     first_latency: int,
     interval: float,
     phases: tuple[str, ...] = (),
-    traffic: object = None,
+    traffic: TrafficResult | None = None,
 ) -> SimResult:
     """The frozen result of a run on ``sim``'s system (every schedule ends here)."""
     system, stats, env = sim.system, sim.stats, sim.env
@@ -645,7 +646,7 @@ def sim_result(
         groups=groups,
         statistics=statistics,
         phases=phases,
-        traffic=traffic,  # type: ignore[arg-type]
+        traffic=traffic,
     )
 
 
