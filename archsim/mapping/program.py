@@ -195,8 +195,7 @@ def build_program(
             built.append(_group_step(mapping, layer.name, index, core not in seen))
             seen.add(core)
         steps[layer.name] = tuple(built)
-        windows = math.prod(layer.out_shape[:-1]) if layer.kind == "conv" else 1
-        vectors[layer.name] = windows
+        vectors[layer.name] = layer.vectors_per_sample
     transfers = {
         edge: tuple(packets_of(flow, packet_bits) for flow in flows)
         for edge, flows in traffic.flows.items()

@@ -131,7 +131,7 @@ def _matrix_owner(mapping: NetworkMapping, layer: LayerSpec) -> np.ndarray | Non
     ``p mod copies``, and a column's value is merged on the tile of its first row block."""
     lm = mapping.layers[layer.name]
     layout = lm.layout
-    vectors = math.prod(layer.out_shape[:-1]) if layer.kind == "conv" else 1
+    vectors = layer.vectors_per_sample
     if vectors * layout.cols != math.prod(layer.out_shape):
         return None
     table = np.full((layout.copies, layout.cols), -1, dtype=np.int64)

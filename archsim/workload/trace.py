@@ -309,6 +309,12 @@ class LayerSpec:
         """Whether the layer has a weight matrix (dense, conv, routed) mapped onto crossbars."""
         return self.kind in MATRIX_LAYER_KINDS
 
+    @property
+    def vectors_per_sample(self) -> int:
+        """Input vectors a matrix layer applies per sample: a convolution's output pixels (one
+        patch each), one for the other kinds."""
+        return math.prod(self.out_shape[:-1]) if self.kind == "conv" else 1
+
 
 @dataclass(frozen=True)
 class NetworkSpec:
