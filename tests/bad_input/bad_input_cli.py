@@ -17,21 +17,31 @@ WU = CONFIGS / "wu2023_64x64.yaml"
 BUNDLED_TRACE = ROOT / "traces" / "lenet-wu_trained_16.jsonl.gz"
 
 
-def fails_cleanly(capsys: Any, args: Sequence[str], *, within_s: float = 5.0) -> str:
-    """Run ``archsim ARGS`` in this process; assert it exits with status 2 and one line
-    ``archsim: error: ...`` on stderr (no traceback), within ``within_s``. Returns the line."""
+def refused(capsys: Any, args: Sequence[str], out: Path | None = None) -> tuple[str, float]:
+    """Run ``archsim ARGS`` in this process: exit status 2, one line ``archsim: error: ...`` on
+    stderr, no traceback, nothing on stdout, nothing at ``out``. Returns the line and the
+    seconds ``main`` took."""
     capsys.readouterr()  # drop anything printed before
-    start = time.monotonic()
+    start = time.perf_counter()
     status = main(list(args))
-    elapsed = time.monotonic() - start
+    elapsed = time.perf_counter() - start
     captured = capsys.readouterr()
     assert status == 2, (status, captured.err[-2000:])
     assert "Traceback" not in captured.err
     lines = captured.err.splitlines()
     assert len(lines) == 1, captured.err[-2000:]
     assert lines[0].startswith("archsim: error: ")
+    assert captured.out == ""
+    if out is not None:
+        assert not out.exists()
+    return lines[0], elapsed
+
+
+def fails_cleanly(capsys: Any, args: Sequence[str], *, within_s: float = 5.0) -> str:
+    """:func:`refused`, within ``within_s`` seconds. Returns the line."""
+    line, elapsed = refused(capsys, args)
     assert elapsed < within_s, f"took {elapsed:.1f} s"
-    return lines[0]
+    return line
 
 
 def trace_lines(path: Path = BUNDLED_TRACE) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bad_input_cli import CONFIGS, ROOT, WU
+from bad_input_cli import CONFIGS, ROOT, WU, refused
 from conftest import write_chain_trace
 
 import archsim.workload.scrramble as scrramble_module
@@ -33,26 +33,6 @@ SCRRAMBLE = CONFIGS / "scrramble_256.yaml"
 
 #: Seconds a refusal may take in-process: generous for a loaded 2-core machine.
 WITHIN_S = 2.0
-
-
-def refused(capsys: Any, args: Sequence[str], out: Path | None = None) -> tuple[str, float]:
-    """Run ``archsim ARGS`` in this process: exit status 2, one line ``archsim: error: ...`` on
-    stderr, no traceback, nothing on stdout, nothing at ``out``. Returns the line and the
-    seconds ``main`` took (asserted below ``WITHIN_S`` by the callers that time it)."""
-    capsys.readouterr()
-    start = time.perf_counter()
-    status = main(list(args))
-    elapsed = time.perf_counter() - start
-    captured = capsys.readouterr()
-    assert status == 2, (status, captured.err[-2000:])
-    assert "Traceback" not in captured.err
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err[-2000:]
-    assert lines[0].startswith("archsim: error: ")
-    assert captured.out == ""
-    if out is not None:
-        assert not out.exists()
-    return lines[0], elapsed
 
 
 def quick(capsys: Any, args: Sequence[str], out: Path | None = None) -> str:
