@@ -33,8 +33,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from archsim.config import HardwareConfig, load_hardware
+from archsim.config.loader import describe_value
 from archsim.energy import account
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, listed
 from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.report.report import Report, build_report
 from archsim.sim import Handlers, drive_traffic, program_listing, simulate
@@ -177,10 +178,26 @@ def check_scrramble(
     (:func:`~archsim.mapping.scrramble.check_scrramble`, errors naming the config file); return
     the weight bits it will be exported with. :func:`scrramble` runs it first; a caller that
     trains the network checks it before the training too."""
+    return _check_scrramble(
+        load(config, overrides), _source(config), network, act_bits=act_bits,
+        weight_bits=weight_bits, input_node=input_node, limits=limits,
+    )
+
+
+def _check_scrramble(
+    loaded: HardwareConfig,
+    source: str | None,
+    network: ScrrambleNetwork,
+    *,
+    act_bits: int,
+    weight_bits: int | None,
+    input_node: int,
+    limits: Limits,
+) -> int:
+    """:func:`check_scrramble` on a loaded config, errors naming the file ``source``."""
     from archsim.mapping.scrramble import check_scrramble as check
 
-    loaded = load(config, overrides)
-    with naming_config(_source(config)):
+    with naming_config(source):
         return check(
             network, loaded, act_bits=act_bits, weight_bits=weight_bits, input_node=input_node,
             limits=limits,
@@ -208,29 +225,50 @@ def scrramble(
     router ``input_node`` (these three mapping settings replace the config's). The report
     gains a ``scrramble`` section (:func:`~archsim.report.scrramble.scrramble_section`).
     """
+    _check_seed(seed)
+    loaded = load(config, overrides)
+    bits = _check_scrramble(
+        loaded, _source(config), network, act_bits=act_bits, weight_bits=weight_bits,
+        input_node=input_node, limits=limits,
+    )
+    return _run_scrramble(
+        loaded, _source(config), network, inputs, seed=seed, act_bits=act_bits,
+        weight_bits=bits, input_node=input_node, overrides=overrides, trace=trace,
+        limits=limits,
+    )
+
+
+def _run_scrramble(
+    given: HardwareConfig,
+    source: str | None,
+    network: ScrrambleNetwork,
+    inputs: np.ndarray,
+    *,
+    seed: int,
+    act_bits: int,
+    weight_bits: int,
+    input_node: int,
+    overrides: Sequence[str],
+    trace: str | os.PathLike[str] | None,
+    limits: Limits,
+) -> Report:
+    """:func:`scrramble` once ``network`` has been checked on the loaded config ``given``."""
     import dataclasses
     import tempfile
 
     from archsim.report.scrramble import scrramble_section
     from archsim.workload.scrramble import export_scrramble_trace
 
-    _check_seed(seed)
-    given = load(config, overrides)
     loaded = dataclasses.replace(given, mapping=dataclasses.replace(
         given.mapping, pipeline=True, samples_in_flight=1, input_node=input_node,
     ))
-    bits = check_scrramble(
-        config, network, act_bits=act_bits, weight_bits=weight_bits, input_node=input_node,
-        overrides=overrides, limits=limits,
-    )
     with tempfile.TemporaryDirectory() as scratch:
         path = trace if trace is not None else os.path.join(scratch, "scrramble.jsonl.gz")
         export_scrramble_trace(
-            network, inputs, path, act_bits=act_bits, weight_bits=bits, seed=seed
+            network, inputs, path, act_bits=act_bits, weight_bits=weight_bits, seed=seed
         )
         report = _report(
-            loaded, path, seed, source=_source(config), named=True, overrides=overrides,
-            limits=limits,
+            loaded, path, seed, source=source, named=True, overrides=overrides, limits=limits,
         )
     return report.with_section("scrramble", scrramble_section(report, network, act_bits=act_bits))
 
@@ -282,14 +320,15 @@ def scrramble_study(
 
     _check_seed(seed)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= MAX_EPOCHS:
-        raise ArchsimError(f"epochs: expected 0..{MAX_EPOCHS}, got {epochs!r}"[:200])
+        raise ArchsimError(f"epochs: expected 0..{MAX_EPOCHS}, got {describe_value(epochs)}")
     loaded = load(config, overrides)
     spec = ScrrambleSpec(loaded.groups[0].tile.crossbar.rows, slot_size, density, tuple(cores))
-    limits.check("cores", spec.total_cores, f"a ScRRAMBLe network of cores {list(cores)}")
+    limits.check("cores", spec.total_cores, f"a ScRRAMBLe network of cores [{listed([str(n) for n in cores])}]")
     rng = np.random.default_rng(list(network_seed) if network_seed is not None else [seed, 1])
     network = build_scrramble(spec, rng)
-    check_scrramble(
-        config, network, act_bits=act_bits, overrides=overrides, limits=limits
+    bits = _check_scrramble(
+        loaded, _source(config), network, act_bits=act_bits, weight_bits=None, input_node=0,
+        limits=limits,
     )
     if digits is None:
         digits = load_digits_28(np.random.default_rng(seed))
@@ -308,9 +347,9 @@ def scrramble_study(
             accuracy = scrramble_accuracy(network, digits[2], digits[3])
         inputs = digits[2][:samples]
         check = check_offset(network, inputs)
-        report = scrramble(
-            config, network, inputs, seed=seed, act_bits=act_bits, overrides=overrides,
-            trace=trace, limits=limits,
+        report = _run_scrramble(
+            loaded, _source(config), network, inputs, seed=seed, act_bits=act_bits,
+            weight_bits=bits, input_node=0, overrides=overrides, trace=trace, limits=limits,
         )
     section = {
         **report["scrramble"],
