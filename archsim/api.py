@@ -323,7 +323,8 @@ def scrramble_study(
         raise ArchsimError(f"epochs: expected 0..{MAX_EPOCHS}, got {describe_value(epochs)}")
     loaded = load(config, overrides)
     spec = ScrrambleSpec(loaded.groups[0].tile.crossbar.rows, slot_size, density, tuple(cores))
-    limits.check("cores", spec.total_cores, f"a ScRRAMBLe network of cores [{listed([str(n) for n in cores])}]")
+    shown_cores = listed([str(n) for n in cores])
+    limits.check("cores", spec.total_cores, f"a ScRRAMBLe network of cores [{shown_cores}]")
     rng = np.random.default_rng(list(network_seed) if network_seed is not None else [seed, 1])
     network = build_scrramble(spec, rng)
     bits = _check_scrramble(
