@@ -49,8 +49,8 @@ if TYPE_CHECKING:
     from archsim.workload.scrramble import ScrrambleNetwork
 
 __all__ = [
-    "Report", "check_scrramble", "export", "load", "program", "run", "scrramble",
-    "scrramble_study", "traffic", "validate",
+    "Report", "export", "load", "program", "run", "scrramble", "scrramble_study", "traffic",
+    "validate",
 ]
 
 Config = str | os.PathLike[str] | HardwareConfig
@@ -164,26 +164,6 @@ def traffic(
     )
 
 
-def check_scrramble(
-    config: Config,
-    network: ScrrambleNetwork,
-    *,
-    act_bits: int = 8,
-    weight_bits: int | None = None,
-    input_node: int = 0,
-    overrides: Sequence[str] = (),
-    limits: Limits = DEFAULT_LIMITS,
-) -> int:
-    """Check that ScRRAMBLe ``network`` maps onto ``config``, one core per crossbar and router
-    (:func:`~archsim.mapping.scrramble.check_scrramble`, errors naming the config file); return
-    the weight bits it will be exported with. :func:`scrramble` runs it first; a caller that
-    trains the network checks it before the training too."""
-    return _check_scrramble(
-        load(config, overrides), _source(config), network, act_bits=act_bits,
-        weight_bits=weight_bits, input_node=input_node, limits=limits,
-    )
-
-
 def _check_scrramble(
     loaded: HardwareConfig,
     source: str | None,
@@ -194,7 +174,9 @@ def _check_scrramble(
     input_node: int,
     limits: Limits,
 ) -> int:
-    """:func:`check_scrramble` on a loaded config, errors naming the file ``source``."""
+    """Check that ScRRAMBLe ``network`` maps onto ``loaded`` one core per crossbar and router
+    (:func:`archsim.mapping.scrramble.check_scrramble`), errors naming the config file
+    ``source``; return the weight bits it will be exported with."""
     from archsim.mapping.scrramble import check_scrramble as check
 
     with naming_config(source):
