@@ -498,11 +498,9 @@ def _packet_data_bits(system: System) -> int:
     """The payload of the run's largest packet: the activation packets' (``mapping.
     packet_data_bits`` or its default), or, when every transfer is a routed block (a
     ScRRAMBLe trace), the largest block's."""
-    if system.program is None:
+    if system.program is None or system.traffic is None:  # a program comes with its traffic
         return 0
-    flows = [flow for flows in system.traffic.flows.values() for flow in flows] if (
-        system.traffic is not None
-    ) else []
+    flows = [flow for flows in system.traffic.flows.values() for flow in flows]
     if flows and all(flow.packet_bits for flow in flows):
         return max(flow.packet_bits for flow in flows)
     return system.program.packet_bits
