@@ -1,4 +1,4 @@
-"""Operation-trace file format v1: writing, streaming reading and validation (workload stage).
+"""Operation-trace file format (versions 1 to 3): writing, streaming reading and validation (workload stage).
 
 A trace is JSON Lines, optionally gzip-compressed: a header object describing the network, one
 object per operation record, then an end record carrying the record count (so that a truncated
@@ -59,13 +59,20 @@ __all__ = [
 TRACE_FORMAT: Final = "archsim-trace"
 """Value of the header's ``format`` field."""
 
-TRACE_VERSION: Final = 2
+TRACE_VERSION: Final = 3
 """The newest trace format version this module reads and writes. Version 2 added the
-``routed`` layer kind; a writer states the lowest version that holds its header (1 without
-routed layers), and every version up to this one is read."""
+``routed`` layer kind; version 3 the training records (``update`` ``transfer`` and
+``digital``, and the pulse and programming fields of ``outer`` and ``write``). A writer states
+the lowest version that holds its header (1 without routed layers) unless told a higher one,
+and every version up to this one is read."""
 
 #: The layer kinds each version added.
 _LAYER_KINDS_SINCE: Final = MappingProxyType({"routed": 2})
+
+#: The record kinds each version added, by (phase, kind).
+_RECORD_KINDS_SINCE: Final = MappingProxyType(
+    {("update", "transfer"): 3, ("update", "digital"): 3}
+)
 
 #: The phase of inference records (and of work that has no other phase).
 FORWARD: Final = "forward"
@@ -108,6 +115,11 @@ _COUNT: Final = "count"  # non-negative integer
 _POSITIVE: Final = "positive"  # integer >= 1
 _FRACTION: Final = "fraction"  # number in [0, 1]
 _FRACTIONS: Final = "fractions"  # list of input_bits numbers in [0, 1], LSB first
+_CHOICE: Final = "choice"  # one of the field's choices (a string)
+
+#: The arrays of an analog training tile: the weights W and the gradient accumulator A
+#: (Rasch et al. 2024's tiki-taka family; archsim/REFERENCES.md [Rasch2024]).
+ARRAYS: Final = ("W", "A")
 
 
 @dataclass(frozen=True)
@@ -117,11 +129,14 @@ class FieldSpec:
     Attributes:
         name: JSON key (and :class:`OpRecord` attribute).
         type: ``"count"`` (integer >= 0), ``"positive"`` (integer >= 1), ``"fraction"`` (number
-            in [0, 1]) or ``"fractions"`` (list of ``input_bits`` fractions, LSB first).
+            in [0, 1]), ``"fractions"`` (list of ``input_bits`` fractions, LSB first) or
+            ``"choice"`` (one of ``choices``).
+        choices: the values of a ``"choice"`` field.
     """
 
     name: str
     type: str
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,6 +168,9 @@ _COMMON_KEYS: Final = ("type", "sample", "phase", "layer", "kind")
 
 def _fields(*pairs: tuple[str, str]) -> tuple[FieldSpec, ...]:
     return tuple(FieldSpec(name, kind) for name, kind in pairs)
+
+
+_ARRAY_FIELD = FieldSpec("array", _CHOICE, ARRAYS)
 
 
 _MVM_FIELDS = _fields(
@@ -195,14 +213,32 @@ RECORD_KINDS: Final[Mapping[tuple[str, str], RecordKind]] = MappingProxyType(
             _kind(
                 "update",
                 "outer",
-                _fields(("vectors", _POSITIVE), ("rows", _POSITIVE), ("cols", _POSITIVE)),
+                (
+                    *_fields(
+                        ("vectors", _POSITIVE), ("rows", _POSITIVE), ("cols", _POSITIVE),
+                        ("bit_length", _POSITIVE), ("pulses", _COUNT),
+                    ),
+                    _ARRAY_FIELD,
+                ),
                 matrix_shape=True,
             ),
             _kind(
                 "update",
                 "write",
-                _fields(("cells", _COUNT), ("pulses", _COUNT), ("verify_reads", _COUNT)),
+                _fields(
+                    ("cells", _COUNT), ("pulses", _COUNT), ("verify_reads", _COUNT),
+                    ("rounds", _COUNT),
+                ),
             ),
+            _kind(
+                "update",
+                "transfer",
+                _fields(
+                    ("reads", _POSITIVE), ("input_bits", _POSITIVE), ("bit_length", _COUNT),
+                    ("pulses", _COUNT),
+                ),
+            ),
+            _kind("update", "digital", _fields(("flops", _COUNT), ("bits", _COUNT))),
             _kind(
                 "update",
                 "mask",
@@ -218,12 +254,22 @@ RECORD_KINDS: Final[Mapping[tuple[str, str], RecordKind]] = MappingProxyType(
         )
     }
 )
-"""Every v1 record kind by (phase, kind): the single table used for writing and reading."""
+"""Every record kind of the newest version by (phase, kind): the single table used for writing
+and reading (older versions: :data:`_RECORD_KINDS_SINCE` and :data:`_OLD_SHAPES`)."""
 
-_KINDS_BY_PHASE: Final = MappingProxyType(
-    {phase: tuple(sorted(k for p, k in RECORD_KINDS if p == phase)) for phase in PHASES}
-)
-
+#: Record kinds whose fields changed: (last version of the old shape, its fields, the values
+#: its records take for the new fields). Version 2's outer product had no pulse train (read as
+#: one slot on W, pulses unknown) and its writes no rounds (read as one cell per round).
+_OLD_SHAPES: Final = MappingProxyType({
+    ("update", "outer"): (
+        2, _fields(("vectors", _POSITIVE), ("rows", _POSITIVE), ("cols", _POSITIVE)),
+        MappingProxyType({"bit_length": 1, "pulses": 0, "array": "W"}),
+    ),
+    ("update", "write"): (
+        2, _fields(("cells", _COUNT), ("pulses", _COUNT), ("verify_reads", _COUNT)),
+        MappingProxyType({"rounds": None}),  # None: one round per cell
+    ),
+})
 
 @dataclass(frozen=True)
 class _CompiledKind:
@@ -231,35 +277,56 @@ class _CompiledKind:
 
     spec: RecordKind
     keys: frozenset[str]
-    # (name, check code, lower bound, upper bound) per field: code _INT_CHECK,
-    # _FRACTION_CHECK or _FRACTIONS_CHECK; the bounds are for integers only.
-    checks: tuple[tuple[str, int, int, int], ...]
+    # (name, check code, lower bound, upper bound, choices) per field: code _INT_CHECK,
+    # _FRACTION_CHECK, _FRACTIONS_CHECK or _CHOICE_CHECK; the bounds are for integers only.
+    checks: tuple[tuple[str, int, int, int, tuple[str, ...]], ...]
     rank: int  # position of the phase in PHASES: forward 0, backward 1, update 2
+    # Values of the newest shape's fields that an older shape lacks (empty for the newest).
+    defaults: Mapping[str, Any]
 
 
-_INT_CHECK, _FRACTION_CHECK, _FRACTIONS_CHECK = 0, 1, 2
+_INT_CHECK, _FRACTION_CHECK, _FRACTIONS_CHECK, _CHOICE_CHECK = 0, 1, 2, 3
 _CHECK_CODES: Final = MappingProxyType(
     {
         _COUNT: _INT_CHECK,
         _POSITIVE: _INT_CHECK,
         _FRACTION: _FRACTION_CHECK,
         _FRACTIONS: _FRACTIONS_CHECK,
+        _CHOICE: _CHOICE_CHECK,
     }
 )
 
-_COMPILED: Final = MappingProxyType(
-    {
-        key: _CompiledKind(
-            spec,
-            spec.keys,
-            tuple(
-                (f.name, _CHECK_CODES[f.type], 1 if f.type == _POSITIVE else 0, MAX_COUNT)
-                for f in spec.fields
-            ),
-            PHASES.index(spec.phase),
-        )
-        for key, spec in RECORD_KINDS.items()
-    }
+
+def _compile(spec: RecordKind, defaults: Mapping[str, Any]) -> _CompiledKind:
+    return _CompiledKind(
+        spec,
+        spec.keys,
+        tuple(
+            (f.name, _CHECK_CODES[f.type], 1 if f.type == _POSITIVE else 0, MAX_COUNT, f.choices)
+            for f in spec.fields
+        ),
+        PHASES.index(spec.phase),
+        defaults,
+    )
+
+
+def _compiled_for(version: int) -> Mapping[tuple[str, str], _CompiledKind]:
+    """The record table of trace ``version``: the kinds it has, in the shapes it had."""
+    table = {}
+    for key, spec in RECORD_KINDS.items():
+        if _RECORD_KINDS_SINCE.get(key, 1) > version:
+            continue
+        old = _OLD_SHAPES.get(key)
+        if old is not None and version <= old[0]:
+            shaped = RecordKind(spec.phase, spec.kind, old[1], spec.layer_kinds, spec.matrix_shape)
+            table[key] = _compile(shaped, old[2])
+        else:
+            table[key] = _compile(spec, MappingProxyType({}))
+    return MappingProxyType(table)
+
+
+_COMPILED_BY_VERSION: Final = MappingProxyType(
+    {version: _compiled_for(version) for version in range(1, TRACE_VERSION + 1)}
 )
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +446,8 @@ class OpRecord:
         phase: ``"forward"``, ``"backward"`` or ``"update"``.
         layer: name of the header layer.
         kind: the operation, see :data:`RECORD_KINDS`.
-        vectors: mvm/mvm_t: input vectors applied; outer: batch size (vectors in the update).
+        vectors: mvm/mvm_t: input vectors applied; outer: vectors in the update (samples of
+            a batch, or a convolution's windows), one pulse train each.
         rows: mvm/mvm_t/outer: forward weight-matrix rows (input-vector length).
         cols: mvm/mvm_t/outer: forward weight-matrix columns.
         input_bits: mvm/mvm_t: precision of the input vector elements, bits.
@@ -390,8 +458,19 @@ class OpRecord:
         elements: relu/add/flatten/pools: input elements processed.
         outputs: pools: output elements produced.
         cells: write: memory cells programmed.
-        pulses: write: programming pulses applied in total.
+        pulses: write: programming pulses applied in total; outer: device pulses the trains
+            applied (coincidences of a row and a column pulse); transfer: pulses applied to W.
         verify_reads: write: verify reads performed in total.
+        rounds: write: pulse-and-verify rounds when the cells of one row are programmed
+            together (per row, its cell with the most trials; summed over rows). None (read
+            from a version 2 file): unknown, one round per cell.
+        bit_length: outer: pulse slots per train (the bit length l); transfer: pulse slots of
+            W's update per row read (0: W not written).
+        array: outer: the array the pulses go to, ``"W"`` (weights) or ``"A"`` (gradient
+            accumulator).
+        reads: transfer: row reads of A (one MVM each, with a one-hot input).
+        flops: digital: floating-point operations of the update's digital part.
+        bits: digital: bits the digital part moves to and from its memory.
         block_rows: mask: rows per sparsity block.
         block_cols: mask: columns per sparsity block.
         blocks_total: mask: blocks in the layer's weight matrix.
@@ -421,6 +500,12 @@ class OpRecord:
     blocks_total: int = 0
     blocks_nonzero: int = 0
     blocks: int = 0
+    rounds: int | None = 0
+    bit_length: int = 0
+    array: str = ""
+    reads: int = 0
+    flops: int = 0
+    bits: int = 0
 
     @property
     def macs(self) -> int:
@@ -535,7 +620,10 @@ class _RecordChecker:
     record that fails leaves the state as it was (a writer may go on with a valid one).
     """
 
-    __slots__ = ("_layers", "_order", "_expected", "_samples", "_samples_seen", "_step")
+    __slots__ = (
+        "_layers", "_order", "_expected", "_samples", "_samples_seen", "_step", "_compiled",
+        "_version",
+    )
 
     def __init__(self, header: TraceHeader) -> None:
         self._layers = {layer.name: layer for layer in header.network.layers}
@@ -543,6 +631,8 @@ class _RecordChecker:
         # The forward layer expected at each step (None past the last layer): one lookup.
         self._expected = (*self._order, None, None, None)
         self._samples = header.samples
+        self._version = header.version
+        self._compiled = _COMPILED_BY_VERSION[header.version]
         self._samples_seen = 0  # distinct samples so far; the current sample is this - 1
         # Where the current sample is, in one integer: below len(_order), the position of the
         # next forward layer; len(_order) + rank, after its forward records and then those of
@@ -554,7 +644,7 @@ class _RecordChecker:
         if type(obj) is not dict:
             raise _Invalid(None, f"expected a JSON object, got {_show(obj)}")
         try:
-            compiled = _COMPILED.get((obj.get("phase"), obj.get("kind")))
+            compiled = self._compiled.get((obj.get("phase"), obj.get("kind")))
         except TypeError:  # an unhashable phase or kind
             compiled = None
         if compiled is None or obj.get("type") != "op":
@@ -580,9 +670,14 @@ class _RecordChecker:
         else:
             step += 1
         values: dict[str, Any] = {}
-        for field_name, code, lowest, highest in compiled.checks:
+        for field_name, code, lowest, highest, choices in compiled.checks:
             value = obj[field_name]
-            if code == _FRACTION_CHECK:
+            if code == _CHOICE_CHECK:
+                if type(value) is not str or value not in choices:
+                    raise _Invalid(
+                        field_name, f"expected one of {_choices(choices)}, got {_show(value)}"
+                    )
+            elif code == _FRACTION_CHECK:
                 if type(value) is int and 0 <= value <= 1:
                     value = float(value)
                 elif type(value) is not float or not 0.0 <= value <= 1.0:
@@ -607,7 +702,13 @@ class _RecordChecker:
             )
         self._samples_seen = sample + 1
         self._step = step
+        if compiled.defaults:
+            values.update(compiled.defaults)
         return OpRecord(index, sample, spec.phase, name, spec.kind, **values)
+
+    def spec(self, phase: str, kind: str) -> RecordKind:
+        """The shape of (phase, kind) records in this file's version."""
+        return self._compiled[phase, kind].spec
 
     def finish(self) -> None:
         """Check, after the last record, that the last sample ran every layer (raises
@@ -668,8 +769,7 @@ class _RecordChecker:
             "(phases run forward, backward, update)",
         )
 
-    @staticmethod
-    def _diagnose_head(obj: dict[str, Any]) -> NoReturn:
+    def _diagnose_head(self, obj: dict[str, Any]) -> NoReturn:
         for key in ("type", "phase", "kind"):
             if key not in obj:
                 raise _Invalid(key, "missing")
@@ -678,10 +778,17 @@ class _RecordChecker:
         phase = obj["phase"]
         if type(phase) is not str or phase not in PHASES:
             raise _Invalid("phase", f"expected one of {_choices(PHASES)}, got {_show(phase)}")
+        kind = obj["kind"]
+        since = _RECORD_KINDS_SINCE.get((phase, kind)) if type(kind) is str else None
+        if since is not None:
+            raise _Invalid(
+                "kind",
+                f"{phase} '{kind}' records need trace version {since}, this header says "
+                f"{self._version}",
+            )
+        kinds = sorted(k for p, k in self._compiled if p == phase)
         raise _Invalid(
-            "kind",
-            f"expected one of {_choices(_KINDS_BY_PHASE[phase])} for phase '{phase}', "
-            f"got {_show(obj['kind'])}",
+            "kind", f"expected one of {_choices(kinds)} for phase '{phase}', got {_show(kind)}"
         )
 
     @staticmethod
@@ -1100,6 +1207,9 @@ class TraceWriter:
         header: the header fields ``model``, ``samples``, ``seed``, ``network`` (with
             ``input_shape``, ``weight_bits``, ``act_bits``, ``layers``) and optionally ``meta``
             (any JSON object). Tuples and NumPy values are accepted.
+        version: the format version to write, at least the lowest that holds the header
+            (the default); a trace of training records (``transfer``, ``digital``, pulse
+            trains) needs 3.
 
     Raises:
         TraceError: the header is invalid (message names the field), or the file cannot be created.
@@ -1107,8 +1217,12 @@ class TraceWriter:
         ValueError: ``header`` contains ``format`` or ``version`` (this module sets them).
     """
 
-    def __init__(self, path: str | os.PathLike[str], header: Mapping[str, Any]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], header: Mapping[str, Any], *, version: int = 1
+    ) -> None:
         self.path = os.fspath(path)
+        if type(version) is not int or not 1 <= version <= TRACE_VERSION:
+            raise ValueError(f"version must be an integer 1..{TRACE_VERSION}, got {version!r}")
         if not isinstance(header, Mapping):
             raise TypeError(f"header must be a mapping, got {type(header).__name__}")
         if "format" in header or "version" in header:
@@ -1118,7 +1232,7 @@ class TraceWriter:
         # Canonical key order, so that equal headers give equal bytes; unknown keys go last
         # (and are rejected by the validation below).
         order = ("model", "samples", "seed", "network", "meta")
-        full = {"format": TRACE_FORMAT, "version": _lowest_version(given)}
+        full = {"format": TRACE_FORMAT, "version": max(version, _lowest_version(given))}
         full.update((key, given[key]) for key in order if key in given)
         full.update((key, value) for key, value in given.items() if key not in order)
         try:
@@ -1201,7 +1315,7 @@ class TraceWriter:
             raise TraceError(
                 f"{self.path}: record {self._records}: {field_text}{error.message}"
             ) from None
-        spec = RECORD_KINDS[op.phase, op.kind]
+        spec = self._checker.spec(op.phase, op.kind)
         out: dict[str, Any] = {
             "type": "op",
             "sample": op.sample,

@@ -1,4 +1,4 @@
-"""Tests of the trace format v1 (archsim.workload.trace): round trips, validation, streaming."""
+"""Tests of the trace format, versions 1 to 3 (archsim.workload.trace): round trips, validation, streaming."""
 
 from __future__ import annotations
 
@@ -95,9 +95,13 @@ def sample_records(sample: int) -> list[dict[str, Any]]:
         {"phase": "backward", "layer": "pool1", "kind": "maxpool", "elements": 32, "outputs": 8},
         {"phase": "backward", "layer": "relu1", "kind": "relu", "elements": 32},
         _mvm("conv1", 9, 2, 16, kind="mvm_t", phase="backward"),
-        {"phase": "update", "layer": "conv1", "kind": "outer", "vectors": 2, "rows": 9, "cols": 2},
+        {"phase": "update", "layer": "conv1", "kind": "digital", "flops": 22, "bits": 704},
+        {"phase": "update", "layer": "conv1", "kind": "outer", "vectors": 2, "rows": 9, "cols": 2,
+         "bit_length": 5, "pulses": 31, "array": "A"},
+        {"phase": "update", "layer": "conv1", "kind": "transfer", "reads": 1, "input_bits": 1,
+         "bit_length": 1, "pulses": 2},
         {"phase": "update", "layer": "conv1", "kind": "write", "cells": 18, "pulses": 40,
-         "verify_reads": 40},
+         "verify_reads": 40, "rounds": 9},
         {"phase": "update", "layer": "fc1", "kind": "mask", "block_rows": 4, "block_cols": 2,
          "blocks_total": 4, "blocks_nonzero": 3},
         {"phase": "update", "layer": "fc1", "kind": "prune", "blocks": 1},
@@ -111,8 +115,9 @@ def all_records(samples: int = SAMPLES) -> list[dict[str, Any]]:
 
 
 def write_trace(path: Path, records: list[dict[str, Any]] | None = None,
-                header: dict[str, Any] | None = None) -> Path:
-    with TraceWriter(path, make_header() if header is None else header) as writer:
+                header: dict[str, Any] | None = None, version: int = TRACE_VERSION) -> Path:
+    header = make_header() if header is None else header
+    with TraceWriter(path, header, version=version) as writer:
         for record in all_records() if records is None else records:
             writer.write(record)
     return path
@@ -147,7 +152,7 @@ def test_round_trip(tmp_path: Path, name: str) -> None:
         header = reader.header
         assert reader.compressed == name.endswith(".gz")
         assert list(reader) == [expected_record(i, r) for i, r in enumerate(records)]
-    assert header.version == 1  # the lowest version that holds it: no routed layer
+    assert header.version == 3  # as asked: its training records need version 3
     assert (header.model, header.samples, header.seed) == ("tiny", SAMPLES, 7)
     assert header.meta["nested"]["list"] == (1, 2.5, None)
     network = header.network
@@ -170,7 +175,7 @@ def test_written_file_is_json_lines_with_an_end_record(tmp_path: Path) -> None:
     path = write_trace(tmp_path / "t.jsonl")
     lines = path.read_text(encoding="utf-8").splitlines()
     header = json.loads(lines[0])
-    assert (header["format"], header["version"]) == ("archsim-trace", 1)
+    assert (header["format"], header["version"]) == ("archsim-trace", 3)
     first = json.loads(lines[1])
     assert list(first)[:5] == ["type", "sample", "phase", "layer", "kind"]
     assert json.loads(lines[-1]) == {"type": "end", "records": len(all_records())}
@@ -386,8 +391,8 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
      "header (line 1): field 'format': not an archsim trace"),
     ("header is a list", replace_line(0, "[1]"),
      "header (line 1): field 'format': not an archsim trace"),
-    ("newer version", set_key(0, "version", 3),
-     "header (line 1): field 'version': version 3 is newer than this archsim supports (2)"),
+    ("newer version", set_key(0, "version", 4),
+     "header (line 1): field 'version': version 4 is newer than this archsim supports (3)"),
     ("version 0", set_key(0, "version", 0), "field 'version': version 0 is not a trace version"),
     ("version string", set_key(0, "version", "1"),
      "field 'version': expected an integer, got \"1\""),
@@ -440,7 +445,7 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
      "record 0 (line 2): field 'rows': expected 9 (rows of layer 'conv1' in the header), got 10"),
     ("mvm cols differ", set_key(6, "cols", 5),
      "record 5 (line 7): field 'cols': expected 4 (cols of layer 'fc1' in the header), got 5"),
-    ("outer cols differ", set_key(18, "cols", 5), "record 17 (line 19): field 'cols': expected 2"),
+    ("outer cols differ", set_key(19, "cols", 5), "record 18 (line 20): field 'cols': expected 2"),
     ("unknown type", set_key(2, "type", "oops"),
      "record 1 (line 3): field 'type': expected 'op' or 'end', got \"oops\""),
     ("missing type", del_key(2, "type"), "record 1 (line 3): field 'type': missing"),
@@ -489,8 +494,8 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
      "record 0 (line 2): field 'bitplane_allzero[2]': expected a number in [0, 1], got -0.5"),
     ("bitplane item string", set_key(1, "bitplane_allzero", ["0"] + [0.0] * 7),
      "field 'bitplane_allzero[0]': expected a number in [0, 1], got \"0\""),
-    ("mask nonzero > total", set_key(20, "blocks_nonzero", 5),
-     "record 19 (line 21): field 'blocks_nonzero': expected at most blocks_total (4), got 5"),
+    ("mask nonzero > total", set_key(22, "blocks_nonzero", 5),
+     "record 21 (line 23): field 'blocks_nonzero': expected at most blocks_total (4), got 5"),
     ("samples decrease", set_key(N // 2 + 2, "sample", 0),
      f"record {N // 2 + 1} (line {N // 2 + 3}): field 'sample': expected >= 1 "
      "(samples must be non-decreasing), got 0"),
@@ -694,7 +699,8 @@ def test_writer_to_a_missing_directory(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def trace_bytes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     directory = tmp_path_factory.mktemp("bytes")
-    records = all_records()[:31]  # sample 1 stops after its forward records
+    # sample 1 stops after its forward records
+    records = all_records()[: len(sample_records(0)) + 9]
     return {
         "plain": write_trace(directory / "t.jsonl", records).read_bytes(),
         "gzip": write_trace(directory / "t.jsonl.gz", records).read_bytes(),
@@ -775,8 +781,8 @@ def _many_records(count: int) -> Iterator[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", ["big.jsonl", "big.jsonl.gz"])
 def test_reading_streams_in_bounded_memory(tmp_path: Path, name: str) -> None:
-    count = 50_000
-    steps = -(-count // len(sample_records(0)))
+    steps = 2100
+    count = steps * len(sample_records(0))
     path = write_trace(tmp_path / name, list(_many_records(count)), make_header(samples=steps))
     size = path.stat().st_size
     uncompressed = size if not name.endswith(".gz") else len(gzip.decompress(path.read_bytes()))
@@ -806,7 +812,7 @@ def test_routed_layers_need_version_2(tmp_path: Path) -> None:
         writer.write({"sample": 0, "phase": "forward", "layer": "core", "kind": "mvm",
                       "vectors": 1, "rows": 4, "cols": 4, "input_bits": 1, "input_nz": 0.5,
                       "bitplane_nz": [0.5], "bitplane_allzero": [0.0]})
-    assert read_header(path).version == TRACE_VERSION == 2
+    assert read_header(path).version == 2
     assert read_header(path).network.layers[0].routes == ((0, 3, 0, 1),)
     lines = path.read_text().splitlines()
     lines[0] = lines[0].replace('"version": 2', '"version": 1')
@@ -814,3 +820,47 @@ def test_routed_layers_need_version_2(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match=r"network.layers\[0\].kind.*'routed' layers need trace "
                                          r"version 2, this header says 1"):
         read_header(tmp_path / "v1.jsonl")
+
+
+def _forward_only(sample: int) -> list[dict[str, Any]]:
+    return [r for r in sample_records(sample) if r["phase"] == "forward"]
+
+
+def test_version_2_update_records_read_in_their_old_shape(tmp_path: Path) -> None:
+    """A version-2 file's outer and write records (no pulse train, no rounds) still read, with
+    the values the newer fields take for them; the newer shape is refused in such a file."""
+    old = [
+        {"sample": 0, "phase": "update", "layer": "conv1", "kind": "outer", "vectors": 2,
+         "rows": 9, "cols": 2},
+        {"sample": 0, "phase": "update", "layer": "conv1", "kind": "write", "cells": 18,
+         "pulses": 40, "verify_reads": 40},
+    ]
+    path = write_trace(
+        tmp_path / "v2.jsonl", _forward_only(0) + old, header=make_header(1), version=2
+    )
+    records = read_all(path)
+    assert read_header(path).version == 2
+    outer, write = records[-2:]
+    assert (outer.bit_length, outer.pulses, outer.array) == (1, 0, "W")
+    assert (write.cells, write.pulses, write.verify_reads, write.rounds) == (18, 40, 40, None)
+    with pytest.raises(TraceError, match="field 'array': unexpected in a update outer"):
+        write_trace(tmp_path / "x.jsonl", _forward_only(0) + [sample_records(0)[-6]],
+                    header=make_header(1), version=2)
+
+
+def test_training_records_need_version_3(tmp_path: Path) -> None:
+    """transfer and digital records came with version 3: a version-2 file naming one is
+    refused with the version it needs."""
+    digital = next(r for r in sample_records(0) if r["kind"] == "digital")
+    with pytest.raises(TraceError, match="update 'digital' records need trace version 3, this "
+                                         "header says 2"):
+        write_trace(tmp_path / "x.jsonl", _forward_only(0) + [digital],
+                    header=make_header(1), version=2)
+    with pytest.raises(ValueError, match="version must be an integer 1..3"):
+        TraceWriter(tmp_path / "y.jsonl", make_header(1), version=4)
+
+
+def test_outer_array_must_be_w_or_a(tmp_path: Path) -> None:
+    outer = dict(next(r for r in sample_records(0) if r["kind"] == "outer"), array="B")
+    with pytest.raises(TraceError, match="field 'array': expected one of 'W', 'A', got \"B\""):
+        write_trace(tmp_path / "x.jsonl", _forward_only(0) + [outer], header=make_header(1))
