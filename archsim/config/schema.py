@@ -452,6 +452,119 @@ class MappingConfig:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# On-chip training
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PulseEnergy:
+    """Energy of the actions of a parallel pulsed update, in joules."""
+
+    pulse: float = quantity(
+        "J", min=0.0, max="1J", doc="one device pulsed (a row pulse meeting a column pulse)"
+    )
+    row_drive: float = quantity("J", min=0.0, max="1J", doc="one row driver for one pulse slot")
+    col_drive: float = quantity(
+        "J", min=0.0, max="1J", doc="one column driver for one pulse slot"
+    )
+
+
+@dataclass(frozen=True)
+class PulseConfig:
+    """The parallel pulsed outer-product update of an array (Rasch et al. 2024, Methods).
+
+    Every row and every column of the arrays of a layer drive one stochastic pulse train of
+    ``bit_length`` slots at once; a device whose row and column pulse in the same slot is
+    stepped. A train takes ``bit_length x slot_cycles`` cycles, twice that with
+    ``polarities: sequential`` (positive and negative updates applied one after the other, the
+    factor 2 of Rasch et al.'s Methods; ``together``, as their Table 1 counts, applies both in
+    one slot).
+    """
+
+    slot_cycles: int = number(min=1, max=MAX_CYCLES, doc="cycles of one pulse slot")
+    polarities: Literal["together", "sequential"] = field(
+        metadata={"doc": "positive and negative pulses in one slot, or one after the other"}
+    )
+    energy: PulseEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class UpdateDigitalEnergy:
+    """Energy of the update's digital unit, in joules."""
+
+    flop: float = quantity("J", min=0.0, max="1J", doc="one floating-point operation")
+    bit: float = quantity("J", min=0.0, max="1J", doc="one bit moved to or from its memory")
+
+
+@dataclass(frozen=True)
+class UpdateDigitalConfig:
+    """The digital unit of the update (gradient scaling, the hidden matrix H of TTv2,
+    mixed precision's accumulation): a FLOP rate shared by a number of arrays and its memory.
+
+    ``arrays_per_unit`` layers share one unit: each gets its own share of the unit's rate
+    (time-sliced, as Rasch et al.'s Table 1 divides 0.7 TFLOPS over 4 arrays), so ``flops`` of a
+    layer on ``a`` arrays take ``ceil(flops x arrays_per_unit / (flops_per_cycle x a))``
+    cycles. The memory
+    traffic adds ``ceil(bits / memory_bits_per_cycle)`` cycles, or nothing when 0 (memory time
+    hidden behind compute).
+    """
+
+    flops_per_cycle: float = number(
+        min=1e-6, max=1e12, doc="FLOPs the unit does per cycle (below 1 for a slow core)"
+    )
+    arrays_per_unit: int = number(min=1, max=1 << 20, doc="layers sharing one unit")
+    memory_bits_per_cycle: int = number(
+        min=0, max=1 << 40, doc="memory bandwidth, bits per cycle (0: memory time hidden)"
+    )
+    energy: UpdateDigitalEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class WriteVerifyEnergy:
+    """Energy of the write-and-verify engine, in joules."""
+
+    pulse: float = quantity("J", min=0.0, max="1J", doc="one SET or RESET pulse on one cell")
+    verify: float = quantity("J", min=0.0, max="1J", doc="one verify read of one cell")
+
+
+@dataclass(frozen=True)
+class WriteVerifyConfig:
+    """The write-and-verify engine that programs cells to target conductances (Wu et al. 2023,
+    mixed-precision training): pulse, read, compare, repeat up to the device's trial budget.
+
+    ``parallel: row`` programs the cells of one row together: a round is one pulse slot and one
+    verify read of the row, and a write takes its record's ``rounds``; ``cell`` programs one
+    cell at a time, every pulse and verify read in turn.
+    """
+
+    pulse_cycles: int = number(min=1, max=MAX_CYCLES, doc="cycles of one programming pulse")
+    verify_cycles: int = number(min=1, max=MAX_CYCLES, doc="cycles of one verify read")
+    parallel: Literal["row", "cell"] = field(
+        metadata={"doc": "cells of a row programmed together, or one at a time"}
+    )
+    energy: WriteVerifyEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The units that run training work (``backward`` and ``update`` records).
+
+    The backward pass's transposed MVM (``mvm_t``) runs on the layer's arrays with the error
+    driven into the columns and the rows sensed: it costs what a forward operation on the
+    transposed array costs (the tile's converters serving the rows). A transfer's row read of
+    the gradient array costs one forward operation with the record's input bits.
+    """
+
+    pulse: PulseConfig = field(metadata={"doc": "the parallel pulsed update"})
+    digital: UpdateDigitalConfig = field(metadata={"doc": "the update's digital unit"})
+    write_verify: WriteVerifyConfig = field(metadata={"doc": "the write-and-verify engine"})
+    endurance_cycles: float | None = number(
+        default=None, min=1.0, max=1e18,
+        doc="programming pulses a device survives (absent: no lifetime is predicted)",
+    )
+
+
 @dataclass(frozen=True)
 class HardwareConfig:
     """A whole hardware description (the root of a ``hw_configs/*.yaml`` file).
@@ -479,6 +592,10 @@ class HardwareConfig:
     mapping: MappingConfig = field(default_factory=MappingConfig)
     noc: NocConfig | None = field(
         default=None, metadata={"doc": "network-on-chip; absent: no interconnect is modelled"}
+    )
+    training: TrainingConfig | None = field(
+        default=None,
+        metadata={"doc": "units for backward and update work; absent: inference only"},
     )
     description: str = field(default="", metadata={"doc": "free text"})
 

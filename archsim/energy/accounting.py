@@ -33,7 +33,7 @@ class Counted(Protocol):
 class EnergyResult:
     """Energy of a whole run in joules: total, per component kind (summed over tile groups),
     per action key ``"<kind>.<action>"``, per tile group (``""`` for chip-level units) and
-    component kind, and per phase."""
+    component kind, per phase, and per phase and component kind."""
 
     total_j: float
     by_component_j: Mapping[str, float]
@@ -42,6 +42,7 @@ class EnergyResult:
     by_phase_j: Mapping[str, float] = field(default_factory=dict)
     #: energy of one performance per action key (:func:`action_energies`)
     per_action_j: Mapping[str, float] = field(default_factory=dict)
+    by_phase_component_j: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 def action_energies(result: Counted, by_action_j: Mapping[str, float]) -> dict[str, float]:
@@ -83,6 +84,7 @@ def account(result: Counted) -> EnergyResult:
     by_component: dict[str, float] = {}
     by_group: dict[str, dict[str, float]] = {}
     by_phase: dict[str, float] = {}
+    by_phase_kind: dict[str, dict[str, float]] = {}
     for component in result.components:
         subtotal, energies = _component_energy(component)
         for key, energy in energies.items():
@@ -93,6 +95,8 @@ def account(result: Counted) -> EnergyResult:
         for phase, counts in component.actions_by_phase.items():
             energy = sum(n * component.energy_per_action_j[key] for key, n in counts.items())
             by_phase[phase] = by_phase.get(phase, 0.0) + energy
+            kinds = by_phase_kind.setdefault(phase, {})
+            kinds[component.kind] = kinds.get(component.kind, 0.0) + energy
     return EnergyResult(
         total_j=sum(by_component.values()),
         by_component_j=MappingProxyType(by_component),
@@ -100,4 +104,7 @@ def account(result: Counted) -> EnergyResult:
         by_group_j=MappingProxyType({g: MappingProxyType(k) for g, k in by_group.items()}),
         by_phase_j=MappingProxyType(by_phase),
         per_action_j=MappingProxyType(action_energies(result, by_action)),
+        by_phase_component_j=MappingProxyType(
+            {p: MappingProxyType(k) for p, k in by_phase_kind.items()}
+        ),
     )

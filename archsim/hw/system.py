@@ -8,6 +8,8 @@
   (:class:`~archsim.hw.crossbar_group.CrossbarGroup`: the arrays that step together, each a
   SimPy process with a job port), which every handler working on that layer shares;
 * the **controller** cores and the **vector units** (one per core);
+* the **training units** when the config has a ``training`` section (:mod:`.training`: pulse
+  drivers, the update's digital units, the write-and-verify engine);
 * the **network-on-chip** when the config has one: the topology (:mod:`.noc.topology`) with its
   router coordinates, the routing, the hop table between routers, the tiles placed on routers
   (:func:`archsim.mapping.traffic.place_tiles`, on that hop table), the packet format and
@@ -43,6 +45,7 @@ from archsim.hw.noc.packet import PacketFormat
 from archsim.hw.noc.routing import Routing
 from archsim.hw.noc.topology import Topology, build_topology, hop_matrix
 from archsim.hw.tile import TILE_KINDS, Tile, TileKind
+from archsim.hw.training import TrainingUnits
 from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.mapping.placement import NetworkMapping
 from archsim.mapping.program import Program, Transfer, build_program
@@ -84,6 +87,8 @@ class System:
         groups: the tile groups, in declaration order.
         tiles: every tile instance of the chip.
         controller, digital: the controller cores and their vector units.
+        training: the units of backward and update work (None: the config has no
+            ``training`` section).
         noc: the network-on-chip (None: the tiles share one buffer, nothing travels).
         topology: the NoC's routers and links (None without a NoC).
         interface: the tiles' network interfaces (None without a NoC).
@@ -123,6 +128,10 @@ class System:
         self.tiles: tuple[Tile, ...] = tuple(t for group in groups for t in group.kind.tiles)
         self.controller = controller
         self.digital = digital
+        used = mapping.crossbars if mapping is not None else 0
+        self.training = (
+            TrainingUnits(config.training, config.crossbars, used) if config.training else None
+        )
         self.noc = noc
         self.topology = topology
         self.interface = interface
@@ -153,11 +162,14 @@ class System:
         return self._group_of[name]
 
     def components(self) -> tuple[Component, ...]:
-        """Every component bank: the controller, each group's banks, the vector units, the NoC."""
+        """Every component bank: the controller, each group's banks, the vector units, the
+        training units, the NoC."""
         banks: list[Component] = [self.controller]
         for group in self.groups:
             banks.extend(group.kind.components())
         banks.append(self.digital)
+        if self.training is not None:
+            banks.extend(self.training.components())
         if self.noc is not None:
             banks.append(self.noc)
         return tuple(banks)

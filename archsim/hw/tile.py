@@ -36,6 +36,7 @@ from typing import ClassVar
 
 from archsim.config.schema import TileConfig
 from archsim.hw.adc import Adc, conversion_cycles
+from archsim.errors import MappingError
 from archsim.hw.buffer import Buffer
 from archsim.hw.component import Component
 from archsim.hw.crossbar import Crossbar
@@ -153,6 +154,18 @@ class TileKind:
         ``input_bits``-bit inputs."""
         raise NotImplementedError
 
+    def transposed_op_cost(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> OpCost:
+        """Cost of one transposed operation (the backward pass's ``mvm_t``: the error vector
+        driven into the columns, the rows sensed) of an array holding ``layout``.
+
+        Raises:
+            MappingError: the kind cannot read its arrays transposed (the default).
+        """
+        raise MappingError(
+            f"tile kind '{self.KIND}' (group '{self.group}') has no transposed read for "
+            "backward mvm_t records"
+        )
+
     def conversion_phases(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> Phases:
         """When the kind's converters work during one operation, for a timeline: ``(offset,
         cycles)`` phases from the operation's start (none by default)."""
@@ -208,10 +221,27 @@ class CrossbarTiles(TileKind):
         """Cost of one operation of a crossbar holding ``layout`` on ``input_bits`` inputs (the
         same on every tile of the group: these tiles have no mode)."""
         cfg = self.config
-        slices = self.dac.slices(input_bits)
-        groups = self.adc.column_groups(layout.cols_used)
-        converted = self.adc.columns_converted(layout.cols_used)
         rows_driven = layout.rows_used if cfg.gate_idle_rows else cfg.crossbar.rows
+        converted = self.adc.columns_converted(layout.cols_used)
+        return self._read_cost(input_bits, rows_driven, layout.cols_used, converted)
+
+    def transposed_op_cost(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> OpCost:
+        """Cost of one transposed operation: the columns holding weights are driven (all of
+        them unless ``gate_idle_rows``) and the rows are sensed by converters like the
+        columns', one per ``columns_per_adc`` rows; otherwise the rules of :meth:`op_cost`."""
+        cfg = self.config
+        cols_driven = layout.cols_used if cfg.gate_idle_rows else cfg.crossbar.cols
+        skip = cfg.adc.skip_idle_column_groups
+        converted = layout.rows_used if skip else cfg.crossbar.rows
+        return self._read_cost(input_bits, cols_driven, layout.rows_used, converted)
+
+    def _read_cost(self, input_bits: int, driven: int, sensed_used: int, converted: int) -> OpCost:
+        """One read of ``driven`` lines whose ``converted`` sensed lines (``sensed_used`` of
+        them holding weights) go through the converters."""
+        cfg = self.config
+        slices = self.dac.slices(input_bits)
+        groups = self.adc.column_groups(sensed_used)
+        rows_driven = driven
         read = cfg.crossbar.read_cycles
         conv = self.conversion_cycles
         if cfg.adc.accumulate == "analog":

@@ -29,6 +29,7 @@ from archsim.config.schema import HardwareConfig
 from archsim.energy.accounting import EnergyResult
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
+from archsim.report.training import training_section
 from archsim.sim.result import SimResult
 from archsim.stats import CounterSummary, LevelSummary, TallySummary
 
@@ -216,7 +217,10 @@ def build_report(
     }
     if result.mode == "traffic":
         return Report({**head, **_traffic_sections(result, energy)})
-    return Report({**head, **_inference_sections(result, energy)})
+    sections = _inference_sections(result, energy)
+    if result.training is not None:
+        sections["training"] = training_section(result, energy)
+    return Report({**head, **sections})
 
 
 def _utilization(result: SimResult) -> tuple[dict[str, float], dict[str, float]]:

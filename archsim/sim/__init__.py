@@ -2,12 +2,15 @@
 
 * :func:`simulate` replays a trace, layer-sequential or pipelined (:mod:`.engine`);
 * :func:`drive_traffic` drives a config's NoC with synthetic traffic (:mod:`.traffic`);
-* :mod:`.handlers` maps each (phase, kind) of trace record to the handler that executes it;
+* :mod:`.handlers` maps each (phase, kind) of trace record to the handler that executes it,
+  and holds the forward handlers; :mod:`.training` the backward and update handlers;
+  :mod:`.registry` joins them in :func:`default_handlers`;
 * :mod:`.result` is the one result type of every schedule.
 """
 
 from archsim.sim.engine import program_listing, simulate
-from archsim.sim.handlers import Handler, Handlers, default_handlers
+from archsim.sim.handlers import Handler, Handlers
+from archsim.sim.registry import default_handlers
 from archsim.sim.result import (
     ControllerResult,
     GroupResult,

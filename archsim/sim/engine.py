@@ -49,8 +49,8 @@ from archsim.sim.handlers import (
     HandlerTable,
     Process,
     Simulation,
-    default_handlers,
 )
+from archsim.sim.registry import default_handlers
 from archsim.sim.result import (
     ControllerResult,
     GroupResult,
@@ -58,6 +58,7 @@ from archsim.sim.result import (
     NocResult,
     SimResult,
     TrafficResult,
+    TrainingResult,
 )
 from archsim.stats import FORWARD, ComponentResult, Tally, TallySummary
 from archsim.stats.timeline import Timeline
@@ -645,6 +646,22 @@ def sim_result(
         statistics=statistics,
         phases=phases,
         traffic=traffic,
+        training=_training_result(system),
+    )
+
+
+def _training_result(system: System) -> TrainingResult | None:
+    """The training part of a result (None for a chip without training units)."""
+    training = system.config.training
+    if system.training is None or training is None:
+        return None
+    layers = system.mapping.layers if system.mapping is not None else {}
+    return TrainingResult(
+        endurance_cycles=training.endurance_cycles,
+        devices=MappingProxyType({
+            name: layer.layout.rows * layer.layout.cols * layer.layout.physical_cols_per_output
+            for name, layer in layers.items()
+        }),
     )
 
 

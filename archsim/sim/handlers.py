@@ -6,7 +6,7 @@ body over the units of a :class:`~archsim.hw.system.System`. A :class:`Handlers`
 there and never needs to know what a kind means. Adding a kind of work (``backward``/``mvm_t``,
 ``update``/``outer``, a sparse unit's ``mvm``) is registering a handler::
 
-    handlers = default_handlers().register("backward", "mvm_t", MatrixBackward)
+    handlers = default_handlers().register("backward", "mvm_t", MyBackward)
     simulate(config, trace, handlers=handlers)
 
 A record whose (phase, kind) has no handler stops the run with one
@@ -45,8 +45,9 @@ from archsim.hw.controller import Core
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DIGITAL_KINDS, PASS_KINDS
 from archsim.hw.system import GroupHardware, System
-from archsim.hw.tile import OpCost
+from archsim.hw.tile import OpCost, Tile
 from archsim.limits import Limits
+from archsim.mapping.crossbar import CrossbarLayout
 from archsim.mapping.placement import LayerMapping
 from archsim.stats import CHIP, FORWARD, Counter, Tally, TimeWeighted
 from archsim.stats.timeline import ArrayWork
@@ -60,7 +61,7 @@ __all__ = [
     "PassThrough",
     "RunStatistics",
     "Simulation",
-    "default_handlers",
+    "forward_handlers",
     "split",
 ]
 
@@ -93,7 +94,7 @@ class RunStatistics:
     sample latencies.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, training: bool = False) -> None:
         self.tile_ops = Counter("tile_ops", "operations", "array activations")
         self.vmm_steps = Counter(
             "vmm_steps", "steps", "sequential VMM steps (the arrays of a layer in parallel)"
@@ -120,13 +121,36 @@ class RunStatistics:
         self.in_flight = TimeWeighted("samples_in_flight", "samples", "samples started, not done")
         #: per matrix layer, cycles from sending a record's jobs until all were done, summed
         self.layer_active_cycles: dict[str, int] = {}
+        self.training = training
+        # Training work, kept per phase and layer (the group of these counters is the layer).
+        self.pulses_w = Counter("pulses_w", "pulses", "device pulses applied to weight arrays W")
+        self.pulses_a = Counter(
+            "pulses_a", "pulses", "device pulses applied to gradient arrays A"
+        )
+        self.row_reads = Counter("row_reads", "reads", "transfer row reads of gradient arrays")
+        self.cell_writes = Counter(
+            "cell_writes", "cells", "cells programmed by write-and-verify"
+        )
+        self.write_pulses = Counter(
+            "write_pulses", "pulses", "SET and RESET pulses of write-and-verify"
+        )
+        self.verify_reads = Counter("verify_reads", "reads", "verify reads of write-and-verify")
+        self.flops = Counter("flops", "FLOPs", "floating-point operations of the update")
+        self.memory_bits = Counter("memory_bits", "bits", "bits the update's digital unit moved")
 
     def counters(self) -> tuple[Counter, ...]:
-        """Every counter, in report order."""
-        return (
+        """Every counter, in report order (the training counters only for a chip that has
+        training units)."""
+        counters = (
             self.tile_ops, self.vmm_steps, self.macs, self.vectors, self.digital_elements,
             self.time_tile, self.time_digital, self.time_controller, self.time_noc,
         )
+        if self.training:
+            counters += (
+                self.pulses_w, self.pulses_a, self.row_reads, self.cell_writes,
+                self.write_pulses, self.verify_reads, self.flops, self.memory_bits,
+            )
+        return counters
 
 
 class Simulation:
@@ -136,7 +160,7 @@ class Simulation:
     def __init__(self, system: System, limits: Limits) -> None:
         self.env = system.env
         self.system = system
-        self.stats = RunStatistics()
+        self.stats = RunStatistics(training=system.training is not None)
         self.limits = limits
 
 
@@ -168,8 +192,9 @@ class Handler:
         return 0
 
 
-#: Makes the handler of one layer.
-HandlerFactory = Callable[[Simulation, LayerSpec], Handler]
+#: Makes the handler of one layer, or None when the system has no unit for its work (the
+#: records then stop the run with one line saying so).
+HandlerFactory = Callable[[Simulation, LayerSpec], "Handler | None"]
 
 
 @dataclass(frozen=True)
@@ -202,7 +227,9 @@ class HandlerTable:
                 spec = RECORD_KINDS.get((phase, kind))
                 if spec is not None and layer.kind not in spec.layer_kinds:
                     continue
-                self._table[phase, kind, layer.name] = factory(sim, layer)
+                handler = factory(sim, layer)
+                if handler is not None:
+                    self._table[phase, kind, layer.name] = handler
 
     @property
     def phases_run(self) -> tuple[str, ...]:
@@ -217,12 +244,12 @@ class HandlerTable:
         """
         handler = self._table.get((record.phase, record.kind, record.layer))
         if handler is None:
-            known = sorted({f"{p} {k}" for p, k in self.handlers.factories})
+            known = sorted({f"{p} {k}" for p, k, _ in self._table})
             lacks = (
                 "the config has no unit that executes this kind of layer"
                 if record.phase == FORWARD
-                else "the config declares no unit for on-chip training (backward and update "
-                "work), which archsim does not model yet"
+                else "the config has no training section (the units of backward and update "
+                "work)"
             )
             raise TraceError(
                 f"record {record.index}: no handler for {record.phase} '{record.kind}' "
@@ -323,7 +350,7 @@ class MatrixForward(Handler):
             for unit, tiles in zip(self.groups, self._tiles):
                 layouts = unit.placed.layouts
                 cost = OpCost.together(
-                    kind.op_cost(lay, input_bits, tile) for lay, tile in zip(layouts, tiles)
+                    self.cost(lay, input_bits, tile) for lay, tile in zip(layouts, tiles)
                 )
                 work = None
                 if self.sim.system.timeline is not None:
@@ -337,6 +364,19 @@ class MatrixForward(Handler):
             if not kind.STATEFUL:
                 self._plans[input_bits] = plans
         return plans
+
+    def cost(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> OpCost:
+        """One operation of an array holding ``layout`` (the hook a transposed read
+        overrides)."""
+        return self.group.kind.op_cost(layout, input_bits, tile)
+
+    def count_data(self, record: OpRecord) -> None:
+        """Count the record's data-dependent work (cells conducting, partial sums merged,
+        buffer accesses) on the layer's tile kind."""
+        self.group.kind.count_vectors(
+            self.layout, record.vectors, record.input_bits, self.sim.system.act_bits,
+            record.bitplane_nz, record.input_nz, record.phase,
+        )
 
     def shares(self, vectors: int) -> list[dict[int, int]]:
         """Vectors per copy, per group: dealt round-robin over the layer's copies."""
@@ -419,10 +459,7 @@ class MatrixForward(Handler):
         stats.macs.add(macs, phase, name)
         stats.vmm_steps.add(max(steps for _, steps, _, _ in jobs), phase, name)
         stats.vectors.add(record.vectors, phase, name)
-        kind.count_vectors(
-            self.layout, record.vectors, record.input_bits, system.act_bits,
-            record.bitplane_nz, record.input_nz, phase,
-        )
+        self.count_data(record)
 
 
 class DigitalForward(Handler):
@@ -510,8 +547,9 @@ class PassThrough(Handler):
         yield  # pragma: no cover - a generator
 
 
-def default_handlers() -> Handlers:
-    """The built-in handlers: forward matrix, digital and pass-through records."""
+def forward_handlers() -> Handlers:
+    """The built-in forward handlers: matrix, digital and pass-through records (every run
+    gets them and the training ones: :func:`archsim.sim.registry.default_handlers`)."""
     table: dict[tuple[str, str], HandlerFactory] = {(FORWARD, "mvm"): MatrixForward}
     table.update({(FORWARD, kind): DigitalForward for kind in DIGITAL_KINDS})
     table.update({(FORWARD, kind): PassThrough for kind in PASS_KINDS})

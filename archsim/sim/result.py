@@ -25,6 +25,7 @@ __all__ = [
     "SimResult",
     "Statistic",
     "TrafficResult",
+    "TrainingResult",
 ]
 
 #: A frozen statistic of a run.
@@ -151,6 +152,16 @@ class TrafficResult:
 
 
 @dataclass(frozen=True)
+class TrainingResult:
+    """What a chip with training units adds to a run's result: the endurance of its devices
+    (pulses a device survives; None: not given) and, per mapped layer, the devices of its
+    weight arrays W (weights x cells per weight; its gradient arrays A have as many)."""
+
+    endurance_cycles: float | None
+    devices: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class SimResult:
     """Everything a run counted; energy and the report are derived from it later.
 
@@ -161,7 +172,8 @@ class SimResult:
     sample's latency; ``first_latency_cycles`` is the first sample's, which meets an empty chip
     (in pipelined mode, later samples also wait behind the slowest stage). ``statistics``
     holds every declared statistic of the run with its unit, description and per-phase and
-    per-group values; ``phases`` the phases of the records that ran.
+    per-group values; ``phases`` the phases of the records that ran; ``training`` what a
+    chip with training units adds (None without them).
     """
 
     config_name: str
@@ -188,6 +200,7 @@ class SimResult:
     statistics: tuple[Statistic, ...] = ()
     phases: tuple[str, ...] = ()
     traffic: TrafficResult | None = None
+    training: TrainingResult | None = None
 
     def statistic(self, name: str) -> Statistic:
         """The statistic called ``name``.

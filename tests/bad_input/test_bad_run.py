@@ -322,13 +322,13 @@ def test_program_refuses_a_truncated_trace(tmp_path, capsys, cut):
 
 def test_run_refuses_an_update_record_naming_the_record_and_what_is_lacking(tmp_path, capsys):
     """An ``update``/``outer`` record after sample 0's forward record: no handler, so one line
-    naming the record, ``update 'outer'`` and that on-chip training is not modelled; the
+    naming the record, ``update 'outer'`` and that the config has no training units; the
     report is not written."""
     trace = one_layer_trace(tmp_path / "u.jsonl", [UPDATE])
     out = tmp_path / "out"
     line = quick(capsys, ["run", str(WU), str(trace), "--out", str(out)], out)
     assert "record 1: no handler for update 'outer' records (layer 'fc1')" in line
-    assert "on-chip training" in line
+    assert "the config has no training section" in line
 
 
 # -- 10. --limit itself -------------------------------------------------------------------------
