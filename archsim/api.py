@@ -18,7 +18,9 @@ Each function runs the whole pipeline for one kind of job and returns its result
 * :func:`scrramble` exports a ScRRAMBLe network's trace and runs it; :func:`scrramble_study`
   builds and trains the network first and adds its accuracy;
 * :func:`export` runs a zoo model in NumPy and writes its trace
-  (:func:`archsim.workload.export.export_trace`).
+  (:func:`archsim.workload.export.export_trace`);
+* :func:`accuracy` trains a zoo model in software and tests it on the config's crossbars
+  (:mod:`archsim.workload.functional`: conductances, noise, DAC and ADC resolution).
 
 A ``config`` argument is a path (loaded with ``overrides``; errors then name the file) or a
 :class:`~archsim.config.HardwareConfig` already loaded. ``limits`` are the size budgets
@@ -46,11 +48,12 @@ from archsim.workload.export import export_trace as export
 if TYPE_CHECKING:
     import numpy as np
 
+    from archsim.workload.functional import HardwareEvaluation
     from archsim.workload.scrramble import ScrrambleNetwork
 
 __all__ = [
-    "Report", "export", "load", "program", "run", "scrramble", "scrramble_study", "traffic",
-    "validate",
+    "Report", "accuracy", "export", "load", "program", "run", "scrramble", "scrramble_study",
+    "traffic", "validate",
 ]
 
 Config = str | os.PathLike[str] | HardwareConfig
@@ -353,3 +356,75 @@ def program(
     return program_listing(
         load(config, overrides), trace, limits, config_source=_source(config)
     )
+
+
+def accuracy(
+    config: Config,
+    model: str,
+    *,
+    seed: int = 0,
+    overrides: Sequence[str] = (),
+    weight_bits: int = 8,
+    act_bits: int = 8,
+    adc_range: str = "calibrated",
+    epochs: int | None = None,
+    calibration_samples: int = 256,
+) -> HardwareEvaluation:
+    """Test accuracy of zoo ``model`` (``mlp`` or ``lenet-wu``), trained in software on the
+    digits, with its matrix layers on ``config``'s crossbars.
+
+    The crossbars are the config's tile design (``tile.crossbar``: rows, cell bits, signed
+    weights; ``tile.dac.bits``; ``tile.adc``: bits, accumulation) and its ``device`` section
+    (conductance range, programming and read noise). ``adc_range`` is ``calibrated`` (each
+    ADC's range set from ``calibration_samples`` training images) or ``full_scale``. One
+    generator seeded with ``seed`` draws, in order, the initial weights, the data split, the
+    training shuffles, the programming noise and the read-noise key; BLAS runs on one thread.
+
+    Raises:
+        ConfigError: the config has no device section, or tile groups of different designs.
+        WorkloadError: an argument is out of range.
+    """
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from archsim.errors import ConfigError, WorkloadError
+    from archsim.workload.functional import AnalogSpec, evaluate_hardware
+    from archsim.workload.train import train_zoo
+
+    _check_seed(seed)
+    loaded = load(config, overrides)
+    source = _source(config)
+    prefix = f"{source}: " if source else ""
+    device = loaded.device
+    if device is None:
+        raise ConfigError(
+            f"{prefix}device: missing; accuracy needs the cells' conductance range and noise "
+            "(see hw_configs/README.md)"
+        )
+    tile = loaded.groups[0].tile
+    if any(group.tile != tile for group in loaded.groups):
+        raise ConfigError(
+            f"{prefix}tile_groups: accuracy models one tile design; this config's groups "
+            "differ"
+        )
+    if isinstance(calibration_samples, bool) or not isinstance(calibration_samples, int) or not (
+        1 <= calibration_samples <= 4096
+    ):
+        raise WorkloadError(
+            f"calibration_samples: must be an integer 1..4096, got {calibration_samples!r}"
+        )
+    spec = AnalogSpec.from_tile(
+        tile, weight_bits=weight_bits, act_bits=act_bits, adc_range=adc_range,
+        g_min_s=device.g_min, g_max_s=device.g_max, program_noise=device.program_noise,
+        read_noise=device.read_noise,
+    )
+    rng = np.random.default_rng(seed)
+    with threadpool_limits(limits=1, user_api="blas"):
+        trained = train_zoo(model, rng, epochs=epochs)
+        calibration = (
+            trained.x_train[:calibration_samples] if spec.adc_range == "calibrated" else None
+        )
+        return evaluate_hardware(
+            trained.model, spec, trained.x_test, trained.y_test, rng=rng,
+            calibration=calibration,
+        )

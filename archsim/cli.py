@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import logging
 import sys
 import tempfile
@@ -249,6 +250,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scr.set_defaults(handler=_cmd_scrramble)
 
+    acc = commands.add_parser(
+        "accuracy", help="train a zoo model in software and test it on a config's crossbars"
+    )
+    _add_config_args(acc)
+    acc.add_argument("model", help="mlp or lenet-wu (trained on the digits data set)")
+    acc.add_argument(
+        "--seed", type=_non_negative, default=0,
+        help="seed of the weights, data split, training, programming and read noise (default 0)",
+    )
+    acc.add_argument(
+        "--adc-range", choices=("calibrated", "full_scale"), default="calibrated",
+        help="each ADC's range: set on training images (default) or the largest possible value",
+    )
+    acc.add_argument("--weight-bits", type=_positive, default=8, help="weight precision (8)")
+    acc.add_argument("--act-bits", type=_positive, default=8, help="activation precision (8)")
+    acc.add_argument(
+        "--epochs", type=_positive, default=None, help="training epochs (default per model)"
+    )
+    acc.add_argument("--json", action="store_true", help="print the result as JSON")
+    acc.set_defaults(handler=_cmd_accuracy)
+
     trace = commands.add_parser("trace", help="export, inspect or validate traces")
     trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     export = trace_commands.add_parser("export", help="run a zoo model in NumPy and write its trace")
@@ -459,6 +481,36 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"ok: {config.name}: {'; '.join(groups)}, {config.chip.clock_hz / 1e6:g} MHz{noc}"
     )
+    return 0
+
+
+def _cmd_accuracy(args: argparse.Namespace) -> int:
+    from archsim import api
+
+    result = api.accuracy(
+        args.config, args.model, seed=args.seed, overrides=args.overrides,
+        weight_bits=args.weight_bits, act_bits=args.act_bits, adc_range=args.adc_range,
+        epochs=args.epochs,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return 0
+    spec = result.spec
+    print(
+        f"{args.model} on {Path(args.config).name}: {100 * result.accuracy:.2f} % on hardware, "
+        f"{100 * result.software_accuracy:.2f} % in software ({result.samples} test images)"
+    )
+    print(
+        f"  {spec.weight_bits}-bit weights in {spec.cell_bits}-bit cells ({spec.signed_weights}),"
+        f" {spec.dac_bits}-bit DACs, {spec.adc_bits}-bit ADCs ({spec.adc_accumulate} "
+        f"accumulation, {spec.adc_range} range), noise: programming "
+        f"{100 * spec.program_noise:g} %, read {100 * spec.read_noise:g} % of the range"
+    )
+    for layer in result.layers:
+        print(
+            f"  {layer.name}: {layer.arrays} arrays, {layer.conversions:,} conversions, "
+            f"{100 * layer.clipped_fraction:.2f} % clipped"
+        )
     return 0
 
 

@@ -49,6 +49,12 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
             f"{prefix}mapping.samples_in_flight: bounds the samples in a pipeline; it only "
             "applies with mapping.pipeline: true"
         )
+    device = config.device
+    if device is not None and not device.g_min < device.g_max:
+        raise ConfigError(
+            f"{prefix}device.g_max: must be above device.g_min ({device.g_min:g} S), got "
+            f"{device.g_max:g} S"
+        )
 
 
 def _check_tiles(config: HardwareConfig, prefix: str) -> None:

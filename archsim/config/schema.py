@@ -453,6 +453,56 @@ class MappingConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# Memory devices
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SoftBoundsConfig:
+    """The soft-bounds pulsed device of Rasch et al. 2024 (Methods), in normalised weight units
+    (nominal range [-1, 1]): a pulse steps a device by ``dw_min`` at w = 0, less towards its
+    bound; the spreads are standard deviations of the Gaussian draws of the Methods."""
+
+    dw_min: float = number(min=1e-6, max=1.0, doc="step of one pulse at w = 0 (delta)")
+    sigma_bound: float = number(min=0.0, max=10.0, doc="device-to-device spread of the bounds")
+    sigma_d2d: float = number(min=0.0, max=10.0, doc="device-to-device spread of the step")
+    sigma_pm: float = number(
+        min=0.0, max=10.0, doc="device-to-device spread of the up/down asymmetry"
+    )
+    sigma_c2c: float = number(min=0.0, max=10.0, doc="cycle-to-cycle noise, relative to a step")
+    read_noise: float = number(min=0.0, max=10.0, doc="noise of one read, normalised units")
+    reference_mean: float = number(
+        min=-10.0, max=10.0, doc="mean offset of the reference array from the symmetry point"
+    )
+    reference_std: float = number(
+        min=0.0, max=10.0, doc="device-to-device spread of the reference offset (sigma_r)"
+    )
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """The memory cell of the arrays: its conductance range and noise, the write-and-verify
+    loop that programs it, and (for pulsed training) its soft-bounds response.
+
+    A cell has ``2**tile.crossbar.cell_bits`` levels evenly spaced from ``g_min`` to ``g_max``.
+    Noises are standard deviations as fractions of ``g_max - g_min``: ``program_noise`` on the
+    result of each programming pulse, ``read_noise`` on each read.
+    """
+
+    g_min: float = quantity("S", min=0.0, max="1S", doc="lowest conductance level")
+    g_max: float = quantity("S", min=0.0, max="1S", doc="highest conductance level")
+    program_noise: float = number(min=0.0, max=1.0, doc="programming error, fraction of range")
+    read_noise: float = number(min=0.0, max=1.0, doc="read noise, fraction of range")
+    max_trials: int = number(min=1, max=1 << 10, doc="pulse-and-verify trials per write")
+    tolerance_levels: float = number(
+        min=1e-3, max=1e6, doc="a verify read this close to its target, in levels, ends a write"
+    )
+    soft_bounds: SoftBoundsConfig | None = field(
+        default=None, metadata={"doc": "the pulsed response (absent: no pulsed training)"}
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # On-chip training
 # --------------------------------------------------------------------------------------------
 
@@ -596,6 +646,10 @@ class HardwareConfig:
     training: TrainingConfig | None = field(
         default=None,
         metadata={"doc": "units for backward and update work; absent: inference only"},
+    )
+    device: DeviceConfig | None = field(
+        default=None,
+        metadata={"doc": "the memory cell (accuracy and training); absent: not modelled"},
     )
     description: str = field(default="", metadata={"doc": "free text"})
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from archsim.errors import WorkloadError
-from archsim.workload.data import DIGITS_DATASET
-from archsim.workload.models import Model
+from archsim.workload.data import DIGITS_DATASET, load_digits_28
+from archsim.workload.models import Model, build_model
 
 
 #: Most training epochs a run may ask for: the bundled models converge in tens, and a thousand
@@ -205,3 +205,50 @@ def train_sgd(
         momentum=float(momentum),
         batch_size=int(batch_size),
     )
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A zoo model trained in software on the digits, with its data split.
+
+    Attributes:
+        model: The trained model.
+        x_train, y_train, x_test, y_test: The digits split it was trained and tested on.
+        result: The training outcome.
+    """
+
+    model: Model
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    result: TrainResult
+
+
+def train_zoo(name: str, rng: np.random.Generator, *, epochs: int | None = None) -> TrainedModel:
+    """Build zoo model ``name`` and train it on the digits with its :data:`DEFAULT_TRAINING`.
+
+    ``rng`` is drawn from in this order: the initial weights, the data split, the shuffles (the
+    order :func:`archsim.workload.export.export_trace` uses). Call under one BLAS thread for a
+    result that does not depend on the machine.
+
+    Raises:
+        WorkloadError: ``name`` has no offline data set, or ``epochs`` is out of range.
+    """
+    if name not in ("mlp", "lenet-wu"):
+        raise WorkloadError(
+            f"model: {name!r} cannot be trained offline; expected 'mlp' or 'lenet-wu'"
+        )
+    if epochs is not None and (
+        isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS
+    ):
+        raise WorkloadError(f"epochs: must be an integer 1..{MAX_EPOCHS}, got {epochs!r}")
+    model = build_model(name, rng)
+    x_train, y_train, x_test, y_test = load_digits_28(rng)
+    cfg = DEFAULT_TRAINING[name]
+    result = train_sgd(
+        model, x_train, y_train, x_test, y_test,
+        epochs=cfg.epochs if epochs is None else epochs,
+        lr=cfg.lr, momentum=cfg.momentum, batch_size=cfg.batch_size, rng=rng,
+    )
+    return TrainedModel(model, x_train, y_train, x_test, y_test, result)
