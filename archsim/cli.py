@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="simulate a trace on a hardware config")
     _add_config_args(run)
-    run.add_argument("trace", help="operation trace (archsim trace format v1)")
+    run.add_argument("trace", help="operation trace (archsim trace format, traces/README.md)")
     run.add_argument(
         "--out",
         metavar="DIR",
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "program", help="print the controller's instruction stream for one sample of a trace"
     )
     _add_config_args(program)
-    program.add_argument("trace", help="operation trace (archsim trace format v1)")
+    program.add_argument("trace", help="operation trace (archsim trace format, traces/README.md)")
     program.set_defaults(handler=_cmd_program)
 
     validate = commands.add_parser("validate", help="check a hardware config")
