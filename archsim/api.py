@@ -19,6 +19,8 @@ Each function runs the whole pipeline for one kind of job and returns its result
   builds and trains the network first and adds its accuracy;
 * :func:`export` runs a zoo model in NumPy and writes its trace
   (:func:`archsim.workload.export.export_trace`);
+* :func:`train` trains a zoo model on analog arrays with an on-chip algorithm and writes every
+  step as a training trace (:func:`archsim.workload.export.export_training_trace`);
 * :func:`accuracy` trains a zoo model in software and tests it on the config's crossbars
   (:mod:`archsim.workload.functional`: conductances, noise, DAC and ADC resolution).
 
@@ -48,12 +50,13 @@ from archsim.workload.export import export_trace as export
 if TYPE_CHECKING:
     import numpy as np
 
+    from archsim.workload.export import TrainingExport
     from archsim.workload.functional import HardwareEvaluation
     from archsim.workload.scrramble import ScrrambleNetwork
 
 __all__ = [
     "Report", "accuracy", "export", "load", "program", "run", "scrramble", "scrramble_study",
-    "traffic", "validate",
+    "traffic", "train", "validate",
 ]
 
 Config = str | os.PathLike[str] | HardwareConfig
@@ -428,3 +431,69 @@ def accuracy(
             trained.model, spec, trained.x_test, trained.y_test, rng=rng,
             calibration=calibration,
         )
+
+
+def train(
+    model: str,
+    algorithm: str,
+    out: str | os.PathLike[str],
+    *,
+    config: Config | None = None,
+    overrides: Sequence[str] = (),
+    seed: int = 0,
+    epochs: int | None = None,
+    lr: float | None = None,
+) -> TrainingExport:
+    """Train zoo ``model`` (``mlp`` or ``lenet-wu``) on analog arrays with ``algorithm`` (one
+    of :data:`archsim.workload.analog_train.ALGORITHM_NAMES`) and write its training trace to
+    ``out``, to be run with :func:`run` on a config with a ``training`` section.
+
+    The devices are ``config``'s ``device`` section (multi-level cells with ``2**cell_bits``
+    levels; its ``soft_bounds`` response for the pulsed algorithms), or archsim's defaults
+    without a config (:data:`~archsim.workload.analog_train.DEFAULT_MULTILEVEL`,
+    :data:`~archsim.workload.analog_train.DEFAULT_SOFT_BOUNDS`). The schedule is
+    :func:`~archsim.workload.analog_train.default_training`'s, with ``epochs`` and ``lr`` when
+    given.
+
+    Raises:
+        ConfigError: the config is invalid.
+        WorkloadError: an argument is out of range, or the config has no device section, or
+            none with a soft-bounds response for a pulsed algorithm.
+    """
+    import dataclasses
+
+    from archsim.errors import WorkloadError
+    from archsim.workload.analog_train import (
+        DEFAULT_MULTILEVEL,
+        DEFAULT_SOFT_BOUNDS,
+        default_training,
+        devices_from_config,
+    )
+    from archsim.workload.analog_update import TransferParams
+    from archsim.workload.export import export_training_trace
+
+    _check_seed(seed)
+    training = default_training(algorithm, epochs=epochs)
+    if lr is not None:
+        training = dataclasses.replace(training, lr=lr)
+    multilevel, soft_bounds = DEFAULT_MULTILEVEL, DEFAULT_SOFT_BOUNDS
+    if config is not None:
+        loaded = load(config, overrides)
+        multilevel, soft, (mean, std) = devices_from_config(loaded)
+        pulsed = algorithm not in ("mp", "naive")
+        if soft is None and pulsed:
+            raise WorkloadError(
+                f"config: its device section has no soft_bounds response, which {algorithm} "
+                "pulses"
+            )
+        soft_bounds = soft or soft_bounds
+        if isinstance(training.params, TransferParams):
+            training = dataclasses.replace(
+                training,
+                params=dataclasses.replace(
+                    training.params, reference_mean=mean, reference_std=std
+                ),
+            )
+    return export_training_trace(
+        model, out, training, seed=seed, multilevel=multilevel, soft_bounds=soft_bounds
+    )

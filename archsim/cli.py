@@ -279,6 +279,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--samples", type=_positive, default=1, help="inputs to run (default 1)")
     export.add_argument("--train", action="store_true", help="train on the digits data set first")
     export.add_argument(
+        "--algorithm", metavar="ALGO",
+        help="with --train: train on analog arrays with ALGO (sgd, ttv2, c-ttv2, agad, mp, "
+        "naive) and trace every training step",
+    )
+    export.add_argument(
+        "--config", metavar="CONFIG",
+        help="with --algorithm: take the devices from this hardware config's device section",
+    )
+    export.add_argument(
+        "--lr", type=float, default=None, help="with --algorithm: learning rate (default per "
+        "algorithm)",
+    )
+    export.add_argument(
+        "--plots", metavar="DIR",
+        help="with --algorithm: write the accuracy curve and each layer's wear maps here",
+    )
+    export.add_argument(
+        "--json", action="store_true", help="with --algorithm: print the training's result as JSON"
+    )
+    export.add_argument(
         "--epochs", type=_positive, default=None, help="training epochs (default per model)"
     )
     export.add_argument(
@@ -517,6 +537,14 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
 def _cmd_trace_export(args: argparse.Namespace) -> int:
     from archsim.workload.export import export_trace
 
+    training_only = ("config", "lr", "plots")
+    if args.algorithm is not None:
+        return _train_trace(args)
+    for name in training_only:
+        if getattr(args, name) is not None:
+            raise ArchsimError(f"--{name}: only with --train --algorithm ALGO")
+    if args.json:
+        raise ArchsimError("--json: only with --train --algorithm ALGO")
     summary = export_trace(
         args.model,
         args.out,
@@ -529,6 +557,59 @@ def _cmd_trace_export(args: argparse.Namespace) -> int:
     if summary.test_accuracy is not None:
         line += f", test accuracy {100 * summary.test_accuracy:.2f} %"
     print(line)
+    return 0
+
+
+def _train_trace(args: argparse.Namespace) -> int:
+    """``trace export --train --algorithm``: train on analog arrays, trace every step."""
+    from archsim import api
+
+    if not args.train:
+        raise ArchsimError("--algorithm: trains on analog arrays; give --train too")
+    if args.samples != 1:
+        raise ArchsimError(
+            "--samples: a training trace holds every training sample (epochs x the training "
+            "split); use --epochs"
+        )
+    if args.plots is not None and Path(args.plots).exists() and not Path(args.plots).is_dir():
+        raise ArchsimError(f"--plots: '{args.plots}' exists and is not a directory")
+    done = api.train(
+        args.model, args.algorithm, args.out, config=args.config, seed=args.seed,
+        epochs=args.epochs, lr=args.lr,
+    )
+    result = done.training
+    if args.plots is not None:
+        from archsim.report.plots import accuracy_curve, save_figure, wear_maps
+
+        out = Path(args.plots)
+        label = f"{result.model}, {result.algorithm}"
+        save_figure(accuracy_curve({label: result.accuracy_curve}), out / "accuracy", ["png"])
+        maps = {
+            f"{name} {array}": counts
+            for name, layer in result.layers.items()
+            for array, counts in (("W", layer.pulses_w_map), ("A", layer.pulses_a_map))
+        }
+        save_figure(wear_maps(maps, title=f"device wear: {label}"), out / "wear", ["png"])
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return 0
+    print(
+        f"wrote {done.path}: {result.model}, {result.algorithm}, {result.samples} samples "
+        f"({result.epochs} epochs), {done.records} records, test accuracy "
+        f"{100 * result.test_accuracy:.2f} %"
+    )
+    print(
+        f"  writes per weight {result.writes_per_weight:.4g} (updating every step: "
+        f"{result.every_step_writes_per_weight:.4g})"
+    )
+    for name, layer in result.layers.items():
+        print(
+            f"  {name}: W pulses per device mean {layer.pulses_w.mean:.4g}, max "
+            f"{layer.pulses_w.max}; A mean {layer.pulses_a.mean:.4g}, max {layer.pulses_a.max}; "
+            f"W writes per device mean {layer.writes_w.mean:.4g}"
+        )
+    if args.plots is not None:
+        print(f"  plots in {args.plots}: accuracy.png, wear.png")
     return 0
 
 

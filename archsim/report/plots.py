@@ -793,3 +793,69 @@ def _stairs(
     keep = np.flatnonzero(change)
     ax.stairs(upper[keep], np.append(edges[keep], edges[-1]), baseline=lower[keep], fill=True,
               color=colour, linewidth=0, gid=gid)
+
+
+# --------------------------------------------------------------------------------------------
+# Training: accuracy curve and wear maps
+# --------------------------------------------------------------------------------------------
+
+
+def accuracy_curve(
+    curves: Mapping[str, Sequence[float]], *, title: str | None = None
+) -> Figure:
+    """Test accuracy after each epoch, one line per training run.
+
+    Args:
+        curves: per run (its legend label), the test accuracy after each epoch, fractions.
+        title: the figure title.
+    """
+    if not curves or not any(len(curve) for curve in curves.values()):
+        raise ValueError("accuracy_curve: no accuracies to draw")
+    colours = _palette(len(curves))
+    with _style():
+        fig = _figure(5.2, 3.6)
+        ax = fig.add_subplot()
+        for colour, (label, curve) in zip(colours, curves.items()):
+            epochs = np.arange(1, len(curve) + 1)
+            ax.plot(epochs, 100.0 * np.asarray(curve, dtype=float), marker="o", markersize=3,
+                    color=colour, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(loc="lower right")
+        ax.set_title(title or "test accuracy during training")
+    return fig
+
+
+def wear_maps(
+    maps: Mapping[str, np.ndarray], *, unit: str = "pulses", title: str | None = None
+) -> Figure:
+    """One heat map per array of its devices' wear (rows x columns of the weight matrix).
+
+    Args:
+        maps: per array (its label, such as ``"fc1 W"``), a 2-D array of counts per device.
+            Arrays that are all zero are left out.
+        unit: what the counts are, for the colour bar.
+        title: the figure title.
+    """
+    shown_maps = {label: np.asarray(m) for label, m in maps.items() if np.asarray(m).any()}
+    if not shown_maps:
+        raise ValueError("wear_maps: every array is unworn")
+    for label, counts in shown_maps.items():
+        if counts.ndim != 2:
+            raise ValueError(f"wear_maps: '{label}' is not a 2-D array of counts")
+    n = len(shown_maps)
+    columns = min(n, 3)
+    rows = -(-n // columns)
+    with _style():
+        fig = _figure(3.4 * columns, 3.0 * rows)
+        for index, (label, counts) in enumerate(shown_maps.items()):
+            ax = fig.add_subplot(rows, columns, index + 1)
+            image = ax.imshow(counts, aspect="auto", interpolation="nearest", cmap="magma")
+            ax.set_title(f"{label} (max {int(counts.max())})", fontsize=9)
+            ax.set_xlabel("column")
+            ax.set_ylabel("row")
+            ax.grid(False)
+            fig.colorbar(image, ax=ax, label=f"{unit} per device")
+        fig.suptitle(title or "device wear")
+    return fig

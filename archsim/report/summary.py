@@ -35,9 +35,40 @@ def summary(report: Mapping[str, Any]) -> str:
     """A readable multi-line summary of a report for the console (a run, or synthetic traffic),
     with the ScRRAMBLe section's lines when the report has one."""
     lines = _traffic(report) if report["mode"] == "traffic" else _inference(report)
+    if report.get("training") is not None:
+        lines += _training(report)
     if report.get("scrramble") is not None:
         lines += _scrramble(report)
     return "\n".join(lines)
+
+
+def _training(report: Mapping[str, Any]) -> list[str]:
+    """The training section: time and energy per training sample by phase, the update's
+    work and each layer's wear (the per-inference lines above are per training sample)."""
+    section = report["training"]
+    times, energies = section["time_per_sample_s"], section["energy_per_sample_j"]
+    phases = [p for p in times if p != "total"]
+    lines = [
+        "  training (per training sample; the figures above are per sample too):",
+        "    time     " + ", ".join(f"{p} {quantity(times[p], 's')}" for p in phases)
+        + f"; total {quantity(times['total'], 's')}",
+        "    energy   " + ", ".join(
+            f"{p} {quantity(energies.get(p, 0.0), 'J')}" for p in phases
+        ) + f"; total {quantity(energies['total'], 'J')}",
+        "    update   " + ", ".join(
+            f"{name} {number(value)}" for name, value in section["work_per_sample"].items()
+            if value
+        ),
+    ]
+    for name, wear in section["wear"].items():
+        lifetime = wear["lifetime_samples"]
+        lines.append(
+            f"    {name:<9}{number(wear['writes_per_weight'])} writes per weight, pulses per "
+            f"device W {number(wear['pulses_w_per_device'])}, A "
+            f"{number(wear['pulses_a_per_device'])}"
+            + ("" if lifetime is None else f", lifetime {number(lifetime)} samples")
+        )
+    return lines
 
 
 def _inference(report: Mapping[str, Any]) -> list[str]:

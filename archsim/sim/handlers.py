@@ -21,7 +21,7 @@ The built-in handlers, for forward (inference) records:
   tile kind computes (:meth:`~archsim.hw.tile.TileKind.op_cost`), issued by the core of the
   group's tile; the groups of different copies work in parallel; then every core the layer used
   joins the barrier;
-* ``relu``, ``maxpool``, ``avgpool``, ``add`` (:class:`DigitalForward`): the vector unit of
+* ``relu``, ``maxpool``, ``avgpool``, ``add`` (:class:`DigitalOp`): the vector unit of
   every tile that holds a share of the input, in parallel, after its core issued the ``valu``
   instructions of its share;
 * ``flatten`` (:class:`PassThrough`): moves no data, costs nothing.
@@ -54,7 +54,7 @@ from archsim.stats.timeline import ArrayWork
 from archsim.workload.trace import RECORD_KINDS, LayerSpec, OpRecord
 
 __all__ = [
-    "DigitalForward",
+    "DigitalOp",
     "Handler",
     "Handlers",
     "MatrixForward",
@@ -245,12 +245,15 @@ class HandlerTable:
         handler = self._table.get((record.phase, record.kind, record.layer))
         if handler is None:
             known = sorted({f"{p} {k}" for p, k, _ in self._table})
-            lacks = (
-                "the config has no unit that executes this kind of layer"
-                if record.phase == FORWARD
-                else "the config has no training section (the units of backward and update "
-                "work)"
-            )
+            if record.phase == FORWARD:
+                lacks = "the config has no unit that executes this kind of layer"
+            elif self._table and not any(phase != FORWARD for phase, _, _ in self._table):
+                lacks = (
+                    "the config has no training section (the units of backward and update "
+                    "work)"
+                )
+            else:
+                lacks = "archsim has no model of this work"
             raise TraceError(
                 f"record {record.index}: no handler for {record.phase} '{record.kind}' "
                 f"records (layer '{record.layer}'): this hardware executes "
@@ -462,8 +465,9 @@ class MatrixForward(Handler):
         self.count_data(record)
 
 
-class DigitalForward(Handler):
-    """Forward activation, pooling and add records on the vector units (module docstring)."""
+class DigitalOp(Handler):
+    """Activation, pooling and add records on the vector units (module docstring), forward
+    or backward: a backward record's elements cost what the forward operation's do."""
 
     def __init__(self, sim: Simulation, layer: LayerSpec) -> None:
         super().__init__(sim, layer)
@@ -551,6 +555,6 @@ def forward_handlers() -> Handlers:
     """The built-in forward handlers: matrix, digital and pass-through records (every run
     gets them and the training ones: :func:`archsim.sim.registry.default_handlers`)."""
     table: dict[tuple[str, str], HandlerFactory] = {(FORWARD, "mvm"): MatrixForward}
-    table.update({(FORWARD, kind): DigitalForward for kind in DIGITAL_KINDS})
+    table.update({(FORWARD, kind): DigitalOp for kind in DIGITAL_KINDS})
     table.update({(FORWARD, kind): PassThrough for kind in PASS_KINDS})
     return Handlers(MappingProxyType(table))

@@ -4,6 +4,8 @@ Registered for every run by :func:`archsim.sim.registry.default_handlers`; each 
 declines (returns None) on a system without training units, so that such records stop the run
 with one line saying the config has no ``training`` section.
 
+* ``backward`` ``relu``, ``maxpool``, ``avgpool``, ``add``: the vector units, as forward
+  (:class:`~archsim.sim.handlers.DigitalOp`);
 * ``backward`` ``mvm_t`` (:class:`MatrixBackward`): the forward handler's schedule on the same
   crossbar groups (so that forward and backward work queue on the same arrays), with the cost
   of a transposed read (:meth:`~archsim.hw.tile.TileKind.transposed_op_cost`). The error
@@ -34,7 +36,15 @@ import simpy
 from archsim.hw.tile import OpCost, Tile
 from archsim.hw.training import TrainingUnits
 from archsim.mapping.crossbar import CrossbarLayout
-from archsim.sim.handlers import Handler, Handlers, MatrixForward, Process, Simulation
+from archsim.hw.digital import DIGITAL_KINDS
+from archsim.sim.handlers import (
+    DigitalOp,
+    Handler,
+    Handlers,
+    MatrixForward,
+    Process,
+    Simulation,
+)
 from archsim.workload.trace import LayerSpec, OpRecord
 
 __all__ = [
@@ -236,8 +246,14 @@ def _backward(sim: Simulation, layer: LayerSpec) -> MatrixBackward | None:
     return None if sim.system.training is None else MatrixBackward(sim, layer)
 
 
+def _backward_digital(sim: Simulation, layer: LayerSpec) -> DigitalOp | None:
+    return None if sim.system.training is None else DigitalOp(sim, layer)
+
+
 def register_training(handlers: Handlers) -> Handlers:
     """``handlers`` with the training handlers registered (see the module docstring)."""
+    for kind in DIGITAL_KINDS:
+        handlers = handlers.register("backward", kind, _backward_digital)
     for (phase, kind), factory in (
         (("backward", "mvm_t"), _backward),
         (("update", "outer"), PulsedUpdate.create),

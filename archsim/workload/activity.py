@@ -120,12 +120,28 @@ def activity_stats_batch(
     """
     q, negative = quantize_unsigned(x, act_bits)
     vecs = input_vectors(layer, q)
-    b, n_vec, rows = vecs.shape
-    if rows != layer.rows:
+    if vecs.shape[2] != layer.rows:
         raise WorkloadError(
-            f"layer '{layer.name}': input gives vectors of {rows} elements, "
+            f"layer '{layer.name}': input gives vectors of {vecs.shape[2]} elements, "
             f"matrix has {layer.rows} rows"
         )
+    return _stats(vecs, negative, act_bits)
+
+
+def vector_stats_batch(vectors: np.ndarray, *, act_bits: int = 8) -> list[ActivityStats]:
+    """Statistics of the vectors a layer applies, for every sample of a batch: ``vectors`` is
+    ``(B, vectors, length)`` (the backward pass's error vectors, say), quantised per sample as
+    :func:`quantize_unsigned` does (magnitudes, scale = the sample's largest)."""
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 3:
+        raise WorkloadError(f"vectors: must be (B, vectors, length), got shape {vectors.shape}")
+    q, negative = quantize_unsigned(vectors, act_bits)
+    return _stats(q, negative, act_bits)
+
+
+def _stats(vecs: np.ndarray, negative: np.ndarray, act_bits: int) -> list[ActivityStats]:
+    """Statistics of quantised vectors ``(B, vectors, length)``, one per sample."""
+    b, n_vec, rows = vecs.shape
     values = np.arange(2**act_bits)
     bits = (values[:, None] >> np.arange(act_bits)[None, :]) & 1  # (levels, act_bits)
     or_per_vector = np.bitwise_or.reduce(vecs, axis=2)  # (B, vectors)

@@ -93,6 +93,18 @@ def load_digits_28(
     return images[train], labels[train], images[test], labels[test]
 
 
+def digits_split_sizes() -> tuple[int, int]:
+    """Images in the training and the test split of :func:`load_digits_28` (the split is
+    stratified by class with rounded fractions, so its sizes do not depend on the generator)."""
+    from sklearn.datasets import load_digits  # deferred: scikit-learn is slow to import
+
+    labels = load_digits().target
+    test = sum(
+        int(round(DIGITS_TEST_FRACTION * int((labels == cls).sum()))) for cls in range(10)
+    )
+    return len(labels) - test, test
+
+
 def synthetic_images(shape: Sequence[int], n: int, rng: np.random.Generator) -> np.ndarray:
     """Uniform random images in [0, 1) for models without an offline data set.
 

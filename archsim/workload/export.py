@@ -10,6 +10,7 @@ depend on the export batch size.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,20 @@ from threadpoolctl import threadpool_limits
 from archsim.config.loader import describe_value
 from archsim.errors import WorkloadError
 from archsim.workload.activity import MAX_ACT_BITS, activity_stats_batch
-from archsim.workload.data import DIGITS_DATASET, load_digits_28, synthetic_images
+from archsim.workload.analog_train import (
+    DEFAULT_MULTILEVEL,
+    DEFAULT_SOFT_BOUNDS,
+    AnalogTraining,
+    AnalogTrainResult,
+    train_analog,
+)
+from archsim.workload.data import (
+    DIGITS_DATASET,
+    digits_split_sizes,
+    load_digits_28,
+    synthetic_images,
+)
+from archsim.workload.devices import MultiLevelParams, SoftBoundsParams
 from archsim.workload.layers import Layer, MatrixLayer
 from archsim.workload.models import MODEL_NAMES, Model, build_model
 from archsim.workload.trace import FORWARD, TraceWriter
@@ -318,3 +332,90 @@ def _export(
         records=records,
         test_accuracy=None if training is None else training.test_accuracy,
     )
+
+
+@dataclass(frozen=True)
+class TrainingExport:
+    """What :func:`export_training_trace` did: the trace it wrote and the training's result."""
+
+    path: str
+    records: int
+    training: AnalogTrainResult
+
+
+def export_training_trace(
+    model_name: str,
+    out_path: str | os.PathLike[str],
+    training: AnalogTraining,
+    *,
+    seed: int = 0,
+    act_bits: int = 8,
+    weight_bits: int = 8,
+    multilevel: MultiLevelParams = DEFAULT_MULTILEVEL,
+    soft_bounds: SoftBoundsParams = DEFAULT_SOFT_BOUNDS,
+) -> TrainingExport:
+    """Train ``model_name`` on analog arrays (:func:`~archsim.workload.analog_train.
+    train_analog`) and write every step as a version-3 trace: one trace sample per training
+    sample, ``epochs`` x the training split, each with its forward, backward and (after the
+    last sample of an update) update records. Records stream to the file as training makes
+    them: memory stays bounded by one mini-batch. The header's ``meta`` gives the algorithm,
+    its parameters and the devices; the file appears only when complete.
+
+    Raises:
+        WorkloadError: an argument is invalid or the file cannot be written (checked first).
+        TraceError: the file cannot be written after all (a full disk); nothing is written.
+    """
+    _validate(model_name, out_path, 1, seed, True, act_bits, weight_bits, None)
+    train_size, _ = digits_split_sizes()
+    samples = training.epochs * train_size
+    rng = np.random.default_rng(seed)
+    # The network's shape (its weights come from ``rng`` in train_analog).
+    shape = build_model(model_name, np.random.default_rng(0))
+    header = {
+        "model": model_name,
+        "samples": samples,
+        "seed": seed,
+        "network": {
+            "input_shape": list(shape.input_shape),
+            "weight_bits": weight_bits,
+            "act_bits": act_bits,
+            "layers": shape.spec(),
+        },
+        "meta": {
+            "training": {
+                "algorithm": training.algorithm,
+                "params": _plain_params(training.params),
+                "epochs": training.epochs,
+                "lr": training.lr,
+                "batch_size": training.batch_size,
+                "devices": {
+                    "multilevel": _plain_params(multilevel),
+                    "soft_bounds": _plain_params(soft_bounds),
+                },
+            },
+            "inputs": f"{DIGITS_DATASET} training split ({train_size} images), reshuffled "
+            "every epoch; one trace sample per training sample",
+            "activations": _QUANTISATION_NOTE + "; errors (backward) likewise, magnitudes",
+        },
+    }
+    try:
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WorkloadError(f"out_path: cannot create '{Path(out_path).parent}': {error}") from None
+    with threadpool_limits(limits=1, user_api="blas"), TraceWriter(
+        out_path, header, version=3
+    ) as writer:
+        result = train_analog(
+            model_name, training, rng=rng, multilevel=multilevel, soft_bounds=soft_bounds,
+            sink=writer.write, act_bits=act_bits,
+        )
+        records = writer.records
+    return TrainingExport(os.fspath(out_path), records, result)
+
+
+def _plain_params(params: Any) -> dict[str, Any]:
+    """A parameters dataclass as JSON-ready values (nested ones too)."""
+    return {
+        key: _plain_params(value) if dataclasses.is_dataclass(value) else value
+        for key, value in dataclasses.asdict(params).items()
+    }
