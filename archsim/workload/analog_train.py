@@ -266,7 +266,7 @@ def update_records(layer: str, rows: int, cols: int, work: UpdateWork) -> list[d
     * ``outer`` on A or W: its pulse trains. The work gives the trains' number and total
       slots; they are written as at most two records of whole slot counts (``q`` and ``q +
       1``) whose slots and pulses add up to the work's;
-    * ``transfer``: the row reads that wrote W (with their train) and those that did not;
+    * ``transfer``: the row reads of A, each written back into W with one pulse slot;
     * a mixed-precision pulse-mode write (pulses, no verify reads, no cells programmed by
       write-and-verify) is ``rounds`` single-slot trains on W, a row at a time; a
       write-and-verify write is a ``write`` record.
@@ -279,14 +279,10 @@ def update_records(layer: str, rows: int, cols: int, work: UpdateWork) -> list[d
         records.extend(_trains(base, rows, cols, work.array, work.vectors, work.pulse_slots,
                                work.pulses))
     if work.transfer_reads:
-        written = work.transfer_writes
-        if written:
-            records.append({**base, "kind": "transfer", "reads": written, "input_bits": 1,
-                            "bit_length": work.transfer_bit_length,
-                            "pulses": work.transfer_pulses})
-        if work.transfer_reads > written:
-            records.append({**base, "kind": "transfer", "reads": work.transfer_reads - written,
-                            "input_bits": 1, "bit_length": 0, "pulses": 0})
+        # A transfer writes the row it read with one pulse slot (its devices with |H| >= 1
+        # fire), spent whether or not any fires, as Rasch et al.'s Table 1 counts it.
+        records.append({**base, "kind": "transfer", "reads": work.transfer_reads,
+                        "input_bits": 1, "bit_length": 1, "pulses": work.transfer_pulses})
     if work.cells:
         if work.verify_reads == 0 and work.array == "" and work.write_pulses and work.rounds:
             records.extend(_trains(base, rows, cols, "W", work.rounds, work.rounds,
