@@ -13,7 +13,9 @@
   :mod:`~archsim.hw.controller` (the RISC-V-like in-order cores),
   :mod:`~archsim.hw.digital` (the vector units), :mod:`~archsim.hw.crossbar_group` (the
   arrays that step together, a SimPy process with a job port),
-  :mod:`~archsim.hw.network_interface` (activations cut into packets, sent and received);
+  :mod:`~archsim.hw.network_interface` (activations cut into packets, sent and received),
+  :mod:`~archsim.hw.training` (pulse drivers, the update's digital unit, the
+  write-and-verify engine);
 * :mod:`~archsim.hw.noc` — the network-on-chip: topology and hop table, deterministic routing,
   packet format, and the SimPy network of routers and links with credit flow control.
 

@@ -3,6 +3,7 @@
 * :mod:`~archsim.report.report` — :class:`Report` and :func:`build_report`;
 * :mod:`~archsim.report.summary` — console summaries, with one formatter for every figure;
 * :mod:`~archsim.report.scrramble` — the ScRRAMBLe section of ``archsim scrramble``;
+* :mod:`~archsim.report.training` — the training section of a run with training units;
 * :mod:`~archsim.report.plots`, :mod:`~archsim.report.plot_cli` — figures;
 * :mod:`~archsim.report.timeline` — Chrome Trace Event JSON of a recorded timeline.
 """
