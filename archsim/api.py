@@ -361,6 +361,17 @@ def program(
     )
 
 
+#: The config field behind each parameter of the functional model that a config gives.
+_SPEC_FIELDS = {
+    "array_rows": "tile.crossbar.rows", "array_cols": "tile.crossbar.cols",
+    "cell_bits": "tile.crossbar.cell_bits", "signed_weights": "tile.crossbar.signed_weights",
+    "dac_bits": "tile.dac.bits", "adc_bits": "tile.adc.bits",
+    "adc_accumulate": "tile.adc.accumulate", "columns_per_adc": "tile.adc.columns_per_adc",
+    "g_min_s": "device.g_min", "g_max_s": "device.g_max",
+    "program_noise": "device.program_noise", "read_noise": "device.read_noise",
+}
+
+
 def accuracy(
     config: Config,
     model: str,
@@ -416,11 +427,19 @@ def accuracy(
         raise WorkloadError(
             f"calibration_samples: must be an integer 1..4096, got {calibration_samples!r}"
         )
-    spec = AnalogSpec.from_tile(
-        tile, weight_bits=weight_bits, act_bits=act_bits, adc_range=adc_range,
-        g_min_s=device.g_min, g_max_s=device.g_max, program_noise=device.program_noise,
-        read_noise=device.read_noise,
-    )
+    try:
+        spec = AnalogSpec.from_tile(
+            tile, weight_bits=weight_bits, act_bits=act_bits, adc_range=adc_range,
+            g_min_s=device.g_min, g_max_s=device.g_max, program_noise=device.program_noise,
+            read_noise=device.read_noise,
+        )
+    except WorkloadError as error:
+        # A parameter the config gave is named by its config path, with the file.
+        name, _, rest = str(error).partition(": ")
+        path = _SPEC_FIELDS.get(name)
+        if path is None:
+            raise
+        raise ConfigError(f"{prefix}{path}: {rest}") from None
     rng = np.random.default_rng(seed)
     with threadpool_limits(limits=1, user_api="blas"):
         trained = train_zoo(model, rng, epochs=epochs)

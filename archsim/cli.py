@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import logging
 import sys
 import tempfile
@@ -560,6 +561,20 @@ def _cmd_trace_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_plot_dir(text: str) -> None:
+    """Refuse a plot folder that could not be made, before hours of training."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ArchsimError(f"--plots: '{text}' exists and is not a directory")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ArchsimError(f"--plots: '{existing}' is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ArchsimError(f"--plots: cannot write to '{existing}' (permission denied)")
+
+
 def _train_trace(args: argparse.Namespace) -> int:
     """``trace export --train --algorithm``: train on analog arrays, trace every step."""
     from archsim import api
@@ -571,8 +586,8 @@ def _train_trace(args: argparse.Namespace) -> int:
             "--samples: a training trace holds every training sample (epochs x the training "
             "split); use --epochs"
         )
-    if args.plots is not None and Path(args.plots).exists() and not Path(args.plots).is_dir():
-        raise ArchsimError(f"--plots: '{args.plots}' exists and is not a directory")
+    if args.plots is not None:
+        _check_plot_dir(args.plots)
     done = api.train(
         args.model, args.algorithm, args.out, config=args.config, seed=args.seed,
         epochs=args.epochs, lr=args.lr,

@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_MULTILEVEL",
     "DEFAULT_SOFT_BOUNDS",
     "LayerWear",
+    "MAX_LR",
     "Wear",
     "default_training",
     "devices_from_config",
@@ -80,6 +81,10 @@ up/down asymmetry 0.1) at 100 states (archsim/REFERENCES.md [Rasch2024])."""
 DEFAULT_MULTILEVEL = MultiLevelParams()
 """The multi-level cell when no config gives one: Wu et al. 2023's b-RRAM, 4-40 uS in 128
 levels, at most 2 trials per write (archsim/REFERENCES.md [Wu2023])."""
+
+#: Largest learning rate: far above any that trains (0.01-1 do), low enough that the pulse
+#: counts and accumulators it scales stay finite.
+MAX_LR = 1000.0
 
 #: Trainable zoo models (the ones with an offline data set).
 _MODELS = ("mlp", "lenet-wu")
@@ -120,8 +125,8 @@ class AnalogTraining:
             1 <= self.epochs <= MAX_EPOCHS
         ):
             raise WorkloadError(f"epochs: must be an integer 1..{MAX_EPOCHS}, got {self.epochs!r}")
-        if not (isinstance(self.lr, (int, float)) and np.isfinite(self.lr) and self.lr > 0):
-            raise WorkloadError(f"lr: must be a finite number > 0, got {self.lr!r}")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= MAX_LR):
+            raise WorkloadError(f"lr: must be a number in (0, {MAX_LR:g}], got {self.lr!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not (
             1 <= self.batch_size <= 4096
         ):

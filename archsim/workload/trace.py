@@ -585,6 +585,11 @@ def _int_problem(value: object, lowest: int, highest: int, shown: str) -> str:
     return f"expected an integer >= {lowest}, got {_show(value)}"
 
 
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: "a forward", "an update"."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def _choices(values: Any) -> str:
     return ", ".join(repr(value) for value in values)
 
@@ -700,6 +705,8 @@ class _RecordChecker:
                 f"expected at most blocks_total ({values['blocks_total']}), "
                 f"got {values['blocks_nonzero']}",
             )
+        if spec.phase == "update" and spec.kind in _BOUNDED_UPDATES and not compiled.defaults:
+            _check_update(spec.kind, values, layer)
         self._samples_seen = sample + 1
         self._step = step
         if compiled.defaults:
@@ -797,9 +804,11 @@ class _RecordChecker:
         needed = ", ".join(order[1:])
         for key in order:
             if key not in obj:
-                raise _Invalid(key, f"missing (a {spec.phase} {spec.kind} record needs {needed})")
+                raise _Invalid(
+                    key, f"missing ({_a(spec.phase)} {spec.kind} record needs {needed})"
+                )
         extra = sorted(str(key) for key in obj.keys() - set(order))
-        raise _Invalid(extra[0], f"unexpected in a {spec.phase} {spec.kind} record")
+        raise _Invalid(extra[0], f"unexpected in {_a(spec.phase)} {spec.kind} record")
 
     def _diagnose_sample(self, sample: object) -> NoReturn:
         if type(sample) is not int or sample < 0:
@@ -826,8 +835,48 @@ class _RecordChecker:
         kinds = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
         raise _Invalid(
             "layer",
-            f"a {spec.phase} {spec.kind} record needs a {kinds} layer; '{name}' is {layer.kind}",
+            f"{_a(spec.phase)} {spec.kind} record needs a {kinds} layer; '{name}' is "
+            f"{layer.kind}",
         )
+
+
+#: Update kinds whose counts bound each other (:func:`_check_update`).
+_BOUNDED_UPDATES: Final = frozenset({"outer", "transfer", "write"})
+
+
+def _check_update(kind: str, values: dict[str, Any], layer: LayerSpec) -> None:
+    """Cross-field bounds of an update record: no more pulses than its trains can apply, and
+    a write's rounds between one per pulse and none without pulses."""
+    pulses = values["pulses"]
+    if kind == "outer":
+        most = values["vectors"] * values["bit_length"] * layer.rows * layer.cols
+        if pulses > most:
+            raise _Invalid(
+                "pulses",
+                f"expected at most vectors x bit_length x rows x cols ({most}: one per "
+                f"device and slot), got {pulses}",
+            )
+    elif kind == "transfer":
+        most = values["reads"] * values["bit_length"] * layer.cols
+        if pulses > most:
+            raise _Invalid(
+                "pulses",
+                f"expected at most reads x bit_length x cols ({most}: one per device of the "
+                f"rows written and slot), got {pulses}",
+            )
+    else:
+        rounds = values.get("rounds")
+        if pulses < values["cells"]:
+            raise _Invalid(
+                "pulses", f"expected at least cells ({values['cells']}: one per cell "
+                f"programmed), got {pulses}"
+            )
+        low = 1 if pulses else 0
+        if rounds is not None and not low <= rounds <= pulses:
+            raise _Invalid(
+                "rounds", f"expected {low}..{pulses} (a round applies at least one of the "
+                f"{pulses} pulses), got {rounds}"
+            )
 
 
 def _check_end(obj: dict[str, Any], records: int) -> None:

@@ -843,7 +843,7 @@ def test_version_2_update_records_read_in_their_old_shape(tmp_path: Path) -> Non
     outer, write = records[-2:]
     assert (outer.bit_length, outer.pulses, outer.array) == (1, 0, "W")
     assert (write.cells, write.pulses, write.verify_reads, write.rounds) == (18, 40, 40, None)
-    with pytest.raises(TraceError, match="field 'array': unexpected in a update outer"):
+    with pytest.raises(TraceError, match="field 'array': unexpected in an update outer"):
         write_trace(tmp_path / "x.jsonl", _forward_only(0) + [sample_records(0)[-6]],
                     header=make_header(1), version=2)
 
