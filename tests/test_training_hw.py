@@ -81,14 +81,15 @@ def test_update_records_take_their_closed_form_times(tmp_path):
 
 
 def test_write_and_verify_by_row_or_by_cell(tmp_path):
-    """A write takes rounds x (pulse + verify) with rows programmed together, every pulse and
-    verify read in turn otherwise; a write without verify reads only its pulses."""
+    """A write takes rounds x (pulse slots + verify) with rows programmed together (two pulse
+    slots a round on this config: its SET and RESET pulses one after the other), every pulse
+    and verify read in turn otherwise; a write without verify reads only its pulses."""
     write = {"kind": "write", "cells": 100, "pulses": 130, "verify_reads": 130, "rounds": 9}
     blind = {"kind": "write", "cells": 100, "pulses": 100, "verify_reads": 0, "rounds": 4}
     trace = training_trace(tmp_path / "t.jsonl", [[write], [blind]], rows=64, cols=10)
     rows = api.run(WU, trace)
     cells = api.run(WU, trace, overrides=["training.write_verify.parallel=cell"])
-    assert phase_cycles(rows, "update") == 9 * (10 + 10) + 4 * 10
+    assert phase_cycles(rows, "update") == 9 * (2 * 10 + 10) + 4 * 2 * 10
     assert phase_cycles(cells, "update") == 130 * 10 + 130 * 10 + 100 * 10
     counts = rows["statistics"]
     assert counts["cell_writes"]["total"] == 200
@@ -162,8 +163,29 @@ def test_the_report_has_a_training_section(tmp_path):
     assert math.isclose(times["total"], report["latency_s"]["mean"], rel_tol=1e-12)
     assert set(times) == {"forward", "backward", "update", "total"}
     wear = section["wear"]["fc1"]
-    devices = 64 * 10 * 2  # differential pairs
-    assert wear["devices_w"] == devices
-    assert wear["pulses_a_per_device"] == 2 * 640 / devices
-    assert wear["writes_per_weight"] == 2 * 64 / (64 * 10)
-    assert wear["lifetime_samples"] == pytest.approx(1e6 / (640 / devices))
+    weights = 64 * 10  # one device per weight in W and in A, as the trace counts them
+    assert wear["weights"] == weights
+    assert wear["pulses_a_per_device"] == 2 * 640 / weights
+    assert wear["programmed_per_weight"] == 2 * 64 / weights
+    assert wear["lifetime_samples"] == pytest.approx(1e6 / (640 / weights))
+
+
+def test_a_transfer_reads_one_row_block_and_writes_one_row_in_each_copy(tmp_path):
+    """A 512 x 512 layer on 256 x 256 arrays is 2 row blocks x 2 column blocks. A one-hot
+    read of a row of A activates the 2 arrays of one row block (512 columns converted), and
+    writing the row back drives one row in each of them and their 512 columns; with 2 copies
+    of the layer, the write-back drives and pulses both copies of W, the read one A."""
+    transfer = {"kind": "transfer", "reads": 3, "input_bits": 1, "bit_length": 1,
+                "pulses": 100}
+    trace = training_trace(tmp_path / "t.jsonl", [[transfer]])
+    size = ["tile.crossbar.rows=256", "tile.crossbar.cols=256", "chip.tiles=8"]
+    for copies in (1, 2):
+        config = load_hardware(RASCH, [*size, f"mapping.copies={{fc1: {copies}}}"])
+        result = simulate(config, trace)
+        update = {c.kind: c.actions_by_phase.get("update", {}) for c in result.components}
+        assert update["adc"]["adc.convert"] == 3 * 2 * 256
+        assert update["pulse"]["pulse.row_drive"] == 3 * 2 * copies
+        assert update["pulse"]["pulse.col_drive"] == 3 * 512 * copies
+        assert update["pulse"]["pulse.pulse"] == 100 * copies
+        stats = {s.name: s for s in result.statistics}
+        assert stats["pulses_w"].total == 100  # the trace's count, per logical weight

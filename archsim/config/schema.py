@@ -563,7 +563,7 @@ class UpdateDigitalConfig:
     flops_per_cycle: float = number(
         min=1e-6, max=1e12, doc="FLOPs the unit does per cycle (below 1 for a slow core)"
     )
-    arrays_per_unit: int = number(min=1, max=1 << 20, doc="layers sharing one unit")
+    arrays_per_unit: int = number(min=1, max=1 << 20, doc="arrays sharing one unit")
     memory_bits_per_cycle: int = number(
         min=0, max=1 << 40, doc="memory bandwidth, bits per cycle (0: memory time hidden)"
     )
@@ -602,8 +602,10 @@ class TrainingConfig:
 
     The backward pass's transposed MVM (``mvm_t``) runs on the layer's arrays with the error
     driven into the columns and the rows sensed: it costs what a forward operation on the
-    transposed array costs (the tile's converters serving the rows). A transfer's row read of
-    the gradient array costs one forward operation with the record's input bits.
+    transposed array costs (converters like the columns' serving the rows; one read for all
+    of a weight's slices, which a design with several cells per weight would have to read
+    one by one). A transfer's row read of the gradient array costs one forward operation,
+    with the record's input bits, of the arrays of one row block.
     """
 
     pulse: PulseConfig = field(metadata={"doc": "the parallel pulsed update"})

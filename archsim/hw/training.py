@@ -13,9 +13,12 @@ computing the cycles of one piece of work; none of them ticks.
   every slot, and each device pulsed is a ``pulse`` (archsim/REFERENCES.md [Rasch2024]).
 * :class:`UpdateDigital`: the digital unit that scales gradients, keeps the hidden matrix of
   TTv2 or the accumulator of mixed precision. ``arrays_per_unit`` arrays share one unit, each
-  with an equal share of its rate, as Rasch et al.'s Table 1 divides 0.7 TFLOPS over 4 arrays.
+  with an equal share of its rate, as Rasch et al.'s Table 1 divides 0.7 TFLOPS over 4 arrays:
+  a static time-slicing, so a layer gets its arrays' shares whether or not the others' are
+  busy, and concurrent layers never contend.
 * :class:`WriteVerifyEngine`: programs cells to targets, pulse by verify read (Wu et al. 2023
-  [Wu2023]): a row's cells together (``parallel: row``) or one cell at a time.
+  [Wu2023]): a row's cells together (``parallel: row``) or one cell at a time; it also writes
+  mixed precision's blind row-by-row pulses (no verify reads).
 """
 
 from __future__ import annotations
@@ -102,14 +105,19 @@ class WriteVerifyEngine(Component):
         self.pulse_cycles = wv.pulse_cycles
         self.verify_cycles = wv.verify_cycles
         self.row_parallel = wv.parallel == "row"
+        # A row's SET and RESET pulses share a slot, or take one each (training.pulse).
+        self.phases = 2 if config.pulse.polarities == "sequential" else 1
         self.declare("pulse", wv.energy.pulse, "one SET or RESET pulse on one cell")
         self.declare("verify", wv.energy.verify, "one verify read of one cell")
 
-    def cycles(self, cells: int, pulses: int, verify_reads: int, rounds: int | None) -> int:
-        """Cycles of one write: ``rounds`` pulse-and-verify rounds of a row in parallel, or
-        every pulse and verify read in turn (``parallel: cell``, or rounds unknown)."""
+    def cycles(self, pulses: int, verify_reads: int, rounds: int | None) -> int:
+        """Cycles of one write: ``rounds`` rounds of a row in parallel, each its pulse slot
+        (two with ``polarities: sequential``: the row's SET pulses, then its RESET pulses)
+        and a verify read when the write verifies; or, one cell at a time (``parallel:
+        cell``, or rounds unknown), every pulse and verify read in turn."""
         if self.row_parallel and rounds is not None:
-            return rounds * (self.pulse_cycles + (self.verify_cycles if verify_reads else 0))
+            verify = self.verify_cycles if verify_reads else 0
+            return rounds * (self.phases * self.pulse_cycles + verify)
         return pulses * self.pulse_cycles + verify_reads * self.verify_cycles
 
     def charge(self, pulses: int, verify_reads: int, cycles: int, phase: str) -> None:

@@ -63,10 +63,10 @@ def _training(report: Mapping[str, Any]) -> list[str]:
     for name, wear in section["wear"].items():
         lifetime = wear["lifetime_samples"]
         lines.append(
-            f"    {name:<9}{number(wear['writes_per_weight'])} writes per weight, pulses per "
-            f"device W {number(wear['pulses_w_per_device'])}, A "
-            f"{number(wear['pulses_a_per_device'])}"
-            + ("" if lifetime is None else f", lifetime {number(lifetime)} samples")
+            f"    {name:<9}pulses per device W {number(wear['pulses_w_per_device'])}, A "
+            f"{number(wear['pulses_a_per_device'])}; cells programmed per weight "
+            f"{number(wear['programmed_per_weight'])}"
+            + ("" if lifetime is None else f"; lifetime {number(lifetime)} samples")
         )
     return lines
 

@@ -4,9 +4,10 @@ Built by :func:`archsim.report.build_report` for a run on a chip with training u
 (:class:`~archsim.sim.result.TrainingResult`). Per training sample: the time of each phase
 (the ``time_*`` statistics of its records; in layer-sequential mode they sum to the sample's
 latency), its energy by component kind, and the update's work (pulses on W and A, transfer
-row reads, cells written, FLOPs). Per matrix layer, the wear of its devices: pulses per
-device of W and of A, programming events per weight, and the samples until the mean device
-of the most worn array reaches the config's endurance.
+row reads, cells written, FLOPs). Per matrix layer, the wear of its devices, one device per
+weight in W and in A as a training trace counts them: pulses per device of W (its
+programming pulses included) and of A, cells programmed by write-and-verify per weight, and
+the samples until the mean device of the more worn array reaches the config's endurance.
 """
 
 from __future__ import annotations
@@ -46,24 +47,24 @@ def training_section(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
         phase: {k: v / samples for k, v in energy.by_phase_component_j.get(phase, {}).items()}
         for phase in energy.by_phase_component_j
     }
-    weights = {layer.name: layer.rows * layer.cols for layer in result.layers}
     layers = {}
-    for name, devices in training.devices.items():
+    for layer in result.layers:
+        weights = layer.rows * layer.cols
+        name = layer.name
         pulses_w = stats["pulses_w"].by_group.get(name, 0)
         pulses_a = stats["pulses_a"].by_group.get(name, 0)
-        writes = stats["cell_writes"].by_group.get(name, 0)
+        programmed = stats["cell_writes"].by_group.get(name, 0)
         write_pulses = stats["write_pulses"].by_group.get(name, 0)
         # The worst array: W's pulses include its programming pulses.
-        worst = max(pulses_w + write_pulses, pulses_a) / max(1, devices) / samples
+        worst = max(pulses_w + write_pulses, pulses_a) / weights / samples
         lifetime = None
         if training.endurance_cycles is not None and worst > 0:
             lifetime = training.endurance_cycles / worst
         layers[name] = {
-            "weights": weights.get(name, 0),
-            "devices_w": devices,
-            "pulses_w_per_device": (pulses_w + write_pulses) / max(1, devices),
-            "pulses_a_per_device": pulses_a / max(1, devices),
-            "writes_per_weight": writes / max(1, weights.get(name, 0)),
+            "weights": weights,
+            "pulses_w_per_device": (pulses_w + write_pulses) / weights,
+            "pulses_a_per_device": pulses_a / weights,
+            "programmed_per_weight": programmed / weights,
             "lifetime_samples": lifetime,
         }
     return {

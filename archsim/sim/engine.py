@@ -655,14 +655,4 @@ def _training_result(system: System) -> TrainingResult | None:
     training = system.config.training
     if system.training is None or training is None:
         return None
-    layers = system.mapping.layers if system.mapping is not None else {}
-    return TrainingResult(
-        endurance_cycles=training.endurance_cycles,
-        devices=MappingProxyType({
-            name: layer.layout.rows * layer.layout.cols * layer.layout.physical_cols_per_output
-            for name, layer in layers.items()
-        }),
-    )
-
-
-__all__ += ["component_result", "sim_result"]
+    return TrainingResult(endurance_cycles=training.endurance_cycles)

@@ -3,10 +3,10 @@
 A :class:`Handler` executes the records of one (phase, kind) on one layer, as a SimPy process
 body over the units of a :class:`~archsim.hw.system.System`. A :class:`Handlers` registry maps
 ``(phase, kind)`` to the factory that makes a layer's handler; the engine looks each record up
-there and never needs to know what a kind means. Adding a kind of work (``backward``/``mvm_t``,
-``update``/``outer``, a sparse unit's ``mvm``) is registering a handler::
+there and never needs to know what a kind means. Adding a kind of work (a sparse unit's
+``mvm``, a new update) is registering a handler::
 
-    handlers = default_handlers().register("backward", "mvm_t", MyBackward)
+    handlers = default_handlers().register("forward", "mvm", SparseForward)
     simulate(config, trace, handlers=handlers)
 
 A record whose (phase, kind) has no handler stops the run with one

@@ -154,11 +154,9 @@ class TrafficResult:
 @dataclass(frozen=True)
 class TrainingResult:
     """What a chip with training units adds to a run's result: the endurance of its devices
-    (pulses a device survives; None: not given) and, per mapped layer, the devices of its
-    weight arrays W (weights x cells per weight; its gradient arrays A have as many)."""
+    (pulses a device survives; None: not given)."""
 
     endurance_cycles: float | None
-    devices: Mapping[str, int]
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,18 @@ with one line saying the config has no ``training`` section.
 * ``update`` ``outer`` (:class:`PulsedUpdate`): ``vectors`` pulse trains of ``bit_length``
   slots on every array of the layer at once (:class:`~archsim.hw.training.PulseDrivers`).
 * ``update`` ``transfer`` (:class:`Transfer`): ``reads`` row reads of the gradient arrays,
-  one forward operation each with the record's input bits, then the pulse train that writes
-  the rows read into W.
+  each a forward operation (with the record's input bits) of the arrays of one row block,
+  then the pulse train that writes the row into W.
 * ``update`` ``digital`` (:class:`DigitalUpdate`): the layer's share of the update's digital
   units (:class:`~archsim.hw.training.UpdateDigital`).
 * ``update`` ``write`` (:class:`ProgramWrite`): the write-and-verify engine
   (:class:`~archsim.hw.training.WriteVerifyEngine`).
 
-Work on the weight arrays W (pulses to W, a transfer's write, programming) holds the layer's
-crossbar groups, so a pipelined run's next forward pass waits for it; work only on the
-gradient arrays A (pulses to A) and digital work does not. The time of each update record is
+Work on the weight arrays W (pulses to W, programming) and a transfer (A's row read uses W's
+peripherals) holds the layer's crossbar groups, so a pipelined run's next forward pass waits
+for it; pulses to the gradient arrays A and digital work do not. Device pulses and
+programmed cells are charged once per copy of the layer (every copy of W is updated alike);
+the trace's counts, and the statistics, are per logical weight. The time of each update record is
 booked as the arrays' (``time_tile``) or the digital units' (``time_digital``) under phase
 ``update``; its counts go to the training statistics with the layer as their group.
 """
@@ -30,13 +32,14 @@ booked as the arrays' (``time_tile``) or the digital units' (``time_digital``) u
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import simpy
 
+from archsim.hw.digital import DIGITAL_KINDS
 from archsim.hw.tile import OpCost, Tile
 from archsim.hw.training import TrainingUnits
-from archsim.mapping.crossbar import CrossbarLayout
-from archsim.hw.digital import DIGITAL_KINDS
+from archsim.mapping.crossbar import CrossbarLayout, CrossbarSlot
 from archsim.sim.handlers import (
     DigitalOp,
     Handler,
@@ -45,6 +48,7 @@ from archsim.sim.handlers import (
     Process,
     Simulation,
 )
+from archsim.stats import CHIP
 from archsim.workload.trace import LayerSpec, OpRecord
 
 __all__ = [
@@ -85,8 +89,31 @@ class MatrixBackward(MatrixForward):
         return ()
 
 
+@dataclass(frozen=True)
+class _Drive:
+    """What a pulse train drives on some of a layer's arrays: their number, the rows and the
+    physical columns holding weights."""
+
+    arrays: int
+    rows: int
+    cols: int
+
+
+def _drive(slots: list[tuple[CrossbarLayout, CrossbarSlot]], per_output: int) -> _Drive:
+    return _Drive(
+        arrays=len({id(layout) for layout, _ in slots}),
+        rows=sum(slot.rows for _, slot in slots),
+        cols=sum((slot.col_stop - slot.col_start) * per_output for _, slot in slots),
+    )
+
+
 class _UpdateHandler(Handler):
-    """An update record on a mapped layer: its arrays, their drivers' sizes, the units."""
+    """An update record on a mapped layer: its arrays, what their drivers drive, the units.
+
+    W is the layer's weight arrays, every copy (an update is applied to each copy alike, so
+    its device pulses and programmed cells are charged once per copy); the gradient array A
+    is one copy laid out as W's first (copies only multiply the forward throughput).
+    """
 
     def __init__(self, sim: Simulation, layer: LayerSpec, units: TrainingUnits) -> None:
         super().__init__(sim, layer)
@@ -96,11 +123,28 @@ class _UpdateHandler(Handler):
         self.units = units
         self.group_name = mapping.group
         self.groups = system.crossbar_groups[layer.name]
-        layouts = [lay for placed in mapping.groups for lay in placed.layouts]
-        #: the layer's arrays, and the rows and columns they drive for a pulse train
-        self.arrays = len(layouts)
-        self.rows = sum(lay.rows_used for lay in layouts)
-        self.cols = sum(lay.cols_used for lay in layouts)
+        self.kind = system.group(mapping.group).kind
+        self.copies = mapping.layout.copies
+        per_output = mapping.layout.physical_cols_per_output
+        placed = [
+            (layout, crossbar, slot)
+            for group in mapping.groups
+            for layout, crossbar in zip(group.layouts, group.crossbars)
+            for slot in layout.slots
+        ]
+        #: the trains on W (every copy) and on A (the first copy)
+        self.w_drive = _drive([(lay, slot) for lay, _, slot in placed], per_output)
+        self.a_drive = _drive([(lay, slot) for lay, _, slot in placed if slot.copy == 0],
+                              per_output)
+        # The arrays a one-hot read of A's first row reads: its first row block, and what
+        # writing one row back into each of those arrays drives.
+        block = [(lay, crossbar, slot) for lay, crossbar, slot in placed
+                 if slot.copy == 0 and slot.row_start == 0]
+        self.row_block = tuple((lay, system.tile_of(crossbar)) for lay, crossbar, _ in block)
+        self.row_write = _Drive(
+            len(block), len(block),
+            sum((slot.col_stop - slot.col_start) * per_output for _, _, slot in block),
+        )
 
     @classmethod
     def create(cls, sim: Simulation, layer: LayerSpec) -> _UpdateHandler | None:
@@ -109,7 +153,8 @@ class _UpdateHandler(Handler):
         return None if units is None else cls(sim, layer, units)
 
     def hold_arrays(self, cycles: int) -> Process:
-        """Occupy every crossbar group of the layer for ``cycles`` (work on W)."""
+        """Occupy every crossbar group of the layer for ``cycles`` (work on W, or on A, whose
+        peripherals are W's)."""
         env = self.sim.env
         if len(self.groups) == 1:
             yield self.groups[0].submit(1, cycles)
@@ -128,17 +173,19 @@ class PulsedUpdate(_UpdateHandler):
         """Apply ``vectors`` trains of ``bit_length`` slots; count the devices pulsed."""
         pulses = self.units.pulses
         cycles = record.vectors * pulses.train_cycles(record.bit_length)
-        if record.array == "W":
+        on_w = record.array == "W"
+        if on_w:
             yield from self.hold_arrays(cycles)
         else:
             yield self.wait(cycles)
+        drive, copies = (self.w_drive, self.copies) if on_w else (self.a_drive, 1)
         pulses.charge(
-            record.vectors, record.bit_length, self.rows, self.cols, record.pulses,
-            self.arrays, record.phase,
+            record.vectors, record.bit_length, drive.rows, drive.cols,
+            record.pulses * copies, drive.arrays, record.phase,
         )
         stats = self.sim.stats
         stats.time_tile.add(cycles, record.phase, self.group_name)
-        counter = stats.pulses_w if record.array == "W" else stats.pulses_a
+        counter = stats.pulses_w if on_w else stats.pulses_a
         counter.add(record.pulses, record.phase, self.layer.name)
 
     def size(self, record: OpRecord) -> int:
@@ -147,52 +194,39 @@ class PulsedUpdate(_UpdateHandler):
 
 
 class Transfer(_UpdateHandler):
-    """``transfer`` records: row reads of A, then the pulses that write them into W."""
+    """``transfer`` records: one-hot row reads of A, each a forward operation of the arrays
+    of one row block, then the row written into W (each copy) with ``bit_length`` slots."""
 
     def __init__(self, sim: Simulation, layer: LayerSpec, units: TrainingUnits) -> None:
         super().__init__(sim, layer, units)
-        system = sim.system
-        assert system.mapping is not None
-        mapping = system.mapping.layers[layer.name]
-        kind = system.group(mapping.group).kind
-        self._kind = kind
         self._costs: dict[int, OpCost] = {}
-        self._placed = tuple(
-            (lay, system.tile_of(crossbar))
-            for placed in mapping.groups
-            for lay, crossbar in zip(placed.layouts, placed.crossbars)
-        )
 
     def read_cost(self, input_bits: int) -> OpCost:
-        """One row read of every gradient array of the layer (a forward operation each, in
-        parallel): the same as the weight arrays', A being laid out as W."""
+        """One row read of A: the arrays of one row block, in parallel."""
         cost = self._costs.get(input_bits)
         if cost is None:
             cost = OpCost.together(
-                self._kind.op_cost(lay, input_bits, tile) for lay, tile in self._placed
+                self.kind.op_cost(lay, input_bits, tile) for lay, tile in self.row_block
             )
-            if not self._kind.STATEFUL:
+            if not self.kind.STATEFUL:
                 self._costs[input_bits] = cost
         return cost
 
     def execute(self, record: OpRecord) -> Process:
-        """Read ``reads`` rows of A, then pulse them into W (``bit_length`` slots each)."""
+        """Read ``reads`` rows of A, then pulse each into W."""
         units, phase = self.units, record.phase
         cost = self.read_cost(record.input_bits)
-        read_cycles = record.reads * cost.cycles
-        write_cycles = record.reads * units.pulses.train_cycles(record.bit_length)
-        yield self.wait(read_cycles)
-        if write_cycles:
-            yield from self.hold_arrays(write_cycles)
-        self._kind.charge(cost, record.reads, phase)
-        # Each read row is written back into one row of each array of W: one row driver
-        # per array, every column.
+        cycles = record.reads * (cost.cycles + units.pulses.train_cycles(record.bit_length))
+        yield from self.hold_arrays(cycles)
+        self.kind.charge(cost, record.reads, phase)
+        drive = self.row_write
         units.pulses.charge(
-            record.reads, record.bit_length, self.arrays, self.cols, record.pulses,
-            self.arrays, phase,
+            record.reads, record.bit_length, drive.rows * self.copies,
+            drive.cols * self.copies, record.pulses * self.copies, drive.arrays * self.copies,
+            phase,
         )
         stats = self.sim.stats
-        stats.time_tile.add(read_cycles + write_cycles, phase, self.group_name)
+        stats.time_tile.add(cycles, phase, self.group_name)
         stats.row_reads.add(record.reads, phase, self.layer.name)
         stats.pulses_w.add(record.pulses, phase, self.layer.name)
 
@@ -207,12 +241,13 @@ class DigitalUpdate(_UpdateHandler):
     def execute(self, record: OpRecord) -> Process:
         """Run ``flops`` operations and move ``bits`` on the layer's share."""
         digital = self.units.digital
-        cycles = digital.cycles(record.flops, record.bits, self.arrays)
+        arrays = self.w_drive.arrays
+        cycles = digital.cycles(record.flops, record.bits, arrays)
         if cycles:
             yield self.wait(cycles)
-        digital.charge(record.flops, record.bits, cycles, self.arrays, record.phase)
+        digital.charge(record.flops, record.bits, cycles, arrays, record.phase)
         stats = self.sim.stats
-        stats.time_digital.add(cycles, record.phase, "chip")
+        stats.time_digital.add(cycles, record.phase, CHIP)
         stats.flops.add(record.flops, record.phase, self.layer.name)
         stats.memory_bits.add(record.bits, record.phase, self.layer.name)
 
@@ -222,15 +257,17 @@ class DigitalUpdate(_UpdateHandler):
 
 
 class ProgramWrite(_UpdateHandler):
-    """``write`` records: cells programmed by write-and-verify on the layer's arrays."""
+    """``write`` records: cells programmed by write-and-verify on the layer's W (each copy)."""
 
     def execute(self, record: OpRecord) -> Process:
         """Program ``cells`` with ``pulses`` pulses and ``verify_reads`` verify reads."""
         engine = self.units.write_verify
-        cycles = engine.cycles(record.cells, record.pulses, record.verify_reads, record.rounds)
+        cycles = engine.cycles(record.pulses, record.verify_reads, record.rounds)
         if cycles:
             yield from self.hold_arrays(cycles)
-        engine.charge(record.pulses, record.verify_reads, cycles, record.phase)
+        copies = self.copies
+        engine.charge(record.pulses * copies, record.verify_reads * copies, cycles,
+                      record.phase)
         stats = self.sim.stats
         stats.time_tile.add(cycles, record.phase, self.group_name)
         stats.cell_writes.add(record.cells, record.phase, self.layer.name)

@@ -277,9 +277,8 @@ def update_records(layer: str, rows: int, cols: int, work: UpdateWork) -> list[d
       slots; they are written as at most two records of whole slot counts (``q`` and ``q +
       1``) whose slots and pulses add up to the work's;
     * ``transfer``: the row reads of A, each written back into W with one pulse slot;
-    * a mixed-precision pulse-mode write (pulses, no verify reads, no cells programmed by
-      write-and-verify) is ``rounds`` single-slot trains on W, a row at a time; a
-      write-and-verify write is a ``write`` record.
+    * ``write``: cells programmed, by write-and-verify or (mixed precision's pulse mode) by
+      blind pulses a row at a time, with no verify reads.
     """
     base = {"phase": "update", "layer": layer}
     records: list[dict[str, Any]] = []
@@ -294,13 +293,9 @@ def update_records(layer: str, rows: int, cols: int, work: UpdateWork) -> list[d
         records.append({**base, "kind": "transfer", "reads": work.transfer_reads,
                         "input_bits": 1, "bit_length": 1, "pulses": work.transfer_pulses})
     if work.cells:
-        if work.verify_reads == 0 and work.array == "" and work.write_pulses and work.rounds:
-            records.extend(_trains(base, rows, cols, "W", work.rounds, work.rounds,
-                                   work.write_pulses))
-        else:
-            records.append({**base, "kind": "write", "cells": work.cells,
-                            "pulses": work.write_pulses, "verify_reads": work.verify_reads,
-                            "rounds": work.rounds})
+        records.append({**base, "kind": "write", "cells": work.cells,
+                        "pulses": work.write_pulses, "verify_reads": work.verify_reads,
+                        "rounds": work.rounds})
     return records
 
 

@@ -9,8 +9,8 @@ precision (MP) writes W once per batch of B samples, row by row, one pulse slot 
 (:mod:`archsim.workload.analog_update`) on a stream of random samples, so that the FLOPs,
 pulses and transfer reads are the algorithm's own counts, and it makes the assumptions hold by
 construction: the pulsed algorithms' learning rate onto their array is large enough that every
-train is clipped to ``l`` slots, and MP's write of a batch is N single-slot trains on W (its
-pulse count the algorithm's). Simulating it (``archsim run hw_configs/rasch2024_table1.yaml``)
+train is clipped to ``l`` slots, and MP's write of a batch takes one pulse slot per row, N
+rounds (its cells and pulses the algorithm's). Simulating it (``archsim run hw_configs/rasch2024_table1.yaml``)
 gives the update time per sample that Table 1 prints.
 """
 
@@ -69,7 +69,7 @@ def table1_trace(
 
     Per sample: the forward ``mvm`` and backward ``mvm_t`` (statistics of the random input and
     error), then the algorithm's update records (:func:`~archsim.workload.analog_train.
-    update_records`); for ``mp``, a batch's write is ``n`` single-slot trains on W.
+    update_records`); for ``mp``, a batch's write is ``n`` rounds of one pulse slot.
 
     Args:
         path: The trace file.
@@ -148,8 +148,9 @@ def table1_trace(
 
 def _mp_records(n: int, work: UpdateWork, batch: int, offset: int) -> list[dict[str, object]]:
     """MP's update records of sample ``offset`` of a batch: its share of the batch's digital
-    accumulation and, after the batch's last sample, the write as ``n`` single-slot trains on
-    W, one per row (Table 1's (N / B) t_pulse per sample)."""
+    accumulation and, after the batch's last sample, the write: the algorithm's cells and
+    pulses, applied a row at a time with one pulse slot per row (``n`` rounds, no verify
+    reads: Table 1's (N / B) t_pulse per sample)."""
     flops, flops_left = divmod(work.flops, batch)
     bits, bits_left = divmod(work.bits_moved, batch)
     last = offset == batch - 1
@@ -158,7 +159,7 @@ def _mp_records(n: int, work: UpdateWork, batch: int, offset: int) -> list[dict[
          "flops": flops + (flops_left if last else 0), "bits": bits + (bits_left if last else 0)},
     ]
     if last:
-        records.append({"phase": "update", "layer": "fc1", "kind": "outer", "vectors": n,
-                        "rows": n, "cols": n, "bit_length": 1, "pulses": work.write_pulses,
-                        "array": "W"})
+        records.append({"phase": "update", "layer": "fc1", "kind": "write",
+                        "cells": work.cells, "pulses": work.write_pulses, "verify_reads": 0,
+                        "rounds": n})
     return records

@@ -259,7 +259,8 @@ and reading (older versions: :data:`_RECORD_KINDS_SINCE` and :data:`_OLD_SHAPES`
 
 #: Record kinds whose fields changed: (last version of the old shape, its fields, the values
 #: its records take for the new fields). Version 2's outer product had no pulse train (read as
-#: one slot on W, pulses unknown) and its writes no rounds (read as one cell per round).
+#: one slot on W, pulses unknown) and its writes no rounds (read as programmed one cell at a
+#: time: rounds unknown).
 _OLD_SHAPES: Final = MappingProxyType({
     ("update", "outer"): (
         2, _fields(("vectors", _POSITIVE), ("rows", _POSITIVE), ("cols", _POSITIVE)),
@@ -267,7 +268,7 @@ _OLD_SHAPES: Final = MappingProxyType({
     ),
     ("update", "write"): (
         2, _fields(("cells", _COUNT), ("pulses", _COUNT), ("verify_reads", _COUNT)),
-        MappingProxyType({"rounds": None}),  # None: one round per cell
+        MappingProxyType({"rounds": None}),  # None: unknown, one cell at a time
     ),
 })
 
@@ -463,7 +464,7 @@ class OpRecord:
         verify_reads: write: verify reads performed in total.
         rounds: write: pulse-and-verify rounds when the cells of one row are programmed
             together (per row, its cell with the most trials; summed over rows). None (read
-            from a version 2 file): unknown, one round per cell.
+            from a version 2 file): unknown; the cells are programmed one at a time.
         bit_length: outer: pulse slots per train (the bit length l); transfer: pulse slots of
             W's update per row read (0: W not written).
         array: outer: the array the pulses go to, ``"W"`` (weights) or ``"A"`` (gradient

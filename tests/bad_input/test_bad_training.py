@@ -359,8 +359,8 @@ def test_absurd_update_records_run_in_closed_form(tmp_path, capsys):
     slots, about 7.7e9 years at 100 MHz), 2^40 write rounds, 2^40 FLOPs and bits. No record
     is simulated slot by slot: the run takes well under a few seconds and its times are exact
     integers (no float overflow or rounding).
-    On the training config: a slot is 10 cycles, both polarities; a write round 10 + 10
-    cycles; the digital unit 0.25 FLOP per cycle shared by 9 arrays, memory 32 bits per cycle,
+    On the training config: a slot is 10 cycles, both polarities; a write round two 10-cycle
+    pulse slots (SET, then RESET) and a 10-cycle verify read; the digital unit 0.25 FLOP per cycle shared by 9 arrays, memory 32 bits per cycle,
     and fc1 takes one array."""
     n = MAX_COUNT
     path = trace_file(tmp_path / "huge.jsonl", [
@@ -374,7 +374,7 @@ def test_absurd_update_records_run_in_closed_form(tmp_path, capsys):
     assert elapsed < 10, f"took {elapsed:.1f} s"
     stats = report["statistics"]
     assert stats["time_digital"]["by_phase"]["update"] == n * 9 * 4 + n // 32
-    assert stats["time_tile"]["by_phase"]["update"] == n * n * 10 * 2 + n * 20
+    assert stats["time_tile"]["by_phase"]["update"] == n * n * 10 * 2 + n * 30
     assert stats["pulses_a"]["by_phase"]["update"] == n
     assert stats["flops"]["by_phase"]["update"] == n
     # and on the command line: one report, no error
