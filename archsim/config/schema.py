@@ -552,10 +552,12 @@ class UpdateDigitalConfig:
     """The digital unit of the update (gradient scaling, the hidden matrix H of TTv2,
     mixed precision's accumulation): a FLOP rate shared by a number of arrays and its memory.
 
-    ``arrays_per_unit`` layers share one unit: each gets its own share of the unit's rate
-    (time-sliced, as Rasch et al.'s Table 1 divides 0.7 TFLOPS over 4 arrays), so ``flops`` of a
-    layer on ``a`` arrays take ``ceil(flops x arrays_per_unit / (flops_per_cycle x a))``
-    cycles. The memory
+    ``arrays_per_unit`` arrays share one unit. With ``share: arrays`` each array gets its own
+    share of the unit's rate (time-sliced, as Rasch et al.'s Table 1 divides 0.7 TFLOPS over 4
+    arrays), so ``flops`` of a layer on ``a`` arrays take ``ceil(flops x arrays_per_unit /
+    (flops_per_cycle x a))`` cycles; with ``share: layer`` a layer's update has a whole unit
+    (the units serve one layer at a time, as one core does between layer-sequential steps):
+    ``ceil(flops / flops_per_cycle)`` cycles. The memory
     traffic adds ``ceil(bits / memory_bits_per_cycle)`` cycles, or nothing when 0 (memory time
     hidden behind compute).
     """
@@ -564,6 +566,9 @@ class UpdateDigitalConfig:
         min=1e-6, max=1e12, doc="FLOPs the unit does per cycle (below 1 for a slow core)"
     )
     arrays_per_unit: int = number(min=1, max=1 << 20, doc="arrays sharing one unit")
+    share: Literal["arrays", "layer"] = field(
+        metadata={"doc": "each array gets its share of a unit's rate, or a layer a whole unit"}
+    )
     memory_bits_per_cycle: int = number(
         min=0, max=1 << 40, doc="memory bandwidth, bits per cycle (0: memory time hidden)"
     )

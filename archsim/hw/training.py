@@ -74,24 +74,33 @@ class UpdateDigital(Component):
         self.flops_per_cycle = digital.flops_per_cycle
         self._rate = Fraction(digital.flops_per_cycle)
         self.arrays_per_unit = share
+        self.per_layer = digital.share == "layer"
         self.memory_bits_per_cycle = digital.memory_bits_per_cycle
         self.declare("flop", digital.energy.flop, "one floating-point operation")
         self.declare("bit", digital.energy.bit, "one bit moved to or from the unit's memory")
 
     def cycles(self, flops: int, bits: int, arrays: int) -> int:
         """Cycles of ``flops`` operations and ``bits`` of memory traffic of a layer on
-        ``arrays`` arrays: its share of the units' rate is ``arrays / arrays_per_unit`` units;
-        memory time adds unless hidden (``memory_bits_per_cycle`` 0)."""
+        ``arrays`` arrays: at its share of the units' rate, ``arrays / arrays_per_unit`` units
+        (``share: arrays``), or at one unit's (``share: layer``); memory time adds unless
+        hidden (``memory_bits_per_cycle`` 0)."""
         # Exact rational arithmetic: a whole number of cycles never rounds up by float error.
-        compute = math.ceil(Fraction(flops * self.arrays_per_unit) / (self._rate * arrays))
+        if self.per_layer:
+            compute = math.ceil(Fraction(flops) / self._rate)
+        else:
+            compute = math.ceil(Fraction(flops * self.arrays_per_unit) / (self._rate * arrays))
         memory = -(-bits // self.memory_bits_per_cycle) if self.memory_bits_per_cycle else 0
         return compute + memory
 
     def charge(self, flops: int, bits: int, cycles: int, arrays: int, phase: str) -> None:
-        """Count the work of one record that took ``cycles`` on its layer's share."""
+        """Count the work of one record that took ``cycles`` on its layer's share (busy
+        unit-cycles: the share's fraction of a unit, or one unit)."""
         self.count("flop", flops, phase)
         self.count("bit", bits, phase)
-        self.add_busy(-(-cycles * arrays // self.arrays_per_unit), phase)
+        if self.per_layer:
+            self.add_busy(cycles, phase)
+        else:
+            self.add_busy(-(-cycles * arrays // self.arrays_per_unit), phase)
 
 
 class WriteVerifyEngine(Component):

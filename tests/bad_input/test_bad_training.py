@@ -360,8 +360,8 @@ def test_absurd_update_records_run_in_closed_form(tmp_path, capsys):
     is simulated slot by slot: the run takes well under a few seconds and its times are exact
     integers (no float overflow or rounding).
     On the training config: a slot is 10 cycles, both polarities; a write round two 10-cycle
-    pulse slots (SET, then RESET) and a 10-cycle verify read; the digital unit 0.25 FLOP per cycle shared by 9 arrays, memory 32 bits per cycle,
-    and fc1 takes one array."""
+    pulse slots (SET, then RESET) and a 10-cycle verify read; the digital unit 0.25 FLOP per
+    cycle, a whole unit per layer, memory 32 bits per cycle."""
     n = MAX_COUNT
     path = trace_file(tmp_path / "huge.jsonl", [
         update("digital", flops=n, bits=n),
@@ -373,7 +373,7 @@ def test_absurd_update_records_run_in_closed_form(tmp_path, capsys):
     elapsed = time.perf_counter() - start
     assert elapsed < 10, f"took {elapsed:.1f} s"
     stats = report["statistics"]
-    assert stats["time_digital"]["by_phase"]["update"] == n * 9 * 4 + n // 32
+    assert stats["time_digital"]["by_phase"]["update"] == n * 4 + n // 32
     assert stats["time_tile"]["by_phase"]["update"] == n * n * 10 * 2 + n * 30
     assert stats["pulses_a"]["by_phase"]["update"] == n
     assert stats["flops"]["by_phase"]["update"] == n
@@ -418,7 +418,7 @@ def test_the_slowest_digital_unit_on_a_long_trace(tmp_path):
         start = time.perf_counter()
         report = api.run(TRAINING, path, overrides=[f"training.digital.flops_per_cycle={rate}"])
         times[rate] = time.perf_counter() - start
-        per_record = math.ceil(Fraction(flops * 9) / Fraction(float(rate))) + -(-bits // 32)
+        per_record = math.ceil(Fraction(flops) / Fraction(float(rate))) + -(-bits // 32)
         assert report["statistics"]["time_digital"]["by_phase"]["update"] == samples * per_record
     assert times["1e-6"] < 3 * times["0.25"] + 1, times
 
