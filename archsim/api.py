@@ -465,7 +465,9 @@ def train(
 ) -> TrainingExport:
     """Train zoo ``model`` (``mlp`` or ``lenet-wu``) on analog arrays with ``algorithm`` (one
     of :data:`archsim.workload.analog_train.ALGORITHM_NAMES`) and write its training trace to
-    ``out``, to be run with :func:`run` on a config with a ``training`` section.
+    ``out``, to be run with :func:`run` on a config with a ``training`` section. With a
+    config whose ``training`` gives an endurance, the result also predicts each array's
+    lifetime in epochs of this training (its most pulsed device's).
 
     The devices are ``config``'s ``device`` section (multi-level cells with ``2**cell_bits``
     levels; its ``soft_bounds`` response for the pulsed algorithms), or archsim's defaults
@@ -481,12 +483,13 @@ def train(
     """
     import dataclasses
 
-    from archsim.errors import WorkloadError
+    from archsim.errors import ConfigError
     from archsim.workload.analog_train import (
         DEFAULT_MULTILEVEL,
         DEFAULT_SOFT_BOUNDS,
         default_training,
         devices_from_config,
+        uses_soft_bounds,
     )
     from archsim.workload.analog_update import TransferParams
     from archsim.workload.export import export_training_trace
@@ -498,12 +501,14 @@ def train(
     multilevel, soft_bounds = DEFAULT_MULTILEVEL, DEFAULT_SOFT_BOUNDS
     if config is not None:
         loaded = load(config, overrides)
+        source = _source(config)
+        prefix = f"{source}: " if source else ""
+        if loaded.device is None:
+            raise ConfigError(f"{prefix}device: missing; training needs the cells to train on")
         multilevel, soft, (mean, std) = devices_from_config(loaded)
-        pulsed = algorithm not in ("mp", "naive")
-        if soft is None and pulsed:
-            raise WorkloadError(
-                f"config: its device section has no soft_bounds response, which {algorithm} "
-                "pulses"
+        if soft is None and uses_soft_bounds(training):
+            raise ConfigError(
+                f"{prefix}device.soft_bounds: missing; {algorithm} pulses soft-bounds devices"
             )
         soft_bounds = soft or soft_bounds
         if isinstance(training.params, TransferParams):
@@ -513,6 +518,13 @@ def train(
                     training.params, reference_mean=mean, reference_std=std
                 ),
             )
-    return export_training_trace(
+    done = export_training_trace(
         model, out, training, seed=seed, multilevel=multilevel, soft_bounds=soft_bounds
     )
+    if config is not None and loaded.training is not None:
+        endurance = loaded.training.endurance_cycles
+        if endurance is not None:
+            done = dataclasses.replace(
+                done, lifetime_epochs=done.training.lifetime_epochs(endurance)
+            )
+    return done

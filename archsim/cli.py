@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import logging
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from typing import Any, NoReturn, Sequence
 
 from archsim import __version__
 from archsim.errors import ArchsimError, shown
-from archsim.files import write_atomically
+from archsim.files import unwritable_folder, write_atomically
 from archsim.limits import DEFAULT_LIMITS, Limits, parse_limit
 
 log = logging.getLogger("archsim")
@@ -566,13 +565,9 @@ def _check_plot_dir(text: str) -> None:
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise ArchsimError(f"--plots: '{text}' exists and is not a directory")
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ArchsimError(f"--plots: '{existing}' is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ArchsimError(f"--plots: cannot write to '{existing}' (permission denied)")
+    problem = unwritable_folder(path)
+    if problem is not None:
+        raise ArchsimError(f"--plots: {problem}")
 
 
 def _train_trace(args: argparse.Namespace) -> int:
@@ -623,6 +618,15 @@ def _train_trace(args: argparse.Namespace) -> int:
             f"{layer.pulses_w.max}; A mean {layer.pulses_a.mean:.4g}, max {layer.pulses_a.max}; "
             f"W writes per device mean {layer.writes_w.mean:.4g}"
         )
+    if done.lifetime_epochs is not None:
+        print("  lifetime (epochs of this training until the most pulsed device wears out): " +
+              "; ".join(
+                  f"{name} " + ", ".join(
+                      f"{array} {epochs:.3g}" for array, epochs in arrays.items()
+                      if epochs is not None
+                  )
+                  for name, arrays in done.lifetime_epochs.items()
+              ))
     if args.plots is not None:
         print(f"  plots in {args.plots}: accuracy.png, wear.png")
     return 0

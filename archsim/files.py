@@ -75,3 +75,16 @@ def _sync(handle: object, durable: bool) -> None:
     if durable:
         handle.flush()  # type: ignore[attr-defined]
         os.fsync(handle.fileno())  # type: ignore[attr-defined]
+
+
+def unwritable_folder(folder: Path) -> str | None:
+    """Why files could not be created in ``folder`` (made if missing), or None if they can:
+    the nearest folder of its path that exists must be a directory that takes new entries."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"'{existing}' is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write to '{existing}' (permission denied)"
+    return None

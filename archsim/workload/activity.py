@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from archsim.errors import WorkloadError
-from archsim.workload.layers import Conv2D, Dense, MatrixLayer, im2col
+from archsim.workload.layers import Conv2D, Dense, Layer, MatrixLayer, im2col
+from archsim.workload.models import Model
 
 MAX_ACT_BITS = 16
 """Largest supported activation precision, in bits."""
@@ -51,6 +52,20 @@ class ActivityStats:
     bitplane_nz: tuple[float, ...]
     bitplane_allzero: tuple[float, ...]
     negative_inputs: bool = False
+
+
+def element_fields(model: Model, layer: Layer) -> dict[str, int]:
+    """The trace fields of a non-matrix layer's record for one sample: ``elements`` (input
+    elements; an add's output elements) and, for pools, ``outputs``."""
+    elements_in = int(np.prod(model.in_shape(layer)))
+    elements_out = int(np.prod(model.out_shape(layer)))
+    if layer.kind in ("maxpool", "avgpool"):
+        return {"elements": elements_in, "outputs": elements_out}
+    if layer.kind == "add":
+        return {"elements": elements_out}
+    if layer.kind in ("relu", "flatten"):
+        return {"elements": elements_in}
+    raise WorkloadError(f"layer '{layer.name}': kind '{layer.kind}' has no trace record form")
 
 
 def _check_bits(act_bits: int) -> None:

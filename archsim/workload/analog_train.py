@@ -32,7 +32,7 @@ import numpy as np
 
 from archsim.config.schema import HardwareConfig
 from archsim.errors import WorkloadError
-from archsim.workload.activity import vector_stats_batch
+from archsim.workload.activity import ActivityStats, element_fields, vector_stats_batch
 from archsim.workload.analog_update import (
     ALGORITHMS,
     AlgorithmParams,
@@ -61,8 +61,10 @@ __all__ = [
     "Wear",
     "default_training",
     "devices_from_config",
+    "mvm_fields",
     "train_analog",
     "update_records",
+    "uses_soft_bounds",
 ]
 
 ALGORITHM_NAMES: tuple[str, ...] = tuple(sorted(ALGORITHMS))
@@ -131,6 +133,15 @@ class AnalogTraining:
             1 <= self.batch_size <= 4096
         ):
             raise WorkloadError(f"batch_size: must be an integer 1..4096, got {self.batch_size!r}")
+
+
+def uses_soft_bounds(training: AnalogTraining) -> bool:
+    """Whether ``training`` pulses soft-bounds devices (the per-vector algorithms, and mixed
+    precision in pulse mode) rather than programming multi-level cells."""
+    params = training.params
+    if isinstance(params, MixedPrecisionParams):
+        return params.mode == "pulse"
+    return not ALGORITHMS[training.algorithm].batched
 
 
 def default_training(algorithm: str, *, epochs: int | None = None) -> AnalogTraining:
@@ -243,6 +254,17 @@ class AnalogTrainResult:
     writes_per_weight: float
     every_step_writes_per_weight: float
 
+    def lifetime_epochs(self, endurance_cycles: float) -> dict[str, dict[str, float | None]]:
+        """Per layer and array (``"W"``, ``"A"``), the epochs of this training until its most
+        pulsed device reaches ``endurance_cycles`` pulses (None for an array never pulsed)."""
+        return {
+            name: {
+                array: (endurance_cycles * self.epochs / wear.max if wear.max else None)
+                for array, wear in (("W", layer.pulses_w), ("A", layer.pulses_a))
+            }
+            for name, layer in self.layers.items()
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable form (without the per-device maps)."""
 
@@ -341,19 +363,12 @@ def _backward(model: Model, tape: dict[str, Any], grad_out: np.ndarray) -> dict[
     return outputs
 
 
-def _static_fields(model: Model, layer: Any) -> dict[str, Any]:
-    elements_in = int(np.prod(model.in_shape(layer)))
-    elements_out = int(np.prod(model.out_shape(layer)))
-    if layer.kind in ("maxpool", "avgpool"):
-        return {"elements": elements_in, "outputs": elements_out}
-    if layer.kind == "add":
-        return {"elements": elements_out}
-    return {"elements": elements_in}
-
-
-def _mvm_fields(stats: Any, cols: int, kind: str, bits: int) -> dict[str, Any]:
-    return {"kind": kind, "vectors": stats.vectors, "rows": stats.rows if kind == "mvm" else cols,
-            "cols": cols if kind == "mvm" else stats.rows, "input_bits": bits,
+def mvm_fields(stats: ActivityStats, cols: int, kind: str, bits: int) -> dict[str, Any]:
+    """The fields of an ``mvm`` (or, with the matrix read the other way, ``mvm_t``) record
+    from its vectors' statistics; ``cols`` is the other side of the forward matrix."""
+    forward = kind == "mvm"
+    return {"kind": kind, "vectors": stats.vectors, "rows": stats.rows if forward else cols,
+            "cols": cols if forward else stats.rows, "input_bits": bits,
             "input_nz": stats.input_nz, "bitplane_nz": list(stats.bitplane_nz),
             "bitplane_allzero": list(stats.bitplane_allzero)}
 
@@ -369,7 +384,7 @@ class _Recorder:
         self.sink = sink
         self.act_bits = act_bits
         self.static = {
-            layer.name: _static_fields(model, layer)
+            layer.name: element_fields(model, layer)
             for layer in model.layers if not isinstance(layer, MatrixLayer)
         }
         # Matrix layers whose input gradient the backward pass computes (not the first).
@@ -387,13 +402,13 @@ class _Recorder:
         for layer in model.matrix_layers():
             vectors = _vectors(layer, tape[layer.name], batch)
             forward[layer.name] = [
-                _mvm_fields(st, layer.cols, "mvm", bits)
+                mvm_fields(st, layer.cols, "mvm", bits)
                 for st in vector_stats_batch(vectors, act_bits=bits)
             ]
             if layer.name in self.backward_matrix:
                 errors = outputs[layer.name].reshape(batch, vectors.shape[1], layer.cols)
                 backward[layer.name] = [
-                    _mvm_fields(st, layer.rows, "mvm_t", bits)
+                    mvm_fields(st, layer.rows, "mvm_t", bits)
                     for st in vector_stats_batch(errors, act_bits=bits)
                 ]
         for offset in range(batch):
@@ -452,12 +467,8 @@ def train_analog(
                             f"{' or '.join(repr(m) for m in _MODELS)}")
     model = build_model(model_name, rng)
     x_train, y_train, x_test, y_test = load_digits_28(rng) if data is None else data
-    batched = training.algorithm in ("mp", "naive")
-    batch_size = training.batch_size if batched else 1
-    pulsed_mp = isinstance(training.params, MixedPrecisionParams) and (
-        training.params.mode == "pulse"
-    )
-    device = multilevel if batched and not pulsed_mp else soft_bounds
+    batch_size = training.batch_size if ALGORITHMS[training.algorithm].batched else 1
+    device = soft_bounds if uses_soft_bounds(training) else multilevel
     optimizers: dict[str, AnalogOptimizer] = {}
     for layer in model.matrix_layers():
         scale = _RANGE_IN_STD * float(np.sqrt(2.0 / layer.rows))
@@ -525,7 +536,7 @@ def devices_from_config(
     """
     device = config.device
     if device is None:
-        raise WorkloadError("config: has no device section (the cells to train on)")
+        raise WorkloadError("device: missing; training needs the cells to train on")
     cell_bits = config.groups[0].tile.crossbar.cell_bits
     multilevel = MultiLevelParams(
         g_min_s=device.g_min, g_max_s=device.g_max, levels=2**cell_bits,

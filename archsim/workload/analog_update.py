@@ -308,6 +308,8 @@ class AnalogOptimizer(ABC):
     name: ClassVar[str]
     params_type: ClassVar[type]
     device_types: ClassVar[tuple[type, ...]]
+    #: Accumulates a mini-batch and writes once (else one update per input vector).
+    batched: ClassVar[bool] = False
 
     def __init__(self, shape: tuple[int, int], params: AlgorithmParams, device: DeviceParams,
                  rng: np.random.Generator, *, weight_scale: float = 1.0,
@@ -669,6 +671,7 @@ class MixedPrecision(_ThresholdedWrites):
     """
 
     name = "mp"
+    batched = True
     params_type = MixedPrecisionParams
     device_types = (SoftBoundsParams, MultiLevelParams)
 
@@ -730,6 +733,7 @@ class NaiveWriteVerify(_ThresholdedWrites):
     """
 
     name = "naive"
+    batched = True
     params_type = NaiveParams
     device_types = (MultiLevelParams,)
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from archsim.config.loader import describe_value
 from archsim.errors import WorkloadError
-from archsim.workload.activity import MAX_ACT_BITS, activity_stats_batch
+from archsim.files import unwritable_folder
+from archsim.workload.activity import MAX_ACT_BITS, activity_stats_batch, element_fields
 from archsim.workload.analog_train import (
     DEFAULT_MULTILEVEL,
     DEFAULT_SOFT_BOUNDS,
@@ -36,7 +38,7 @@ from archsim.workload.data import (
     synthetic_images,
 )
 from archsim.workload.devices import MultiLevelParams, SoftBoundsParams
-from archsim.workload.layers import Layer, MatrixLayer
+from archsim.workload.layers import MatrixLayer
 from archsim.workload.models import MODEL_NAMES, Model, build_model
 from archsim.workload.trace import FORWARD, TraceWriter
 from archsim.workload.train import DEFAULT_TRAINING, MAX_EPOCHS, TrainResult, train_sgd
@@ -134,34 +136,16 @@ def _check_out_path(out_path: str | os.PathLike[str]) -> None:
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise WorkloadError(f"out_path: '{parent}' is not a directory")
-    # The nearest folder that exists must take new entries: the trace's parent folders (if
-    # missing) and its temporary file are created there.
-    existing = parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise WorkloadError(f"out_path: '{existing}' is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise WorkloadError(f"out_path: cannot write to '{existing}' (permission denied)")
+    # The trace's parent folders (if missing) and its temporary file are created there.
+    problem = unwritable_folder(parent)
+    if problem is not None:
+        raise WorkloadError(f"out_path: {problem}")
 
 
 def _batch_size(model: Model) -> int:
     """Samples per export batch so that the captured inputs stay within the memory budget."""
     per_sample = sum(8 * int(np.prod(model.in_shape(layer))) for layer in model.layers)
     return max(1, min(MAX_BATCH, BATCH_MEMORY_BYTES // max(per_sample, 1)))
-
-
-def _static_fields(model: Model, layer: Layer) -> dict[str, Any]:
-    """Record fields of a non-matrix layer (element counts per sample)."""
-    elements_in = int(np.prod(model.in_shape(layer)))
-    elements_out = int(np.prod(model.out_shape(layer)))
-    if layer.kind in ("maxpool", "avgpool"):
-        return {"elements": elements_in, "outputs": elements_out}
-    if layer.kind == "add":
-        return {"elements": elements_out}
-    if layer.kind in ("relu", "flatten"):
-        return {"elements": elements_in}
-    raise WorkloadError(f"layer '{layer.name}': kind '{layer.kind}' has no trace record form")
 
 
 def _records(
@@ -189,7 +173,7 @@ def _records(
             ]
         del captured[layer.name]
     static = {
-        layer.name: {"kind": layer.kind, **_static_fields(model, layer)}
+        layer.name: {"kind": layer.kind, **element_fields(model, layer)}
         for layer in model.layers
         if not isinstance(layer, MatrixLayer)
     }
@@ -341,6 +325,9 @@ class TrainingExport:
     path: str
     records: int
     training: AnalogTrainResult
+    #: per layer and array, epochs until the most pulsed device reaches the config's
+    #: endurance (set by :func:`archsim.api.train` when a config gives one)
+    lifetime_epochs: Mapping[str, Mapping[str, float | None]] | None = None
 
 
 def export_training_trace(

@@ -10,8 +10,8 @@ precision (MP) writes W once per batch of B samples, row by row, one pulse slot 
 pulses and transfer reads are the algorithm's own counts, and it makes the assumptions hold by
 construction: the pulsed algorithms' learning rate onto their array is large enough that every
 train is clipped to ``l`` slots, and MP's write of a batch takes one pulse slot per row, N
-rounds (its cells and pulses the algorithm's). Simulating it (``archsim run hw_configs/rasch2024_table1.yaml``)
-gives the update time per sample that Table 1 prints.
+rounds (its cells and pulses the algorithm's). Simulating it (``archsim run
+hw_configs/rasch2024_table1.yaml``) gives the update time per sample that Table 1 prints.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from archsim.errors import WorkloadError
 from archsim.workload.activity import vector_stats_batch
-from archsim.workload.analog_train import DEFAULT_SOFT_BOUNDS, update_records
+from archsim.workload.analog_train import DEFAULT_SOFT_BOUNDS, mvm_fields, update_records
 from archsim.workload.analog_update import (
     MixedPrecisionParams,
     SGDParams,
@@ -47,10 +47,7 @@ _SATURATING_LR = 100.0
 
 def _mvm(sample: int, kind: str, phase: str, n: int, vector: np.ndarray) -> dict[str, object]:
     (stats,) = vector_stats_batch(vector.reshape(1, 1, -1), act_bits=8)
-    return {"sample": sample, "phase": phase, "layer": "fc1", "kind": kind, "vectors": 1,
-            "rows": n, "cols": n, "input_bits": 8, "input_nz": stats.input_nz,
-            "bitplane_nz": list(stats.bitplane_nz),
-            "bitplane_allzero": list(stats.bitplane_allzero)}
+    return {"sample": sample, "phase": phase, "layer": "fc1", **mvm_fields(stats, n, kind, 8)}
 
 
 def table1_trace(

@@ -1,4 +1,4 @@
-"""Operation-trace file format (versions 1 to 3): writing, streaming reading and validation (workload stage).
+"""Operation-trace format, versions 1-3: writing, streaming reading, validation (workload stage).
 
 A trace is JSON Lines, optionally gzip-compressed: a header object describing the network, one
 object per operation record, then an end record carrying the record count (so that a truncated

@@ -720,9 +720,10 @@ def _export(out: Path, *args: str) -> list[str]:
          "holds every training sample")),
         (["--train", "--algorithm", "sgd", "--seed", "-1"], ("argument --seed: expected an "
          "integer >= 0")),
-        (["--train", "--algorithm", "ttv2", "--config", str(WU)], ("its device section has no "
-         "soft_bounds response, which ttv2 pulses")),
-        (["--train", "--algorithm", "mp", "--config", str(RASCH)], "has no device section"),
+        (["--train", "--algorithm", "ttv2", "--config", str(WU)], (f"{WU}: device.soft_bounds: "
+         "missing; ttv2 pulses soft-bounds devices")),
+        (["--train", "--algorithm", "mp", "--config", str(RASCH)], (f"{RASCH}: device: missing; "
+         "training needs the cells to train on")),
         (["--train", "--algorithm", "sgd", "--config", "/nonexistent/c.yaml"],
          "/nonexistent/c.yaml: cannot read config"),
         (["--lr", "0.1"], "--lr: only with --train --algorithm ALGO"),

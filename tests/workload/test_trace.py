@@ -1,4 +1,5 @@
-"""Tests of the trace format, versions 1 to 3 (archsim.workload.trace): round trips, validation, streaming."""
+"""Tests of the trace format, versions 1 to 3 (archsim.workload.trace): round trips,
+validation, streaming."""
 
 from __future__ import annotations
 
