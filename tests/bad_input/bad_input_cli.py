@@ -20,10 +20,14 @@ BUNDLED_TRACE = ROOT / "traces" / "lenet-wu_trained_16.jsonl.gz"
 def refused(capsys: Any, args: Sequence[str], out: Path | None = None) -> tuple[str, float]:
     """Run ``archsim ARGS`` in this process: exit status 2, one line ``archsim: error: ...`` on
     stderr, no traceback, nothing on stdout, nothing at ``out``. Returns the line and the
-    seconds ``main`` took."""
+    seconds ``main`` took. Arguments argparse refuses end in its ``SystemExit(2)``, which
+    ``archsim`` turns into the process's exit status."""
     capsys.readouterr()  # drop anything printed before
     start = time.perf_counter()
-    status = main(list(args))
+    try:
+        status = main(list(args))
+    except SystemExit as exit_:
+        status = exit_.code
     elapsed = time.perf_counter() - start
     captured = capsys.readouterr()
     assert status == 2, (status, captured.err[-2000:])

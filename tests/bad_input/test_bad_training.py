@@ -44,28 +44,6 @@ WITHIN_S = 2.0
 ROWS, COLS = 4, 2
 
 
-def cli_refused(capsys: Any, args: Sequence[str], out: Path | None = None) -> tuple[str, float]:
-    """:func:`refused`, also for arguments argparse refuses (its ``SystemExit(2)``, which
-    ``archsim`` turns into the process's exit status)."""
-    capsys.readouterr()
-    start = time.perf_counter()
-    try:
-        status = main(list(args))
-    except SystemExit as exit_:
-        status = exit_.code
-    elapsed = time.perf_counter() - start
-    captured = capsys.readouterr()
-    assert status == 2, (status, captured.err[-2000:])
-    assert "Traceback" not in captured.err
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err[-2000:]
-    assert lines[0].startswith("archsim: error: ")
-    assert captured.out == ""
-    if out is not None:
-        assert not out.exists()
-    return lines[0], elapsed
-
-
 def _header(version: int = 3, samples: int = 1) -> dict[str, Any]:
     layer = {"name": "fc1", "kind": "dense", "inputs": ["input"], "in_shape": [ROWS],
              "out_shape": [COLS], "rows": ROWS, "cols": COLS}
@@ -656,7 +634,7 @@ def test_a_training_section_that_is_removed_makes_update_records_unrunnable(tmp_
     ],
 )
 def test_accuracy_refuses_bad_arguments_before_training(capsys, no_training, args, message):
-    line, elapsed = cli_refused(capsys, ["accuracy", str(WU), *args])
+    line, elapsed = refused(capsys, ["accuracy", str(WU), *args])
     assert message in line, line
     assert elapsed < WITHIN_S
 
@@ -736,7 +714,7 @@ def test_training_export_refuses_bad_arguments_before_training(
     tmp_path, capsys, no_training, args, message
 ):
     out = tmp_path / "t.jsonl"
-    line, elapsed = cli_refused(capsys, _export(out, *args), out)
+    line, elapsed = refused(capsys, _export(out, *args), out)
     assert message in line, line
     assert elapsed < WITHIN_S
     assert list(tmp_path.iterdir()) == []
