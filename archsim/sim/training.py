@@ -24,9 +24,10 @@ Work on the weight arrays W (pulses to W, programming) and a transfer (A's row r
 peripherals) holds the layer's crossbar groups, so a pipelined run's next forward pass waits
 for it; pulses to the gradient arrays A and digital work do not. Device pulses and
 programmed cells are charged once per copy of the layer (every copy of W is updated alike);
-the trace's counts, and the statistics, are per logical weight. The time of each update record is
-booked as the arrays' (``time_tile``) or the digital units' (``time_digital``) under phase
-``update``; its counts go to the training statistics with the layer as their group.
+the trace's counts, and the statistics, are per logical weight. The time of each update
+record is booked as the arrays' (``time_tile``) or the digital units' (``time_digital``)
+under phase ``update``; its counts go to the training statistics with the layer as their
+group.
 """
 
 from __future__ import annotations
