@@ -90,10 +90,10 @@ def _add_limit_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-#: The help of a --seed that nothing draws from yet.
+#: The help of a run's --seed, which the simulator records but draws nothing from.
 _SEED_HELP = (
-    "seed recorded in the report (default 0); no hardware model draws random numbers yet, so "
-    "it changes nothing until device variation is modelled"
+    "seed recorded in the report (default 0); the simulator draws no random numbers (device "
+    "variation is drawn by `archsim accuracy` and when a training trace is exported)"
 )
 
 
