@@ -383,6 +383,7 @@ def accuracy(
     adc_range: str = "calibrated",
     epochs: int | None = None,
     calibration_samples: int = 256,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> HardwareEvaluation:
     """Test accuracy of zoo ``model`` (``mlp`` or ``lenet-wu``), trained in software on the
     digits, with its matrix layers on ``config``'s crossbars.
@@ -393,16 +394,21 @@ def accuracy(
     ADC's range set from ``calibration_samples`` training images) or ``full_scale``. One
     generator seeded with ``seed`` draws, in order, the initial weights, the data split, the
     training shuffles, the programming noise and the read-noise key; BLAS runs on one thread.
+    The ADC conversions it would compute are checked against ``limits.conversions`` first.
 
     Raises:
         ConfigError: the config has no device section, or tile groups of different designs.
         WorkloadError: an argument is out of range.
+        LimitError: the evaluation would exceed the conversions budget.
     """
     import numpy as np
     from threadpoolctl import threadpool_limits
 
     from archsim.errors import ConfigError, WorkloadError
-    from archsim.workload.functional import AnalogSpec, evaluate_hardware
+    from archsim.workload.data import digits_split_sizes
+    from archsim.workload.functional import AnalogSpec, conversions_per_sample, evaluate_hardware
+    from archsim.workload.export import TRAINABLE_MODELS
+    from archsim.workload.models import build_model
     from archsim.workload.train import train_zoo
 
     _check_seed(seed)
@@ -440,6 +446,14 @@ def accuracy(
         if path is None:
             raise
         raise ConfigError(f"{prefix}{path}: {rest}") from None
+    if model in TRAINABLE_MODELS:  # (other names are refused by train_zoo, below)
+        _, test_images = digits_split_sizes()
+        images = test_images + (calibration_samples if spec.adc_range == "calibrated" else 0)
+        shape = build_model(model, np.random.default_rng(0))
+        limits.check(
+            "conversions", images * conversions_per_sample(shape, spec),
+            f"accuracy of {model} on {images} images",
+        )
     rng = np.random.default_rng(seed)
     with threadpool_limits(limits=1, user_api="blas"):
         trained = train_zoo(model, rng, epochs=epochs)
@@ -462,6 +476,7 @@ def train(
     seed: int = 0,
     epochs: int | None = None,
     lr: float | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> TrainingExport:
     """Train zoo ``model`` (``mlp`` or ``lenet-wu``) on analog arrays with ``algorithm`` (one
     of :data:`archsim.workload.analog_train.ALGORITHM_NAMES`) and write its training trace to
@@ -474,9 +489,10 @@ def train(
     without a config (:data:`~archsim.workload.analog_train.DEFAULT_MULTILEVEL`,
     :data:`~archsim.workload.analog_train.DEFAULT_SOFT_BOUNDS`). The schedule is
     :func:`~archsim.workload.analog_train.default_training`'s, with ``epochs`` and ``lr`` when
-    given.
+    given. The trace's samples are checked against ``limits.training_samples`` first.
 
     Raises:
+        LimitError: the trace would exceed the training-samples budget.
         ConfigError: the config is invalid.
         WorkloadError: an argument is out of range, or the config has no device section, or
             none with a soft-bounds response for a pulsed algorithm.
@@ -492,12 +508,18 @@ def train(
         uses_soft_bounds,
     )
     from archsim.workload.analog_update import TransferParams
+    from archsim.workload.data import digits_split_sizes
     from archsim.workload.export import export_training_trace
 
     _check_seed(seed)
     training = default_training(algorithm, epochs=epochs)
     if lr is not None:
         training = dataclasses.replace(training, lr=lr)
+    train_images, _ = digits_split_sizes()
+    limits.check(
+        "training_samples", training.epochs * train_images,
+        f"a training trace of {training.epochs} epochs of {train_images} images",
+    )
     multilevel, soft_bounds = DEFAULT_MULTILEVEL, DEFAULT_SOFT_BOUNDS
     if config is not None:
         loaded = load(config, overrides)

@@ -298,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--json", action="store_true", help="with --algorithm: print the training's result as JSON"
     )
+    _add_limit_arg(export)
     export.add_argument(
         "--epochs", type=_positive, default=None, help="training epochs (default per model)"
     )
@@ -510,7 +511,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     result = api.accuracy(
         args.config, args.model, seed=args.seed, overrides=args.overrides,
         weight_bits=args.weight_bits, act_bits=args.act_bits, adc_range=args.adc_range,
-        epochs=args.epochs,
+        epochs=args.epochs, limits=_limits(args),
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
@@ -585,7 +586,7 @@ def _train_trace(args: argparse.Namespace) -> int:
         _check_plot_dir(args.plots)
     done = api.train(
         args.model, args.algorithm, args.out, config=args.config, seed=args.seed,
-        epochs=args.epochs, lr=args.lr,
+        epochs=args.epochs, lr=args.lr, limits=_limits(args),
     )
     result = done.training
     if args.plots is not None:

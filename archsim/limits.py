@@ -40,6 +40,11 @@ class Limits:
             the NoC (per sample, from the mapping, times the samples).
         sweep_points: design points one sweep may have.
         cores: ScRRAMBLe cores one network may have.
+        conversions: ADC conversions one accuracy evaluation may compute (``archsim
+            accuracy``: test and calibration images through every layer's converters; about
+            10^8 a second).
+        training_samples: samples one training trace may hold (epochs x the training split;
+            the bundled models train in 5 to 20 epochs of 1,438).
     """
 
     routers: int = 16_384
@@ -49,6 +54,8 @@ class Limits:
     packets: int = 10_000_000
     sweep_points: int = 1_000_000
     cores: int = 16_384
+    conversions: int = 4_000_000_000
+    training_samples: int = 100_000
 
     def check(self, name: str, value: int, what: str) -> None:
         """Raise :class:`LimitError` if ``value`` exceeds the budget ``name``.
@@ -76,6 +83,8 @@ _UNITS: Final = {
     "packets": "packets",
     "sweep_points": "design points",
     "cores": "cores",
+    "conversions": "ADC conversions",
+    "training_samples": "training samples",
 }
 
 DEFAULT_LIMITS: Final = Limits()

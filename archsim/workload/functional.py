@@ -566,6 +566,19 @@ class MappedLayer:
         return y, counts
 
 
+def conversions_per_sample(model: Model, spec: AnalogSpec) -> int:
+    """ADC conversions one input sample costs through ``model``'s matrix layers on ``spec``'s
+    crossbars (inputs without negative values): per input vector, every physical column of
+    every row block, once (analog accumulation) or per input slice (digital)."""
+    reads = 1 if spec.adc_accumulate == "analog" else spec.input_slices
+    total = 0
+    for layer in model.matrix_layers():
+        blocks = -(-layer.rows // spec.array_rows)
+        per_vector = blocks * spec.polarity * spec.weight_slices * reads * layer.cols
+        total += model.vectors_per_sample(layer) * per_vector
+    return total
+
+
 def map_layer(layer: MatrixLayer, spec: AnalogSpec, *, rng: np.random.Generator) -> MappedLayer:
     """Quantise, slice and program a matrix layer's weights onto crossbars.
 

@@ -195,3 +195,26 @@ def test_plot_takes_the_limit_its_messages_suggest(tmp_path, capsys):
     assert "--limit routers=64" in line
     assert main(["plot", str(run), "--kind", "heatmap", "--limit", "routers=64",
                  "--out", str(tmp_path / "h")]) == 0
+
+
+def test_an_accuracy_evaluation_too_large_is_refused_before_training(capsys):
+    """16-bit inputs and weights in 1-bit cells on 1-row arrays with one conversion per input
+    slice: about 3 x 10^10 conversions (minutes). Refused before any training, naming the
+    budget and how to raise it."""
+    line = fails_cleanly(capsys, [
+        "accuracy", str(WU), "mlp", "--weight-bits", "16", "--act-bits", "16",
+        "--set", "tile.crossbar.cell_bits=1", "--set", "tile.crossbar.rows=1",
+        "--set", "tile.adc.accumulate=digital",
+    ])
+    assert "ADC conversions, over the limit of 4,000,000,000" in line
+    assert "--limit conversions=" in line
+
+
+def test_a_training_trace_too_long_is_refused_before_training(capsys, tmp_path):
+    """1,000 epochs of the digits is 1.4 million training samples (hours, gigabytes)."""
+    out = tmp_path / "t.jsonl"
+    line = fails_cleanly(capsys, ["trace", "export", "mlp", "--train", "--algorithm", "mp",
+                                  "--epochs", "1000", "--out", str(out)])
+    assert line.endswith("needs 1,438,000 training samples, over the limit of 100,000 (raise "
+                         "it with --limit training_samples=1438000)")
+    assert not out.exists()
