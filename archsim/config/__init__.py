@@ -1,7 +1,8 @@
 """Configuration stage: strict YAML -> frozen dataclasses with SI units.
 
 Use :func:`load_hardware` to read a ``hw_configs/*.yaml`` file (with ``--set`` style overrides),
-or :func:`hardware_from_data` to build many configs from one base already read (a sweep).
+or :func:`hardware_from_data` to build many configs from one base already read (a sweep);
+:func:`load_dram` reads a DRAM part on its own (``hw_configs/dram/*.yaml``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from archsim.config.checks import check_hardware
 from archsim.config.loader import (
     apply_overrides,
     config_from_data,
+    load_config,
     load_with_bases,
     merge_sections,
 )
-from archsim.config.schema import HardwareConfig, TileConfig
+from archsim.config.schema import DramConfig, HardwareConfig, TileConfig
 from archsim.errors import ConfigError
 
-__all__ = ["MAX_TILE_GROUPS", "HardwareConfig", "hardware_from_data", "load_hardware"]
+__all__ = [
+    "MAX_TILE_GROUPS",
+    "DramConfig",
+    "HardwareConfig",
+    "hardware_from_data",
+    "load_dram",
+    "load_hardware",
+]
 
 
 #: Tile groups a config may declare (each is a kind of tile: a chip has a handful).
@@ -73,3 +82,9 @@ def load_hardware(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
     return hardware_from_data(
         load_with_bases(path, HardwareConfig), overrides, os.fspath(path)
     )
+
+
+def load_dram(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> DramConfig:
+    """Load a DRAM part (``hw_configs/dram/*.yaml``, a ``base:`` chain allowed) with
+    ``--set`` style overrides; raise ConfigError naming the file and the bad field."""
+    return load_config(DramConfig, path, overrides)

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from archsim.config.loader import number, quantity
+from archsim.errors import ConfigError
 
 #: Upper bound of every per-action cycle count: far above any real design, low enough that
 #: cycle arithmetic stays exact.
@@ -681,3 +682,151 @@ class HardwareConfig:
     def crossbars(self) -> int:
         """Crossbar arrays on the chip, all groups."""
         return sum(group.crossbars for group in self.groups)
+
+
+# --------------------------------------------------------------------------------------------
+# Off-chip DRAM (loaded on its own by archsim.config.load_dram; not part of HardwareConfig)
+# --------------------------------------------------------------------------------------------
+
+#: The fields of a DRAM address mapping (``DramConfig.address_mapping``): row, bank, bank
+#: group, column (the burst within the row) and channel.
+DRAM_ADDRESS_FIELDS = ("ro", "ba", "bg", "co", "ch")
+
+
+@dataclass(frozen=True)
+class DramTiming:
+    """DRAM timing parameters, each an integer number of cycles of the DRAM clock ``tck_s``
+    (the command clock; data moves ``transfers_per_cycle`` times per cycle), the way
+    datasheets, DRAMsim3 and Ramulator 2 give them: exact integer arithmetic throughout."""
+
+    cl: int = number(min=1, max=MAX_CYCLES, doc="CL: read command to first data beat, cycles")
+    cwl: int = number(min=1, max=MAX_CYCLES, doc="CWL: write command to first data beat, cycles")
+    trcd: int = number(min=1, max=MAX_CYCLES, doc="tRCD: activate to column command, cycles")
+    trp: int = number(min=1, max=MAX_CYCLES, doc="tRP: precharge to activate, cycles")
+    tras: int = number(min=1, max=MAX_CYCLES, doc="tRAS: activate to precharge, same bank, cycles")
+    trtp: int = number(min=0, max=MAX_CYCLES, doc="tRTP: read to precharge, same bank, cycles")
+    twr: int = number(
+        min=0, max=MAX_CYCLES, doc="tWR: end of write data to precharge, same bank, cycles"
+    )
+    tccd_s: int = number(
+        min=1, max=MAX_CYCLES, doc="tCCD_S: column to column command, other bank group, cycles"
+    )
+    tccd_l: int = number(
+        min=1, max=MAX_CYCLES, doc="tCCD_L: column to column command, same bank group, cycles"
+    )
+    trrd_s: int = number(
+        min=1, max=MAX_CYCLES, doc="tRRD_S: activate to activate, other bank group, cycles"
+    )
+    trrd_l: int = number(
+        min=1, max=MAX_CYCLES, doc="tRRD_L: activate to activate, same bank group, cycles"
+    )
+    tfaw: int = number(
+        min=0, max=MAX_CYCLES, doc="tFAW: window in which at most four activates issue, cycles"
+    )
+
+    def __post_init__(self) -> None:
+        if self.tccd_l < self.tccd_s:
+            raise ConfigError(f"tccd_l: must be >= tccd_s ({self.tccd_s}), got {self.tccd_l}")
+        if self.trrd_l < self.trrd_s:
+            raise ConfigError(f"trrd_l: must be >= trrd_s ({self.trrd_s}), got {self.trrd_l}")
+
+
+@dataclass(frozen=True)
+class DramEnergy:
+    """Per-action energies of a DRAM channel, in joules."""
+
+    activate: float = quantity(
+        "J", min=0.0, max="1J", doc="one activate and its later precharge, a whole rank's row"
+    )
+    read_bit: float = quantity("J", min=0.0, max="1J", doc="one bit read out (array and core)")
+    write_bit: float = quantity("J", min=0.0, max="1J", doc="one bit written (array and core)")
+
+
+@dataclass(frozen=True)
+class DramConfig:
+    """An off-chip DRAM: ``channels`` independent channels, each one rank of ``bank_groups`` x
+    ``banks_per_group`` banks of ``rows`` rows of ``row_bytes`` (the page, over all the rank's
+    devices), behind a ``bus_bits`` data bus moving ``transfers_per_cycle`` beats per cycle of
+    ``tck_s``. One access moves one burst of ``burst_length`` beats: ``burst_bytes`` bytes in
+    ``burst_cycles`` cycles. Timings are in cycles of ``tck_s`` (section ``timing``).
+
+    ``address_mapping`` orders the fields of an address from the most significant to the
+    least, above the byte offset within a burst (``"ro:ba:bg:co:ch"``: row, bank, bank group,
+    column, channel); each field is a digit of base its size (channels, banks per group, bank
+    groups, bursts per row, rows), so sizes need not be powers of two.
+    """
+
+    version: Literal[1] = field(metadata={"doc": "format version; must be 1"})
+    name: str = field(metadata={"doc": "the part's name, shown in reports"})
+    tck_s: float = quantity("s", min="1ps", max="1us", doc="DRAM clock period tCK")
+    transfers_per_cycle: int = number(min=1, max=16, doc="data beats per clock (2: DDR)")
+    channels: int = number(min=1, max=1 << 10, doc="independent channels (own bus and banks)")
+    bank_groups: int = number(min=1, max=64, doc="bank groups per channel")
+    banks_per_group: int = number(min=1, max=64, doc="banks per bank group")
+    rows: int = number(min=1, max=1 << 24, doc="rows per bank")
+    row_bytes: float = quantity(
+        "B", min="1B", max="1MiB", doc="row buffer (page) of one bank over the rank's devices"
+    )
+    bus_bits: int = number(min=1, max=1 << 12, doc="data bus width of one channel, bits")
+    burst_length: int = number(min=1, max=64, doc="BL: data beats per access")
+    address_mapping: str = field(
+        metadata={"doc": "fields ro, ba, bg, co, ch from most to least significant, ':'-joined"}
+    )
+    timing: DramTiming = field(metadata={"doc": "timing parameters, cycles of tck_s"})
+    energy: DramEnergy = field(metadata={"doc": "per-action energies"})
+    description: str = field(default="", metadata={"doc": "free text"})
+
+    def __post_init__(self) -> None:
+        if self.burst_length % self.transfers_per_cycle:
+            raise ConfigError(
+                f"burst_length: must be a multiple of transfers_per_cycle "
+                f"({self.transfers_per_cycle}), got {self.burst_length}"
+            )
+        if self.bus_bits * self.burst_length % 8:
+            raise ConfigError(
+                f"bus_bits: a burst (bus_bits x burst_length = "
+                f"{self.bus_bits * self.burst_length} bits) must be whole bytes"
+            )
+        burst = self.bus_bits * self.burst_length // 8
+        if not float(self.row_bytes).is_integer() or int(self.row_bytes) % burst:
+            raise ConfigError(
+                f"row_bytes: must be a multiple of one burst ({burst} B), got {self.row_bytes:g} B"
+            )
+        fields_given = self.address_mapping.split(":")
+        if sorted(fields_given) != sorted(DRAM_ADDRESS_FIELDS):
+            raise ConfigError(
+                f"address_mapping: expected each of {', '.join(DRAM_ADDRESS_FIELDS)} once, "
+                f"':'-joined, most significant first (such as 'ro:ba:bg:co:ch'), "
+                f"got {self.address_mapping[:60]!r}"
+            )
+
+    @property
+    def banks(self) -> int:
+        """Banks per channel."""
+        return self.bank_groups * self.banks_per_group
+
+    @property
+    def burst_bytes(self) -> int:
+        """Bytes one access (one burst) moves."""
+        return self.bus_bits * self.burst_length // 8
+
+    @property
+    def burst_cycles(self) -> int:
+        """Cycles of ``tck_s`` one burst holds the data bus."""
+        return self.burst_length // self.transfers_per_cycle
+
+    @property
+    def bursts_per_row(self) -> int:
+        """Bursts (column addresses of one access) in one row."""
+        return int(self.row_bytes) // self.burst_bytes
+
+    @property
+    def capacity_bytes(self) -> int:
+        """Bytes addressable: channels x banks x rows x row_bytes."""
+        return self.channels * self.banks * self.rows * int(self.row_bytes)
+
+    @property
+    def peak_bandwidth_bytes_per_s(self) -> float:
+        """Peak data bandwidth of all channels, bytes per second:
+        channels x bus_bits / 8 x transfers_per_cycle / tck_s."""
+        return self.channels * self.bus_bits / 8 * self.transfers_per_cycle / self.tck_s
