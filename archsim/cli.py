@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace = commands.add_parser("trace", help="export, inspect or validate traces")
     trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     export = trace_commands.add_parser("export", help="run a zoo model in NumPy and write its trace")
-    export.add_argument("model", help="model name: mlp, lenet-wu, vgg8-wu, resnet18")
+    export.add_argument("model", help="model name: mlp, mlp-wide, lenet-wu, vgg8-wu, resnet18")
     export.add_argument("--out", required=True, metavar="FILE", help="trace file (.jsonl or .jsonl.gz)")
     export.add_argument("--samples", type=_positive, default=1, help="inputs to run (default 1)")
     export.add_argument("--train", action="store_true", help="train on the digits data set first")

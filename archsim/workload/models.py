@@ -37,7 +37,7 @@ from archsim.workload.layers import (
 INPUT = "input"
 """Name by which layers refer to the network input."""
 
-MODEL_NAMES: tuple[str, ...] = ("mlp", "lenet-wu", "vgg8-wu", "resnet18")
+MODEL_NAMES: tuple[str, ...] = ("mlp", "mlp-wide", "lenet-wu", "vgg8-wu", "resnet18")
 """Names accepted by :func:`build_model`."""
 
 
@@ -295,6 +295,16 @@ def _mlp(b: _Builder) -> None:
     b.dense(10)
 
 
+def _mlp_wide(b: _Builder) -> None:
+    # Wide enough that 90 % block sparsity leaves hundreds of blocks per layer (issue 11).
+    b.flatten()
+    b.dense(512)
+    b.relu()
+    b.dense(256)
+    b.relu()
+    b.dense(10)
+
+
 def _lenet_wu(b: _Builder) -> None:
     b.conv(4, 5)
     b.relu()
@@ -343,6 +353,7 @@ def _resnet18(b: _Builder) -> None:
 
 _ZOO = {
     "mlp": ((28, 28, 1), _mlp),
+    "mlp-wide": ((28, 28, 1), _mlp_wide),
     "lenet-wu": ((28, 28, 1), _lenet_wu),
     "vgg8-wu": ((32, 32, 3), _vgg8_wu),
     "resnet18": ((32, 32, 3), _resnet18),
@@ -355,6 +366,8 @@ def build_model(name: str, rng: np.random.Generator) -> Model:
     Args:
         name: One of :data:`MODEL_NAMES`:
             ``mlp`` (28x28x1: flatten, fc 784->128, relu, fc 128->10);
+            ``mlp-wide`` (28x28x1: flatten, fc 784->512, relu, fc 512->256, relu,
+            fc 256->10; 535,040 weights, for block-sparse training);
             ``lenet-wu`` (28x28x1, Wu et al. 2023 reconstruction, 3220 weights);
             ``vgg8-wu`` (32x32x3, Wu et al. 2023 reconstruction, 549,984 weights);
             ``resnet18`` (32x32x3 CIFAR ResNet-18, no batch norm, no biases, 11,164,352 weights).

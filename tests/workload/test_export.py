@@ -242,7 +242,7 @@ def test_export_synthetic_models(tmp_path: Path, name: str) -> None:
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"model_name": "x"}, "unknown model 'x'; expected one of mlp, lenet-wu, vgg8-wu, resnet"),
+        ({"model_name": "x"}, "unknown model 'x'; expected one of mlp, mlp-wide, lenet-wu, vgg8-wu"),
         ({"samples": 0}, "samples"),
         ({"seed": -1}, "seed"),
         ({"act_bits": 0}, "act_bits"),

@@ -133,7 +133,9 @@ def test_build_is_seeded() -> None:
 def test_unknown_model_message() -> None:
     with pytest.raises(WorkloadError) as info:
         build_model("x", np.random.default_rng(0))
-    assert str(info.value) == "unknown model 'x'; expected one of mlp, lenet-wu, vgg8-wu, resnet18"
+    assert str(info.value) == (
+        "unknown model 'x'; expected one of mlp, mlp-wide, lenet-wu, vgg8-wu, resnet18"
+    )
 
 
 def test_model_validation() -> None:
