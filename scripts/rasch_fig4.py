@@ -2,7 +2,7 @@
 and the number of device states, for in-memory SGD, TTv2, c-TTv2 and AGAD (prints a table; not a
 test).
 
-Setting (Nature Communications 15:7133, Figs. 3-4; ../shared/reference/published.md section 2):
+Setting (Nature Communications 15:7133, Figs. 3-4; archsim/REFERENCES.md [Rasch2024]):
 a 5 x 5 target matrix (uniform in [-0.5, 0.5]); soft-bounds devices with sigma_b = sigma_d2d =
 sigma_c2c = 0.3 and sigma_pm = 0.1, sigma_b = 0 for W; n_s = 5, l_max = 5, lambda_A = 1,
 chopper probability 0.1, beta = 0.5; each step a standard-normal input x and the error

@@ -1,7 +1,6 @@
 """The DRAM model (archsim/hw/dram.py) against closed forms, its invariants and its presets.
 
-Closed forms are the standard row-buffer latencies (../shared/reference/published.md section 7:
-a hit costs CL + burst, a closed bank tRCD + CL + burst, a conflict tRP + tRCD + CL + burst);
+Closed forms are the standard row-buffer latencies (a hit costs CL + burst, a closed bank tRCD + CL + burst, a conflict tRP + tRCD + CL + burst);
 the presets' figures are DRAMsim3's (configs/DDR4_8Gb_x8_3200.ini, HBM2_8Gb_x128.ini) and the
 energies its derivation from their currents (archsim/REFERENCES.md [DRAMsim3]).
 """

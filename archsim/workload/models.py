@@ -296,7 +296,7 @@ def _mlp(b: _Builder) -> None:
 
 
 def _mlp_wide(b: _Builder) -> None:
-    # Wide enough that 90 % block sparsity leaves hundreds of blocks per layer (issue 11).
+    # Wide enough that 90 % block sparsity leaves hundreds of blocks per layer.
     b.flatten()
     b.dense(512)
     b.relu()
