@@ -8,7 +8,8 @@ quantisation and bit-plane statistics), :mod:`~archsim.workload.trace` (trace fi
 devices: soft-bounds pulsed devices, multi-level cells with write-and-verify),
 :mod:`~archsim.workload.analog_update` (on-chip update algorithms on one matrix),
 :mod:`~archsim.workload.analog_train` (on-chip training of zoo models and its trace),
-:mod:`~archsim.workload.synthetic` (training traces under Rasch et al.'s Table 1 assumptions)
+:mod:`~archsim.workload.synthetic` (training traces under Rasch et al.'s Table 1 assumptions),
+:mod:`~archsim.workload.sparse_train` (block-sparse dynamic training, block-CSR)
 and :mod:`~archsim.workload.functional` (a network's outputs on crossbars: hardware-aware
 accuracy). Import from the submodules; this package module
 imports none of them, so importing one stage module stays cheap and cycle-free.
