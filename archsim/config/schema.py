@@ -830,3 +830,56 @@ class DramConfig:
         """Peak data bandwidth of all channels, bytes per second:
         channels x bus_bits / 8 x transfers_per_cycle / tck_s."""
         return self.channels * self.bus_bits / 8 * self.transfers_per_cycle / self.tck_s
+
+
+# --------------------------------------------------------------------------------------------
+# Index-aware memory controller (IMC)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImcEnergy:
+    """Per-action energies of an index-aware memory controller, in joules."""
+
+    prefix_sum: float = quantity(
+        "J", min=0.0, max="1J", doc="one row-pointer entry through the prefix-sum/diff unit"
+    )
+    request: float = quantity("J", min=0.0, max="1J", doc="one burst read request issued to DRAM")
+    buffer_write_byte: float = quantity(
+        "J", min=0.0, max="1J", doc="one byte of block data written into the prefetch buffer"
+    )
+    buffer_read_byte: float = quantity(
+        "J", min=0.0, max="1J", doc="one byte of block data read out of the prefetch buffer"
+    )
+
+
+@dataclass(frozen=True)
+class ImcConfig:
+    """An index-aware memory controller: walks a block-CSR matrix's row pointers with a
+    prefix-sum unit of ``prefix_sum_entries_per_cycle`` entries per chip cycle, then reads only
+    the stored blocks from DRAM, ``request_bytes`` at a time, into a prefetch buffer of
+    ``buffer_bytes``. Row pointers and column indices are ``index_bits`` wide, weights
+    ``value_bits``."""
+
+    buffer_bytes: float = quantity("B", min="1B", max="1GiB", doc="on-chip prefetch buffer")
+    request_bytes: float = quantity(
+        "B", min="1B", max="1GiB",
+        doc="data requested from DRAM (and reserved in the buffer) at once, at least one block",
+    )
+    prefix_sum_entries_per_cycle: int = number(
+        min=1, max=1 << 12, doc="row-pointer entries the prefix-sum/diff unit takes per cycle"
+    )
+    index_bits: int = number(min=1, max=64, doc="bits of one row pointer or column index")
+    value_bits: int = number(min=1, max=64, doc="bits of one stored weight")
+    energy: ImcEnergy = field(metadata={"doc": "per-action energies"})
+
+    def __post_init__(self) -> None:
+        for name in ("buffer_bytes", "request_bytes"):
+            value = getattr(self, name)
+            if not float(value).is_integer():
+                raise ConfigError(f"{name}: must be whole bytes, got {value:g} B")
+        if self.request_bytes > self.buffer_bytes:
+            raise ConfigError(
+                f"request_bytes: must be <= buffer_bytes ({self.buffer_bytes:g} B), "
+                f"got {self.request_bytes:g} B"
+            )

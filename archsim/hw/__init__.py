@@ -16,7 +16,8 @@
   :mod:`~archsim.hw.network_interface` (activations cut into packets, sent and received),
   :mod:`~archsim.hw.training` (pulse drivers, the update's digital unit, the
   write-and-verify engine), :mod:`~archsim.hw.dram` (off-chip DRAM channels, banks and row
-  buffers: timing and energy per access);
+  buffers: timing and energy per access), :mod:`~archsim.hw.imc` (the index-aware memory
+  controller fetching block-CSR weights through a bounded prefetch buffer);
 * :mod:`~archsim.hw.noc` — the network-on-chip: topology and hop table, deterministic routing,
   packet format, and the SimPy network of routers and links with credit flow control.
 
