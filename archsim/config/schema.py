@@ -883,3 +883,61 @@ class ImcConfig:
                 f"request_bytes: must be <= buffer_bytes ({self.buffer_bytes:g} B), "
                 f"got {self.request_bytes:g} B"
             )
+
+
+# --------------------------------------------------------------------------------------------
+# Sparse compute units (SCUs)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScuEnergy:
+    """Per-action energies of a sparse compute unit, in joules."""
+
+    mac: float = quantity("J", min=0.0, max="1J", doc="one multiply-accumulate performed")
+    skipped_slot: float = quantity(
+        "J", min=0.0, max="1J",
+        doc="zero_handling: skip: one MAC slot with a zero operand detected and skipped",
+    )
+    gated_slot: float = quantity(
+        "J", min=0.0, max="1J",
+        doc="zero_handling: gate: one MAC slot with a zero operand issued with the multiplier "
+        "clock-gated",
+    )
+    buffer_read_byte: float = quantity(
+        "J", min=0.0, max="1J", doc="one byte read out of the input or the output buffer"
+    )
+    buffer_write_byte: float = quantity(
+        "J", min=0.0, max="1J", doc="one byte written into the input or the output buffer"
+    )
+
+
+@dataclass(frozen=True)
+class ScuConfig:
+    """A bank of ``units`` sparse compute units, each a MAC pipeline ``mac_width`` MACs wide
+    and ``pipeline_depth`` cycles deep at the chip clock. A MAC slot with a zero operand costs
+    no cycle (``skip``) or its cycle but only ``gated_slot`` energy (``gate``). Operands are
+    ``value_bits`` wide, partial sums ``accumulator_bits``; an input buffer holds weight
+    blocks and input slices, an output buffer partial sums."""
+
+    units: int = number(min=1, max=1 << 16, doc="sparse compute units in the bank")
+    mac_width: int = number(min=1, max=1 << 16, doc="MACs per cycle per unit")
+    pipeline_depth: int = number(
+        min=0, max=MAX_CYCLES, doc="cycles of fill latency of one unit's MAC pipeline, per job"
+    )
+    zero_handling: Literal["skip", "gate"] = field(
+        metadata={"doc": "skip: a zero-operand slot costs no cycle; gate: its cycle, less energy"}
+    )
+    value_bits: int = number(min=1, max=64, doc="bits of one weight or input operand")
+    accumulator_bits: int = number(min=1, max=128, doc="bits of one partial sum")
+    input_buffer_bytes: float = quantity(
+        "B", min="1B", max="1GiB", doc="per unit: weight blocks and input slices"
+    )
+    output_buffer_bytes: float = quantity("B", min="1B", max="1GiB", doc="per unit: partial sums")
+    energy: ScuEnergy = field(metadata={"doc": "per-action energies"})
+
+    def __post_init__(self) -> None:
+        for name in ("input_buffer_bytes", "output_buffer_bytes"):
+            value = getattr(self, name)
+            if not float(value).is_integer():
+                raise ConfigError(f"{name}: must be whole bytes, got {value:g} B")

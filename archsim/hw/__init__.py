@@ -17,7 +17,9 @@
   :mod:`~archsim.hw.training` (pulse drivers, the update's digital unit, the
   write-and-verify engine), :mod:`~archsim.hw.dram` (off-chip DRAM channels, banks and row
   buffers: timing and energy per access), :mod:`~archsim.hw.imc` (the index-aware memory
-  controller fetching block-CSR weights through a bounded prefetch buffer);
+  controller fetching block-CSR weights through a bounded prefetch buffer),
+  :mod:`~archsim.hw.scu` (sparse compute units: MAC pipelines that skip or gate zeros, and
+  the assignment of blocks to units);
 * :mod:`~archsim.hw.noc` — the network-on-chip: topology and hop table, deterministic routing,
   packet format, and the SimPy network of routers and links with credit flow control.
 
