@@ -345,24 +345,6 @@ def _vectors(layer: MatrixLayer, cache: Any, batch: int) -> np.ndarray:
     return np.asarray(cache).reshape(batch, 1, -1)
 
 
-def _backward(model: Model, tape: dict[str, Any], grad_out: np.ndarray) -> dict[str, np.ndarray]:
-    """Back-propagate, keeping the gradient at every layer's output (what its update and the
-    trace need)."""
-    grads: dict[str, np.ndarray] = {model.layers[-1].name: grad_out}
-    outputs: dict[str, np.ndarray] = {}
-    for layer in reversed(model.layers):
-        g = grads.pop(layer.name, None)
-        if g is None:
-            continue
-        outputs[layer.name] = g
-        need_inputs = any(src != INPUT for src in layer.inputs)
-        result = layer.backward(tape[layer.name], g, need_inputs=need_inputs)
-        for src, gin in zip(layer.inputs, result.inputs):
-            if src != INPUT:
-                grads[src] = grads[src] + gin if src in grads else gin
-    return outputs
-
-
 def mvm_fields(stats: ActivityStats, cols: int, kind: str, bits: int) -> dict[str, Any]:
     """The fields of an ``mvm`` (or, with the matrix read the other way, ``mvm_t``) record
     from its vectors' statistics; ``cols`` is the other side of the forward matrix."""
@@ -490,7 +472,8 @@ def train_analog(
             loss, d_logits = softmax_cross_entropy(logits, y_train[idx])
             if not np.isfinite(loss):
                 raise WorkloadError(f"lr: training diverged with lr={training.lr}; use less")
-            outputs = _backward(model, tape, d_logits)
+            outputs: dict[str, np.ndarray] = {}
+            model.backward(tape, d_logits, outputs=outputs)
             if recorder is not None:
                 recorder.passes(sample, tape, outputs, batch)
             for layer in model.matrix_layers():

@@ -190,13 +190,19 @@ class Model:
         return values[self.layers[-1].name], tape
 
     def backward(
-        self, tape: dict[str, Any], grad_out: np.ndarray
+        self,
+        tape: dict[str, Any],
+        grad_out: np.ndarray,
+        *,
+        outputs: dict[str, np.ndarray] | None = None,
     ) -> dict[tuple[str, str], np.ndarray]:
         """Back-propagate the gradient of the loss w.r.t. the network output.
 
         Args:
             tape: As returned by :meth:`forward_train` for the same batch.
             grad_out: Gradient w.r.t. the output, shape ``(B, *output_shape)``.
+            outputs: If given, filled with the gradient at every layer's output, by layer
+                name (what on-chip and sparse trainers update with and trace).
 
         Returns:
             Gradient of every parameter, keyed like :meth:`parameters`.
@@ -207,6 +213,8 @@ class Model:
             g = grads.pop(layer.name, None)
             if g is None:
                 continue  # output not used by anything that reaches the loss
+            if outputs is not None:
+                outputs[layer.name] = g
             need_inputs = any(src != INPUT for src in layer.inputs)
             result = layer.backward(tape[layer.name], g, need_inputs=need_inputs)
             for pname, pgrad in result.params.items():

@@ -653,29 +653,6 @@ class _LayerState:
         velocity *= self.element
 
 
-def _backward(
-    model: Model, tape: dict[str, Any], grad_out: np.ndarray
-) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, np.ndarray]]:
-    """:meth:`Model.backward` (the same arithmetic, so the same gradients) that also keeps the
-    gradient at every layer's output."""
-    grads: dict[str, np.ndarray] = {model.layers[-1].name: grad_out}
-    outputs: dict[str, np.ndarray] = {}
-    param_grads: dict[tuple[str, str], np.ndarray] = {}
-    for layer in reversed(model.layers):
-        g = grads.pop(layer.name, None)
-        if g is None:
-            continue
-        outputs[layer.name] = g
-        need_inputs = any(src != INPUT for src in layer.inputs)
-        result = layer.backward(tape[layer.name], g, need_inputs=need_inputs)
-        for pname, pgrad in result.params.items():
-            param_grads[(layer.name, pname)] = pgrad
-        for src, gin in zip(layer.inputs, result.inputs):
-            if src != INPUT:
-                grads[src] = grads[src] + gin if src in grads else gin
-    return param_grads, outputs
-
-
 def _zero_fraction(array: np.ndarray) -> float:
     return 1.0 - float(np.count_nonzero(array)) / array.size if array.size else 0.0
 
@@ -806,7 +783,8 @@ def train_block_sparse(
             idx = order[first : first + batch_size]
             logits, tape = model.forward_train(x_train[idx])
             loss, d_logits = softmax_cross_entropy(logits, y_train[idx])
-            grads, outputs = _backward(model, tape, d_logits)
+            outputs: dict[str, np.ndarray] = {}
+            grads = model.backward(tape, d_logits, outputs=outputs)
             in_force = {name: (s.mask, s.active_weights) for name, s in states.items()}
             for key, p in params.items():
                 v = velocity[key]
