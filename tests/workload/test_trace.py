@@ -1,4 +1,4 @@
-"""Tests of the trace format, versions 1 to 3 (archsim.workload.trace): round trips,
+"""Tests of the trace format, versions 1 to 4 (archsim.workload.trace): round trips,
 validation, streaming."""
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def sample_records(sample: int) -> list[dict[str, Any]]:
         {"phase": "update", "layer": "conv1", "kind": "write", "cells": 18, "pulses": 40,
          "verify_reads": 40, "rounds": 9},
         {"phase": "update", "layer": "fc1", "kind": "mask", "block_rows": 4, "block_cols": 2,
-         "blocks_total": 4, "blocks_nonzero": 3},
+         "blocks_total": 4, "blocks_nonzero": 3, "positions": [0, 1, 3]},
         {"phase": "update", "layer": "fc1", "kind": "prune", "blocks": 1},
         {"phase": "update", "layer": "fc1", "kind": "regrow", "blocks": 0},
     ]
@@ -140,9 +140,13 @@ def expected_record(index: int, record: dict[str, Any]) -> OpRecord:
 # --------------------------------------------------------------------------------------------
 
 
+# The block-sparse products of version 4 replace a layer's mvm records: test_trace_sparse.py.
+SPMM_KINDS = {("forward", "spmm"), ("backward", "spmm_t"), ("update", "spmm_w")}
+
+
 def test_record_table_covers_every_kind() -> None:
     written = {(record["phase"], record["kind"]) for record in sample_records(0)}
-    assert written == set(RECORD_KINDS)
+    assert written == set(RECORD_KINDS) - SPMM_KINDS
 
 
 @pytest.mark.parametrize("name", ["t.jsonl", "t.jsonl.gz"])
@@ -153,7 +157,7 @@ def test_round_trip(tmp_path: Path, name: str) -> None:
         header = reader.header
         assert reader.compressed == name.endswith(".gz")
         assert list(reader) == [expected_record(i, r) for i, r in enumerate(records)]
-    assert header.version == 3  # as asked: its training records need version 3
+    assert header.version == TRACE_VERSION  # as asked (its mask positions need version 4)
     assert (header.model, header.samples, header.seed) == ("tiny", SAMPLES, 7)
     assert header.meta["nested"]["list"] == (1, 2.5, None)
     network = header.network
@@ -176,7 +180,7 @@ def test_written_file_is_json_lines_with_an_end_record(tmp_path: Path) -> None:
     path = write_trace(tmp_path / "t.jsonl")
     lines = path.read_text(encoding="utf-8").splitlines()
     header = json.loads(lines[0])
-    assert (header["format"], header["version"]) == ("archsim-trace", 3)
+    assert (header["format"], header["version"]) == ("archsim-trace", TRACE_VERSION)
     first = json.loads(lines[1])
     assert list(first)[:5] == ["type", "sample", "phase", "layer", "kind"]
     assert json.loads(lines[-1]) == {"type": "end", "records": len(all_records())}
@@ -392,8 +396,8 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
      "header (line 1): field 'format': not an archsim trace"),
     ("header is a list", replace_line(0, "[1]"),
      "header (line 1): field 'format': not an archsim trace"),
-    ("newer version", set_key(0, "version", 4),
-     "header (line 1): field 'version': version 4 is newer than this archsim supports (3)"),
+    ("newer version", set_key(0, "version", 5),
+     "header (line 1): field 'version': version 5 is newer than this archsim supports (4)"),
     ("version 0", set_key(0, "version", 0), "field 'version': version 0 is not a trace version"),
     ("version string", set_key(0, "version", "1"),
      "field 'version': expected an integer, got \"1\""),
@@ -455,7 +459,7 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
      "got \"fwd\""),
     ("unknown kind", set_key(2, "kind", "gelu"),
      "record 1 (line 3): field 'kind': expected one of 'add', 'avgpool', 'flatten', 'maxpool', "
-     "'mvm', 'relu' for phase 'forward', got \"gelu\""),
+     "'mvm', 'relu', 'spmm' for phase 'forward', got \"gelu\""),
     ("kind of another phase", set_key(1, "kind", "mvm_t"),
      "record 0 (line 2): field 'kind': expected one of"),
     ("kind list", set_key(2, "kind", ["relu"]), "record 1 (line 3): field 'kind': expected one of"),
@@ -857,8 +861,8 @@ def test_training_records_need_version_3(tmp_path: Path) -> None:
                                          "header says 2"):
         write_trace(tmp_path / "x.jsonl", _forward_only(0) + [digital],
                     header=make_header(1), version=2)
-    with pytest.raises(ValueError, match="version must be an integer 1..3"):
-        TraceWriter(tmp_path / "y.jsonl", make_header(1), version=4)
+    with pytest.raises(ValueError, match="version must be an integer 1..4"):
+        TraceWriter(tmp_path / "y.jsonl", make_header(1), version=5)
 
 
 def test_outer_array_must_be_w_or_a(tmp_path: Path) -> None:
