@@ -21,6 +21,8 @@ Each function runs the whole pipeline for one kind of job and returns its result
   (:func:`archsim.workload.export.export_trace`);
 * :func:`train` trains a zoo model on analog arrays with an on-chip algorithm and writes every
   step as a training trace (:func:`archsim.workload.export.export_training_trace`);
+* :func:`train_sparse` trains a zoo model block-sparse (RigL / SET) and writes every step as a
+  sparse training trace (:func:`archsim.workload.sparse_export.export_sparse_training_trace`);
 * :func:`accuracy` trains a zoo model in software and tests it on the config's crossbars
   (:mod:`archsim.workload.functional`: conductances, noise, DAC and ADC resolution).
 
@@ -53,10 +55,11 @@ if TYPE_CHECKING:
     from archsim.workload.export import TrainingExport
     from archsim.workload.functional import HardwareEvaluation
     from archsim.workload.scrramble import ScrrambleNetwork
+    from archsim.workload.sparse_export import SparseExport
 
 __all__ = [
     "Report", "accuracy", "export", "load", "program", "run", "scrramble", "scrramble_study",
-    "traffic", "train", "validate",
+    "traffic", "train", "train_sparse", "validate",
 ]
 
 Config = str | os.PathLike[str] | HardwareConfig
@@ -550,3 +553,63 @@ def train(
                 done, lifetime_epochs=done.training.lifetime_epochs(endurance)
             )
     return done
+
+
+def train_sparse(
+    model: str,
+    out: str | os.PathLike[str],
+    *,
+    sparsity: float,
+    block: int = 8,
+    epochs: int | None = None,
+    warmup_epochs: int = 1,
+    update_interval: int = 100,
+    regrowth: str = "gradient",
+    lr: float | None = None,
+    momentum: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+) -> SparseExport:
+    """Train zoo ``model`` (``mlp``, ``mlp-wide`` or ``lenet-wu``) block-sparse on the digits and
+    write every training step (mini-batch) as a version-4 trace to ``out``
+    (:func:`archsim.workload.sparse_export.export_sparse_training_trace`: ``spmm`` records on
+    the blocks in force, and the masks after each pruning and drop-and-regrow update).
+
+    ``sparsity`` is the fraction of ``block`` x ``block`` blocks pruned in each sparse layer, in
+    [0, 1) (0: a dense run, every block in force, the baseline in the same records). After
+    ``warmup_epochs`` (>= 1 when sparse) of dense training the layers are pruned by block
+    norm; then every ``update_interval`` steps RigL's cosine-annealed drop fraction of their
+    blocks is dropped and as many regrown by ``regrowth`` (``gradient``: RigL, ``random``:
+    SET); see :mod:`archsim.workload.sparse_train`. ``epochs``, ``lr``, ``momentum`` and
+    ``batch_size`` default to the model's :data:`~archsim.workload.train.DEFAULT_TRAINING`.
+    The training samples (epochs x the training split) are checked against
+    ``limits.training_samples`` first.
+
+    Raises:
+        LimitError: the training would exceed the training-samples budget.
+        WorkloadError: an argument is out of range or ``out`` cannot be written (nothing is
+            written), or training diverged.
+    """
+    from archsim.workload.data import digits_split_sizes
+    from archsim.workload.sparse_export import export_sparse_training_trace
+    from archsim.workload.sparse_train import BlockSparsity
+    from archsim.workload.train import DEFAULT_TRAINING, MAX_EPOCHS
+
+    params = BlockSparsity(
+        sparsity, block=block, warmup_epochs=warmup_epochs, update_interval=update_interval,
+        regrowth=regrowth,
+    )
+    if epochs is None and isinstance(model, str) and model in DEFAULT_TRAINING:
+        epochs = DEFAULT_TRAINING[model].epochs
+    # (an epochs out of range is refused by the export, with the other arguments)
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and 1 <= epochs <= MAX_EPOCHS:
+        train_images, _ = digits_split_sizes()
+        limits.check(
+            "training_samples", epochs * train_images,
+            f"a sparse training trace of {epochs} epochs of {train_images} images",
+        )
+    return export_sparse_training_trace(
+        model, out, params, seed=seed, epochs=epochs, lr=lr, momentum=momentum,
+        batch_size=batch_size,
+    )

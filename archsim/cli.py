@@ -14,6 +14,9 @@ Commands::
     archsim scrramble CONFIG [--slot-size S] [--density D] [--cores 8,2] [--epochs N]
         [--samples N] [--seed N] [--out DIR]   (a block-sparse network: train, check, replay)
     archsim trace export MODEL --out FILE [--samples N] [--train] [--epochs N] [--seed N]
+    archsim trace export MODEL --out FILE --sparsity S [--block B] [--warmup-epochs N]
+        [--update-interval N] [--regrowth gradient|random] [--epochs N] [--lr LR]
+        [--batch-size N] [--seed N] [--json]   (block-sparse training, every step traced)
     archsim trace info FILE
     archsim trace validate FILE
 
@@ -288,15 +291,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --algorithm: take the devices from this hardware config's device section",
     )
     export.add_argument(
-        "--lr", type=float, default=None, help="with --algorithm: learning rate (default per "
-        "algorithm)",
+        "--lr", type=float, default=None, help="with --algorithm or --sparsity: learning rate "
+        "(default per algorithm or model)",
     )
     export.add_argument(
         "--plots", metavar="DIR",
         help="with --algorithm: write the accuracy curve and each layer's wear maps here",
     )
     export.add_argument(
-        "--json", action="store_true", help="with --algorithm: print the training's result as JSON"
+        "--json", action="store_true",
+        help="with --algorithm or --sparsity: print the training's result as JSON",
+    )
+    export.add_argument(
+        "--sparsity", type=float, default=None, metavar="S",
+        help="train block-sparse (RigL) in software, pruning fraction S of the blocks of each "
+        "sparse layer (0 <= S < 1; 0: the dense baseline), and trace every training step",
+    )
+    export.add_argument(
+        "--block", type=_positive, default=None, metavar="B",
+        help="with --sparsity: block side B, blocks of B x B weights (default 8)",
+    )
+    export.add_argument(
+        "--warmup-epochs", type=_non_negative, default=None, metavar="N",
+        help="with --sparsity: dense epochs before the pruning (default 1; at least 1 when S > 0)",
+    )
+    export.add_argument(
+        "--update-interval", type=_positive, default=None, metavar="N",
+        help="with --sparsity: training steps between mask updates (default 100)",
+    )
+    export.add_argument(
+        "--regrowth", choices=("gradient", "random"), default=None,
+        help="with --sparsity: regrow blocks by gradient norm (RigL, default) or at random (SET)",
+    )
+    export.add_argument(
+        "--batch-size", type=_positive, default=None, metavar="N",
+        help="with --sparsity: samples per training step (default per model)",
     )
     _add_limit_arg(export)
     export.add_argument(
@@ -498,6 +527,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     ]
     if config.tile_groups:
         groups = [f"{name}: {text}" for name, text in zip(config.tile_groups, groups)]
+    fabric = config.fabric
+    if fabric is not None:
+        groups.append(
+            f"sparse fabric of {fabric.scu.units} units x {fabric.scu.mac_width} MACs "
+            f"({fabric.scu.zero_handling}), {fabric.dram.name} DRAM, "
+            f"{fabric.din.assignment} assignment"
+        )
     noc = "" if config.noc is None else f", {config.noc.topology} NoC"
     print(
         f"ok: {config.name}: {'; '.join(groups)}, {config.chip.clock_hz / 1e6:g} MHz{noc}"
@@ -539,13 +575,18 @@ def _cmd_trace_export(args: argparse.Namespace) -> int:
     from archsim.workload.export import export_trace
 
     training_only = ("config", "lr", "plots")
+    if args.sparsity is not None:
+        return _sparse_trace(args)
+    for name in _SPARSE_ONLY:
+        if getattr(args, name) is not None:
+            raise ArchsimError(f"--{name.replace('_', '-')}: only with --sparsity S")
     if args.algorithm is not None:
         return _train_trace(args)
     for name in training_only:
         if getattr(args, name) is not None:
             raise ArchsimError(f"--{name}: only with --train --algorithm ALGO")
     if args.json:
-        raise ArchsimError("--json: only with --train --algorithm ALGO")
+        raise ArchsimError("--json: only with --train --algorithm ALGO or --sparsity S")
     summary = export_trace(
         args.model,
         args.out,
@@ -558,6 +599,59 @@ def _cmd_trace_export(args: argparse.Namespace) -> int:
     if summary.test_accuracy is not None:
         line += f", test accuracy {100 * summary.test_accuracy:.2f} %"
     print(line)
+    return 0
+
+
+#: ``trace export`` options of block-sparse training only (argparse destinations).
+_SPARSE_ONLY = ("block", "warmup_epochs", "update_interval", "regrowth", "batch_size")
+
+
+def _sparse_trace(args: argparse.Namespace) -> int:
+    """``trace export --sparsity``: train block-sparse in software, trace every step."""
+    from archsim import api
+
+    for name in ("algorithm", "config", "plots"):
+        if getattr(args, name) is not None:
+            raise ArchsimError(
+                f"--sparsity: trains block-sparse in software; it does not take --{name}"
+            )
+    if args.samples != 1:
+        raise ArchsimError(
+            "--samples: a sparse training trace holds one sample per training step; use "
+            "--epochs and --batch-size"
+        )
+    given = {
+        name: getattr(args, name) for name in (*_SPARSE_ONLY, "epochs", "lr")
+        if getattr(args, name) is not None
+    }
+    done = api.train_sparse(
+        args.model, args.out, sparsity=args.sparsity, seed=args.seed, limits=_limits(args),
+        **given,
+    )
+    result = done.training
+    if args.json:
+        print(json.dumps(
+            {"path": done.path, "steps": done.steps, "samples": done.samples,
+             "records": done.records, "training": result.to_dict()},
+            indent=2, sort_keys=True,
+        ))
+        return 0
+    params = result.sparsity
+    print(
+        f"wrote {done.path}: {result.model}, block-sparse s={params.sparsity:g} "
+        f"B={params.block}, {done.steps} steps ({result.epochs} epochs of {result.batch_size}"
+        f"-sample batches), {done.records} records, test accuracy "
+        f"{100 * result.test_accuracy:.2f} %"
+    )
+    sparse = [
+        f"{name} {layer.nnzb}/{layer.blocks}" for name, layer in result.layers.items()
+        if layer.sparse
+    ]
+    print(
+        f"  weight density {100 * result.weight_density:.1f} %, mask updates "
+        f"{result.mask_updates} ({params.regrowth} regrowth every {params.update_interval} "
+        f"steps); blocks kept: {', '.join(sparse) if sparse else 'none (every layer dense)'}"
+    )
     return 0
 
 
