@@ -59,12 +59,35 @@ def _group_tiles(data: Any, source: str) -> Any:
     return {**data, "tile_groups": groups}
 
 
+#: Top-level keys whose value may name a DRAM part file instead of holding the part.
+_DRAM_PART_KEYS = ("fabric", "dram")
+
+
+def _dram_part(data: Any, source: str) -> Any:
+    """``data`` with ``fabric.dram``, when it is a path (relative to the folder of the config
+    file ``source``), replaced by that DRAM part file's contents (its ``base:`` chain
+    merged); anything else is left for the schema to check."""
+    section, key = _DRAM_PART_KEYS
+    fabric = data.get(section) if isinstance(data, Mapping) else None
+    if not isinstance(fabric, Mapping) or not isinstance(fabric.get(key), str):
+        return data
+    name = fabric[key]
+    folder = os.path.dirname(source) if source and not source.startswith("<") else ""
+    path = os.path.join(folder, name)
+    try:
+        part = load_with_bases(path, DramConfig)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {section}.{key}: DRAM part {name!r}: {error}") from None
+    return {**data, section: {**fabric, key: part}}
+
+
 def hardware_from_data(
     data: Any, overrides: Sequence[str] = (), source: str = "<config>"
 ) -> HardwareConfig:
     """Build and check a hardware config from data read with
     :func:`~archsim.config.loader.load_with_bases`, then ``overrides``; ``data`` is unchanged.
-    Each tile group's ``tile`` section is merged over the top-level ``tile`` after the
+    A ``fabric.dram`` given as a path loads that DRAM part file, relative to ``source``'s
+    folder. Each tile group's ``tile`` section is merged over the top-level ``tile`` after the
     overrides, so ``--set tile.adc.bits=6`` changes every group that does not set its own.
 
     Raises:
@@ -72,7 +95,8 @@ def hardware_from_data(
     """
     if overrides:
         data = apply_overrides(data, overrides)
-    config = config_from_data(HardwareConfig, _group_tiles(data, source), (), source)
+    data = _dram_part(_group_tiles(data, source), source)
+    config = config_from_data(HardwareConfig, data, (), source)
     check_hardware(config, source)
     return config
 

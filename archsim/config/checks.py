@@ -60,6 +60,19 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
 def _check_tiles(config: HardwareConfig, prefix: str) -> None:
     chip = config.chip
     if not config.tile_groups:
+        if config.tile is None and config.fabric is not None:
+            if config.controller.scope != "chip":
+                raise ConfigError(
+                    f"{prefix}controller.scope: a fabric without crossbar tiles has one "
+                    "controller for the chip; expected 'chip'"
+                )
+            for field in ("tiles", "crossbars_per_tile"):
+                if getattr(chip, field) is not None:
+                    raise ConfigError(
+                        f"{prefix}chip.{field}: a fabric without a tile: section has no "
+                        "crossbar tiles; remove it (or give the tile design)"
+                    )
+            return
         if config.tile is None:
             raise ConfigError(f"{prefix}tile: required field is missing (or give tile_groups)")
         for field in ("tiles", "crossbars_per_tile"):

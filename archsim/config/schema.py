@@ -659,17 +659,24 @@ class HardwareConfig:
         default=None,
         metadata={"doc": "the memory cell (accuracy and training); absent: not modelled"},
     )
+    fabric: FabricConfig | None = field(
+        default=None,
+        metadata={"doc": "a block-sparse training fabric (DRAM, IMC, SCUs); absent: none"},
+    )
     description: str = field(default="", metadata={"doc": "free text"})
 
     @property
     def groups(self) -> tuple[TileGroup, ...]:
         """The tile groups, in tile order: the ``tile_groups`` or the one ``default`` group
-        (after :func:`~archsim.config.checks.check_hardware`, every size is given)."""
+        (after :func:`~archsim.config.checks.check_hardware`, every size is given); none for
+        a fabric without crossbar tiles."""
         if self.tile_groups:
             return tuple(
                 TileGroup(name, group.tiles, group.crossbars_per_tile, group.tile)
                 for name, group in self.tile_groups.items()
             )
+        if self.tile is None and self.fabric is not None:
+            return ()
         assert self.tile is not None and self.chip.tiles and self.chip.crossbars_per_tile
         return (TileGroup(DEFAULT_GROUP, self.chip.tiles, self.chip.crossbars_per_tile, self.tile),)
 
@@ -941,3 +948,92 @@ class ScuConfig:
             value = getattr(self, name)
             if not float(value).is_integer():
                 raise ConfigError(f"{name}: must be whole bytes, got {value:g} B")
+
+
+# --------------------------------------------------------------------------------------------
+# The sparse training fabric: DRAM, IMC, SCUs and the dynamic interconnect
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DinEnergy:
+    """Per-action energies of the dynamic interconnect's assignment controller, in joules."""
+
+    check: float = quantity(
+        "J", min=0.0, max="1J", doc="one layer's new mask compared with the mask in force"
+    )
+    assign_block: float = quantity(
+        "J", min=0.0, max="1J", doc="one non-zero block given a compute unit (balanced)"
+    )
+    route_entry: float = quantity(
+        "J", min=0.0, max="1J", doc="one routing-table entry written (a block's unit changed)"
+    )
+
+
+@dataclass(frozen=True)
+class DinConfig:
+    """The dynamic interconnect (DIN): which compute unit each non-zero block goes to, and the
+    small controller that recomputes it at every mask change.
+
+    ``balanced`` deals a layer's non-zero blocks round-robin over the units in row-major order
+    (every unit within one block of the others), recomputed by the controller whenever a mask
+    changes; ``static`` sends block (i, j) to unit ``(i x block_cols + j) mod units`` by
+    position and never reassigns.
+    """
+
+    assignment: Literal["balanced", "static"] = field(
+        metadata={"doc": "balanced: recomputed at every mask change; static: by position"}
+    )
+    check_cycles: int = number(
+        min=0, max=MAX_CYCLES, doc="cycles to compare one layer's new mask with the one in force"
+    )
+    blocks_per_cycle: int = number(
+        min=1, max=1 << 16, doc="blocks the controller assigns per cycle when a mask changed"
+    )
+    energy: DinEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class FabricConfig:
+    """A digital training fabric for block-sparse networks (``fabric:``): weights in off-chip
+    DRAM as block-CSR (:class:`DramConfig`; in YAML also the name of a part file, relative to
+    the config's folder, such as ``dram/hbm2.yaml``), one index-aware memory controller
+    (:class:`ImcConfig`) fetching the non-zero blocks, a bank of sparse compute units
+    (:class:`ScuConfig`), and the dynamic interconnect (:class:`DinConfig`) carrying blocks
+    from the IMC to the units over the config's ``noc``, the IMC injecting them at one or
+    more routers (``imc_routers``: its network ports).
+
+    ``execution: dense`` runs the same trace as a dense accelerator on the same hardware (every
+    block fetched without metadata, every MAC slot issued): the baseline of the speed-up.
+    ``memory: ideal`` and ``interconnect: ideal`` take DRAM timing and the NoC out (blocks are
+    in the buffer, and at their unit, the cycle the fetch starts); their traffic is still
+    counted.
+    """
+
+    dram: DramConfig = field(metadata={"doc": "the off-chip DRAM (or a part file's path)"})
+    imc: ImcConfig = field(metadata={"doc": "the index-aware memory controller"})
+    scu: ScuConfig = field(metadata={"doc": "the sparse compute units"})
+    din: DinConfig = field(metadata={"doc": "the dynamic interconnect's assignment"})
+    execution: Literal["sparse", "dense"] = field(
+        default="sparse",
+        metadata={"doc": "sparse: non-zero blocks, zero operands skipped or gated; dense: all"},
+    )
+    memory: Literal["dram", "ideal"] = field(
+        default="dram", metadata={"doc": "dram: timed DRAM; ideal: no DRAM time or energy"}
+    )
+    interconnect: Literal["noc", "ideal"] = field(
+        default="noc", metadata={"doc": "noc: blocks travel as packets on noc; ideal: no time"}
+    )
+    imc_routers: tuple[int, ...] = field(
+        default=(0,),
+        metadata={
+            "min": 0, "max": 1 << 20,
+            "doc": "the NoC routers where the IMC injects blocks (each unit is served by its "
+            "nearest, ties to the first listed); the units take the other routers in order",
+        },
+    )
+    optimizer_macs_per_weight: int = number(
+        default=2, min=0, max=64,
+        doc="MAC slots of the optimizer step per weight (SGD with momentum: v = m v - lr g, "
+        "w += v: 2)",
+    )

@@ -28,6 +28,15 @@ A layer's step is run by :meth:`ScuBank.run_step`: per-unit block counts (from
 :func:`assign_balanced` or :func:`assign_static`) become one job per unit, all started at
 once; the step lasts as long as its most loaded unit.
 
+Streamed jobs (:meth:`ScuBank.stream`), for blocks that arrive one by one from memory: a unit
+issues a block's slots once the block has arrived and the previous block's slots are issued,
+so with its ``n`` blocks arriving at ``a_1 <= ... <= a_n`` and ``q = issued / (n x
+mac_width)`` issue cycles per block, its slots are issued by ``E = max_k (max(a_k, s) + (n - k
++ 1) q)`` (``s`` the cycle the unit is free) and the job ends at ``ceil(E) + pipeline_depth``:
+with every block there at ``s``, exactly :meth:`ScuBank.job_cycles` after ``s``. The end is
+computed in closed form from the arrivals, with no event per block; the unit's busy cycles
+are the job's cycles (fill and issue), not its waits.
+
 Utilisation U = non-zero MACs / MAC slots, per unit (:meth:`ScuBank.utilisation`): the MAC
 slots are ``mac_width x`` either the unit's own busy cycles (pipeline fill included) or a
 given interval (a step's duration, which also charges the unit's idle time to it).
@@ -40,6 +49,7 @@ that one is declared), ``input_buffer_read``, ``input_buffer_write``, ``output_b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
@@ -208,6 +218,7 @@ class ScuBank(Component):
             simpy.Resource(env, capacity=1) for _ in range(config.units)
         )
         self._stats = [ScuStats() for _ in range(config.units)]
+        self._free_at = [0] * config.units  # streamed jobs: the cycle each unit is free
 
     # ---------------------------------------------------------------------------------------
     # Timing
@@ -294,6 +305,57 @@ class ScuBank(Component):
         start = int(self.env.now)
         done = [self.submit(u, job, phase) for u, job in enumerate(jobs)]
         return self.env.process(self._step(start, done))
+
+    def stream(
+        self, jobs: Sequence[ScuJob], arrivals: Sequence[Sequence[int]], phase: str = FORWARD,
+        *, start: int | None = None,
+    ) -> list[int]:
+        """Book streamed job ``jobs[u]`` on unit ``u``, its blocks arriving at the chip cycles
+        ``arrivals[u]`` (one per block, any order), handed to the units at cycle ``start``
+        (default now; earlier when the caller books after the last arrival), each unit
+        starting when it is free and not before ``start`` (module docstring): the chip cycle
+        at which each unit's job ends (``start`` for a unit without work). No SimPy event:
+        the caller waits for the ends it needs.
+
+        Raises:
+            ValueError: not one job and one arrival list per unit, an arrival count that is
+                not the job's blocks, or a job that does not fit the buffers.
+        """
+        units = len(self.units)
+        if len(jobs) != units or len(arrivals) != units:
+            raise ValueError(
+                f"scu: stream needs {units} jobs and arrival lists, got {len(jobs)}, "
+                f"{len(arrivals)}"
+            )
+        handed = int(self.env.now) if start is None else start
+        depth = self.config.pipeline_depth
+        ends = []
+        for u, (job, times) in enumerate(zip(jobs, arrivals, strict=True)):
+            start = max(handed, self._free_at[u])
+            if job.dense_slots == 0:
+                ends.append(start)
+                continue
+            if len(times) != job.blocks:
+                raise ValueError(
+                    f"scu: unit {u}: {len(times)} arrivals for a job of {job.blocks} blocks"
+                )
+            self._check_fits(job)
+            cycles = self.job_cycles(job)
+            issued = cycles - depth  # ceil(issued slots / mac_width)
+            per_block = issued / job.blocks
+            a = np.maximum(np.sort(np.asarray(times, dtype=np.float64)), start)
+            remaining = per_block * np.arange(job.blocks, 0, -1, dtype=np.float64)
+            end = max(start + issued, math.ceil(float(np.max(a + remaining)) - 1e-9)) + depth
+            self._count(job, phase)
+            self.add_busy(cycles, phase)
+            s = self._stats[u]
+            self._stats[u] = ScuStats(
+                s.jobs + 1, s.macs + job.nonzero_macs, s.zero_slots + job.zero_slots,
+                s.busy_cycles + cycles,
+            )
+            self._free_at[u] = end
+            ends.append(end)
+        return ends
 
     def _step(
         self, start: int, done: list[simpy.Process]

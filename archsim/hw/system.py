@@ -10,6 +10,9 @@
 * the **controller** cores and the **vector units** (one per core);
 * the **training units** when the config has a ``training`` section (:mod:`.training`: pulse
   drivers, the update's digital units, the write-and-verify engine);
+* the **sparse training fabric** when the config has a ``fabric`` section (:mod:`.fabric`:
+  DRAM, index-aware memory controller, sparse compute units, the dynamic interconnect's
+  controller, on the NoC when there is one);
 * the **network-on-chip** when the config has one: the topology (:mod:`.noc.topology`) with its
   router coordinates, the routing, the hop table between routers, the tiles placed on routers
   (:func:`archsim.mapping.traffic.place_tiles`, on that hop table), the packet format and
@@ -39,6 +42,7 @@ from archsim.hw.component import Component
 from archsim.hw.controller import Controller, RecordedController
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DigitalUnit
+from archsim.hw.fabric import Fabric
 from archsim.hw.network_interface import NetworkInterface
 from archsim.hw.noc.network import Network
 from archsim.hw.noc.packet import PacketFormat
@@ -89,6 +93,8 @@ class System:
         controller, digital: the controller cores and their vector units.
         training: the units of backward and update work (None: the config has no
             ``training`` section).
+        fabric: the block-sparse training fabric (None: the config has no ``fabric``
+            section).
         noc: the network-on-chip (None: the tiles share one buffer, nothing travels).
         topology: the NoC's routers and links (None without a NoC).
         interface: the tiles' network interfaces (None without a NoC).
@@ -121,6 +127,7 @@ class System:
         program: Program | None,
         act_bits: int,
         timeline: TimelineHooks | None,
+        fabric: Fabric | None = None,
     ) -> None:
         self.env = env
         self.config = config
@@ -132,6 +139,7 @@ class System:
         self.training = (
             TrainingUnits(config.training, config.crossbars, used) if config.training else None
         )
+        self.fabric = fabric
         self.noc = noc
         self.topology = topology
         self.interface = interface
@@ -163,13 +171,15 @@ class System:
 
     def components(self) -> tuple[Component, ...]:
         """Every component bank: the controller, each group's banks, the vector units, the
-        training units, the NoC."""
+        training units, the fabric's units, the NoC."""
         banks: list[Component] = [self.controller]
         for group in self.groups:
             banks.extend(group.kind.components())
         banks.append(self.digital)
         if self.training is not None:
             banks.extend(self.training.components())
+        if self.fabric is not None:
+            banks.extend(self.fabric.components())
         if self.noc is not None:
             banks.append(self.noc)
         return tuple(banks)
@@ -344,9 +354,14 @@ def build_system(
     digital = DigitalUnit(
         env, config.digital, len(controller.cores), controller.instances_used, timeline=timeline
     )
+    fabric = (
+        Fabric(env, config.fabric, config.chip.clock_hz, noc=noc)
+        if config.fabric is not None else None
+    )
     return System(
         env, config, groups, controller, digital,
         noc=noc, topology=topology, interface=interface, nodes=nodes, hops=hops,
         mapping=mapping, traffic=traffic, program=program,
         act_bits=network.act_bits if network is not None else 0, timeline=timeline,
+        fabric=fabric,
     )

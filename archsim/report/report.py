@@ -29,6 +29,7 @@ from archsim.config.schema import HardwareConfig
 from archsim.energy.accounting import EnergyResult
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
+from archsim.report.fabric import fabric_section
 from archsim.report.training import training_section
 from archsim.sim.result import SimResult
 from archsim.stats import CounterSummary, LevelSummary, TallySummary
@@ -220,6 +221,8 @@ def build_report(
     sections = _inference_sections(result, energy)
     if result.training is not None:
         sections["training"] = training_section(result, energy)
+    if result.fabric is not None:
+        sections["fabric"] = fabric_section(result, energy)
     return Report({**head, **sections})
 
 

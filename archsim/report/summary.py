@@ -37,6 +37,8 @@ def summary(report: Mapping[str, Any]) -> str:
     lines = _traffic(report) if report["mode"] == "traffic" else _inference(report)
     if report.get("training") is not None:
         lines += _training(report)
+    if report.get("fabric") is not None:
+        lines += _fabric(report)
     if report.get("scrramble") is not None:
         lines += _scrramble(report)
     return "\n".join(lines)
@@ -69,6 +71,50 @@ def _training(report: Mapping[str, Any]) -> list[str]:
             + ("" if lifetime is None else f"; lifetime {number(lifetime)} samples")
         )
     return lines
+
+
+def _fabric(report: Mapping[str, Any]) -> list[str]:
+    """The fabric section: training throughput, time and energy per step by phase, SCU
+    utilisation, DRAM, IMC and DIN figures (the per-inference lines above are per step)."""
+    f = report["fabric"]
+    times, energies = f["time_per_step_s"], f["energy_per_step_j"]
+    phases = [p for p in times if p != "total" and times[p]]
+    scu, dram, imc, din = f["scu"], f["dram"], f["imc"], f["din"]
+    macs = f["macs_per_step"]
+    imbalance = din["imbalance"]
+    ideal = f["ideal_speedup"]
+    return [
+        f"  fabric ({f['execution']}; a sample above is one training step of "
+        f"{number(f['train_samples'] / max(1, f['steps']))} samples):",
+        f"    training   {number(f['throughput_samples_per_s'])} samples/s, "
+        f"{quantity(f['energy_per_sample_j'], 'J')} per sample",
+        "    time       " + ", ".join(f"{p} {quantity(times[p], 's')}" for p in phases)
+        + f"; total {quantity(times['total'], 's')} per step",
+        "    energy     " + ", ".join(
+            f"{p} {quantity(energies.get(p, 0.0), 'J')}" for p in phases
+        ) + f"; total {quantity(energies['total'], 'J')} per step",
+        f"    SCUs       {scu['units']} x {scu['mac_width']} MACs ({scu['zero_handling']}): U "
+        f"busy mean {percent(scu['utilisation_busy']['mean'])}, min "
+        f"{percent(scu['utilisation_busy']['min'])}; over the products' time mean "
+        f"{percent(scu['utilisation_span']['mean'])}, min "
+        f"{percent(scu['utilisation_span']['min'])}",
+        f"    MACs       per step dense {number(macs['macs_dense'])}: performed "
+        f"{number(macs['macs_performed'])}, zero operand {number(macs['macs_skipped_zero'])}, "
+        f"pruned blocks {number(macs['macs_skipped_mask'])}; weight sparsity "
+        f"{percent(f['weight_sparsity'])}"
+        + ("" if ideal is None else f" (ideal speed-up {number(ideal)}x)"),
+        f"    DRAM       {dram['part']}: {quantity(dram['bandwidth_bytes_per_s'], 'B')}/s of "
+        f"{quantity(dram['peak_bandwidth_bytes_per_s'], 'B')}/s "
+        f"({percent(dram['bandwidth_fraction'])}), row hits {percent(dram['row_hit_rate'])}",
+        f"    IMC        metadata {percent(imc['metadata_fraction'])} of block-CSR bytes, "
+        f"{number(imc['stall_cycles'])} cycles stalled on a full buffer",
+        f"    DIN        {din['assignment']}: imbalance "
+        + ", ".join(
+            f"{rule} mean {number(v['mean'])} max {number(v['max'])}"
+            for rule, v in imbalance.items()
+        )
+        + f"; {din['mask_changes']} of {din['mask_checks']} mask checks changed a mask",
+    ]
 
 
 def _inference(report: Mapping[str, Any]) -> list[str]:

@@ -53,6 +53,7 @@ from archsim.sim.handlers import (
 from archsim.sim.registry import default_handlers
 from archsim.sim.result import (
     ControllerResult,
+    FabricResult,
     GroupResult,
     LayerResult,
     NocResult,
@@ -116,10 +117,16 @@ def simulate(
         network = reader.header.network
         env = simpy.Environment()
         with naming_config(config_source):
-            mapping = map_network(network, config)
+            # A fabric without crossbar tiles runs the matrix layers from DRAM: no mapping.
+            mapping = map_network(network, config) if config.groups else None
             system = build_system(env, config, network, mapping, timeline=timeline, limits=limits)
         _check_packets(system, reader.header.samples, source, limits)
         if timeline is not None:
+            if mapping is None:
+                raise ConfigError(
+                    f"{config_source or config.name}: a timeline records crossbar arrays, and "
+                    "this fabric has none; run without one"
+                )
             timeline.begin_run(config, mapping, reader.header.model)
         sim = Simulation(system, limits)
         table = (handlers or default_handlers()).bind(sim, network.layers)
@@ -579,6 +586,11 @@ def sim_result(
         stats.interval.summary(),
         stats.in_flight.summary(total),
     )
+    if sim.fabric is not None:
+        statistics += (
+            *(counter.summary() for counter in sim.fabric.counters()),
+            sim.fabric.imbalance.summary(), sim.fabric.imbalance_other.summary(),
+        )
     if system.noc is not None:
         noc = system.noc
         statistics += (
@@ -647,6 +659,39 @@ def sim_result(
         phases=phases,
         traffic=traffic,
         training=_training_result(system),
+        fabric=_fabric_result(sim),
+    )
+
+
+def _fabric_result(sim: Simulation) -> FabricResult | None:
+    """The fabric part of a result (None for a chip without a fabric)."""
+    fabric, stats = sim.system.fabric, sim.fabric
+    if fabric is None or stats is None:
+        return None
+    config = fabric.config
+    units = fabric.scu.unit_stats()
+    dram = fabric.dram.stats() if fabric.dram is not None else None
+    fetched = fabric.fetched
+    return FabricResult(
+        execution=config.execution, assignment=config.din.assignment, memory=config.memory,
+        interconnect=config.interconnect, units=config.scu.units,
+        mac_width=config.scu.mac_width, zero_handling=fabric.scu.config.zero_handling,
+        unit_macs=tuple(u.macs for u in units),
+        unit_zero_slots=tuple(u.zero_slots for u in units),
+        unit_busy_cycles=tuple(u.busy_cycles for u in units),
+        span_cycles=int(stats.span.value),
+        dram_name=config.dram.name,
+        dram_peak_bytes_per_s=config.dram.peak_bandwidth_bytes_per_s,
+        dram_reads=dram.reads if dram else 0, dram_writes=dram.writes if dram else 0,
+        dram_row_hits=dram.row_hits if dram else 0,
+        dram_row_misses=dram.row_misses if dram else 0,
+        dram_row_conflicts=dram.row_conflicts if dram else 0,
+        dram_bytes_read=dram.bytes_read if dram else 0,
+        dram_bytes_written=dram.bytes_written if dram else 0,
+        imc_fetches=fetched.fetches, imc_blocks_fetched=fetched.blocks_fetched,
+        imc_metadata_bytes=fetched.metadata_bytes, imc_data_bytes=fetched.data_bytes,
+        imc_prefix_sum_cycles=fetched.prefix_sum_cycles,
+        imc_stall_cycles=fetched.stall_cycles, imc_buffer_max_bytes=fetched.buffer_max_bytes,
     )
 
 

@@ -50,6 +50,7 @@ from archsim.limits import Limits
 from archsim.mapping.crossbar import CrossbarLayout
 from archsim.mapping.placement import LayerMapping
 from archsim.stats import CHIP, FORWARD, Counter, Tally, TimeWeighted
+from archsim.stats.fabric import FabricStatistics
 from archsim.stats.timeline import ArrayWork
 from archsim.workload.trace import RECORD_KINDS, LayerSpec, OpRecord
 
@@ -161,6 +162,8 @@ class Simulation:
         self.env = system.env
         self.system = system
         self.stats = RunStatistics(training=system.training is not None)
+        #: the fabric's statistics (None: the system has no fabric)
+        self.fabric = FabricStatistics() if system.fabric is not None else None
         self.limits = limits
 
 
@@ -472,8 +475,8 @@ class DigitalOp(Handler):
     def __init__(self, sim: Simulation, layer: LayerSpec) -> None:
         super().__init__(sim, layer)
         program = sim.system.program
-        assert program is not None
-        self.shares = program.shares.get(layer.name, ((0, 1.0),))
+        # Without a mapped program (a fabric without crossbar tiles) tile 0's core issues it.
+        self.shares = program.shares.get(layer.name, ((0, 1.0),)) if program else ((0, 1.0),)
         self._per_core: dict[int, tuple[tuple[Core, int], ...]] = {}
 
     def per_core(self, elements: int) -> tuple[tuple[Core, int], ...]:
@@ -551,10 +554,15 @@ class PassThrough(Handler):
         yield  # pragma: no cover - a generator
 
 
+def _matrix_forward(sim: Simulation, layer: LayerSpec) -> MatrixForward | None:
+    """The matrix layer's handler, or None on a chip without mapped crossbars."""
+    return None if sim.system.mapping is None else MatrixForward(sim, layer)
+
+
 def forward_handlers() -> Handlers:
     """The built-in forward handlers: matrix, digital and pass-through records (every run
     gets them and the training ones: :func:`archsim.sim.registry.default_handlers`)."""
-    table: dict[tuple[str, str], HandlerFactory] = {(FORWARD, "mvm"): MatrixForward}
+    table: dict[tuple[str, str], HandlerFactory] = {(FORWARD, "mvm"): _matrix_forward}
     table.update({(FORWARD, kind): DigitalOp for kind in DIGITAL_KINDS})
     table.update({(FORWARD, kind): PassThrough for kind in PASS_KINDS})
     return Handlers(MappingProxyType(table))

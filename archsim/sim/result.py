@@ -160,6 +160,74 @@ class TrainingResult:
 
 
 @dataclass(frozen=True)
+class FabricResult:
+    """What a block-sparse training fabric adds to a run's result (its counters and tallies
+    are in :attr:`SimResult.statistics`, :mod:`archsim.stats.fabric`).
+
+    Per unit, in unit order: ``unit_macs`` (non-zero MACs performed), ``unit_zero_slots``
+    (slots with a zero operand or padding, skipped or gated) and ``unit_busy_cycles`` (fill and
+    issue cycles). ``span_cycles`` is the time the products ran, summed (every unit is given
+    work by every product). DRAM figures are over the whole run (zero with ideal memory);
+    ``dram_bytes_read`` counts whole bursts. ``imc_*`` are the fetches' block-CSR figures.
+    """
+
+    execution: str
+    assignment: str
+    memory: str
+    interconnect: str
+    units: int
+    mac_width: int
+    zero_handling: str
+    unit_macs: tuple[int, ...]
+    unit_zero_slots: tuple[int, ...]
+    unit_busy_cycles: tuple[int, ...]
+    span_cycles: int
+    dram_name: str
+    dram_peak_bytes_per_s: float
+    dram_reads: int
+    dram_writes: int
+    dram_row_hits: int
+    dram_row_misses: int
+    dram_row_conflicts: int
+    dram_bytes_read: int
+    dram_bytes_written: int
+    imc_fetches: int
+    imc_blocks_fetched: int
+    imc_metadata_bytes: int
+    imc_data_bytes: int
+    imc_prefix_sum_cycles: int
+    imc_stall_cycles: int
+    imc_buffer_max_bytes: int
+
+    @property
+    def utilisation_busy(self) -> tuple[float, ...]:
+        """Per unit, U = non-zero MACs / MAC slots of its busy cycles (0 if never busy)."""
+        return tuple(
+            m / (self.mac_width * b) if b else 0.0
+            for m, b in zip(self.unit_macs, self.unit_busy_cycles, strict=True)
+        )
+
+    @property
+    def utilisation_span(self) -> tuple[float, ...]:
+        """Per unit, non-zero MACs / MAC slots of the products' time: idle time waiting for
+        blocks or for other units counts against it."""
+        slots = self.mac_width * self.span_cycles
+        return tuple(m / slots if slots else 0.0 for m in self.unit_macs)
+
+    @property
+    def dram_hit_rate(self) -> float:
+        """Row-buffer hits over accesses (0.0 without any)."""
+        accesses = self.dram_row_hits + self.dram_row_misses + self.dram_row_conflicts
+        return self.dram_row_hits / accesses if accesses else 0.0
+
+    @property
+    def metadata_fraction(self) -> float:
+        """Metadata's share of the block-CSR bytes fetched."""
+        total = self.imc_metadata_bytes + self.imc_data_bytes
+        return self.imc_metadata_bytes / total if total else 0.0
+
+
+@dataclass(frozen=True)
 class SimResult:
     """Everything a run counted; energy and the report are derived from it later.
 
@@ -171,7 +239,8 @@ class SimResult:
     (in pipelined mode, later samples also wait behind the slowest stage). ``statistics``
     holds every declared statistic of the run with its unit, description and per-phase and
     per-group values; ``phases`` the phases of the records that ran; ``training`` what a
-    chip with training units adds (None without them).
+    chip with training units adds (None without them); ``fabric`` what a block-sparse
+    training fabric adds (None without one).
     """
 
     config_name: str
@@ -199,6 +268,7 @@ class SimResult:
     phases: tuple[str, ...] = ()
     traffic: TrafficResult | None = None
     training: TrainingResult | None = None
+    fabric: FabricResult | None = None
 
     def statistic(self, name: str) -> Statistic:
         """The statistic called ``name``.

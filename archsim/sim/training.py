@@ -285,7 +285,8 @@ def _backward(sim: Simulation, layer: LayerSpec) -> MatrixBackward | None:
 
 
 def _backward_digital(sim: Simulation, layer: LayerSpec) -> DigitalOp | None:
-    return None if sim.system.training is None else DigitalOp(sim, layer)
+    system = sim.system
+    return None if system.training is None and system.fabric is None else DigitalOp(sim, layer)
 
 
 def register_training(handlers: Handlers) -> Handlers:
