@@ -232,6 +232,8 @@ class Dram(Component):
         self._channels = [
             _Channel(config.banks, config.bank_groups) for _ in range(config.channels)
         ]
+        #: the column is the least significant field: consecutive bursts run along a row
+        self._rows_stream = fields[-1] == "co"
         timing = config.timing
         self._timing = (
             timing.trp, timing.trcd, timing.tras, timing.trrd_s, timing.trrd_l, timing.tfaw,
@@ -437,9 +439,58 @@ class Dram(Component):
         before = list(tally)
         schedule, to_chip = self._schedule, self.to_chip_cycles
         try:
-            done = [to_chip(schedule(int(a), is_write, arrival, tally)[5]) for a in addresses]
+            if (
+                self._rows_stream and isinstance(addresses, range)
+                and addresses.step == self._burst_bytes
+            ):
+                done = self._row_runs(addresses, is_write, arrival, tally)
+            else:
+                done = [to_chip(schedule(int(a), is_write, arrival, tally)[5]) for a in addresses]
         finally:
             self._charge(phase, tally, before)
+        return done
+
+    def _row_runs(
+        self, addresses: range, is_write: bool, arrival: int, tally: list[int]
+    ) -> list[int]:
+        """:meth:`_schedule` for consecutive bursts when the column is the least significant
+        address field: each burst that opens a run in a row is scheduled in full; the rest of
+        the run are row hits in the same bank, one after the other, whose column commands are
+        ``max(tCCD_L, burst)`` apart (the same bank group's column spacing, or the data bus)
+        in closed form. The same cycles and counts as one :meth:`_schedule` per burst."""
+        trp, trcd, tras, trrd_s, trrd_l, tfaw, tccd_s, tccd_l, cl, cwl, trtp, twr, burst = (
+            self._timing
+        )
+        latency = cwl if is_write else cl
+        step = max(tccd_l, burst)
+        per_row = self.config.bursts_per_row
+        to_chip = self.to_chip_cycles
+        done: list[int] = []
+        count = len(addresses)
+        i = 0
+        while i < count:
+            first = self._schedule(addresses[i], is_write, arrival, tally)
+            column, finished, digits = first[3], first[5], first[6]
+            done.append(to_chip(finished))
+            run = min(count - i - 1, per_row - 1 - digits[3])
+            i += 1
+            if run <= 0:
+                continue
+            channel = self._channels[digits[4]]
+            bg = digits[2]
+            bank = channel.banks[bg * self._banks_per_group + digits[1]]
+            last = column + run * step
+            for k in range(1, run + 1):
+                done.append(to_chip(column + k * step + latency + burst))
+            end = last + latency + burst
+            channel.last_col = channel.bg_last_col[bg] = last
+            channel.bus_free = end
+            ready = end + twr if is_write else last + trtp
+            bank.pre_ready = max(bank.pre_ready, ready)
+            tally[_WRITES if is_write else _READS] += run
+            tally[_HITS] += run
+            self._last_done = max(self._last_done, end)
+            i += run
         return done
 
     # ---------------------------------------------------------------------------------------
