@@ -465,6 +465,7 @@ class Dram(Component):
         step = max(tccd_l, burst)
         per_row = self.config.bursts_per_row
         to_chip = self.to_chip_cycles
+        same_clock = self._num == self._den == 1
         done: list[int] = []
         count = len(addresses)
         i = 0
@@ -480,9 +481,9 @@ class Dram(Component):
             bg = digits[2]
             bank = channel.banks[bg * self._banks_per_group + digits[1]]
             last = column + run * step
-            for k in range(1, run + 1):
-                done.append(to_chip(column + k * step + latency + burst))
             end = last + latency + burst
+            runs = range(finished + step, end + 1, step)  # each hit's completion
+            done.extend(runs if same_clock else map(to_chip, runs))
             channel.last_col = channel.bg_last_col[bg] = last
             channel.bus_free = end
             ready = end + twr if is_write else last + trtp
