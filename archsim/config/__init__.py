@@ -93,6 +93,9 @@ def hardware_from_data(
     Raises:
         ConfigError: one message naming ``source`` and the bad field.
     """
+    # A part named by path is read first, so that --set fabric.dram.<field> reaches it, and
+    # again after the overrides, which may name another part.
+    data = _dram_part(data, source)
     if overrides:
         data = apply_overrides(data, overrides)
     data = _dram_part(_group_tiles(data, source), source)

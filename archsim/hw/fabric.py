@@ -214,10 +214,11 @@ class Fabric:
             flits = self.noc.format.flits(block_bytes * 8)
             try:
                 self.noc.check_fits(flits)
-            except ArchsimError as error:
+            except ArchsimError:
                 raise ConfigError(
                     f"noc.buffer_flits: a {block} x {block} block ({block_bytes} B) travels as "
-                    f"one {flits}-flit packet, which this NoC cannot carry ({error})"
+                    f"one {flits}-flit packet, larger than this NoC carries; enlarge the "
+                    "buffers or the links, or use wormhole flow control"
                 ) from None
         config = self.config
         align = int(config.dram.row_bytes)
@@ -348,7 +349,8 @@ class Fabric:
         stats = store.layout.stats
         if self.config.execution == "dense":
             return ImcStats(
-                fetches=1, data_bytes=store.blocks * store.block_bytes,
+                fetches=1, blocks_fetched=store.blocks,
+                data_bytes=store.blocks * store.block_bytes,
                 data_bytes_read=store.blocks * store.block_bytes,
             )
         return ImcStats(
@@ -409,8 +411,10 @@ class Fabric:
             self.imc.consume(batch, phase)
             if batch.last:
                 break
-        result = yield fetch
-        self.fetched = self.fetched + result  # type: ignore[operator]
+        result: ImcStats = yield fetch  # type: ignore[assignment]
+        if dense:  # streamed as bytes: its blocks are the grid's
+            result = replace(result, blocks_fetched=count)
+        self.fetched = self.fetched + result
         if packets:
             yield env.all_of(packets)
         return arrivals

@@ -16,9 +16,12 @@ fabric (:class:`~archsim.sim.result.FabricResult`). One trace sample is one trai
   and skipped on blocks not in force; padding slots; regrowth scoring; the optimizer's;
 * **DIN**: load imbalance (most loaded unit over the mean, per product) under the
   assignment in force and under the other rule, the controller's work at mask updates;
-* the **weight sparsity** of the run (its share of dense MACs on blocks not in force) and
-  the ideal speed-up ``1 / (1 - s)`` it allows; the measured speed-up is this run's time
-  against the same trace on the same fabric with ``fabric.execution: dense``.
+* the **weight sparsity** of the run (its share of the dense MACs on blocks not in force) and
+  its **block sparsity** s (its share of the products' block slots not in force, padding
+  included: what a dense run issues and this one does not), with the ideal speed-up
+  ``1 / (1 - s)`` from weight sparsity alone (up to the rounding of blocks over units); the
+  measured speed-up is this run's time against the same trace on the same fabric with
+  ``fabric.execution: dense``.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ def fabric_section(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
     }
     dense = counters["macs_dense"].total
     weight_sparsity = counters["macs_skipped_mask"].total / dense if dense else 0.0
+    grid_slots = counters["block_slots_dense"].total
+    block_sparsity = 1.0 - counters["block_slots"].total / grid_slots if grid_slots else 0.0
     moved = fabric.dram_bytes_read + fabric.dram_bytes_written
     imbalance: TallySummary = stats["imbalance"]  # type: ignore[assignment]
     other: TallySummary = stats["imbalance_other"]  # type: ignore[assignment]
@@ -125,7 +130,8 @@ def fabric_section(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
         },
         "macs_per_step": {name: counters[name].total / steps for name in _MACS},
         "weight_sparsity": weight_sparsity,
-        "ideal_speedup": 1.0 / (1.0 - weight_sparsity) if weight_sparsity < 1 else None,
+        "block_sparsity": block_sparsity,
+        "ideal_speedup": 1.0 / (1.0 - block_sparsity) if block_sparsity < 1 else None,
         "din": {
             "assignment": fabric.assignment,
             # max / mean blocks per unit, per product: under the rule in force (the run's

@@ -101,7 +101,7 @@ def _fabric(report: Mapping[str, Any]) -> list[str]:
         f"    MACs       per step dense {number(macs['macs_dense'])}: performed "
         f"{number(macs['macs_performed'])}, zero operand {number(macs['macs_skipped_zero'])}, "
         f"pruned blocks {number(macs['macs_skipped_mask'])}; weight sparsity "
-        f"{percent(f['weight_sparsity'])}"
+        f"{percent(f['weight_sparsity'])}, block sparsity {percent(f['block_sparsity'])}"
         + ("" if ideal is None else f" (ideal speed-up {number(ideal)}x)"),
         f"    DRAM       {dram['part']}: {quantity(dram['bandwidth_bytes_per_s'], 'B')}/s of "
         f"{quantity(dram['peak_bandwidth_bytes_per_s'], 'B')}/s "
@@ -127,11 +127,16 @@ def _inference(report: Mapping[str, Any]) -> list[str]:
         f"  throughput   {number(per['throughput_per_s'])} inferences/s "
         f"(interval {quantity(per['interval_s'], 's')})",
         f"  energy       {quantity(per['energy_j'], 'J')} per inference",
-        f"  crossbars    {counters['crossbars']} "
-        f"(of {report['mapping']['crossbars_available']} on the chip)",
-        f"  vmm steps    {number(counters['vmm_steps'])} per inference",
-        f"  tile ops     {number(counters['tile_ops'])} per inference",
-        f"  MACs         {number(counters['macs'])} per inference",
+    ]
+    if report["mapping"]["crossbars_available"] or report.get("fabric") is None:
+        lines += [
+            f"  crossbars    {counters['crossbars']} "
+            f"(of {report['mapping']['crossbars_available']} on the chip)",
+            f"  vmm steps    {number(counters['vmm_steps'])} per inference",
+            f"  tile ops     {number(counters['tile_ops'])} per inference",
+            f"  MACs         {number(counters['macs'])} per inference",
+        ]
+    lines += [
         "  energy breakdown per inference:",
     ]
     total = per["energy_j"] or 1.0

@@ -132,15 +132,18 @@ def simulate(
         table = (handlers or default_handlers()).bind(sim, network.layers)
         samples = _samples(iter(reader), network, reader.header.samples, source, table)
         completions = _Completions(sim, timeline, progress)
-        if config.mapping.pipeline:
-            pipeline = _Pipeline(sim, network, config.mapping, completions)
-            env.process(pipeline.dispatch(samples))
-            env.run()
-            interval = completions.interval(pipeline.slowest_stage_cycles())
-        else:
-            env.process(_sequential(sim, samples, completions))
-            env.run()
-            interval = env.now / max(1, completions.latency.count)
+        # Units built at first use (a fabric's layers) may refuse the config mid-run, and
+        # handlers a record: the message names the file either way.
+        with naming_config(config_source), _naming_trace(source):
+            if config.mapping.pipeline:
+                pipeline = _Pipeline(sim, network, config.mapping, completions)
+                env.process(pipeline.dispatch(samples))
+                env.run()
+                interval = completions.interval(pipeline.slowest_stage_cycles())
+            else:
+                env.process(_sequential(sim, samples, completions))
+                env.run()
+                interval = env.now / max(1, completions.latency.count)
         if system.noc is not None:
             system.noc.check_drained("activation packets")
         if completions.latency.count != reader.header.samples:
@@ -158,6 +161,18 @@ def simulate(
         first_latency=completions.first_latency, interval=float(interval),
         phases=table.phases_run,
     )
+
+
+@contextlib.contextmanager
+def _naming_trace(source: str) -> Iterator[None]:
+    """Prefix the trace file ``source`` to the trace errors raised inside (once)."""
+    try:
+        yield
+    except TraceError as error:
+        message = str(error)
+        if message.startswith(source):
+            raise
+        raise TraceError(f"{source}: {message}") from None
 
 
 def _check_packets(system: System, samples: int, source: str, limits: Limits) -> None:

@@ -141,6 +141,9 @@ class FabricHandler(Handler):
         stats.padding_slots.add(
             vectors * (record.blocks * record.block**2 - record.weights), phase, name
         )
+        grid = store.blocks
+        stats.block_slots.add(vectors * record.blocks * record.block**2, phase, name)
+        stats.block_slots_dense.add(vectors * grid * record.block**2, phase, name)
 
 
 class SparseProduct(FabricHandler):
@@ -294,6 +297,7 @@ class MaskChange(FabricHandler):
             return
         begin = int(env.now)
         old_bytes = store.nnzb * store.block_bytes
+        old_data = store.layout.data_address  # set_mask lays the arrays out anew
         cycles, written, changed = fabric.set_mask(name, positions)
         stats.mask_checks.add(1, MASK, name)
         stats.controller_cycles.add(cycles, MASK, name)
@@ -303,7 +307,7 @@ class MaskChange(FabricHandler):
             stats.mask_changes.add(1, MASK, name)
             # Read the old W and V blocks, then write the new arrays.
             read = max(
-                fabric.transfer(store.layout.data_address, old_bytes, False, MASK),
+                fabric.transfer(old_data, old_bytes, False, MASK),
                 fabric.transfer(store.velocity_address, old_bytes, False, MASK),
             )
             if read > env.now:

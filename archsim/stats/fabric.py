@@ -10,6 +10,9 @@ three ways::
 (``macs_skipped_mask``: on blocks not in force, never fetched; ``macs_skipped_zero``: inside
 the blocks in force, with a zero activation or gradient operand). The slots of the blocks'
 zero padding (``padding_slots``) are MAC slots the units see that are not in the dense MACs.
+``block_slots`` and ``block_slots_dense`` count the products' MAC slots in whole blocks (the
+blocks in force, and every block of the grid: what a dense run issues): their ratio is the
+block sparsity that bounds the speed-up.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ class FabricStatistics:
         )
         self.padding_slots = Counter(
             "padding_slots", "slots", "MAC slots on the zero padding of edge blocks"
+        )
+        self.block_slots = Counter(
+            "block_slots", "slots", "MAC slots of the blocks in force (padding included)"
+        )
+        self.block_slots_dense = Counter(
+            "block_slots_dense", "slots", "MAC slots of every block of the grids"
         )
         self.scored_macs = Counter(
             "scored_macs", "MACs", "gradient MACs on blocks not in force, to score regrowth"
@@ -80,7 +89,8 @@ class FabricStatistics:
         return (
             self.samples, self.steps, self.macs_dense, self.macs_performed,
             self.macs_skipped_zero, self.macs_skipped_mask, self.padding_slots,
-            self.scored_macs, self.optimizer_macs, self.blocks_fetched, self.time, self.span,
+            self.block_slots, self.block_slots_dense, self.scored_macs, self.optimizer_macs,
+            self.blocks_fetched, self.time, self.span,
             self.mask_checks, self.mask_changes, self.blocks_pruned, self.blocks_regrown,
             self.route_entries, self.controller_cycles, self.rewrite_bytes,
         )
