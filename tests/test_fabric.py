@@ -860,3 +860,28 @@ def test_block_assignment_rules():
         assert tuple(balanced) == assign_balanced(mask, units)
         assert tuple(static) == assign_static(mask, units)
         assert balanced.max(initial=0) == -(-kept.size // units) <= static.max(initial=0)
+
+
+def test_a_sweep_axis_may_name_dram_part_files(tmp_path, monkeypatch):
+    """``fabric.dram`` values in a sweep may be part files, relative to the base config's
+    folder wherever the sweep runs from: each point's config holds that part."""
+    from archsim.dse.spec import load_spec
+    from archsim.dse.sweep import resolve_config
+
+    repo = ROOT
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        "version: 1\nname: dram_parts\n"
+        f"config: {repo / 'hw_configs' / 'sparse_fabric.yaml'}\n"
+        f"traces: [{repo / 'traces' / 'sparse' / 'mlp_s0.9_b16.jsonl.gz'}]\n"
+        "axes:\n  - path: fabric.dram\n    values: [dram/hbm2.yaml, dram/ddr4_3200.yaml]\n"
+        "metrics: [fabric.dram.part]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    loaded = load_spec(spec)
+    names = [resolve_config(loaded, point).fabric.dram.name for point in loaded.points()]
+    assert names == ["hbm2", "ddr4_3200"]
+    spec.write_text(spec.read_text().replace("dram/ddr4_3200.yaml", "dram/nope.yaml"))
+    with pytest.raises(ConfigError, match=r"fabric\.dram: part file 'dram/nope\.yaml'"):
+        load_spec(spec)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from archsim.config.checks import check_hardware
@@ -23,12 +24,14 @@ from archsim.config.schema import DramConfig, HardwareConfig, TileConfig
 from archsim.errors import ConfigError
 
 __all__ = [
+    "FILE_SECTIONS",
     "MAX_TILE_GROUPS",
     "DramConfig",
     "HardwareConfig",
     "hardware_from_data",
     "load_dram",
     "load_hardware",
+    "load_part",
 ]
 
 
@@ -59,35 +62,51 @@ def _group_tiles(data: Any, source: str) -> Any:
     return {**data, "tile_groups": groups}
 
 
-#: Top-level keys whose value may name a DRAM part file instead of holding the part.
-_DRAM_PART_KEYS = ("fabric", "dram")
+#: Sections whose YAML value may instead name a file holding them (a path relative to the
+#: config's folder), by their (section, key) path, with the type the file holds.
+FILE_SECTIONS: Mapping[tuple[str, str], type] = MappingProxyType({("fabric", "dram"): DramConfig})
 
 
-def _dram_part(data: Any, source: str) -> Any:
-    """``data`` with ``fabric.dram``, when it is a path (relative to the folder of the config
-    file ``source``), replaced by that DRAM part file's contents (its ``base:`` chain
-    merged); anything else is left for the schema to check."""
-    section, key = _DRAM_PART_KEYS
-    fabric = data.get(section) if isinstance(data, Mapping) else None
-    if not isinstance(fabric, Mapping) or not isinstance(fabric.get(key), str):
-        return data
-    name = fabric[key]
-    folder = os.path.dirname(source) if source and not source.startswith("<") else ""
-    path = os.path.join(folder, name)
+def load_part(path: str, name: str, folder: str) -> Any:
+    """The data of the part file ``name`` (relative to ``folder``) for the file-valued
+    section ``path`` (``"fabric.dram"``), its ``base:`` chain merged.
+
+    Raises:
+        ConfigError: naming ``path`` and the file.
+    """
+    key = tuple(path.split("."))
+    cls = FILE_SECTIONS[key]  # type: ignore[index]
     try:
-        part = load_with_bases(path, DramConfig)
+        return load_with_bases(os.path.join(folder, name), cls)
     except ConfigError as error:
-        raise ConfigError(f"{source}: {section}.{key}: DRAM part {name!r}: {error}") from None
-    return {**data, section: {**fabric, key: part}}
+        raise ConfigError(f"{path}: part file {name!r}: {error}") from None
+
+
+def _resolve_parts(data: Any, folder: str) -> Any:
+    """``data`` with each file-valued section given as a path (:data:`FILE_SECTIONS`)
+    replaced by that file's contents; anything else is left for the schema to check."""
+    if not isinstance(data, Mapping):
+        return data
+    for section, key in FILE_SECTIONS:
+        part = data.get(section)
+        if isinstance(part, Mapping) and isinstance(part.get(key), str):
+            loaded = load_part(f"{section}.{key}", part[key], folder)
+            data = {**data, section: {**part, key: loaded}}
+    return data
+
+
+def _folder(source: str) -> str:
+    return os.path.dirname(source) if source and not source.startswith("<") else ""
 
 
 def hardware_from_data(
-    data: Any, overrides: Sequence[str] = (), source: str = "<config>"
+    data: Any, overrides: Sequence[str] = (), source: str = "<config>", *,
+    folder: str | None = None,
 ) -> HardwareConfig:
     """Build and check a hardware config from data read with
     :func:`~archsim.config.loader.load_with_bases`, then ``overrides``; ``data`` is unchanged.
-    A ``fabric.dram`` given as a path loads that DRAM part file, relative to ``source``'s
-    folder. Each tile group's ``tile`` section is merged over the top-level ``tile`` after the
+    A section given as a file's path (:data:`FILE_SECTIONS`: ``fabric.dram``) loads that
+    file, relative to ``folder`` (default ``source``'s folder). Each tile group's ``tile`` section is merged over the top-level ``tile`` after the
     overrides, so ``--set tile.adc.bits=6`` changes every group that does not set its own.
 
     Raises:
@@ -95,10 +114,14 @@ def hardware_from_data(
     """
     # A part named by path is read first, so that --set fabric.dram.<field> reaches it, and
     # again after the overrides, which may name another part.
-    data = _dram_part(data, source)
-    if overrides:
-        data = apply_overrides(data, overrides)
-    data = _dram_part(_group_tiles(data, source), source)
+    where = _folder(source) if folder is None else folder
+    try:
+        data = _resolve_parts(data, where)
+        if overrides:
+            data = apply_overrides(data, overrides)
+        data = _resolve_parts(_group_tiles(data, source), where)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
     config = config_from_data(HardwareConfig, data, (), source)
     check_hardware(config, source)
     return config

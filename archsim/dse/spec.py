@@ -47,7 +47,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
-from archsim.config import hardware_from_data
+from archsim.config import FILE_SECTIONS, hardware_from_data, load_part
 from archsim.config.loader import (
     MAX_CONFIG_BYTES,
     NotRegularFileError,
@@ -473,8 +473,9 @@ def _json_ready(value: Any) -> Any:
 class _PathChecker:
     """Checks values for config paths; built once per spec (no state beyond its own cache)."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: str = "") -> None:
         self._classes: dict[str, tuple[_Field, type]] = {}
+        self._folder = folder  # the base config's folder: part files are relative to it
 
     def field(self, path: str, where: str) -> _Field:
         return self._get(path, where)[0]
@@ -490,7 +491,11 @@ class _PathChecker:
         _finite_data(value, where)
         _, cls = self._get(path, path_where)
         try:
-            checked = build(cls, {"value": value})
+            data = value
+            if isinstance(value, str) and tuple(path.split(".")) in FILE_SECTIONS:
+                # A part file's path: its contents are what the config gets.
+                data = load_part(path, value, self._folder)
+            checked = build(cls, {"value": data})
         except ConfigError as error:
             message = str(error)
             # build() names the field "value": put the spec's path in its place.
@@ -836,7 +841,7 @@ def _spec(data: object, source: str, limits: Limits = DEFAULT_LIMITS) -> SweepSp
     seeds = tuple(_integer(s, f"seeds[{i}]", lo=0) for i, s in enumerate(seeds_data))
     _unique(seeds, [f"seeds[{i}]" for i in range(len(seeds))])
 
-    checker = _PathChecker()
+    checker = _PathChecker(os.path.dirname(config_path))
     axes = tuple(
         _axis(item, f"axes[{i}]", checker)
         for i, item in enumerate(_list(top.get("axes", []), "axes", empty=True))

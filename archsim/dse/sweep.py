@@ -176,7 +176,7 @@ def resolve_config(spec: SweepSpec, point: Point) -> HardwareConfig:
         data = apply_settings(data, ((s.path, s.value) for s in point.settings))
     except ConfigError as error:
         raise ConfigError(f"{spec.config}: {error}") from None
-    return hardware_from_data(data, (), spec.config)
+    return hardware_from_data(data, (), spec.config, folder=os.path.dirname(spec.config_path))
 
 
 @dataclass(frozen=True)

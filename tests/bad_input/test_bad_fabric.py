@@ -246,7 +246,7 @@ def small(tmp_path) -> Path:
     ("fabric.imc_routers=[-1]", "fabric.imc_routers[0]: "),
     ("fabric.imc_routers=[0,4,0]", "fabric.imc_routers: expected distinct routers"),
     ("fabric.imc_routers=[]", "fabric.imc_routers: expected at least one router"),
-    ("fabric.dram=missing.yaml", "fabric.dram: DRAM part 'missing.yaml': "),
+    ("fabric.dram=missing.yaml", "fabric.dram: part file 'missing.yaml': "),
     ("fabric.dram=[1]", "fabric.dram: expected a mapping"),
     ("fabric.dram=7", "fabric.dram: "),
     ("controller.scope=tile", "controller.scope: a fabric without crossbar tiles"),
