@@ -660,10 +660,12 @@ def test_static_is_maximally_imbalanced_on_blocks_congruent_modulo_the_units(tmp
 @pytest.mark.parametrize("memory", ["dram", "ideal"])
 def test_dense_execution_fetches_every_block_without_metadata(two_layer, memory):
     """``execution: dense``: every product fetches every block of the layer's grid (no
-    metadata: the dense matrix's bytes), all slots issued (zero handling gate, whatever the
-    config says), and masks cost nothing (no mask phase at all)."""
+    metadata: the dense matrix's bytes), zero operands handled as the config says (here
+    gate: every slot issued), and masks cost nothing (no mask phase at all)."""
     path, written = two_layer
-    result, stats = run(path, "fabric.execution=dense", f"fabric.memory={memory}")
+    result, stats = run(
+        path, "fabric.execution=dense", f"fabric.memory={memory}", "fabric.scu.zero_handling=gate"
+    )
     prods = products(written)
     grids = {name: math.prod(grid_of(r, c, 8)) for name, r, c in TWO}
     blocks = sum(grids[r["layer"]] for r, _ in prods)
@@ -682,6 +684,18 @@ def test_dense_execution_fetches_every_block_without_metadata(two_layer, memory)
         r["vectors"] * grids[r["layer"]] * 64 for r, _ in prods
     ) + sum(grids[r["layer"]] * 64 * 2 for r, _ in prods if r["kind"] == "spmm_w")
     assert f.imc_blocks_fetched == blocks, "the IMC's block count of a dense run"
+
+
+def test_dense_execution_keeps_the_configs_zero_handling(two_layer):
+    """Dense weights do not change how the units treat a zero operand: a dense run with
+    ``skip`` performs the same non-zero MACs as with ``gate`` in fewer busy cycles, so dense
+    against sparse on one config is weight sparsity alone."""
+    path = two_layer[0]
+    skip, _ = run(path, "fabric.execution=dense")
+    gate, _ = run(path, "fabric.execution=dense", "fabric.scu.zero_handling=gate")
+    assert skip.fabric.zero_handling == "skip" and gate.fabric.zero_handling == "gate"
+    assert skip.fabric.unit_macs == gate.fabric.unit_macs
+    assert sum(skip.fabric.unit_busy_cycles) < sum(gate.fabric.unit_busy_cycles)
 
 
 # -- 10. determinism ---------------------------------------------------------------------------

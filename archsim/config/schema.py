@@ -1003,8 +1003,10 @@ class FabricConfig:
     from the IMC to the units over the config's ``noc``, the IMC injecting them at one or
     more routers (``imc_routers``: its network ports).
 
-    ``execution: dense`` runs the same trace as a dense accelerator on the same hardware (every
-    block fetched without metadata, every MAC slot issued): the baseline of the speed-up.
+    ``execution: dense`` runs the same trace with dense weights on the same hardware (every
+    block fetched without metadata and computed; zero operands skipped or gated as
+    ``scu.zero_handling`` says): the baseline of the speed-up from weight sparsity (with
+    ``zero_handling: gate``, a dense accelerator that exploits no zeros at all).
     ``memory: ideal`` and ``interconnect: ideal`` take DRAM timing and the NoC out (blocks are
     in the buffer, and at their unit, the cycle the fetch starts); their traffic is still
     counted.

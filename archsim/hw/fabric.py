@@ -24,7 +24,8 @@ IMC's buffer once its packets are injected. Events: the IMC's per batch, one tim
 batch and one packet process per block on the NoC.
 
 With ``execution: dense`` a layer's matrix is stored tiled (block after block, every block of
-its grid, padded) without metadata, and every block of the grid is fetched and computed.
+its grid, padded) without metadata, and every block of the grid is fetched and computed (zero
+operands still skipped or gated as ``scu.zero_handling`` says).
 """
 
 from __future__ import annotations
@@ -178,9 +179,7 @@ class Fabric:
         self.imc = (
             Imc(env, config.imc, self.dram, clock_hz=clock_hz) if self.dram is not None else None
         )
-        # A dense accelerator issues every slot: zero operands are gated, never skipped.
-        scu = replace(config.scu, zero_handling="gate") if config.execution == "dense" else None
-        self.scu = ScuBank(env, scu or config.scu, clock_hz=clock_hz)
+        self.scu = ScuBank(env, config.scu, clock_hz=clock_hz)
         self.din = DinController(config.din)
         self.noc = noc if config.interconnect == "noc" else None
         self.unit_nodes: tuple[int, ...] = ()

@@ -28,9 +28,9 @@ to the handlers registered before). One trace sample is one training step; its r
 * activation, pooling and add records run on the vector unit as on any chip
   (:class:`~archsim.sim.handlers.DigitalOp`); ``flatten`` costs nothing.
 
-With ``execution: dense`` the same records run as a dense accelerator would run them: every
-block of a layer's grid fetched (no metadata) and computed with every slot issued; masks are
-tracked (to check the records) but cost nothing.
+With ``execution: dense`` the same records run with dense weights: every block of a layer's
+grid fetched (no metadata) and computed, zero operands skipped or gated as the units' config
+says; masks are tracked (to check the records) but cost nothing.
 """
 
 from __future__ import annotations
