@@ -1,12 +1,15 @@
 """Regenerate the small block-sparse training traces in ``traces/sparse/`` (workload tooling).
 
 Writes ``traces/sparse/mlp_s{S}_b{B}.jsonl.gz`` for sparsity S in 0, 0.5, 0.75, 0.9 and block
-side B in 8, 16: ``mlp`` trained on the digits (seed 0) for 2 epochs of 45 steps of 32 images,
-the first a dense warm-up, then block-sparse with a RigL mask update every 6 steps (5 updates
-before T_end = 75 % of the sparse steps), every step traced (version-4 trace, one sample per
-step; :func:`archsim.api.train_sparse`). S = 0 is the dense baseline in the same records. These
-feed design-space sweeps over sparsity and block size. Prints each file's size and the test
-accuracy. Run from anywhere (about 1 s per trace):
+side B in 8, 16: ``mlp`` trained on the digits (seed 0) for 3 epochs of 45 steps of 32 images,
+the first a dense warm-up, then two block-sparse epochs with a RigL mask update every 6 steps
+(11 updates before T_end = 75 % of the 90 sparse steps), every step traced (version-4 trace,
+one sample per step; :func:`archsim.api.train_sparse`). Two thirds of the steps are sparse, so
+the median step is a sparse one (``scripts/fabric_figures.py`` takes the median step time as
+the steady state). S = 0 is the dense baseline in the same records. These feed design-space
+sweeps over sparsity and block size (``hw_configs/sweeps/sparse_fabric.yaml``). Prints each
+file's size and the test accuracy; each file is about 10-15 kB. Run from anywhere (about 1 s
+per trace):
 
     python scripts/make_sparse_traces.py
 """
@@ -24,7 +27,7 @@ from archsim import api  # noqa: E402
 FOLDER = REPO / "traces" / "sparse"
 SPARSITIES = (0.0, 0.5, 0.75, 0.9)
 BLOCKS = (8, 16)
-EPOCHS = 2
+EPOCHS = 3
 WARMUP_EPOCHS = 1
 UPDATE_INTERVAL = 6
 SEED = 0
