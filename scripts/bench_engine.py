@@ -18,27 +18,13 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import simpy
+from bare_simpy import bare_simpy  # the same floor in every benchmark (scripts/)
 
 from archsim import api
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "hw_configs" / "wu2023_64x64.yaml"
 NOC_CONFIG = ROOT / "hw_configs" / "wu2023_64x64_noc.yaml"
-
-
-def bare_simpy(operations: int, cycles: int = 72) -> float:
-    """Seconds for one SimPy process to do ``operations`` timeouts."""
-
-    def loop(env: simpy.Environment):
-        for _ in range(operations):
-            yield env.timeout(cycles)
-
-    env = simpy.Environment()
-    env.process(loop(env))
-    start = time.perf_counter()
-    env.run()
-    return time.perf_counter() - start
 
 
 def timed_simulation(trace: Path, *overrides: str, config_path: Path = CONFIG) -> tuple[float, int]:
@@ -76,7 +62,7 @@ def main() -> None:
         runs = [timed_simulation(small) for _ in range(args.repeat)]
         sim_s = min(seconds for seconds, _ in runs)
         ops = runs[0][1]
-        bare_s = min(bare_simpy(ops) for _ in range(args.repeat))
+        bare_s = min(bare_simpy(ops, 72) for _ in range(args.repeat))
         sim_rate, bare_rate = ops / sim_s, ops / bare_s
         print(f"archsim:    {ops} tile ops in {sim_s:.2f} s = {sim_rate:,.0f} tile ops/s")
         print(f"bare SimPy: {ops} timeouts in {bare_s:.2f} s = {bare_rate:,.0f} timeouts/s")

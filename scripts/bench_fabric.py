@@ -58,6 +58,7 @@ from collections import Counter
 from pathlib import Path
 
 import simpy
+from bare_simpy import bare_simpy  # the same floor in every benchmark (scripts/)
 
 from archsim import api
 from archsim.errors import ArchsimError
@@ -70,20 +71,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "hw_configs" / "sparse_fabric.yaml"
 MODEL, SPARSITY, BLOCK, WARMUP = "mlp", 0.9, 8, 1
 OPERATIONS = ("dram_bursts", "noc_packets", "scu_jobs", "records")
-
-
-def bare_simpy(events: int) -> float:
-    """Seconds for one SimPy process to do ``events`` timeouts (as in bench_training.py)."""
-
-    def loop(env: simpy.Environment):
-        for _ in range(events):
-            yield env.timeout(1)
-
-    env = simpy.Environment()
-    env.process(loop(env))
-    start = time.perf_counter()
-    env.run()
-    return time.perf_counter() - start
 
 
 def export(path: Path, epochs: int, args: argparse.Namespace):

@@ -17,25 +17,13 @@ import argparse
 import time
 from pathlib import Path
 
-import simpy
+from bare_simpy import bare_simpy  # the same floor in every benchmark (scripts/)
 
 from archsim import api
 from archsim.errors import ArchsimError
 from archsim.hw.noc.network import FLOW_CONTROLS
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def bare(timeouts: int) -> float:
-    def loop(env: simpy.Environment):
-        for _ in range(timeouts):
-            yield env.timeout(1)
-
-    env = simpy.Environment()
-    env.process(loop(env))
-    start = time.perf_counter()
-    env.run()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -72,7 +60,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     seconds = time.perf_counter() - start
     traffic = report["traffic"]
     flit_hops = int(report["totals"]["actions"]["noc.link_bit"] // config.noc.link_width_bits)
-    floor = bare(flit_hops)
+    floor = bare_simpy(flit_hops)
     noc = config.noc
     print(f"{noc.topology} {'x'.join(map(str, noc.dims))}, {noc.flow_control}, "
           f"{noc.buffer_flits}-flit buffers, uniform, {rate:.4f} packets/node/cycle "

@@ -21,25 +21,12 @@ import tracemalloc
 from pathlib import Path
 
 import simpy
+from bare_simpy import bare_simpy  # the same floor in every benchmark (scripts/)
 
 from archsim import api
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "hw_configs" / "wu2023_64x64_training.yaml"
-
-
-def bare_simpy(events: int) -> float:
-    """Seconds for one SimPy process to do ``events`` timeouts (``events`` + 2 steps)."""
-
-    def loop(env: simpy.Environment):
-        for _ in range(events):
-            yield env.timeout(72)
-
-    env = simpy.Environment()
-    env.process(loop(env))
-    start = time.perf_counter()
-    env.run()
-    return time.perf_counter() - start
 
 
 def counted_run(trace: Path) -> tuple[float, int]:
@@ -99,7 +86,7 @@ def main() -> None:
         # Plain timings first (counting steps costs a Python call per event).
         sim_s = min(timed(api.run, CONFIG, trace) for _ in range(args.repeat))
         _, events = counted_run(trace)
-        bare_s = min(bare_simpy(events) for _ in range(args.repeat))
+        bare_s = min(bare_simpy(events, 72) for _ in range(args.repeat))
         sim_peak = peak(api.run, CONFIG, trace)
         print(f"simulation: {sim_s:.2f} s (best of {args.repeat}), {events:,} SimPy events, "
               f"{events / sim_s:,.0f} events/s; {summary.records / sim_s:,.0f} records/s; "
