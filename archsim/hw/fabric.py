@@ -35,7 +35,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import simpy
-from scipy.sparse import bsr_array
 
 from archsim.config.schema import DinConfig, FabricConfig
 from archsim.errors import ArchsimError, ConfigError
@@ -293,6 +292,8 @@ class Fabric:
     ) -> BlockCsrLayout:
         """The block-CSR layout of the B x B (``b``) blocks at ``positions`` (sorted) of a
         ``grid``, at ``base`` (scipy's bsr_array counts the arrays; no values are needed)."""
+        from scipy.sparse import bsr_array  # imported when used: a chip's start-up needs none
+
         config = self.config.imc
         rows, cols = np.divmod(positions, grid[1])
         indptr = np.zeros(grid[0] + 1, dtype=np.int64)

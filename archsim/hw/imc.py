@@ -51,15 +51,18 @@ import math
 from collections.abc import Generator
 from dataclasses import dataclass, fields
 from itertools import accumulate
+from typing import TYPE_CHECKING
 
 import simpy
-from scipy.sparse import bsr_array
 
 from archsim.config.schema import ImcConfig
 from archsim.hw.component import Component
 from archsim.hw.dram import Dram
 from archsim.stats import CHIP, FORWARD
 from archsim.workload.sparse_train import BlockCsrStats
+
+if TYPE_CHECKING:
+    from scipy.sparse import bsr_array
 
 __all__ = ["BlockBatch", "BlockCsrLayout", "Imc", "ImcStats"]
 

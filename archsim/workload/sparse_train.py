@@ -53,16 +53,18 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from scipy.sparse import bsr_array
 
 from archsim.errors import WorkloadError
 from archsim.workload.data import DIGITS_DATASET, load_digits_28
 from archsim.workload.layers import Conv2D, MatrixLayer
 from archsim.workload.models import INPUT, MODEL_NAMES, Model, build_model
 from archsim.workload.train import MAX_EPOCHS, accuracy, softmax_cross_entropy
+
+if TYPE_CHECKING:
+    from scipy.sparse import bsr_array
 
 __all__ = [
     "REGROWTH_RULES",
@@ -348,6 +350,8 @@ def block_csr(weight: np.ndarray, mask: np.ndarray, block: int) -> bsr_array:
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != grid:
         raise WorkloadError(f"mask: must have shape {grid} for B = {block}, got {mask.shape}")
+    from scipy.sparse import bsr_array  # imported when used: a chip's start-up needs none
+
     rows, cols = np.nonzero(mask)
     data = _tiles(weight, block)[rows, cols]
     indptr = np.zeros(grid[0] + 1, dtype=np.int64)
