@@ -45,6 +45,7 @@ class Limits:
             10^8 a second).
         training_samples: samples one training trace may hold (epochs x the training split;
             the bundled models train in 5 to 20 epochs of 1,438).
+        blocks: weight blocks of one layer on a sparse fabric (its grid of B x B blocks).
     """
 
     routers: int = 16_384
@@ -56,6 +57,7 @@ class Limits:
     cores: int = 16_384
     conversions: int = 4_000_000_000
     training_samples: int = 100_000
+    blocks: int = 4_000_000
 
     def check(self, name: str, value: int, what: str) -> None:
         """Raise :class:`LimitError` if ``value`` exceeds the budget ``name``.
@@ -85,6 +87,7 @@ _UNITS: Final = {
     "cores": "cores",
     "conversions": "ADC conversions",
     "training_samples": "training samples",
+    "blocks": "weight blocks",
 }
 
 DEFAULT_LIMITS: Final = Limits()

@@ -248,20 +248,26 @@ def test_bundled_config_figures():
 def test_mac_accounting_per_phase_and_layer(two_layer, overrides):
     """Per phase and per layer, ``performed + skipped_zero + skipped_mask == dense``; dense is
     the records' ``vectors x rows x cols``, performed ``round(vectors x weights x input_nz)``
-    (x ``grad_nz`` for spmm_w), padding ``vectors x (blocks x B^2 - weights)``; the units'
-    MACs are the performed, scoring and optimizer MACs (the accounting is the trace's, the
-    same run dense)."""
+    (x ``grad_nz`` for spmm_w), padding ``vectors x (blocks x B^2 - weights)``, with the
+    record's weights and blocks in force, or with dense weights every weight and block of
+    the grid (nothing skipped on pruned blocks); the units' MACs are the performed, scoring
+    and optimizer MACs."""
     path, written = two_layer
     result, stats = run(path, *overrides)
+    dense_run = bool(overrides)
     expected: dict[tuple[str, str], dict[str, int]] = {}
     for r, _ in products(written):
         e = expected.setdefault((r["phase"], r["layer"]), {"dense": 0, "performed": 0,
                                                            "padding": 0, "in_blocks": 0})
         nz = r["input_nz"] * (r["grad_nz"] if r["kind"] == "spmm_w" else 1.0)
+        weights, blocks = (
+            (r["rows"] * r["cols"], math.prod(grid_of(r["rows"], r["cols"], r["block"])))
+            if dense_run else (r["weights"], r["blocks"])
+        )
         e["dense"] += r["vectors"] * r["rows"] * r["cols"]
-        e["performed"] += round(r["vectors"] * r["weights"] * nz)
-        e["in_blocks"] += r["vectors"] * r["weights"]
-        e["padding"] += r["vectors"] * (r["blocks"] * r["block"] ** 2 - r["weights"])
+        e["performed"] += round(r["vectors"] * weights * nz)
+        e["in_blocks"] += r["vectors"] * weights
+        e["padding"] += r["vectors"] * (blocks * r["block"] ** 2 - weights)
     for phase in PHASES:
         mine = {k: v for k, v in expected.items() if k[0] == phase}
         dense = phase_of(stats, "macs_dense", phase)
@@ -899,3 +905,20 @@ def test_a_sweep_axis_may_name_dram_part_files(tmp_path, monkeypatch):
     spec.write_text(spec.read_text().replace("dram/ddr4_3200.yaml", "dram/nope.yaml"))
     with pytest.raises(ConfigError, match=r"fabric\.dram: part file 'dram/nope\.yaml'"):
         load_spec(spec)
+
+
+def test_an_override_may_change_a_part_another_override_named():
+    """``--set fabric.dram=dram/ddr4_3200.yaml --set fabric.dram.rows=1024``: the second
+    override changes the part the first one named."""
+    config = load_hardware(CONFIG, ["fabric.dram=dram/ddr4_3200.yaml", "fabric.dram.rows=1024"])
+    assert (config.fabric.dram.name, config.fabric.dram.rows) == ("ddr4_3200", 1024)
+
+
+def test_tiny_requests_stream_a_dense_matrix_in_bursts(two_layer):
+    """``imc.request_bytes`` below a burst: the dense stream still moves whole bursts (one
+    batch each), so the run is as fast as with one-burst requests and reads the same bytes."""
+    path = two_layer[0]
+    tiny, _ = run(path, "fabric.execution=dense", "fabric.imc.request_bytes=1B")
+    burst, _ = run(path, "fabric.execution=dense", "fabric.imc.request_bytes=64B")
+    assert tiny.total_cycles == burst.total_cycles
+    assert tiny.fabric.dram_bytes_read == burst.fabric.dram_bytes_read

@@ -106,19 +106,20 @@ def hardware_from_data(
     """Build and check a hardware config from data read with
     :func:`~archsim.config.loader.load_with_bases`, then ``overrides``; ``data`` is unchanged.
     A section given as a file's path (:data:`FILE_SECTIONS`: ``fabric.dram``) loads that
-    file, relative to ``folder`` (default ``source``'s folder). Each tile group's ``tile`` section is merged over the top-level ``tile`` after the
-    overrides, so ``--set tile.adc.bits=6`` changes every group that does not set its own.
+    file, relative to ``folder`` (default ``source``'s folder). Each tile group's ``tile``
+    section is merged over the top-level ``tile`` after the overrides, so ``--set
+    tile.adc.bits=6`` changes every group that does not set its own.
 
     Raises:
         ConfigError: one message naming ``source`` and the bad field.
     """
     # A part named by path is read first, so that --set fabric.dram.<field> reaches it, and
-    # again after the overrides, which may name another part.
+    # again after each override, which may name another part.
     where = _folder(source) if folder is None else folder
     try:
         data = _resolve_parts(data, where)
-        if overrides:
-            data = apply_overrides(data, overrides)
+        for override in overrides:  # a part named by one override may be changed by the next
+            data = _resolve_parts(apply_overrides(data, [override]), where)
         data = _resolve_parts(_group_tiles(data, source), where)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None

@@ -49,6 +49,12 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
             f"{prefix}mapping.samples_in_flight: bounds the samples in a pipeline; it only "
             "applies with mapping.pipeline: true"
         )
+    fabric = config.fabric
+    if fabric is not None and fabric.interconnect == "noc" and config.noc is None:
+        raise ConfigError(
+            f"{prefix}fabric.interconnect: 'noc' carries the blocks over the noc section, "
+            "which the config lacks; add one or set 'ideal'"
+        )
     device = config.device
     if device is not None and not device.g_min < device.g_max:
         raise ConfigError(

@@ -851,7 +851,7 @@ class ImcEnergy:
     prefix_sum: float = quantity(
         "J", min=0.0, max="1J", doc="one row-pointer entry through the prefix-sum/diff unit"
     )
-    request: float = quantity("J", min=0.0, max="1J", doc="one burst read request issued to DRAM")
+    request: float = quantity("J", min=0.0, max="1J", doc="one burst request (read or write) issued to DRAM")
     buffer_write_byte: float = quantity(
         "J", min=0.0, max="1J", doc="one byte of block data written into the prefetch buffer"
     )
@@ -927,7 +927,7 @@ class ScuConfig:
     ``value_bits`` wide, partial sums ``accumulator_bits``; an input buffer holds weight
     blocks and input slices, an output buffer partial sums."""
 
-    units: int = number(min=1, max=1 << 16, doc="sparse compute units in the bank")
+    units: int = number(min=1, max=4096, doc="sparse compute units in the bank")
     mac_width: int = number(min=1, max=1 << 16, doc="MACs per cycle per unit")
     pipeline_depth: int = number(
         min=0, max=MAX_CYCLES, doc="cycles of fill latency of one unit's MAC pipeline, per job"

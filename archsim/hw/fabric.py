@@ -20,8 +20,9 @@ network. It holds:
 (block-CSR, or the dense matrix block by block with ``execution: dense``); each block, once in
 the prefetch buffer, goes to its unit as one packet over the NoC (``interconnect: noc``) or
 at once (``ideal``); its value is, per unit, the cycles its blocks arrived. A batch leaves the
-IMC's buffer once its packets are injected. Events: the IMC's per batch, one timeout per
-batch and one packet process per block on the NoC.
+IMC's buffer once its packets are handed to the network (whose injection queue is not bounded).
+Events: the IMC's per batch, one timeout per distinct ready cycle of a batch's blocks, and one
+packet process per block on the NoC.
 
 With ``execution: dense`` a layer's matrix is stored tiled (block after block, every block of
 its grid, padded) without metadata, and every block of the grid is fetched and computed (zero
@@ -44,6 +45,7 @@ from archsim.hw.imc import BlockBatch, BlockCsrLayout, Imc, ImcStats
 from archsim.hw.noc.network import Network
 from archsim.hw.noc.topology import hop_matrix
 from archsim.hw.scu import ScuBank
+from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.stats import CHIP, FORWARD
 from archsim.workload.sparse_train import BlockCsrStats
 
@@ -166,10 +168,12 @@ class Fabric:
         clock_hz: float,
         *,
         noc: Network | None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.env = env
         self.config = config
         self.clock_hz = clock_hz
+        self.limits = limits
         units = config.scu.units
         self.dram = (
             Dram(env, config.dram, clock_hz=clock_hz, group=CHIP)
@@ -195,8 +199,10 @@ class Fabric:
         blocks of ``block`` x ``block``, all of them in force, in the next DRAM region.
 
         Raises:
-            ConfigError: the blocks are not whole bytes, a block's packet does not fit the
-                NoC, or the layers no longer fit the DRAM part.
+            ConfigError: the blocks are not whole bytes, a block does not fit the IMC's or a
+                unit's buffers, a block's packet does not fit the NoC, or the layers no longer
+                fit the DRAM part.
+            LimitError: the layer's grid has more blocks than the ``blocks`` budget.
             ValueError: the layer exists with another shape or block size.
         """
         store = self.layers.get(name)
@@ -207,7 +213,13 @@ class Fabric:
                     f"{store.block} blocks, not {rows} x {cols} in {block} x {block}"
                 )
             return store
+        grid = (-(-rows // block), -(-cols // block))
+        self.limits.check(
+            "blocks", grid[0] * grid[1],
+            f"layer '{name}': a {rows} x {cols} matrix in {block} x {block} blocks",
+        )
         block_bytes = self._block_bytes(block)
+        self._check_buffers(block, block_bytes)
         if self.noc is not None:
             flits = self.noc.format.flits(block_bytes * 8)
             try:
@@ -221,7 +233,6 @@ class Fabric:
         config = self.config
         align = int(config.dram.row_bytes)
         base = self._next_base
-        grid = (-(-rows // block), -(-cols // block))
         full = np.arange(grid[0] * grid[1], dtype=np.int64)
         layout = self._layout(full, grid, base, block)
         data_end = layout.data_address + layout.stats.data_bytes
@@ -277,6 +288,29 @@ class Fabric:
     # ---------------------------------------------------------------------------------------
     # Layout and assignment
     # ---------------------------------------------------------------------------------------
+
+    def _check_buffers(self, block: int, block_bytes: int) -> None:
+        """A block must fit the IMC's prefetch buffer, and a block with its input slice (and a
+        slice of partial sums) a unit's buffers."""
+        config = self.config
+        if block_bytes > config.imc.buffer_bytes:
+            raise ConfigError(
+                f"fabric.imc.buffer_bytes: a {block} x {block} block ({block_bytes:,} B) does "
+                f"not fit the prefetch buffer ({config.imc.buffer_bytes:,.0f} B)"
+            )
+        scu = config.scu
+        need = (block * block + block) * scu.value_bits / 8
+        if need > scu.input_buffer_bytes:
+            raise ConfigError(
+                f"fabric.scu.input_buffer_bytes: a {block} x {block} block and its input slice "
+                f"({need:,.0f} B) do not fit ({scu.input_buffer_bytes:,.0f} B)"
+            )
+        need = block * scu.accumulator_bits / 8
+        if need > scu.output_buffer_bytes:
+            raise ConfigError(
+                f"fabric.scu.output_buffer_bytes: {block} partial sums ({need:,.0f} B) do not "
+                f"fit ({scu.output_buffer_bytes:,.0f} B)"
+            )
 
     def _block_bytes(self, block: int) -> int:
         bits = block * block * self.config.imc.value_bits
@@ -388,7 +422,7 @@ class Fabric:
         packets: list[simpy.Process] = []
         done_blocks = 0
         block_bytes = store.block_bytes
-        chunk = min(int(self.config.imc.request_bytes), count * block_bytes)
+        chunk = self.imc.dense_chunk_bytes(count * block_bytes)
         while True:
             batch: BlockBatch = yield self.imc.output.get()
             if dense:  # chunks of request_bytes: the blocks each one completes
@@ -437,7 +471,7 @@ class Fabric:
                 self.port_of_unit[unit], self.unit_nodes[unit], bits, phase
             )
             packet.callbacks.append(
-                lambda event, unit=unit: arrivals[unit].append(event.value.delivered)
+                lambda event, unit=unit: event.ok and arrivals[unit].append(event.value.delivered)
             )
             packets.append(packet)
         return packets
@@ -445,6 +479,11 @@ class Fabric:
     # ---------------------------------------------------------------------------------------
     # Plain DRAM transfers (velocity, write-back, block-CSR rewrite)
     # ---------------------------------------------------------------------------------------
+
+    def track_mask(self, name: str, positions: np.ndarray) -> None:
+        """Record the blocks in force on layer ``name`` without any work (a dense run keeps
+        every block; the records are still checked against the mask)."""
+        self.layers[name].positions = positions
 
     def transfer(self, address: int, nbytes: int, write: bool, phase: str) -> int:
         """Read or write the bursts covering ``nbytes`` bytes at ``address``, all requested
@@ -456,7 +495,7 @@ class Fabric:
         first, last = address // burst, (address + nbytes - 1) // burst
         addresses = range(first * burst, (last + 1) * burst, burst)
         done = self.dram.write(addresses, phase) if write else self.dram.read(addresses, phase)
-        if self.imc is not None and not write:
+        if self.imc is not None:  # the IMC issues every request, reads and writes
             self.imc.count("request", len(done), phase)
         return max(done, default=now)
 

@@ -23,7 +23,7 @@ Timing of :meth:`Imc.fetch`, in integer cycles of the chip clock ``clock_hz`` (S
 
 Its value is the :class:`ImcStats` of that fetch. :meth:`Imc.fetch_dense` streams a dense
 matrix (``rows x cols x value_bits / 8`` bytes rounded up) the same way without steps 1-2, in
-chunks of ``request_bytes``.
+chunks of ``request_bytes`` (at least one DRAM burst).
 
 Consumers: every batch is put, as it is requested, into :attr:`Imc.output` (a
 :class:`simpy.Store` of :class:`BlockBatch`, in order; the fetch's last batch has ``last``
@@ -195,7 +195,7 @@ class Imc(Component):
         self.clock_hz = clock_hz
         energy = config.energy
         self.declare("prefix_sum", energy.prefix_sum, "one row-pointer entry prefix-summed")
-        self.declare("request", energy.request, "one DRAM burst read requested")
+        self.declare("request", energy.request, "one DRAM burst requested (read or write)")
         self.declare("buffer_write", energy.buffer_write_byte, "one byte into the buffer")
         self.declare("buffer_read", energy.buffer_read_byte, "one byte out of the buffer")
         self._capacity = int(config.buffer_bytes)
@@ -258,6 +258,11 @@ class Imc(Component):
         nbytes = -(-rows * cols * self.config.value_bits // 8)
         return self.env.process(self._run(None, (address, nbytes), phase))
 
+    def dense_chunk_bytes(self, total: int) -> int:
+        """Bytes of each batch of a dense stream of ``total`` bytes: ``request_bytes``, at least
+        one burst (a smaller request reads it anyway), at most ``total`` (at least 1)."""
+        return min(max(int(self.config.request_bytes), self._burst), total) or 1
+
     def _check_fits(self, block_bytes: int) -> None:
         if block_bytes > self._capacity:
             raise ValueError(
@@ -299,7 +304,7 @@ class Imc(Component):
             items = stats.nnzb
         else:
             address, total = dense
-            item_bytes = min(int(config.request_bytes), total) or 1
+            item_bytes = self.dense_chunk_bytes(total)
             items = -(-total // item_bytes)
         per_batch = max(1, int(config.request_bytes) // item_bytes)
         burst = self._burst

@@ -49,7 +49,6 @@ that one is declared), ``input_buffer_read``, ``input_buffer_write``, ``output_b
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
@@ -263,7 +262,12 @@ class ScuBank(Component):
     def _serve(self, unit: int, job: ScuJob, phase: str) -> Generator[simpy.Event, object, int]:
         with self.units[unit].request() as request:
             yield request
+            # A streamed job booked on this unit (:meth:`stream`) holds it until it ends.
+            booked = self._free_at[unit] - int(self.env.now)
+            if booked > 0:
+                yield self.env.timeout(booked)
             cycles = self.job_cycles(job)
+            self._free_at[unit] = int(self.env.now) + cycles
             self._count(job, phase)
             yield self.env.timeout(cycles)
             self.add_busy(cycles, phase)
@@ -342,10 +346,11 @@ class ScuBank(Component):
             self._check_fits(job)
             cycles = self.job_cycles(job)
             issued = cycles - depth  # ceil(issued slots / mac_width)
-            per_block = issued / job.blocks
-            a = np.maximum(np.sort(np.asarray(times, dtype=np.float64)), start)
-            remaining = per_block * np.arange(job.blocks, 0, -1, dtype=np.float64)
-            end = max(start + issued, math.ceil(float(np.max(a + remaining)) - 1e-9)) + depth
+            n = job.blocks
+            # n E = max_k (n max(a_k, s) + (n - k + 1) issued), in exact integers
+            a = np.maximum(np.sort(np.asarray(times, dtype=np.int64)), start)
+            scaled = int(np.max(n * a + issued * np.arange(n, 0, -1, dtype=np.int64)))
+            end = max(start + issued, -(-scaled // n)) + depth
             self._count(job, phase)
             self.add_busy(cycles, phase)
             s = self._stats[u]

@@ -355,7 +355,7 @@ def build_system(
         env, config.digital, len(controller.cores), controller.instances_used, timeline=timeline
     )
     fabric = (
-        Fabric(env, config.fabric, config.chip.clock_hz, noc=noc)
+        Fabric(env, config.fabric, config.chip.clock_hz, noc=noc, limits=limits)
         if config.fabric is not None else None
     )
     return System(

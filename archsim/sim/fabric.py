@@ -42,7 +42,14 @@ import numpy as np
 from archsim.errors import TraceError
 from archsim.hw.fabric import MASK, Fabric, LayerStore, block_assignment
 from archsim.hw.scu import ScuJob
-from archsim.sim.handlers import Handler, Handlers, Process, Simulation, split
+from archsim.sim.handlers import (
+    Handler,
+    HandlerFactory,
+    Handlers,
+    Process,
+    Simulation,
+    split,
+)
 from archsim.stats.fabric import FabricStatistics
 from archsim.workload.trace import LayerSpec, OpRecord
 
@@ -126,24 +133,32 @@ class FabricHandler(Handler):
             for n, m in zip(blocks, split(macs, list(blocks)), strict=True)
         ]
 
+    def in_force(self, record: OpRecord, store: LayerStore) -> tuple[int, int]:
+        """(real weights, blocks) the product computes on: the record's blocks in force, or
+        with dense weights every block of the grid and every weight."""
+        if self.dense:
+            return record.rows * record.cols, store.blocks
+        return record.weights, record.blocks
+
     def account(
-        self, record: OpRecord, store: LayerStore, performed: int, phase: str
-    ) -> None:
-        """The three-way split of the product's dense MACs (:mod:`archsim.stats.fabric`)."""
+        self, record: OpRecord, store: LayerStore, nonzero: float, phase: str
+    ) -> int:
+        """The three-way split of the product's dense MACs (:mod:`archsim.stats.fabric`) for
+        a non-zero fraction ``nonzero`` of its operand slots; the MACs performed."""
         stats, name = self.stats, self.layer.name
         vectors = record.vectors
+        weights, blocks = self.in_force(record, store)
+        performed = round(vectors * weights * nonzero)
         dense = vectors * record.rows * record.cols
-        in_blocks = vectors * record.weights
+        in_blocks = vectors * weights
         stats.macs_dense.add(dense, phase, name)
         stats.macs_performed.add(performed, phase, name)
         stats.macs_skipped_zero.add(in_blocks - performed, phase, name)
         stats.macs_skipped_mask.add(dense - in_blocks, phase, name)
-        stats.padding_slots.add(
-            vectors * (record.blocks * record.block**2 - record.weights), phase, name
-        )
-        grid = store.blocks
-        stats.block_slots.add(vectors * record.blocks * record.block**2, phase, name)
-        stats.block_slots_dense.add(vectors * grid * record.block**2, phase, name)
+        stats.padding_slots.add(vectors * (blocks * record.block**2 - weights), phase, name)
+        stats.block_slots.add(vectors * blocks * record.block**2, phase, name)
+        stats.block_slots_dense.add(vectors * store.blocks * record.block**2, phase, name)
+        return performed
 
 
 class SparseProduct(FabricHandler):
@@ -166,8 +181,7 @@ class SparseProduct(FabricHandler):
         begin = int(env.now)
         loads = self.loads(store)
         self.observe_balance(store, loads, phase)
-        performed = round(record.vectors * record.weights * record.input_nz)
-        self.account(record, store, performed, phase)
+        performed = self.account(record, store, record.input_nz, phase)
         stats.blocks_fetched.add(int(loads.sum()), phase, self.layer.name)
         arrivals = yield fabric.deliver(self.layer.name, phase)
         jobs = self.jobs(loads.tolist(), store.block, record.vectors, performed)
@@ -198,8 +212,7 @@ class SparseWeightUpdate(FabricHandler):
         loads = self.loads(store)
         self.observe_balance(store, loads, phase)
         nz = record.input_nz * record.grad_nz
-        performed = round(record.vectors * record.weights * nz)
-        self.account(record, store, performed, phase)
+        performed = self.account(record, store, nz, phase)
         # Regrowth scores: the dense gradient of the blocks not in force (their real
         # weights: the layer's less those in force, shared evenly).
         scored_real = 0
@@ -233,7 +246,7 @@ class SparseWeightUpdate(FabricHandler):
         stats.blocks_fetched.add(int(loads.sum()), phase, name)
         arrivals = yield fabric.deliver(name, phase)
         per_weight = fabric.config.optimizer_macs_per_weight
-        weights = store.rows * store.cols if self.dense else record.weights
+        weights = self.in_force(record, store)[0]
         optimizer = [
             ScuJob(n, store.block, per_weight, m)
             for n, m in zip(
@@ -249,8 +262,8 @@ class SparseWeightUpdate(FabricHandler):
         end = max([*ends, v_ready, int(env.now)])
         if end > env.now:
             yield env.timeout(end - env.now)
-        # Write-back of W and V.
-        data = store.layout.data_address
+        # Write-back of W and V (dense weights are stored tiled from the region's start).
+        data = store.base if self.dense else store.layout.data_address
         written = max(
             fabric.transfer(data, velocity_bytes, True, phase),
             fabric.transfer(store.velocity_address, velocity_bytes, True, phase),
@@ -292,8 +305,8 @@ class MaskChange(FabricHandler):
                 f"blocks of {store.block} x {store.block}, got {record.blocks_total}"
             )
         positions = np.asarray(record.positions, dtype=np.int64)
-        if self.dense:  # a dense accelerator keeps every block: nothing to do
-            store.positions = positions
+        if self.dense:  # dense weights keep every block: nothing to do
+            fabric.track_mask(name, positions)
             return
         begin = int(env.now)
         old_bytes = store.nnzb * store.block_bytes
@@ -350,7 +363,7 @@ FABRIC_HANDLERS = {
 }
 
 
-def _first(fabric_factory, previous):  # type: ignore[no-untyped-def]
+def _first(fabric_factory: HandlerFactory, previous: HandlerFactory | None) -> HandlerFactory:
     """A factory trying ``fabric_factory`` first, then ``previous`` (if any)."""
 
     def factory(sim: Simulation, layer: LayerSpec) -> Handler | None:

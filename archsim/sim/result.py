@@ -166,8 +166,8 @@ class FabricResult:
 
     Per unit, in unit order: ``unit_macs`` (non-zero MACs performed), ``unit_zero_slots``
     (slots with a zero operand or padding, skipped or gated) and ``unit_busy_cycles`` (fill and
-    issue cycles). ``span_cycles`` is the time the products ran, summed (every unit is given
-    work by every product). DRAM figures are over the whole run (zero with ideal memory);
+    issue cycles). ``span_cycles`` is the time the product records ran, summed (a unit with no
+    block in a product is idle for it, which counts against its U over that time). DRAM figures are over the whole run (zero with ideal memory);
     ``dram_bytes_read`` counts whole bursts. ``imc_*`` are the fetches' block-CSR figures.
     """
 

@@ -62,7 +62,8 @@ class FabricStatistics:
             "time_fabric", "cycles", "cycles of the fabric's records, by phase (mask: updates)"
         )
         self.span = Counter(
-            "scu_span", "cycles", "cycles from the start of each product to its last unit's end"
+            "scu_span", "cycles",
+            "cycles of each product record, start to end (an update's write-back included)"
         )
         self.mask_checks = Counter("mask_checks", "checks", "layer masks compared at updates")
         self.mask_changes = Counter("mask_changes", "changes", "layer masks that changed")

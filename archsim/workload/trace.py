@@ -1039,12 +1039,19 @@ def _block_indices(name: str, value: object, length: int, total: int) -> tuple[i
 
 
 def _check_spmm(kind: str, values: dict[str, Any]) -> None:
-    """Cross-field bounds of a product on a block-sparse matrix's non-zero blocks: no more
-    blocks than its grid of ``block`` x ``block`` blocks holds, at least one and at most
-    ``block`` x ``block`` real weights per block (none past the matrix), and for ``spmm_w`` the
-    scored blocks among those not in force. O(1); ``rows`` and ``cols`` are the layer's."""
+    """Cross-field bounds of a product on a block-sparse matrix's non-zero blocks: a block
+    side of at most max(rows, cols), no more blocks than its grid of ``block`` x ``block``
+    blocks holds, at least one and at most ``block`` x ``block`` real weights per block (none
+    past the matrix), and for ``spmm_w`` the scored blocks among those not in force. O(1);
+    ``rows`` and ``cols`` are the layer's."""
     rows, cols, block = values["rows"], values["cols"], values["block"]
     blocks, weights = values["blocks"], values["weights"]
+    if block > max(rows, cols):
+        raise _Invalid(
+            "block",
+            f"expected at most max(rows, cols) ({max(rows, cols)}: a block larger than the "
+            f"matrix holds only padding), got {block}",
+        )
     grid = -(-rows // block) * -(-cols // block)
     if blocks > grid:
         raise _Invalid(

@@ -328,3 +328,37 @@ def test_timeline_on_a_fabric_config(tmp_path, capsys, small):
     line = run_refused(capsys, tmp_path, FABRIC, small, "--timeline", str(timeline))
     assert line.startswith(f"archsim: error: {FABRIC}: a timeline records crossbar arrays")
     assert not timeline.exists()
+
+
+# -- found by review: sizes and settings refused before any work -------------------------------
+
+
+def test_interconnect_noc_without_a_noc_section(tmp_path, capsys, small):
+    """``fabric.interconnect: noc`` needs the config's noc section: refused, not run ideal."""
+    line = run_refused(capsys, tmp_path, FABRIC, small, "--set", "noc=null")
+    assert line.startswith(f"archsim: error: {FABRIC}: fabric.interconnect: 'noc'"), line
+
+
+@pytest.mark.parametrize("block, field", [
+    (64, "fabric.scu.input_buffer_bytes"),   # 16 KiB of block: more than 8 KiB per unit
+    (256, "fabric.imc.buffer_bytes"),        # 256 KiB of block: more than the 64 KiB buffer
+])
+def test_a_block_larger_than_the_buffers(tmp_path, capsys, block, field):
+    """A block that cannot fit a unit's or the IMC's buffer: the field, not a traceback."""
+    path = trace(tmp_path / "big.jsonl", [
+        product(rows=block, cols=block, block=block, blocks=1)
+    ], rows=block, cols=block)
+    line = run_refused(capsys, tmp_path, FABRIC, path, "--set", "fabric.interconnect=ideal")
+    assert f"{field}: a {block} x {block} block" in line, line
+
+
+def test_a_grid_over_the_blocks_budget(tmp_path, capsys):
+    """A 65536 x 65536 layer in blocks of 1 (4.3 G blocks): refused by the ``blocks`` budget
+    before any array of that size is made."""
+    n = 65536
+    path = trace(tmp_path / "huge.jsonl", [
+        product(rows=n, cols=n, block=1, blocks=n * n, weights=n * n)
+    ], rows=n, cols=n)
+    line = run_refused(capsys, tmp_path, FABRIC, path)
+    assert "4,294,967,296 weight blocks, over the limit of 4,000,000" in line, line
+    assert "--limit blocks=" in line, line

@@ -14,7 +14,6 @@ import pytest
 
 from archsim.errors import TraceError
 from archsim.workload.trace import (
-    MAX_COUNT,
     RECORD_KINDS,
     TRACE_VERSION,
     OpRecord,
@@ -224,13 +223,13 @@ def test_empty_mask_and_bounds_that_are_exactly_met(tmp_path: Path) -> None:
         mask(blocks_total=0, blocks_nonzero=0, positions=[]),
         mask(blocks_nonzero=GRID, positions=list(range(GRID))),
         spmm("spmm_w", blocks=0, weights=0, scored=GRID),
-        # one block covering the whole matrix, however large the block
-        spmm("spmm_w", block=MAX_COUNT, blocks=1, weights=ROWS * COLS, scored=0),
+        # one block covering the whole matrix: its side up to the matrix's longer side
+        spmm("spmm_w", block=max(ROWS, COLS), blocks=1, weights=ROWS * COLS, scored=0),
     ]
     records = [{"sample": 0, **record} for record in records]
     read = read_all(write_trace(tmp_path / "t.jsonl", records, samples=1))
     assert read[4].positions == () and read[5].positions == tuple(range(GRID))
-    assert read[7].block == MAX_COUNT
+    assert read[7].block == max(ROWS, COLS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,11 +337,14 @@ SPMM_ERRORS: list[tuple[str, int, dict[str, Any], str]] = [
     ("weights above the matrix", 0, {"blocks": GRID, "weights": ROWS * COLS + 1},
      "field 'weights': expected at most min(blocks x block x block, rows x cols) (200), got 201"),
     ("big block, weights above the matrix", 4,
-     {"block": 2**40, "blocks": 1, "weights": 201, "scored": 0},
+     {"block": 20, "blocks": 1, "weights": 201, "scored": 0},
      "field 'weights': expected at most min(blocks x block x block, rows x cols) (200), got 201"),
-    ("big block, two blocks", 3, {"block": 32, "blocks": 2, "weights": 2},
+    ("big block, two blocks", 3, {"block": 20, "blocks": 2, "weights": 2},
      "field 'blocks': expected at most ceil(rows / block) x ceil(cols / block) (1: the "
      "blocks of the layer's grid), got 2"),
+    ("block larger than the matrix", 3, {"block": 2**40, "blocks": 1, "weights": 1},
+     "field 'block': expected at most max(rows, cols) (20: a block larger than the matrix "
+     "holds only padding), got 1099511627776"),
     ("scored above the rest of the grid", 4, {"scored": GRID - 5 + 1},
      "field 'scored': expected at most ceil(rows / block) x ceil(cols / block) - blocks (10: "
      "the grid's blocks not in force), got 11"),
