@@ -94,7 +94,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generator
 
-import networkx as nx
 import numpy as np
 import simpy
 
@@ -396,6 +395,7 @@ class Network(Component):
     def _check_dependencies(self) -> None:
         """Refuse an edge list whose routes have a cyclic channel dependency: with full
         buffers along the cycle, neither flow control could ever advance."""
+        import networkx as nx  # imported when a NoC is built
         topology = self.topology
         if len(topology.links) == 2 * (topology.nodes - 1):
             return  # a tree: a route never turns back, so no cycle of links can close

@@ -25,7 +25,6 @@ import operator
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-import networkx as nx
 
 from archsim.hw.noc.topology import Topology
 
@@ -140,6 +139,7 @@ class Routing:
 
     def _table(self, dst: int) -> dict[int, int]:
         """The next-hop table of ``dst``'s breadth-first tree (cached)."""
+        import networkx as nx  # imported when a NoC is built
         towards = self._next.get(dst)
         if towards is None:
             # In the breadth-first tree from dst (the graph has both directions of every link),

@@ -27,14 +27,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-import networkx as nx
 import numpy as np
 
 from archsim.config.schema import NocConfig
 from archsim.errors import ConfigError
 from archsim.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["MAX_NODES", "TOPOLOGIES", "Topology", "build_topology", "hop_matrix"]
 
@@ -92,6 +94,7 @@ def build_topology(noc: NocConfig, limits: Limits = DEFAULT_LIMITS) -> Topology:
             ``noc.edges[i]`` or ``noc.topology``) and what was expected.
         LimitError: more routers than ``limits.routers`` (checked before anything is built).
     """
+    import networkx as nx  # imported when a NoC is built
     kind = noc.topology
     dims = tuple(noc.dims)
     if kind not in TOPOLOGIES:
@@ -188,6 +191,7 @@ def _check_edges(
     dims: tuple[int, ...], edges: Iterable[Sequence[int]], limits: Limits
 ) -> nx.Graph:
     """Validate an edge list; return it as an undirected graph over nodes ``0..n-1``."""
+    import networkx as nx  # imported when a NoC is built
     if dims:
         raise ConfigError(
             f"noc.dims: an edges topology takes no dims (noc.edges gives its shape), "
@@ -303,6 +307,7 @@ def _assemble(
     bisection: int | None,
     diameter: int,
 ) -> Topology:
+    import networkx as nx  # imported when a NoC is built
     links = tuple(sorted({(u, v) for a, b in pairs for u, v in ((a, b), (b, a))}))
     graph = nx.DiGraph()
     graph.add_nodes_from(range(len(coords)))
@@ -328,6 +333,7 @@ def hop_matrix(topology: Topology, routers: int) -> np.ndarray:
     summed over dimensions), breadth-first search on trees and edge lists. The caller checks the
     table's size against its budget (8 bytes per pair).
     """
+    import networkx as nx  # imported when a NoC is built
     if topology.kind in ("mesh", "torus", "ring"):
         coords = np.asarray(topology.coords[:routers], dtype=np.int64)
         sizes = np.asarray(topology.dims, dtype=np.int64)
