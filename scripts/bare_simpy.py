@@ -1,6 +1,7 @@
 """The floor the benchmarks compare with: a bare SimPy loop of one timeout per event.
 
-``python scripts/bench_*.py`` import :func:`bare_simpy` from here (the scripts' folder is on
+``python scripts/bench_*.py`` import :func:`bare_simpy` (and :func:`counting_events`, the SimPy
+events a run processed, so the floor does as many) from here (the scripts' folder is on
 ``sys.path`` when a script runs), so every benchmark measures its floor the same way: one
 SimPy process doing ``events`` timeouts of ``cycles`` each, timed from the first to the last
 (``events`` + 2 SimPy steps: the process's start and end).
@@ -9,10 +10,12 @@ SimPy process doing ``events`` timeouts of ``cycles`` each, timed from the first
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import simpy
 
-__all__ = ["bare_simpy"]
+__all__ = ["bare_simpy", "counting_events"]
 
 
 def bare_simpy(events: int, cycles: int = 1) -> float:
@@ -27,3 +30,22 @@ def bare_simpy(events: int, cycles: int = 1) -> float:
     start = time.perf_counter()
     env.run()
     return time.perf_counter() - start
+
+
+@contextmanager
+def counting_events() -> Iterator[list[int]]:
+    """Count the SimPy events processed inside the block (every environment's
+    ``Environment.step``): the list's one entry when the block ends. Counting slows the run,
+    so time runs outside it."""
+    counted = [0]
+    step = simpy.Environment.step
+
+    def counted_step(self: simpy.Environment) -> None:
+        counted[0] += 1
+        step(self)
+
+    simpy.Environment.step = counted_step  # type: ignore[method-assign]
+    try:
+        yield counted
+    finally:
+        simpy.Environment.step = step  # type: ignore[method-assign]

@@ -1,11 +1,14 @@
 """Benchmark the simulation engine against a bare SimPy loop (prints figures; not a test).
 
-Simulates a ``lenet-wu`` trace of N images (707 tile operations each) on ``wu2023_64x64`` and, in
-the same run, a bare SimPy process doing one timeout per tile operation. Prints tile operations
-per second for both, their ratio, and the peak traced Python memory of the simulation for N and
-10 N images (it should stay flat: the trace is streamed). Then the same with the controller
-timed (a 1-cycle trigger per step), and the full multi-tile model of ``wu2023_64x64_noc`` (the
-RISC-V core's instruction stream and the activation packets on a 3x3 mesh).
+Simulates a ``lenet-wu`` trace of N images (707 tile operations each) on ``wu2023_64x64``,
+untimed and with the controller timed (a 1-cycle trigger per step), and on the full multi-tile
+model of ``wu2023_64x64_noc`` (the RISC-V core's instruction stream and the activation packets
+on a 3x3 mesh). For each it prints the wall time per simulated tile operation and per SimPy
+event, and its ratio to a bare SimPy loop doing the same number of events (counted in a
+separate run: like for like); a bare loop of one event per tile operation is shown too, but
+is no floor for a run with fewer or more events than tile operations. Then the peak traced
+Python memory of the simulation for N and 10 N images (it should stay flat: the trace is
+streamed).
 
 Usage: python scripts/bench_engine.py [--images 1000] [--repeat 3]
 """
@@ -18,7 +21,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from bare_simpy import bare_simpy  # the same floor in every benchmark (scripts/)
+from bare_simpy import bare_simpy, counting_events  # the same floor in every benchmark
 
 from archsim import api
 
@@ -59,25 +62,32 @@ def main() -> None:
         print(f"exported traces of {args.images} and {10 * args.images} images "
               f"in {time.perf_counter() - t0:.1f} s (not timed below)")
 
-        runs = [timed_simulation(small) for _ in range(args.repeat)]
-        sim_s = min(seconds for seconds, _ in runs)
-        ops = runs[0][1]
-        bare_s = min(bare_simpy(ops, 72) for _ in range(args.repeat))
-        sim_rate, bare_rate = ops / sim_s, ops / bare_s
-        print(f"archsim:    {ops} tile ops in {sim_s:.2f} s = {sim_rate:,.0f} tile ops/s")
-        print(f"bare SimPy: {ops} timeouts in {bare_s:.2f} s = {bare_rate:,.0f} timeouts/s")
-        print(f"ratio (bare rate / archsim rate): {bare_rate / sim_rate:.2f}x")
-        issued = min(
-            timed_simulation(small, "controller.enabled=true", "controller.cycles.mvm=1")[0]
-            for _ in range(args.repeat)
+        cases = (
+            ("wu2023_64x64, untimed controller", CONFIG, ()),
+            ("wu2023_64x64, timed controller (1-cycle trigger per step, one core)", CONFIG,
+             ("controller.enabled=true", "controller.cycles.mvm=1")),
+            ("wu2023_64x64_noc (controller + activation packets on a 3x3 mesh)", NOC_CONFIG,
+             ()),
         )
-        print(f"with a timed controller (1-cycle trigger per step, one core): {issued:.2f} s, "
-              f"ratio {bare_rate / (ops / issued):.2f}x")
-        full = min(
-            timed_simulation(small, config_path=NOC_CONFIG)[0] for _ in range(args.repeat)
-        )
-        print(f"wu2023_64x64_noc (controller + activation packets on a 3x3 mesh): {full:.2f} s, "
-              f"ratio {bare_rate / (ops / full):.2f}x")
+        for title, config_path, overrides in cases:
+            runs = [
+                timed_simulation(small, *overrides, config_path=config_path)
+                for _ in range(args.repeat)
+            ]
+            sim_s, ops = min(seconds for seconds, _ in runs), runs[0][1]
+            with counting_events() as counted:
+                timed_simulation(small, *overrides, config_path=config_path)
+            events = counted[0]
+            bare_s = min(bare_simpy(events, 72) for _ in range(args.repeat))
+            per_op = bare_simpy(ops, 72)
+            print(f"{title}:")
+            print(f"  {ops:,} tile ops and {events:,} SimPy events in {sim_s:.2f} s: "
+                  f"{sim_s / ops * 1e6:.2f} us per tile op, {sim_s / events * 1e6:.2f} us per "
+                  "event")
+            print(f"  bare SimPy, the same {events:,} events: {bare_s:.2f} s; "
+                  f"archsim / bare = {sim_s / bare_s:.2f}x (like for like)")
+            print(f"  (a bare loop of one event per tile op, {per_op:.2f} s, is not a floor "
+                  f"for this run: {events / ops:.3f} events per tile op)")
         small_peak, large_peak = peak_memory(small), peak_memory(large)
         print(f"peak traced memory: {small_peak / 2**20:.2f} MiB for {args.images} images, "
               f"{large_peak / 2**20:.2f} MiB for {10 * args.images} images "
