@@ -409,8 +409,8 @@ def accuracy(
 
     from archsim.errors import ConfigError, WorkloadError
     from archsim.workload.data import digits_split_sizes
-    from archsim.workload.functional import AnalogSpec, conversions_per_sample, evaluate_hardware
     from archsim.workload.export import TRAINABLE_MODELS
+    from archsim.workload.functional import AnalogSpec, conversions_per_sample, evaluate_hardware
     from archsim.workload.models import build_model
     from archsim.workload.train import train_zoo
 

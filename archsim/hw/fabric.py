@@ -298,19 +298,9 @@ class Fabric:
                 f"fabric.imc.buffer_bytes: a {block} x {block} block ({block_bytes:,} B) does "
                 f"not fit the prefetch buffer ({config.imc.buffer_bytes:,.0f} B)"
             )
-        scu = config.scu
-        need = (block * block + block) * scu.value_bits / 8
-        if need > scu.input_buffer_bytes:
-            raise ConfigError(
-                f"fabric.scu.input_buffer_bytes: a {block} x {block} block and its input slice "
-                f"({need:,.0f} B) do not fit ({scu.input_buffer_bytes:,.0f} B)"
-            )
-        need = block * scu.accumulator_bits / 8
-        if need > scu.output_buffer_bytes:
-            raise ConfigError(
-                f"fabric.scu.output_buffer_bytes: {block} partial sums ({need:,.0f} B) do not "
-                f"fit ({scu.output_buffer_bytes:,.0f} B)"
-            )
+        problem = self.scu.buffer_problem(block)
+        if problem is not None:
+            raise ConfigError(f"fabric.scu.{problem[0]}: {problem[1]}")
 
     def _block_bytes(self, block: int) -> int:
         bits = block * block * self.config.imc.value_bits

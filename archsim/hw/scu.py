@@ -231,20 +231,28 @@ class ScuBank(Component):
         issued = job.nonzero_macs if self.config.zero_handling == "skip" else job.dense_slots
         return self.config.pipeline_depth + -(-issued // self.config.mac_width)
 
-    def _check_fits(self, job: ScuJob) -> None:
-        b, config = job.block_size, self.config
+    def buffer_problem(self, block_size: int) -> tuple[str, str] | None:
+        """Why a unit cannot take jobs of ``block_size`` x ``block_size`` blocks, as (the
+        config field, the message), or None: a block and its input slice must fit the input
+        buffer, a slice of partial sums the output buffer."""
+        b, config = block_size, self.config
         need = (b * b + b) * config.value_bits / 8
         if need > config.input_buffer_bytes:
-            raise ValueError(
-                f"scu: a {b} x {b} block and its input slice ({need:g} B) do not fit in "
-                f"input_buffer_bytes ({config.input_buffer_bytes:g} B)"
+            return "input_buffer_bytes", (
+                f"a {b} x {b} block and its input slice ({need:,.0f} B) do not fit "
+                f"({config.input_buffer_bytes:,.0f} B)"
             )
         need = b * config.accumulator_bits / 8
         if need > config.output_buffer_bytes:
-            raise ValueError(
-                f"scu: {b} partial sums ({need:g} B) do not fit in output_buffer_bytes "
-                f"({config.output_buffer_bytes:g} B)"
+            return "output_buffer_bytes", (
+                f"{b} partial sums ({need:,.0f} B) do not fit ({config.output_buffer_bytes:,.0f} B)"
             )
+        return None
+
+    def _check_fits(self, job: ScuJob) -> None:
+        problem = self.buffer_problem(job.block_size)
+        if problem is not None:
+            raise ValueError(f"scu: {problem[0]}: {problem[1]}")
 
     def submit(self, unit: int, job: ScuJob, phase: str = FORWARD) -> simpy.Process:
         """Queue ``job`` on ``unit`` now (FIFO): a process whose value is the chip cycle at

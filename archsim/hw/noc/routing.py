@@ -25,7 +25,6 @@ import operator
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-
 from archsim.hw.noc.topology import Topology
 
 __all__ = ["Routing"]
