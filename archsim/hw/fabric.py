@@ -314,27 +314,12 @@ class Fabric:
     def _layout(
         self, positions: np.ndarray, grid: tuple[int, int], base: int, b: int
     ) -> BlockCsrLayout:
-        """The block-CSR layout of the B x B (``b``) blocks at ``positions`` (sorted) of a
-        ``grid``, at ``base`` (scipy's bsr_array counts the arrays; no values are needed)."""
-        from scipy.sparse import bsr_array  # imported when used: a chip's start-up needs none
-
+        """The block-CSR layout of the B x B (``b``) blocks at ``positions`` of a ``grid``, at
+        ``base``: the arrays' sizes depend only on the grid and the blocks' count."""
         config = self.config.imc
-        rows, cols = np.divmod(positions, grid[1])
-        indptr = np.zeros(grid[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=grid[0]), out=indptr[1:])
-        matrix = bsr_array(
-            (np.zeros((positions.size, 1, 1), dtype=np.int8), cols, indptr),
-            shape=(grid[0], grid[1]), blocksize=(1, 1),
-        )
-        stats = BlockCsrStats.of(matrix, index_bits=config.index_bits, value_bits=1)
-        # One 1 x 1 "block" per B x B block: the metadata counts are the same; the data
-        # array holds B x B values of value_bits per block.
-        stats = BlockCsrStats(
-            shape=(grid[0] * b, grid[1] * b), blocksize=(b, b),
-            rowptr_entries=stats.rowptr_entries, nnzb=stats.nnzb,
+        stats = BlockCsrStats.sized(
+            (grid[0] * b, grid[1] * b), (b, b), int(positions.size),
             index_bits=config.index_bits, value_bits=config.value_bits,
-            rowptr_bytes=stats.rowptr_bytes, colidx_bytes=stats.colidx_bytes,
-            data_bytes=stats.nnzb * (b * b * config.value_bits // 8),
         )
         burst = self.config.dram.burst_bytes
         return BlockCsrLayout.contiguous(stats, base, burst)

@@ -414,13 +414,29 @@ class BlockCsrStats:
             WorkloadError: A bit width is not positive, or ``index_bits`` cannot hold the largest
                 row pointer (nnzb) or block column index.
         """
+        r, c = (int(v) for v in matrix.blocksize)
+        m, n = (int(v) for v in matrix.shape)
+        return cls.sized(
+            (m, n), (r, c), int(matrix.indptr[-1]), index_bits=index_bits, value_bits=value_bits
+        )
+
+    @classmethod
+    def sized(
+        cls, shape: tuple[int, int], blocksize: tuple[int, int], nnzb: int, *,
+        index_bits: int = 32, value_bits: int = 32,
+    ) -> BlockCsrStats:
+        """The storage of a block-CSR matrix of (padded) ``shape`` in ``blocksize`` blocks
+        with ``nnzb`` stored blocks: the same counts as :meth:`of` of such a matrix, from
+        the counts alone (no values).
+
+        Raises:
+            WorkloadError: As :meth:`of`.
+        """
         if not (_is_int(index_bits) and index_bits >= 1):
             raise WorkloadError(f"index_bits: must be an integer >= 1, got {index_bits!r}")
         if not (_is_int(value_bits) and value_bits >= 1):
             raise WorkloadError(f"value_bits: must be an integer >= 1, got {value_bits!r}")
-        r, c = (int(v) for v in matrix.blocksize)
-        m, n = (int(v) for v in matrix.shape)
-        nnzb = int(matrix.indptr[-1])
+        (m, n), (r, c) = shape, blocksize
         largest = max(nnzb, n // c - 1)
         if largest >= 2**index_bits:
             raise WorkloadError(
