@@ -131,6 +131,10 @@ class LayerStore:
     velocity_address: int = 0
     block_bytes: int = 0
     units_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    #: the unit of every block of the grid, row-major (the assignment with all in force)
+    grid_units_of: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.int64), repr=False
+    )
 
     @property
     def blocks(self) -> int:
@@ -141,10 +145,6 @@ class LayerStore:
     def nnzb(self) -> int:
         """Blocks in force."""
         return int(self.positions.size)
-
-    def loads(self, units: int) -> np.ndarray:
-        """Blocks in force per unit."""
-        return np.bincount(self.units_of, minlength=units)
 
 
 class Fabric:
@@ -249,7 +249,7 @@ class Fabric:
             name, rows, cols, block, grid, base, size, full, layout, velocity,
             block_bytes=block_bytes,
         )
-        store.units_of = self._assign(store, full)
+        store.units_of = store.grid_units_of = self._assign(store, full)
         self.layers[name] = store
         self._next_base = end
         return store
@@ -329,6 +329,15 @@ class Fabric:
             positions, store.grid[1], self.config.scu.units, self.config.din.assignment
         )
 
+    def computed_units(self, store: LayerStore) -> np.ndarray:
+        """The unit of each block a product on ``store`` computes, in fetch order: the blocks
+        in force, or every block of the grid with ``execution: dense``."""
+        return store.grid_units_of if self.config.execution == "dense" else store.units_of
+
+    def loads(self, store: LayerStore) -> np.ndarray:
+        """Blocks per unit of a product on ``store``."""
+        return np.bincount(self.computed_units(store), minlength=self.config.scu.units)
+
     def set_mask(self, name: str, positions: np.ndarray) -> tuple[int, int, bool]:
         """Put blocks ``positions`` (sorted row-major flat indices) in force on layer ``name``:
         the controller's check and reassignment (:class:`DinController`) and, when the mask
@@ -373,13 +382,8 @@ class Fabric:
         env, store = self.env, self.layers[name]
         units = self.config.scu.units
         dense = self.config.execution == "dense"
-        unit_of = (
-            block_assignment(
-                np.arange(store.blocks, dtype=np.int64), store.grid[1], units,
-                self.config.din.assignment,
-            ) if dense else store.units_of
-        ).tolist()
-        count = store.blocks if dense else store.nnzb
+        unit_of = self.computed_units(store).tolist()
+        count = len(unit_of)
         arrivals: list[list[int]] = [[] for _ in range(units)]
         if self.imc is None:  # ideal memory: every block is there now
             self.fetched = self.fetched + self._fetch_stats(store)

@@ -100,18 +100,6 @@ class FabricHandler(Handler):
                 f"blocks_nonzero, or every block before one), got {record.blocks}"
             )
 
-    def loads(self, store: LayerStore) -> np.ndarray:
-        """Blocks per unit for a product on ``store`` (the whole grid when run dense)."""
-        units = self.fabric.config.scu.units
-        if self.dense:
-            return np.bincount(
-                block_assignment(
-                    np.arange(store.blocks, dtype=np.int64), store.grid[1], units,
-                    self.fabric.config.din.assignment,
-                ), minlength=units,
-            )
-        return store.loads(units)
-
     def observe_balance(self, store: LayerStore, loads: np.ndarray, phase: str) -> None:
         """Record the product's load imbalance, and what the other rule would have given."""
         units = self.fabric.config.scu.units
@@ -179,7 +167,7 @@ class SparseProduct(FabricHandler):
             stats.samples.add(record.vectors // self.layer.vectors_per_sample, phase)
             stats.steps.add(1, phase)
         begin = int(env.now)
-        loads = self.loads(store)
+        loads = self.fabric.loads(store)
         self.observe_balance(store, loads, phase)
         performed = self.account(record, store, record.input_nz, phase)
         stats.blocks_fetched.add(int(loads.sum()), phase, self.layer.name)
@@ -209,7 +197,7 @@ class SparseWeightUpdate(FabricHandler):
         self.check_blocks(record, store)
         units = fabric.config.scu.units
         begin = int(env.now)
-        loads = self.loads(store)
+        loads = self.fabric.loads(store)
         self.observe_balance(store, loads, phase)
         nz = record.input_nz * record.grad_nz
         performed = self.account(record, store, nz, phase)
