@@ -276,15 +276,20 @@ class ScuBank(Component):
                 yield self.env.timeout(booked)
             cycles = self.job_cycles(job)
             self._free_at[unit] = int(self.env.now) + cycles
-            self._count(job, phase)
+            self._book(unit, job, cycles, phase)
             yield self.env.timeout(cycles)
-            self.add_busy(cycles, phase)
-            s = self._stats[unit]
-            self._stats[unit] = ScuStats(
-                s.jobs + 1, s.macs + job.nonzero_macs, s.zero_slots + job.zero_slots,
-                s.busy_cycles + cycles,
-            )
         return int(self.env.now)
+
+    def _book(self, unit: int, job: ScuJob, cycles: int, phase: str) -> None:
+        """Count ``job`` on ``unit``, taking ``cycles``: its actions, busy cycles and the
+        unit's statistics."""
+        self._count(job, phase)
+        self.add_busy(cycles, phase)
+        s = self._stats[unit]
+        self._stats[unit] = ScuStats(
+            s.jobs + 1, s.macs + job.nonzero_macs, s.zero_slots + job.zero_slots,
+            s.busy_cycles + cycles,
+        )
 
     def _count(self, job: ScuJob, phase: str) -> None:
         config = self.config
@@ -359,13 +364,7 @@ class ScuBank(Component):
             a = np.maximum(np.sort(np.asarray(times, dtype=np.int64)), start)
             scaled = int(np.max(n * a + issued * np.arange(n, 0, -1, dtype=np.int64)))
             end = max(start + issued, -(-scaled // n)) + depth
-            self._count(job, phase)
-            self.add_busy(cycles, phase)
-            s = self._stats[u]
-            self._stats[u] = ScuStats(
-                s.jobs + 1, s.macs + job.nonzero_macs, s.zero_slots + job.zero_slots,
-                s.busy_cycles + cycles,
-            )
+            self._book(u, job, cycles, phase)
             self._free_at[u] = end
             ends.append(end)
         return ends

@@ -239,16 +239,13 @@ def _samples(
     network order); a record no handler executes stops the run here, before it is scheduled."""
     current: list[Step] = []
     sample = 0
-    try:
+    with _naming_trace(source):
         for record in records:
             handler = table(record)
             if record.sample != sample:
                 yield sample, tuple(current)
                 sample, current = record.sample, []
             current.append((record, handler))
-    except TraceError as error:
-        message = str(error)
-        raise TraceError(message if message.startswith(source) else f"{source}: {message}") from None
     if current:
         yield sample, tuple(current)
         sample += 1
