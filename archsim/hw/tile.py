@@ -5,8 +5,9 @@ section); every group is made of one *kind* of tile. A :class:`TileKind` owns th
 banks of its group and answers one question, :meth:`TileKind.op_cost`: the cycles and the action
 counts of one *tile operation* (one activation of one array on one input vector, or on several
 packed vectors) for a given array layout and input precision. That method is the hook a new kind
-of tile overrides; :meth:`TileKind.charge` (counting an operation's actions) and the handlers
-that schedule operations (:mod:`archsim.sim.handlers`) work on any :class:`OpCost`. The second
+of tile overrides; :meth:`TileKind.charge` (counting an operation's actions), :class:`Charges`
+(the actions of a batch of operations merged, counted once each) and the handlers that schedule
+operations (:mod:`archsim.sim.handlers`) work on any :class:`OpCost`. The second
 hook, :meth:`TileKind.count_vectors`, counts the data-dependent work of a record (cells
 conducting, partial sums merged, buffer accesses).
 
@@ -35,8 +36,8 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from archsim.config.schema import TileConfig
-from archsim.hw.adc import Adc, conversion_cycles
 from archsim.errors import MappingError
+from archsim.hw.adc import Adc, conversion_cycles
 from archsim.hw.buffer import Buffer
 from archsim.hw.component import Component
 from archsim.hw.crossbar import Crossbar
@@ -47,7 +48,7 @@ from archsim.mapping.crossbar import CrossbarLayout, LayerGeometry
 from archsim.stats import FORWARD
 from archsim.stats.timeline import Phases
 
-__all__ = ["TILE_KINDS", "CrossbarTiles", "OpCost", "Tile", "TileKind", "TileOps"]
+__all__ = ["TILE_KINDS", "Charges", "CrossbarTiles", "OpCost", "Tile", "TileKind", "TileOps"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,43 @@ class OpCost:
             tuple((c, a, n) for (c, a), n in actions.items()),
             tuple(busy.items()),
         )
+
+
+@dataclass(frozen=True)
+class Charges:
+    """The action counts and busy instance-cycles of a batch of operations, merged: one entry
+    per ``(component, action)`` and one per component, each summed over the batch.
+
+    Counting a batch's charges once gives the counts that counting each operation would: an
+    :class:`OpCost`'s counts are whole numbers, so their sums are exact (Python ints, and the
+    components' float counts hold whole numbers below 2**53 exactly whatever the order of
+    the additions). Entries that are zero are kept, so that a phase the batch worked in is
+    recorded on every component it touched, as counting each operation records it.
+    """
+
+    actions: tuple[tuple[Component, str, int], ...]
+    busy: tuple[tuple[Component, int], ...]
+
+    @staticmethod
+    def of(batch: Iterable[tuple[OpCost, int]]) -> Charges:
+        """The charges of ``operations`` operations of each ``(cost, operations)`` of
+        ``batch``."""
+        actions: dict[tuple[Component, str], int] = {}
+        busy: dict[Component, int] = {}
+        for cost, operations in batch:
+            for component, action, n in cost.actions:
+                actions[component, action] = actions.get((component, action), 0) + n * operations
+            for component, n in cost.busy:
+                busy[component] = busy.get(component, 0) + n * operations
+        return Charges(tuple((c, a, n) for (c, a), n in actions.items()), tuple(busy.items()))
+
+    def charge(self, phase: str = FORWARD) -> None:
+        """Count the batch by work of ``phase``: one count per action, one busy time per
+        component."""
+        for component, action, n in self.actions:
+            component.count(action, n, phase)
+        for component, n in self.busy:
+            component.add_busy(n, phase)
 
 
 class Tile:
@@ -181,11 +219,9 @@ class TileKind:
 
     @staticmethod
     def charge(cost: OpCost, operations: int, phase: str = FORWARD) -> None:
-        """Count ``operations`` operations of ``cost`` by work of ``phase``."""
-        for component, action, n in cost.actions:
-            component.count(action, n * operations, phase)
-        for component, n in cost.busy:
-            component.add_busy(n * operations, phase)
+        """Count ``operations`` operations of ``cost`` by work of ``phase`` (a batch of
+        operations of several costs: :class:`Charges`)."""
+        Charges.of(((cost, operations),)).charge(phase)
 
 
 class CrossbarTiles(TileKind):

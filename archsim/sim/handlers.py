@@ -45,7 +45,7 @@ from archsim.hw.controller import Core
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DIGITAL_KINDS, PASS_KINDS
 from archsim.hw.system import GroupHardware, System
-from archsim.hw.tile import OpCost, Tile
+from archsim.hw.tile import Charges, OpCost, Tile
 from archsim.limits import Limits
 from archsim.mapping.crossbar import CrossbarLayout
 from archsim.mapping.placement import LayerMapping
@@ -60,6 +60,7 @@ __all__ = [
     "Handlers",
     "MatrixForward",
     "PassThrough",
+    "RecordCost",
     "RunStatistics",
     "Simulation",
     "forward_handlers",
@@ -282,6 +283,34 @@ class GroupPlan:
     work: ArrayWork | None = None
 
 
+@dataclass(frozen=True)
+class RecordCost:
+    """What a record of some number of vectors at one input precision costs a matrix layer,
+    merged over its crossbar groups, so that accounting for a record counts each action,
+    statistic and instruction class once, however many groups the layer has.
+
+    ``jobs`` are ``(plan, steps, index)`` for the groups that have steps to do (``index``
+    into the layer's groups); ``events`` the SimPy events their steps take (the budget's
+    measure). ``charges`` are the groups' actions and busy instance-cycles times their steps;
+    ``crossbars`` the arrays that work (indices into the system's busy array, each once) and
+    ``busy_cycles`` the cycles each of them is busy; ``instructions`` the controller's
+    ``(class, count)`` over every group's steps. ``tile_ops`` (array activations), ``macs``,
+    ``vmm_steps`` (the most steps of a group) and ``tile_cycles`` (the longest group's steps x
+    operation cycles) are the record's statistics.
+    """
+
+    jobs: tuple[tuple[GroupPlan, int, int], ...]
+    events: int
+    charges: Charges
+    crossbars: np.ndarray
+    busy_cycles: np.ndarray
+    instructions: tuple[tuple[str, int], ...]
+    tile_ops: int
+    macs: int
+    vmm_steps: int
+    tile_cycles: int
+
+
 class MatrixForward(Handler):
     """Forward ``mvm`` records of a mapped matrix layer on its tile group (module docstring)."""
 
@@ -336,6 +365,7 @@ class MatrixForward(Handler):
             for placed in mapping.groups
         )
         self._plans: dict[int, tuple[GroupPlan, ...]] = {}
+        self._record_costs: dict[tuple[int, int], RecordCost] = {}
         sim.stats.layer_active_cycles.setdefault(layer.name, 0)
 
     def inputs(self, record: OpRecord) -> tuple[tuple[str, str], ...]:
@@ -391,32 +421,72 @@ class MatrixForward(Handler):
             {copy: base + (copy < extra) for copy in group.copies} for group in self.mapping.groups
         ]
 
+    def record_cost(self, input_bits: int, vectors: int) -> RecordCost:
+        """What a record of ``vectors`` ``input_bits``-bit vectors costs the layer (computed
+        once per pair, or every time for a kind whose tiles' state changes the cost)."""
+        key = input_bits, vectors
+        cost = self._record_costs.get(key)
+        if cost is None:
+            cost = self._merge(self.plans(input_bits), self.shares(vectors))
+            # A trace repeats few vector counts per layer; a bound keeps any trace's memory.
+            if not self.group.kind.STATEFUL and len(self._record_costs) < 64:
+                self._record_costs[key] = cost
+        return cost
+
+    def _merge(self, plans: tuple[GroupPlan, ...], shares: list[dict[int, int]]) -> RecordCost:
+        """The groups' ``plans`` run for their ``shares`` of vectors, merged."""
+        jobs = []
+        steps_of = []
+        macs = 0
+        for index, (plan, share, copy_macs) in enumerate(zip(plans, shares, self._copy_macs)):
+            steps = max(share.values())  # packed copies step in lockstep
+            steps_of.append(steps)
+            if steps:
+                macs += sum(n * copy_macs[copy] for copy, n in share.items())
+                jobs.append((plan, steps, index))
+        busy: dict[int, int] = {}
+        instructions: dict[str, int] = {}
+        for plan, steps, index in jobs:
+            # Each array of a group once, as adding to a numpy fancy index counts it.
+            for crossbar in dict.fromkeys(self._crossbars[index].tolist()):
+                busy[crossbar] = busy.get(crossbar, 0) + steps * plan.cost.cycles
+            for op, n in self._mix[index]:
+                instructions[op] = instructions.get(op, 0) + steps * n
+        # A timed controller costs one event per step of each group, an untimed one one per
+        # group (:class:`~archsim.hw.crossbar_group.CrossbarGroup`).
+        timed = self.sim.system.controller.timed
+        return RecordCost(
+            jobs=tuple(jobs),
+            events=sum(steps_of) if timed else len(steps_of),
+            charges=Charges.of((plan.cost, steps) for plan, steps, _ in jobs),
+            crossbars=np.fromiter(busy, dtype=np.intp, count=len(busy)),
+            busy_cycles=np.fromiter(busy.values(), dtype=np.int64, count=len(busy)),
+            instructions=tuple(instructions.items()),
+            tile_ops=sum(steps * len(self._crossbars[index]) for _, steps, index in jobs),
+            macs=macs,
+            vmm_steps=max(steps for _, steps, _ in jobs),
+            tile_cycles=max(plan.cost.cycles * steps for plan, steps, _ in jobs),
+        )
+
     def execute(self, record: OpRecord) -> Process:
         """SimPy process body: send one ``mvm`` record's share to each crossbar group's port,
         wait until every group has done its steps (the copies work in parallel), then let
         every core the layer used join the barrier."""
         sim = self.sim
         env, controller = sim.env, sim.system.controller
-        plans = self.plans(record.input_bits)
-        shares = self.shares(record.vectors)
-        self._check_budget(record, shares)
+        cost = self.record_cost(record.input_bits, record.vectors)
+        self._check_budget(record, cost.events)
         begin = int(env.now)
         for core in self._core_set:
             core.begin(begin)
-        jobs = []
-        done = []
-        for index, (plan, share, copy_macs) in enumerate(zip(plans, shares, self._copy_macs)):
-            steps = max(share.values())  # packed copies step in lockstep
-            if steps:
-                macs = sum(n * copy_macs[copy] for copy, n in share.items())
-                jobs.append((plan, steps, macs, index))
-                done.append(
-                    plan.unit.submit(
-                        steps, plan.cost.cycles, self.cores[index],
-                        issue=self._issue[index], retire=self._retire[index],
-                        store=self._store[index], work=plan.work,
-                    )
-                )
+        done = [
+            plan.unit.submit(
+                steps, plan.cost.cycles, self.cores[index],
+                issue=self._issue[index], retire=self._retire[index],
+                store=self._store[index], work=plan.work,
+            )
+            for plan, steps, index in cost.jobs
+        ]
         yield done[0] if len(done) == 1 else env.all_of(done)
         barrier = self._barrier
         now = int(env.now)
@@ -431,39 +501,30 @@ class MatrixForward(Handler):
         for core in self._core_set:
             core.end(finish)
         sim.stats.layer_active_cycles[self.layer.name] += finish - begin
-        tile_cycles = max(plan.cost.cycles * steps for plan, steps, _, _ in jobs)
         stats = sim.stats
-        stats.time_tile.add(tile_cycles, phase, self.group.name)
-        stats.time_controller.add(finish - begin - tile_cycles, phase, CHIP)
-        self._account(record, jobs)
+        stats.time_tile.add(cost.tile_cycles, phase, self.group.name)
+        stats.time_controller.add(finish - begin - cost.tile_cycles, phase, CHIP)
+        self._account(record, cost)
 
-    def _check_budget(self, record: OpRecord, shares: list[dict[int, int]]) -> None:
-        """Refuse a record whose steps would take more events than the budget allows: a timed
-        controller costs one event per step of each group, an untimed one one per group."""
-        timed = self.sim.system.controller.timed
-        events = sum(max(share.values()) if timed else 1 for share in shares)
+    def _check_budget(self, record: OpRecord, events: int) -> None:
+        """Refuse a record whose steps would take more than the budget's ``events``."""
         if events > self.sim.limits.events:
             self.sim.limits.check(
                 "events", events,
                 f"record {record.index} ({record.vectors:,} vectors on layer '{record.layer}')",
             )
 
-    def _account(self, record: OpRecord, jobs: list[tuple[GroupPlan, int, int, int]]) -> None:
-        sim = self.sim
-        system, stats, phase = sim.system, sim.stats, record.phase
-        controller, group, busy = system.controller, self.group, system.crossbar_busy
-        kind, name = group.kind, group.name
-        tile_ops = macs = 0
-        for plan, steps, job_macs, index in jobs:
-            kind.charge(plan.cost, steps, phase)
-            crossbars = self._crossbars[index]
-            busy[crossbars] += steps * plan.cost.cycles
-            tile_ops += steps * len(crossbars)
-            macs += job_macs
-            controller.tally_steps(self._mix[index], steps, phase)
-        stats.tile_ops.add(tile_ops, phase, name)
-        stats.macs.add(macs, phase, name)
-        stats.vmm_steps.add(max(steps for _, steps, _, _ in jobs), phase, name)
+    def _account(self, record: OpRecord, cost: RecordCost) -> None:
+        """Count ``record``'s work, costing ``cost``: one count per action, statistic and
+        instruction class, then its data-dependent work."""
+        system, stats, phase = self.sim.system, self.sim.stats, record.phase
+        name = self.group.name
+        cost.charges.charge(phase)
+        system.crossbar_busy[cost.crossbars] += cost.busy_cycles
+        system.controller.tally_steps(cost.instructions, 1, phase)
+        stats.tile_ops.add(cost.tile_ops, phase, name)
+        stats.macs.add(cost.macs, phase, name)
+        stats.vmm_steps.add(cost.vmm_steps, phase, name)
         stats.vectors.add(record.vectors, phase, name)
         self.count_data(record)
 
