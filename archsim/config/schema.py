@@ -342,6 +342,19 @@ class NocConfig:
         }
     )
     energy: NocEnergy = field(metadata={"doc": "per-action energies"})
+    model: Literal["packet", "train"] = field(
+        default="packet",
+        metadata={
+            "doc": "packet: every packet contends hop by hop; train: a flow's packets move as "
+            "trains of up to train_packets, timed packet by packet without events, exact for a "
+            "flow alone, trains that meet taking a link one after the other"
+        },
+    )
+    train_packets: int = number(
+        default=32, min=1, max=1 << 20,
+        doc="with model train: most packets of one flow in a train; a source sends its flows' "
+        "trains in turn (fewer: closer to the packet model, slower)",
+    )
     dims: tuple[int, ...] = field(default=(), metadata={"min": 1, "doc": "topology shape"})
     edges: tuple[tuple[int, int], ...] = field(
         default=(), metadata={"min": 0, "doc": "links of an edges topology, as node pairs"}

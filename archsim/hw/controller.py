@@ -32,6 +32,8 @@ each reservation as a span on its core's track (:class:`archsim.stats.timeline.T
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from archsim.config.schema import INSTRUCTION_CLASSES, ControllerConfig
 from archsim.hw.component import Component
 from archsim.stats import FORWARD
@@ -176,6 +178,20 @@ class Controller(Component):
         self.reserved_cycles += cycles
         return end
 
+    def reserve_each(self, core: Core, starts: Sequence[int], cycles: int, op: str = "") -> int:
+        """:meth:`reserve` ``cycles`` at each of the non-decreasing cycles ``starts`` in turn
+        (one instruction per cycle given, at least one); return the last end. The same
+        horizon and busy cycles as one call per start."""
+        if cycles <= 0:
+            return starts[-1]
+        end = core.free_at
+        for start in starts:
+            end = (end if end > start else start) + cycles
+        core.free_at = end
+        core.busy_cycles += cycles * len(starts)
+        self.reserved_cycles += cycles * len(starts)
+        return end
+
     def step(self, core: Core, now: int, issue: int, op_cycles: int, retire: int) -> int:
         """One loop iteration at cycle ``now``: ``issue`` cycles of load/mvm, the arrays'
         ``op_cycles``, ``retire`` cycles of store/loop overlapping them. Returns the cycle at
@@ -216,4 +232,11 @@ class RecordedController(Controller):
         end = super().reserve(core, now, cycles, op)
         if cycles > 0:
             self.timeline.instruction(core.index, op, end - cycles, end)
+        return end
+
+    def reserve_each(self, core: Core, starts: Sequence[int], cycles: int, op: str = "") -> int:
+        """:meth:`Controller.reserve_each`, each instruction reported as a span."""
+        end = starts[-1]
+        for start in starts:
+            end = self.reserve(core, start, cycles, op)
         return end

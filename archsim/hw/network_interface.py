@@ -15,12 +15,17 @@ with a timeline recorder each packet is reported as a span, creation to the tail
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Generator
 
 import simpy
 
 from archsim.hw.controller import Controller, Core
 from archsim.hw.noc.network import Delivery, Network
+from archsim.hw.noc.train import TrainNetwork
 from archsim.mapping.program import Transfer
 from archsim.mapping.traffic import IO
 from archsim.stats import FORWARD
@@ -59,15 +64,20 @@ class NetworkInterface:
             return None
         return self.env.process(self._transfer(transfers, phase))
 
-    def _transfer(self, transfers: tuple[Transfer, ...], phase: str) -> Process:
-        env, controller = self.env, self.controller
-        received = [int(env.now)]  # when the last recv instruction retires
+    def _cores(self, transfers: tuple[Transfer, ...]) -> list[Core]:
+        """The cores that send or receive ``transfers``, in order of first use."""
         cores: list[Core] = []
         for t in transfers:
             ends = (t.flow.dst,) if t.flow.src == IO else (t.flow.src, t.flow.dst)
-            for core in (controller.core_of(tile) for tile in ends):
+            for core in (self.controller.core_of(tile) for tile in ends):
                 if core not in cores:
                     cores.append(core)
+        return cores
+
+    def _transfer(self, transfers: tuple[Transfer, ...], phase: str) -> Process:
+        env = self.env
+        received = [int(env.now)]  # when the last recv instruction retires
+        cores = self._cores(transfers)
         begin = int(env.now)
         for core in cores:
             core.begin(begin)
@@ -115,3 +125,131 @@ class NetworkInterface:
             packet.callbacks.append(arrived)
             packets.append(packet)
         yield packets[0] if len(packets) == 1 else env.all_of(packets)
+
+
+class TrainInterface(NetworkInterface):
+    """The network interfaces with flows sent as trains (``noc.model: train``,
+    :class:`~archsim.hw.noc.train.TrainNetwork`).
+
+    A flow is cut into trains of at most ``noc.train_packets`` packets, and a source tile
+    sends the trains of its flows in turn (round-robin over the flows, a train each), as the
+    packet model interleaves them packet by packet. A source's core issues a train's ``send``
+    instructions back to back when the train before it from that source enters the network
+    (the first train of every source at the start, in order of the sources' first flows); a
+    packet is created when its ``send`` retires, and a train enters the network once its first
+    packet exists and the source's injection port is free of the trains before it. The
+    ``recv`` instructions of a train's packets are issued when its last packet has arrived.
+    The network input's trains (``mapping.input_node``) are created at the start, without
+    instructions.
+
+    Against the packet model: a flow alone whose packets are received on another core than
+    the one sending them gets the packet model's cycles; otherwise a core's sends and receives
+    interleave a train at a time, not an instruction at a time.
+    """
+
+    def _transfer(self, transfers: tuple[Transfer, ...], phase: str) -> Process:
+        env, controller, network = self.env, self.controller, self.network
+        cores = self._cores(transfers)
+        begin = int(env.now)
+        for core in cores:
+            core.begin(begin)
+        send = controller.cost({"send": 1})
+        recv = controller.cost({"recv": 1})
+        timeline = self.timeline
+        queues = self._trains(transfers)
+        position = dict.fromkeys(queues, 0)
+        # Actions by cycle: a source's next train enters the network, or a train's packets are
+        # received. Ties go in the order they were planned.
+        actions: list[tuple[int, int, str, object]] = []
+        serial = 0
+        done = begin  # when the last packet is received
+
+        def issue(src: int) -> None:
+            """The source's core issues its next train's sends now; plan its entry."""
+            nonlocal serial
+            t, first, count = queues[src][position[src]]
+            now = int(env.now)
+            created: Sequence[int]
+            if src == IO or send == 0:
+                created = [now] * count
+            else:
+                core = controller.core_of(src)
+                end = controller.reserve(core, now, count * send, "send")
+                created = range(end - (count - 1) * send, end + 1, send)
+            if src != IO:
+                controller.tally("send", count, phase=phase)
+            origin = self.input_node if src == IO else self.nodes[src]
+            entry = max(created[0], network.entry_free(origin))  # type: ignore[attr-defined]
+            heapq.heappush(actions, (entry, serial, "enter", (src, origin, created)))
+            serial += 1
+
+        for src in queues:
+            issue(src)
+        while actions:
+            when, _, kind, payload = heapq.heappop(actions)
+            now = int(env.now)
+            if when > now:
+                yield env.timeout(when - now)
+            if kind == "recv":
+                t, delivery = payload  # type: ignore[misc]
+                controller.tally("recv", len(delivery.delivered), phase=phase)
+                end = controller.reserve_each(
+                    controller.core_of(t.flow.dst), delivery.delivered, recv, "recv"
+                )
+                done = max(done, end, delivery.delivered[-1])
+                continue
+            src, origin, created = payload  # type: ignore[misc]
+            t, first, count = queues[src][position[src]]
+            position[src] += 1
+            last = first + count == t.packets
+            delivery = network.send_train(  # type: ignore[attr-defined]
+                origin, self.nodes[t.flow.dst], count, t.packet_bits,
+                t.last_bits if last else t.packet_bits, created, phase,
+            )
+            if timeline is not None:
+                for made, arrived, flits in zip(
+                    delivery.created, delivery.delivered, delivery.flits
+                ):
+                    timeline.packet(t.flow.src, t.flow.dst, made, arrived, flits, delivery.hops)
+            heapq.heappush(actions, (delivery.delivered[-1], serial, "recv", (t, delivery)))
+            serial += 1
+            if position[src] < len(queues[src]):
+                issue(src)
+        now = int(env.now)
+        if done > now:
+            yield env.timeout(done - now)
+        for core in cores:
+            core.end(int(env.now))
+
+    def _trains(
+        self, transfers: tuple[Transfer, ...]
+    ) -> dict[int, list[tuple[Transfer, int, int]]]:
+        """Per source tile (or the network input), in order of first use, its trains as
+        ``(transfer, first packet, packets)``, round-robin over its flows."""
+        size = self.network.config.train_packets
+        flows: dict[int, list[Transfer]] = {}
+        for t in transfers:
+            flows.setdefault(t.flow.src, []).append(t)
+        queues: dict[int, list[tuple[Transfer, int, int]]] = {}
+        for src, sent in flows.items():
+            queue = queues[src] = []
+            for first in range(0, max(t.packets for t in sent), size):
+                for t in sent:
+                    if first < t.packets:
+                        queue.append((t, first, min(size, t.packets - first)))
+        return queues
+
+
+@dataclass(frozen=True)
+class NocModel:
+    """One way to simulate the NoC (``noc.model``): its network and its tiles' interfaces."""
+
+    network: type[Network]
+    interface: type[NetworkInterface]
+
+
+#: The NoC models by name (``noc.model``).
+NOC_MODELS: Mapping[str, NocModel] = MappingProxyType({
+    "packet": NocModel(Network, NetworkInterface),
+    "train": NocModel(TrainNetwork, TrainInterface),
+})

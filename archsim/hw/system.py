@@ -43,7 +43,7 @@ from archsim.hw.controller import Controller, RecordedController
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DigitalUnit
 from archsim.hw.fabric import Fabric
-from archsim.hw.network_interface import NetworkInterface
+from archsim.hw.network_interface import NOC_MODELS, NetworkInterface
 from archsim.hw.noc.network import Network
 from archsim.hw.noc.packet import PacketFormat
 from archsim.hw.noc.routing import Routing
@@ -52,7 +52,7 @@ from archsim.hw.tile import TILE_KINDS, Tile, TileKind
 from archsim.hw.training import TrainingUnits
 from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.mapping.placement import NetworkMapping
-from archsim.mapping.program import Program, Transfer, build_program
+from archsim.mapping.program import Program, Transfer, build_program, for_vectors
 from archsim.mapping.traffic import Traffic, network_traffic, place_tiles
 from archsim.stats.timeline import TimelineHooks
 from archsim.workload.trace import NetworkSpec
@@ -148,6 +148,8 @@ class System:
         self.mapping = mapping
         self.traffic = traffic
         self.program = program
+        #: transfers of records with other than a sample's vectors, by (edge, vectors)
+        self._scaled: dict[tuple[tuple[str, str], int], tuple[Transfer, ...]] = {}
         self.act_bits = act_bits
         self.timeline = timeline
         self.crossbar_busy = np.zeros(mapping.crossbars if mapping else 0, dtype=np.int64)
@@ -184,13 +186,28 @@ class System:
             banks.append(self.noc)
         return tuple(banks)
 
-    def transfer(self, edge: tuple[str, str], phase: str) -> simpy.Process | None:
-        """Start moving one sample's activations along ``edge`` (input layer, matrix layer) for
-        work of ``phase``; the process ends when every packet has been received. None if
-        nothing travels."""
+    def transfer(
+        self, edge: tuple[str, str], phase: str, vectors: int | None = None
+    ) -> simpy.Process | None:
+        """Start moving the activations along ``edge`` (input layer, matrix layer) that a
+        record of the matrix layer with ``vectors`` input vectors reads (default: one
+        sample's), for work of ``phase``: a record of more vectors than a sample has (a
+        sequence of tokens, a batch) moves proportionally more. The process ends when every
+        packet has been received; None if nothing travels."""
         if self.interface is None or self.program is None:
             return None
         transfers: tuple[Transfer, ...] = self.program.transfers.get(edge, ())
+        per_sample = self.program.vectors.get(edge[1])
+        if vectors is not None and per_sample is not None and vectors != per_sample:
+            key = edge, vectors
+            scaled = self._scaled.get(key)
+            if scaled is None:
+                if len(self._scaled) >= 1024:
+                    self._scaled.clear()
+                scaled = self._scaled[key] = tuple(
+                    for_vectors(t, vectors, per_sample) for t in transfers
+                )
+            transfers = scaled
         return self.interface.transfer(transfers, phase)
 
 
@@ -332,9 +349,12 @@ def build_system(
                 if flow.packet_bits
             )])
         flits = packet_format.flits(largest)
+        model = NOC_MODELS[config.noc.model]
         try:
             # The largest packet sizes the bubble on rings and tori.
-            noc = Network(env, config.noc, topology, routing, packet_format, max_flits=flits)
+            noc = model.network(
+                env, config.noc, topology, routing, packet_format, max_flits=flits
+            )
         except ArchsimError as error:
             if not config.mapping.packet_data_bits or payload is None:
                 raise
@@ -342,7 +362,7 @@ def build_system(
                 f"mapping.packet_data_bits: {largest}-bit payloads make {flits}-flit "
                 f"packets, which this NoC cannot carry ({error})"
             ) from None
-        interface = NetworkInterface(
+        interface = model.interface(
             env, noc, nodes, controller, input_node=input_node, timeline=timeline
         )
     program = None

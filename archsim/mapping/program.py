@@ -33,7 +33,7 @@ from archsim.mapping.traffic import IO, Flow, Traffic
 if TYPE_CHECKING:
     from archsim.workload.trace import NetworkSpec
 
-__all__ = ["GroupStep", "Program", "Transfer", "build_program", "packets_of"]
+__all__ = ["GroupStep", "Program", "Transfer", "build_program", "for_vectors", "packets_of"]
 
 #: Layer kinds that only reshape data: no instructions.
 _MOVES_ONLY = frozenset({"flatten"})
@@ -68,12 +68,23 @@ class Transfer:
     last_bits: int
 
 
-def packets_of(flow: Flow, packet_bits: int) -> Transfer:
-    """Cut ``flow`` into packets of at most ``packet_bits`` payload bits (the flow's own packet
-    size, when it has one)."""
+def packets_of(flow: Flow, packet_bits: int, bits: int | None = None) -> Transfer:
+    """Cut ``flow`` (or ``bits`` of it, default all) into packets of at most ``packet_bits``
+    payload bits (the flow's own packet size, when it has one)."""
     size = flow.packet_bits or packet_bits
-    count = -(-flow.bits // size)
-    return Transfer(flow, count, size, flow.bits - (count - 1) * size)
+    bits = flow.bits if bits is None else bits
+    count = -(-bits // size)
+    return Transfer(flow, count, size, bits - (count - 1) * size)
+
+
+def for_vectors(transfer: Transfer, vectors: int, per_sample: int) -> Transfer:
+    """``transfer`` (one sample's flow of ``per_sample`` input vectors) for a record of
+    ``vectors`` input vectors: the flow's bits scaled by ``vectors / per_sample``, rounded up
+    (a sequence of tokens through a dense layer, a batch of samples in one record)."""
+    if vectors == per_sample:
+        return transfer
+    bits = -(-transfer.flow.bits * vectors // per_sample)
+    return packets_of(transfer.flow, transfer.packet_bits, bits)
 
 
 @dataclass(frozen=True)

@@ -323,7 +323,8 @@ def _sequential(
                 begin = int(env.now)
                 events = [
                     event for edge in edges
-                    if (event := system.transfer(edge, record.phase)) is not None
+                    if (event := system.transfer(edge, record.phase, record.vectors or None))
+                    is not None
                 ]
                 if events:
                     yield events[0] if len(events) == 1 else env.all_of(events)
@@ -377,6 +378,9 @@ class _Pipeline:
                 self.stages[source].outboxes.append((layer.name, box))
         self.exits = [s for s in self.stages.values() if not s.outboxes]
         self._exit_count: dict[int, int] = {}
+        # Per sample in flight, the input vectors of each layer's forward record (its inputs'
+        # transfers scale with them, System.transfer).
+        self._vectors: dict[int, dict[str, int]] = {}
         # Per sample with records after its forward pass: fires when the pass is done.
         self._forward_done: dict[int, simpy.Event] = {}
         bound = mapping_config.samples_in_flight
@@ -398,6 +402,10 @@ class _Pipeline:
                 request = self._admission.request()
                 yield request
                 self._admitted[sample] = request
+            self._vectors[sample] = {
+                record.layer: record.vectors for record, _ in steps
+                if record.phase == FORWARD and record.vectors
+            }
             # After the forward pass (every exit stage done), the other records one by one;
             # the last of them completes the sample.
             tail = [record for record, _ in steps if record.phase != FORWARD]
@@ -438,7 +446,10 @@ class _Pipeline:
                 completions.start(record.sample, int(env.now))
             # The network input, when it arrives over the NoC, travels as the stage takes its
             # record; activations from other stages are already on their way.
-            inflow = system.transfer(from_input, record.phase) if stage.entry else None
+            inflow = (
+                system.transfer(from_input, record.phase, record.vectors or None)
+                if stage.entry else None
+            )
             for box in stage.inboxes:
                 arrived = yield box.get()
                 if not arrived.processed:
@@ -459,7 +470,10 @@ class _Pipeline:
                 # go: the consumer takes the sample once they have arrived.
                 arrived = env.event()
                 yield box.put(arrived)
-                transfer = system.transfer((stage.name, consumer), record.phase)
+                transfer = system.transfer(
+                    (stage.name, consumer), record.phase,
+                    self._vectors.get(record.sample, {}).get(consumer),
+                )
                 if transfer is None:
                     arrived.succeed()
                 else:
@@ -471,6 +485,7 @@ class _Pipeline:
         done = self._exit_count.get(sample, 0) + 1
         if done == len(self.exits):
             self._exit_count.pop(sample, None)
+            self._vectors.pop(sample, None)
             after = self._forward_done.pop(sample, None)
             if after is None:
                 self.completions.finish(sample, int(self.env.now))

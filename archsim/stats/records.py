@@ -302,6 +302,22 @@ class Tally:
                 moments = self._phases[phase] = _Moments()
             moments.observe(value)
 
+    def observe_each(self, values: Iterable[float], phase: str | None = None) -> None:
+        """:meth:`observe` every value of ``values``, in order."""
+        if not self.exact:
+            for value in values:
+                self.observe(value, phase)
+            return
+        key = phase or ""
+        histogram = self._hist.get(key)
+        if histogram is None:
+            histogram = self._hist[key] = {}
+        count = 0
+        for value in values:
+            histogram[value] = histogram.get(value, 0) + 1
+            count += 1
+        self.count += count
+
     @property
     def histogram(self) -> Mapping[float, int]:
         """Observations by value over every phase (read-only; empty unless ``exact``)."""

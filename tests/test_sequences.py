@@ -1,0 +1,64 @@
+"""Records of sequences: a matrix record of T times a sample's input vectors (T tokens through a
+layer, T images in one record) moves T times the activations over the NoC, and its time and
+energy follow."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from archsim import api
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "hw_configs" / "wu2023_64x64_noc.yaml"
+
+
+def with_tokens(source: Path, target: Path, tokens: int) -> None:
+    """``source`` with every forward matrix record's vectors multiplied by ``tokens``."""
+    with gzip.open(source, "rt") as lines, gzip.open(target, "wt") as out:
+        for line in lines:
+            obj = json.loads(line)
+            if obj.get("type") == "op" and obj.get("kind") == "mvm":
+                obj["vectors"] *= tokens
+            out.write(json.dumps(obj) + "\n")
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("sequences")
+    one = folder / "lenet.jsonl.gz"
+    api.export("lenet-wu", one, samples=2, seed=0)
+    many = folder / "lenet_x16.jsonl.gz"
+    with_tokens(one, many, 16)
+    return one, many
+
+
+@pytest.mark.parametrize("overrides", [
+    [], ["noc.model=train"], ["mapping.pipeline=true"],
+    ["mapping.pipeline=true", "noc.model=train"],
+])
+def test_a_sequence_moves_its_tokens_activations(traces, overrides):
+    one, many = traces
+    config = api.load(CONFIG, overrides)
+    single = api.run(config, one)
+    sixteen = api.run(config, many)
+    # Each flow carries 16 times the bits; packets round up per flow.
+    assert sixteen["noc"]["flits_injected"] >= 15 * single["noc"]["flits_injected"]
+    data = sixteen["statistics"]["data_bits"]["total"]
+    assert data == 16 * single["statistics"]["data_bits"]["total"]
+    assert sixteen["noc"]["energy_j"] > 15 * single["noc"]["energy_j"]
+    assert sixteen["latency_s"]["mean"] > single["latency_s"]["mean"]
+    assert sixteen["totals"]["macs"] == 16 * single["totals"]["macs"]
+
+
+def test_records_of_one_samples_vectors_are_unchanged(traces):
+    """A trace whose records hold one sample's vectors gives the same report as before the
+    scaling existed (the transfers are the program's own)."""
+    one, _ = traces
+    config = api.load(CONFIG)
+    first = api.run(config, one)
+    again = api.run(config, one)
+    assert first["noc"] == again["noc"]
