@@ -33,7 +33,9 @@ class Limits:
     Attributes:
         routers: NoC routers a config may build.
         crossbars: crossbar arrays a chip may have (tiles x crossbars per tile, all groups).
-        hop_table_bytes: bytes of a dense router-to-router hop table (8 bytes per pair).
+        hop_table_bytes: bytes of a dense router-to-router hop table (8 bytes per pair), which
+            only the traffic-aware placement's search of a NoC of up to 1,024 routers builds
+            (hop counts are otherwise computed for the pairs that carry traffic).
         events: SimPy events one trace record may imply (a timed controller costs one per VMM
             step of each crossbar group; an untimed one, one per group).
         packets: packets one run may send: synthetic NoC traffic, or a trace's transfers over

@@ -43,7 +43,7 @@ from archsim.hw.component import Component
 from archsim.hw.dram import Dram
 from archsim.hw.imc import BlockBatch, BlockCsrLayout, Imc, ImcStats
 from archsim.hw.noc.network import Network
-from archsim.hw.noc.topology import hop_matrix
+from archsim.hw.noc.topology import HopCounts
 from archsim.hw.scu import ScuBank
 from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.stats import CHIP, FORWARD
@@ -279,10 +279,10 @@ class Fabric:
             )
         taken = set(ports)
         nodes = tuple(r for r in range(routers) if r not in taken)[:units]
-        hops = hop_matrix(noc.topology, routers)
-        serving = tuple(
-            ports[int(np.argmin([hops[port, node] for port in ports]))] for node in nodes
+        hops = HopCounts(noc.topology).between(
+            np.asarray(ports, dtype=np.int64)[:, None], np.asarray(nodes, dtype=np.int64)[None, :]
         )
+        serving = tuple(ports[int(i)] for i in np.argmin(hops, axis=0))
         return nodes, serving
 
     # ---------------------------------------------------------------------------------------

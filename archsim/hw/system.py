@@ -14,9 +14,9 @@
   DRAM, index-aware memory controller, sparse compute units, the dynamic interconnect's
   controller, on the NoC when there is one);
 * the **network-on-chip** when the config has one: the topology (:mod:`.noc.topology`) with its
-  router coordinates, the routing, the hop table between routers, the tiles placed on routers
-  (:func:`archsim.mapping.traffic.place_tiles`, on that hop table), the packet format and
-  payload, and the SimPy network; and the tiles' network interfaces;
+  router coordinates, the routing, the hop counts between routers (on demand), the tiles
+  placed on routers (:func:`archsim.mapping.traffic.place_tiles`, on those hop counts), the
+  packet format and payload, and the SimPy network; and the tiles' network interfaces;
 * for a mapped workload, its **activation traffic** and the controller's **instruction stream**
   (:mod:`archsim.mapping.traffic`, :mod:`archsim.mapping.program`), which need the NoC's packet
   size.
@@ -47,13 +47,18 @@ from archsim.hw.network_interface import NOC_MODELS, NetworkInterface
 from archsim.hw.noc.network import Network
 from archsim.hw.noc.packet import PacketFormat
 from archsim.hw.noc.routing import Routing
-from archsim.hw.noc.topology import Topology, build_topology, hop_matrix
+from archsim.hw.noc.topology import HopCounts, Topology, build_topology, space_filling_order
 from archsim.hw.tile import TILE_KINDS, Tile, TileKind
 from archsim.hw.training import TrainingUnits
 from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.mapping.placement import NetworkMapping
 from archsim.mapping.program import Program, Transfer, build_program, for_vectors
-from archsim.mapping.traffic import Traffic, network_traffic, place_tiles
+from archsim.mapping.traffic import (
+    MAX_PLACEMENT_ROUTERS,
+    Traffic,
+    network_traffic,
+    place_tiles,
+)
 from archsim.stats.timeline import TimelineHooks
 from archsim.workload.trace import NetworkSpec
 
@@ -99,7 +104,7 @@ class System:
         topology: the NoC's routers and links (None without a NoC).
         interface: the tiles' network interfaces (None without a NoC).
         nodes: the router of each tile in use (empty without a NoC or a workload).
-        hops: hop counts between the routers the placement looked at (None likewise).
+        hops: the NoC's hop counts between routers, computed on demand (None likewise).
         mapping, traffic, program: the workload's placement, activation traffic and
             instruction stream (None without a workload).
         act_bits: bits per activation of the workload (0 without one).
@@ -121,7 +126,7 @@ class System:
         topology: Topology | None,
         interface: NetworkInterface | None,
         nodes: tuple[int, ...],
-        hops: np.ndarray | None,
+        hops: HopCounts | None,
         mapping: NetworkMapping | None,
         traffic: Traffic | None,
         program: Program | None,
@@ -275,12 +280,21 @@ def _topology(config: HardwareConfig, limits: Limits) -> Topology:
     return topology
 
 
-def _hops(topology: Topology, routers: int, limits: Limits) -> np.ndarray:
-    limits.check(
-        "hop_table_bytes", 8 * routers * routers,
-        f"a hop table between {routers:,} routers (mapping.placement)",
-    )
-    return hop_matrix(topology, routers)
+def _place(policy: str, traffic: Traffic, hops: HopCounts, limits: Limits) -> tuple[int, ...]:
+    """The router of each tile in use (:func:`place_tiles`). Only the traffic-aware search of
+    a NoC of up to ``MAX_PLACEMENT_ROUTERS`` routers needs a dense table of every router pair,
+    checked against ``limits.hop_table_bytes`` first; in-order placement needs no hop counts,
+    and a larger mesh, torus, ring or tree is placed along its space-filling curve with hop
+    counts on demand."""
+    routers = hops.nodes
+    if policy == "traffic_aware" and routers <= MAX_PLACEMENT_ROUTERS:
+        limits.check(
+            "hop_table_bytes", 8 * routers * routers,
+            f"a hop table between {routers:,} routers (mapping.placement)",
+        )
+        return place_tiles(traffic.matrix, hops.table(routers), policy)
+    curve = space_filling_order(hops.topology) if policy == "traffic_aware" else None
+    return place_tiles(traffic.matrix, hops, policy, curve)
 
 
 def build_system(
@@ -321,7 +335,6 @@ def build_system(
     hops = None
     payload: int | None = None
     tiles_used = mapping.tiles_used if mapping is not None else 0
-    span = mapping.tile_span if mapping is not None else 0
     controller = (
         Controller(config.controller, config.tiles, tiles_used) if timeline is None
         else RecordedController(config.controller, config.tiles, tiles_used, timeline)
@@ -334,10 +347,8 @@ def build_system(
             chunk_index_bits=traffic.chunk_index_bits if traffic is not None else 0,
         )
         if traffic is not None:
-            # In-order placement only ever looks at the routers of the tiles in use.
-            in_order = config.mapping.placement == "in_order"
-            hops = _hops(topology, span if in_order else topology.nodes, limits)
-            nodes = place_tiles(traffic.matrix, hops, config.mapping.placement)
+            hops = HopCounts(topology)
+            nodes = _place(config.mapping.placement, traffic, hops, limits)
         if packet_bits is None:
             payload = config.mapping.packet_data_bits or default_payload_bits(
                 config.noc, topology, packet_format.header_bits

@@ -16,6 +16,10 @@ Numbering, fixed so that everything downstream (routing, link ids, statistics) i
 * ``edges``: the listed undirected pairs over nodes ``0..n-1``, ``n = 1 + max id``;
   coordinates ``(i,)``.
 
+:class:`HopCounts` gives the links between any routers on demand (closed forms, or breadth-first
+search on edge lists), and :func:`space_filling_order` an order of the routers that keeps
+neighbours close (for placing tiles on large NoCs); :func:`hop_matrix` is the dense table.
+
 Every physical link is two directed links, one per direction. ``Topology.links`` lists the
 directed links in ascending ``(u, v)`` order, whatever order the config gave them in; a link's
 id is its position there. The graph's nodes are inserted in ascending order and its edges in
@@ -27,9 +31,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from archsim.config.schema import NocConfig
 from archsim.errors import ConfigError
@@ -37,8 +42,12 @@ from archsim.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     import networkx as nx
+    from scipy.sparse import csr_array
 
-__all__ = ["MAX_NODES", "TOPOLOGIES", "Topology", "build_topology", "hop_matrix"]
+__all__ = [
+    "MAX_NODES", "TOPOLOGIES", "HopCounts", "Topology", "build_topology", "hop_matrix",
+    "space_filling_order",
+]
 
 #: Largest network a config may describe at all (routers are addressed by 16-bit ids); the
 #: size budget ``Limits.routers`` is usually lower.
@@ -325,24 +334,199 @@ def _assemble(
     )
 
 
-def hop_matrix(topology: Topology, routers: int) -> np.ndarray:
-    """Links between each pair of routers ``0..routers-1`` (int64, ``routers x routers``).
+class HopCounts:
+    """Links on the route between routers, for any pairs, computed when asked.
 
-    Routing is minimal (:mod:`.routing`), so these are shortest-path lengths: closed forms on
-    meshes, tori and rings (per dimension the distance, the shorter way round where links wrap,
-    summed over dimensions), breadth-first search on trees and edge lists. The caller checks the
-    table's size against its budget (8 bytes per pair).
+    Routing is minimal (:mod:`.routing`), so a route's links are the shortest-path distance,
+    found without a table: closed forms on meshes, tori and rings (per dimension the distance,
+    the shorter way round where links wrap, summed over dimensions) and on trees (up from both
+    routers to their lowest common ancestor, whose level follows from the breadth-first
+    numbering); breadth-first search on edge lists, from the distinct sources asked about
+    only, a batch of sources at a time. Time and memory follow the pairs asked about, not
+    ``nodes x nodes``; only :meth:`table` builds a dense table.
     """
-    import networkx as nx  # imported when a NoC is built
-    if topology.kind in ("mesh", "torus", "ring"):
-        coords = np.asarray(topology.coords[:routers], dtype=np.int64)
-        sizes = np.asarray(topology.dims, dtype=np.int64)
-        delta = np.abs(coords[:, None, :] - coords[None, :, :])
-        if topology.kind != "mesh":
-            delta = np.minimum(delta, sizes - delta)
-        return delta.sum(axis=2)
-    hops = np.zeros((routers, routers), dtype=np.int64)
-    for src in range(routers):
-        lengths = nx.single_source_shortest_path_length(topology.graph, src)
-        hops[src] = [lengths[dst] for dst in range(routers)]
-    return hops
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        #: edge lists: the links as a sparse matrix, built on first use
+        self._adjacency: csr_array | None = None
+
+    @property
+    def nodes(self) -> int:
+        """Routers in the NoC, numbered ``0..nodes-1``."""
+        return self.topology.nodes
+
+    def between(self, src: npt.ArrayLike, dst: npt.ArrayLike) -> np.ndarray:
+        """Links from each ``src`` router to the ``dst`` router beside it (arrays broadcast
+        against each other); int64, of the broadcast shape.
+
+        Raises:
+            ValueError: a router id is not in ``0..nodes-1``.
+        """
+        src, dst = np.broadcast_arrays(
+            np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+        )
+        shape = src.shape
+        src, dst = src.reshape(-1), dst.reshape(-1)
+        for name, ids in (("src", src), ("dst", dst)):
+            if ids.size and (ids.min() < 0 or ids.max() >= self.nodes):
+                raise ValueError(f"{name}: router ids must be in 0..{self.nodes - 1}")
+        kind = self.topology.kind
+        if kind in ("mesh", "torus", "ring"):
+            hops = self._cube(src, dst)
+        elif kind == "tree":
+            hops = self._tree(src, dst)
+        else:
+            hops = self._searched(src, dst)
+        return hops.reshape(shape)
+
+    def table(self, routers: int) -> np.ndarray:
+        """Links between each pair of routers ``0..routers-1`` (int64, ``routers x
+        routers``), filled a block of rows at a time. The caller checks the table's size
+        against its budget (``Limits.hop_table_bytes``: 8 bytes per pair)."""
+        table = np.empty((routers, routers), dtype=np.int64)
+        columns = np.arange(routers, dtype=np.int64)
+        rows = max(1, _TABLE_BLOCK // max(1, routers))
+        for first in range(0, routers, rows):
+            block = np.arange(first, min(routers, first + rows), dtype=np.int64)
+            table[first:first + block.size] = self.between(block[:, None], columns[None, :])
+        return table
+
+    def _cube(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Meshes, tori and rings: per dimension ``|a - b|`` (the shorter way round where
+        links wrap), summed; node ``n`` has coordinate ``(n // stride) % size``."""
+        wrap = self.topology.kind != "mesh"
+        hops = np.zeros(src.size, dtype=np.int64)
+        stride = 1
+        for size in self.topology.dims:
+            delta = np.abs((src // stride) % size - (dst // stride) % size)
+            hops += np.minimum(delta, size - delta) if wrap else delta
+            stride *= size
+        return hops
+
+    def _tree(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Complete trees numbered breadth first: level ``l`` holds nodes ``first[l] ..
+        first[l + 1] - 1``, and the ancestor ``k`` levels up of the node at index ``i`` in its
+        level is at index ``i // arity^k``. Lift the deeper node to the other's level, then
+        both a level at a time until they meet; every lift is one link."""
+        arity, depth = self.topology.dims
+        first = np.cumsum([0] + [arity**level for level in range(depth + 1)])
+        levels = [np.searchsorted(first, ids, side="right") - 1 for ids in (src, dst)]
+        index = [ids - first[level] for ids, level in zip((src, dst), levels)]
+        common = np.minimum(*levels)
+        hops = levels[0] - common + levels[1] - common
+        a, b = (i // np.power(arity, level - common) for i, level in zip(index, levels))
+        for _ in range(depth):
+            apart = a != b
+            if not apart.any():
+                break
+            hops += 2 * apart
+            a, b = np.where(apart, a // arity, a), np.where(apart, b // arity, b)
+        return hops.astype(np.int64)
+
+    def _searched(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Edge lists: breadth-first search from each distinct source (a batch of sources at a
+        time, so that memory stays at ``_TABLE_BLOCK`` distances)."""
+        from scipy.sparse import csr_array
+        from scipy.sparse.csgraph import shortest_path
+
+        nodes = self.nodes
+        if self._adjacency is None:
+            links = np.asarray(self.topology.links, dtype=np.int64).reshape(-1, 2)
+            self._adjacency = csr_array(
+                (np.ones(len(links)), (links[:, 0], links[:, 1])), shape=(nodes, nodes)
+            )
+        sources, which = np.unique(src, return_inverse=True)
+        order = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(sources.size + 1))
+        hops = np.empty(src.size, dtype=np.int64)
+        batch = max(1, _TABLE_BLOCK // nodes)
+        for start in range(0, sources.size, batch):
+            stop = min(sources.size, start + batch)
+            lengths = shortest_path(
+                self._adjacency, directed=True, unweighted=True, indices=sources[start:stop]
+            )
+            pairs = order[bounds[start]:bounds[stop]]
+            hops[pairs] = lengths[which[pairs] - start, dst[pairs]]
+        return hops
+
+
+#: Distances a dense table or a batch of breadth-first searches holds at once while being
+#: built (32 MiB of int64).
+_TABLE_BLOCK = 1 << 22
+
+
+def hop_matrix(topology: Topology, routers: int) -> np.ndarray:
+    """Links between each pair of routers ``0..routers-1`` (int64, ``routers x routers``):
+    :meth:`HopCounts.table`. The caller checks the table's size against its budget (8 bytes
+    per pair)."""
+    return HopCounts(topology).table(routers)
+
+
+def space_filling_order(topology: Topology) -> np.ndarray | None:
+    """The routers in an order along which consecutive routers are near each other, so that
+    tiles placed along it in order keep neighbouring tiles close (int64, a permutation of
+    ``0..nodes-1``); None for an edge list, which has no such order here.
+
+    * mesh and torus: the generalized Hilbert curve of Jakub Červený's "gilbert" (2018,
+      github.com/jakubcerveny/gilbert), defined on any ``X x Y`` rectangle: consecutive
+      routers are one link apart (two, a diagonal step, at most once in some rectangles with
+      odd sides) and any run of the curve covers a compact block;
+    * ring: the ring order;
+    * tree: depth-first preorder, children in id order (each subtree is one run).
+    """
+    kind = topology.kind
+    if kind in ("mesh", "torus"):
+        width, height = topology.dims
+        cells = _gilbert(0, 0, width, 0, 0, height) if width >= height else (
+            _gilbert(0, 0, 0, height, width, 0)
+        )
+        return np.fromiter((x + width * y for x, y in cells), np.int64, topology.nodes)
+    if kind == "ring":
+        return np.arange(topology.nodes, dtype=np.int64)
+    if kind == "tree":
+        arity = topology.dims[0]
+        order, stack = [], [0]
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            stack.extend(
+                child for child in range(arity * node + arity, arity * node, -1)
+                if child < topology.nodes
+            )
+        return np.asarray(order, dtype=np.int64)
+    return None
+
+
+def _gilbert(x: int, y: int, ax: int, ay: int, bx: int, by: int) -> Iterator[tuple[int, int]]:
+    """The cells of the rectangle from ``(x, y)`` spanned by the major axis ``(ax, ay)`` and
+    the minor axis ``(bx, by)`` (one of each pair is 0), along a generalized Hilbert curve: a
+    rectangle much longer than wide is cut in two along its length; otherwise into three (a
+    step along the minor axis, the long middle, a step back), with even halves preferred so
+    that the pieces join by one link."""
+    width, height = abs(ax + ay), abs(bx + by)
+    dax, day = (ax > 0) - (ax < 0), (ay > 0) - (ay < 0)
+    dbx, dby = (bx > 0) - (bx < 0), (by > 0) - (by < 0)
+    if height == 1:
+        for i in range(width):
+            yield x + i * dax, y + i * day
+        return
+    if width == 1:
+        for i in range(height):
+            yield x + i * dbx, y + i * dby
+        return
+    ax2, ay2, bx2, by2 = ax // 2, ay // 2, bx // 2, by // 2
+    if 2 * width > 3 * height:
+        if abs(ax2 + ay2) % 2 and width > 2:
+            ax2, ay2 = ax2 + dax, ay2 + day
+        yield from _gilbert(x, y, ax2, ay2, bx, by)
+        yield from _gilbert(x + ax2, y + ay2, ax - ax2, ay - ay2, bx, by)
+        return
+    if abs(bx2 + by2) % 2 and height > 2:
+        bx2, by2 = bx2 + dbx, by2 + dby
+    yield from _gilbert(x, y, bx2, by2, ax2, ay2)
+    yield from _gilbert(x + bx2, y + by2, ax, ay, bx - bx2, by - by2)
+    yield from _gilbert(
+        x + (ax - dax) + (bx2 - dbx), y + (ay - day) + (by2 - dby),
+        -bx2, -by2, -(ax - ax2), -(ay - ay2),
+    )
