@@ -39,7 +39,10 @@ class Limits:
         events: SimPy events one trace record may imply (a timed controller costs one per VMM
             step of each crossbar group; an untimed one, one per group).
         packets: packets one run may send: synthetic NoC traffic, or a trace's transfers over
-            the NoC (per sample, from the mapping, times the samples).
+            the NoC (per sample, from the mapping, times the samples) on the packet model
+            (``noc.model: packet``); one record's transfers, scaled to its vectors, likewise.
+        trains: trains one run may send on the train model (``noc.model: train``), counted as
+            ``packets`` is.
         sweep_points: design points one sweep may have.
         cores: ScRRAMBLe cores one network may have.
         conversions: ADC conversions one accuracy evaluation may compute (``archsim
@@ -55,6 +58,7 @@ class Limits:
     hop_table_bytes: int = 1 << 30
     events: int = 50_000_000
     packets: int = 10_000_000
+    trains: int = 1_000_000
     sweep_points: int = 1_000_000
     cores: int = 16_384
     conversions: int = 4_000_000_000
@@ -85,6 +89,7 @@ _UNITS: Final = {
     "hop_table_bytes": "bytes of hop table",
     "events": "simulation events",
     "packets": "packets",
+    "trains": "trains",
     "sweep_points": "design points",
     "cores": "cores",
     "conversions": "ADC conversions",

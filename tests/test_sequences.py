@@ -62,3 +62,21 @@ def test_records_of_one_samples_vectors_are_unchanged(traces):
     first = api.run(config, one)
     again = api.run(config, one)
     assert first["noc"] == again["noc"]
+
+
+def test_a_record_over_the_packet_budget_is_refused(traces, tmp_path, capsys):
+    """A record whose vectors would move more packets (or, on the train model, trains) than
+    the budget is refused in one line naming the layer and the limit."""
+    from archsim.cli import main
+
+    one, _ = traces
+    huge = tmp_path / "huge.jsonl.gz"
+    with_tokens(one, huge, 100)
+    for model, budget, limit in (("packet", "packets", 1000), ("train", "trains", 50)):
+        code = main(["run", str(CONFIG), str(huge), "--set", f"noc.model={model}",
+                     "--limit", f"{budget}={limit}", "--out", str(tmp_path / model)])
+        line = capsys.readouterr().err.strip()
+        assert code != 0 and "\n" not in line
+        assert f"{budget}, over the limit" in line and "on layer" in line
+        assert f"--limit {budget}=" in line
+        assert not (tmp_path / model).exists()

@@ -16,7 +16,7 @@ with a timeline recorder each packet is reported as a span, creation to the tail
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Generator
@@ -63,6 +63,13 @@ class NetworkInterface:
         if not transfers:
             return None
         return self.env.process(self._transfer(transfers, phase))
+
+    #: The budget (:class:`~archsim.limits.Limits`) a run's NoC work is counted against.
+    BUDGET = "packets"
+
+    def units(self, transfers: Iterable[Transfer]) -> int:
+        """What ``transfers`` cost against :attr:`BUDGET`: their packets."""
+        return sum(t.packets for t in transfers)
 
     def _cores(self, transfers: tuple[Transfer, ...]) -> list[Core]:
         """The cores that send or receive ``transfers``, in order of first use."""
@@ -146,6 +153,13 @@ class TrainInterface(NetworkInterface):
     the one sending them gets the packet model's cycles; otherwise a core's sends and receives
     interleave a train at a time, not an instruction at a time.
     """
+
+    BUDGET = "trains"
+
+    def units(self, transfers: Iterable[Transfer]) -> int:
+        """What ``transfers`` cost against :attr:`BUDGET`: their trains."""
+        size = self.network.config.train_packets
+        return sum(-(-t.packets // size) for t in transfers)
 
     def _transfer(self, transfers: tuple[Transfer, ...], phase: str) -> Process:
         env, controller, network = self.env, self.controller, self.network

@@ -133,6 +133,7 @@ class System:
         act_bits: int,
         timeline: TimelineHooks | None,
         fabric: Fabric | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.env = env
         self.config = config
@@ -145,6 +146,7 @@ class System:
             TrainingUnits(config.training, config.crossbars, used) if config.training else None
         )
         self.fabric = fabric
+        self.limits = limits
         self.noc = noc
         self.topology = topology
         self.interface = interface
@@ -209,9 +211,13 @@ class System:
             if scaled is None:
                 if len(self._scaled) >= 1024:
                     self._scaled.clear()
-                scaled = self._scaled[key] = tuple(
-                    for_vectors(t, vectors, per_sample) for t in transfers
+                scaled = tuple(for_vectors(t, vectors, per_sample) for t in transfers)
+                self.limits.check(
+                    self.interface.BUDGET, self.interface.units(scaled),
+                    f"a record of {vectors:,} vectors on layer '{edge[1]}' (its inputs over "
+                    "the NoC)",
                 )
+                self._scaled[key] = scaled
             transfers = scaled
         return self.interface.transfer(transfers, phase)
 
@@ -394,5 +400,5 @@ def build_system(
         noc=noc, topology=topology, interface=interface, nodes=nodes, hops=hops,
         mapping=mapping, traffic=traffic, program=program,
         act_bits=network.act_bits if network is not None else 0, timeline=timeline,
-        fabric=fabric,
+        fabric=fabric, limits=limits,
     )

@@ -180,14 +180,13 @@ def _check_packets(system: System, samples: int, source: str, limits: Limits) ->
     packets than the budget, before any is sent."""
     if system.interface is None or system.program is None:
         return
-    per_sample = sum(
-        transfer.packets
-        for transfers in system.program.transfers.values()
-        for transfer in transfers
+    interface = system.interface
+    per_sample = interface.units(
+        transfer for transfers in system.program.transfers.values() for transfer in transfers
     )
     limits.check(
-        "packets", per_sample * samples,
-        f"{source}: {samples:,} samples x {per_sample:,} packets over the NoC",
+        interface.BUDGET, per_sample * samples,
+        f"{source}: {samples:,} samples x {per_sample:,} {interface.BUDGET} over the NoC",
     )
 
 
