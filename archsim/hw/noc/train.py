@@ -130,7 +130,9 @@ def schedule(
     delivered: list[int] = []
     count = len(flits)
     index = 0
-    previous: tuple | None = None  # the state after the packet before, relative to it
+    # The state the packet before left: its delivery, the ports' and links' free cycles and
+    # the buffers' returns to come.
+    previous: tuple | None = None
     while index < count:
         size = flits[index]
         cycle = created[index]
@@ -188,8 +190,7 @@ def schedule(
         if index < count and (
             index <= 2 or end - delivered[-2] == delivered[-2] - delivered[-3]
         ):
-            state = _state(end, free, buffers)
-            if previous is not None and state == previous:
+            if previous is not None and _moved_by(previous, end, free, buffers):
                 step = end - delivered[-2]
                 run = _steady_run(flits, created, index, size, step, taken)
                 if run:
@@ -200,20 +201,32 @@ def schedule(
                     for pool in buffers:
                         pool.returns = [(back + moved, slots) for back, slots in pool.returns]
                     index += run
-                    state = None
-            previous = state
+                    previous = None
+                    continue
+            previous = (end, tuple(free), [tuple(pool.returns) for pool in buffers])
         else:
             previous = None
     return delivered
 
 
-def _state(end: int, free: list[int], buffers: Sequence[Credits]) -> tuple:
-    """What decides the packets after one delivered at ``end``, relative to ``end``: the
-    ports' and links' free cycles and the credits still to come back."""
-    return (
-        tuple(cycle - end for cycle in free),
-        tuple(tuple((back - end, slots) for back, slots in pool.returns) for pool in buffers),
-    )
+def _moved_by(
+    previous: tuple, end: int, free: list[int], buffers: Sequence[Credits]
+) -> bool:
+    """Whether the state now (the last delivery at ``end``, ``free`` and the buffers'
+    returns) is ``previous`` moved by as many cycles as the deliveries moved: then it decides
+    the packets after as the state before decided the last one."""
+    before, free_before, returns_before = previous
+    step = end - before
+    if any(now - then != step for now, then in zip(free, free_before)):
+        return False
+    for pool, then in zip(buffers, returns_before):
+        now = pool.returns
+        if len(now) != len(then) or any(
+            back - old != step or slots != old_slots
+            for (back, slots), (old, old_slots) in zip(now, then)
+        ):
+            return False
+    return True
 
 
 def _steady_run(
