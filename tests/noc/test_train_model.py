@@ -196,3 +196,21 @@ def test_the_model_is_recorded_in_the_config():
     config = api.load(ROOT / "hw_configs" / "wu2023_256x64_noc.yaml", ["noc.model=train"])
     assert dataclasses.replace(config.noc, model="packet").model == "packet"
     assert config.noc.model == "train" and config.noc.train_packets == 32
+
+
+@pytest.mark.parametrize("overrides", [[], ["mapping.pipeline=true", "controller.scope=tile"]])
+def test_the_memo_changes_no_cycle(tmp_path, monkeypatch, overrides):
+    """Trains scheduled through the memo of alike trains and scheduled directly get the same
+    cycles: the whole report is the same."""
+    import archsim.hw.noc.train as train
+
+    trace = tmp_path / "vgg8.jsonl.gz"
+    api.export("vgg8-wu", trace, samples=2, seed=0)
+    config = api.load(ROOT / "hw_configs" / "wu2023_256x64_noc.yaml",
+                      ["noc.model=train", *overrides])
+    reports = []
+    for trial in (1, 10**9):  # the memo off after the first train; on throughout
+        monkeypatch.setattr(train, "_TRIAL", trial)
+        reports.append(api.run(config, trace))
+    assert reports[0]["statistics"] == reports[1]["statistics"]
+    assert reports[0]["noc"] == reports[1]["noc"]

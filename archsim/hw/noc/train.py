@@ -127,6 +127,9 @@ def schedule(
     router, link = route.router_cycles, route.link_cycles
     wormhole, largest, bubbles = route.wormhole, route.largest, route.bubbles
     local = buffers[0]
+    # After taking link s, the head crosses it and the next router's pipeline (not the
+    # destination's).
+    delays = (0, *(link + router for _ in range(hops - 1)), link)
     delivered: list[int] = []
     count = len(flits)
     index = 0
@@ -139,7 +142,8 @@ def schedule(
         if free[0] > cycle:
             cycle = free[0]
         held_slots = min(size, local.capacity) if wormhole else size
-        cycle = local.take(cycle, held_slots)
+        if local.returns:
+            cycle = local.take(cycle, held_slots)
         taken = cycle  # the cycle the packet entered the network
         # Releases as the packet model stages them: [cycle, credits from that stage to the
         # head, the stage, the buffer left behind, its slots].
@@ -154,7 +158,8 @@ def schedule(
         for stage in range(1, hops + 1):
             buffer = buffers[stage]
             slots = min(size, buffer.capacity) if wormhole else size
-            cycle = buffer.take(cycle, slots + largest if bubbles[stage - 1] else slots)
+            if buffer.returns:
+                cycle = buffer.take(cycle, slots + largest if bubbles[stage - 1] else slots)
             if free[stage] > cycle:
                 cycle = free[stage]
             end = cycle + size
@@ -171,7 +176,7 @@ def schedule(
                 while pending and pending[0][1] >= size:
                     _release(pending.pop(0), free)
             held, held_slots = buffer, slots
-            cycle += link + (router if stage < hops else 0)
+            cycle += delays[stage]
         if free[hops + 1] > cycle:
             cycle = free[hops + 1]
         end = cycle + size
@@ -286,8 +291,11 @@ class TrainNetwork(Network):
         self._paths: dict[tuple[int, int], tuple] = {}
         #: flits the trains carried per (src, dst), added to ``link_flits`` when it is read
         self._carried: dict[tuple[int, int], int] = {}
-        #: train schedules by key, relative to the entry cycle (:meth:`send_train`)
+        #: train schedules by key, relative to the entry cycle (:meth:`_remembered`), while
+        #: the memo pays: its lookups and hits so far
         self._schedules: dict[tuple, tuple] = {}
+        self._memo = True
+        self._lookups = self._hits = 0
         #: one object per distinct route shape
         self._routes: dict[Route, Route] = {}
         #: packet sizes (flits) already checked against the buffers
@@ -346,6 +354,51 @@ class TrainNetwork(Network):
             largest=self.max_flits if self.max_flits is not None else 0,
         )
 
+    def _remembered(
+        self, route: Route, flits: tuple[int, ...], created: Sequence[int], origin: int,
+        state: list[int], ports: tuple[CreditPool, ...], buffers: tuple[Credits, ...],
+    ) -> list[int]:
+        """:func:`schedule` through the memo: a train's cycles depend only on its shape and
+        on the state of its path relative to the cycle ``origin`` it can first enter (a
+        packet created earlier, a port free earlier or credits back earlier count as at that
+        cycle), and the trains of one transfer repeat a few such keys. Where they do not (a
+        busy network: under half of the first :data:`_TRIAL` trains found their key), the
+        memo stops and trains are scheduled directly, with the same cycles."""
+        key = (
+            id(route), flits, _relative(created, origin),
+            tuple(f - origin if f > origin else 0 for f in state),
+            tuple(
+                tuple((back - origin, slots) for back, slots in pool.returns if back > origin)
+                for pool in buffers
+            ),
+        )
+        self._lookups += 1
+        known = self._schedules.get(key)
+        if known is None:
+            free = list(key[3])
+            copies = [Credits(pool.capacity) for pool in buffers]
+            for copy, returns in zip(copies, key[4]):
+                copy.returns = list(returns)
+            relative = schedule(
+                route, flits, [c - origin if c > origin else 0 for c in created], free, copies
+            )
+            known = (relative, tuple(free), tuple(tuple(copy.returns) for copy in copies))
+            if len(self._schedules) >= _CACHED:
+                self._schedules.clear()
+            self._schedules[key] = known
+        else:
+            self._hits += 1
+        if self._lookups == _TRIAL and 2 * self._hits < _TRIAL:
+            self._memo = False
+            self._schedules.clear()
+        relative, after, returns_after = known
+        horizons = self._horizons
+        for port, cycle in zip(ports, after):
+            horizons[port] = origin + cycle
+        for pool, returns in zip(buffers, returns_after):
+            pool.returns = [(origin + back, slots) for back, slots in returns]
+        return [origin + cycle for cycle in relative]
+
     def send_train(
         self, src: int, dst: int, packets: int, packet_bits: int, last_bits: int,
         created: Sequence[int], phase: str = FORWARD,
@@ -369,41 +422,20 @@ class TrainNetwork(Network):
         flits = (full,) * (packets - 1) + (last,)
         route, ports, buffers, links = self._path(src, dst)
         horizons = self._horizons
-        # The train's cycles depend only on its shape and on the state of its path relative
-        # to the cycle it can first enter: a packet created earlier, a port free earlier or
-        # credits back earlier count as at that cycle. Trains of one transfer repeat a few
-        # such keys.
         state = [horizons.get(port, 0) for port in ports]
         origin = created[0] if created[0] > state[0] else state[0]
-        key = (
-            id(route), flits, _relative(created, origin),
-            tuple(f - origin if f > origin else 0 for f in state),
-            tuple(
-                tuple((back - origin, slots) for back, slots in pool.returns if back > origin)
-                for pool in buffers
-            ),
-        )
-        known = self._schedules.get(key)
-        if known is None:
-            free = list(key[3])
-            state = [Credits(pool.capacity) for pool in buffers]
-            for copy, returns in zip(state, key[4]):
-                copy.returns = list(returns)
-            relative = schedule(
-                route, flits, [c - origin if c > origin else 0 for c in created], free, state
-            )
-            known = (
-                relative, tuple(free), tuple(tuple(copy.returns) for copy in state),
-            )
-            if len(self._schedules) >= _CACHED:
-                self._schedules.clear()
-            self._schedules[key] = known
-        relative, after, returns_after = known
-        delivered = [origin + cycle for cycle in relative]
-        for port, cycle in zip(ports, after):
-            horizons[port] = origin + cycle
-        for pool, returns in zip(buffers, returns_after):
-            pool.returns = [(origin + back, slots) for back, slots in returns]
+        if self._memo:
+            delivered = self._remembered(route, flits, created, origin, state, ports, buffers)
+        else:
+            # Credits back by the time the train enters are dropped, as the memo's key drops
+            # them, so that both ways give the same cycles.
+            for pool in buffers:
+                returns = pool.returns
+                if returns and min(returns)[0] <= origin:
+                    pool.returns = [r for r in returns if r[0] > origin]
+            delivered = schedule(route, flits, created, state, buffers)
+            for port, cycle in zip(ports, state):
+                horizons[port] = cycle
         hops = len(links)
         total = full * (packets - 1) + last
         carried = self._carried
@@ -438,5 +470,8 @@ def _relative(created: Sequence[int], origin: int) -> tuple:
     return tuple(c - origin if c > origin else 0 for c in created)
 
 
-#: Train schedules :meth:`TrainNetwork.send_train` keeps before it starts again.
+#: Train schedules :meth:`TrainNetwork._remembered` keeps before it starts again.
 _CACHED = 8192
+
+#: Trains after which the memo stops unless half of them found their schedule in it.
+_TRIAL = 4096
