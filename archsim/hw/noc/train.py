@@ -362,7 +362,7 @@ class TrainNetwork(Network):
         on the state of its path relative to the cycle ``origin`` it can first enter (a
         packet created earlier, a port free earlier or credits back earlier count as at that
         cycle), and the trains of one transfer repeat a few such keys. Where they do not (a
-        busy network: under half of the first :data:`_TRIAL` trains found their key), the
+        busy network: under half of some :data:`_TRIAL` trains in a row found their key), the
         memo stops and trains are scheduled directly, with the same cycles."""
         key = (
             id(route), flits, _relative(created, origin),
@@ -388,9 +388,11 @@ class TrainNetwork(Network):
             self._schedules[key] = known
         else:
             self._hits += 1
-        if self._lookups == _TRIAL and 2 * self._hits < _TRIAL:
-            self._memo = False
-            self._schedules.clear()
+        if self._lookups == _TRIAL:
+            if 2 * self._hits < _TRIAL:
+                self._memo = False
+                self._schedules.clear()
+            self._lookups = self._hits = 0
         relative, after, returns_after = known
         horizons = self._horizons
         for port, cycle in zip(ports, after):
@@ -473,5 +475,6 @@ def _relative(created: Sequence[int], origin: int) -> tuple:
 #: Train schedules :meth:`TrainNetwork._remembered` keeps before it starts again.
 _CACHED = 8192
 
-#: Trains after which the memo stops unless half of them found their schedule in it.
+#: The memo stops after this many trains in a row of which under half found their schedule
+#: in it.
 _TRIAL = 4096
