@@ -44,15 +44,15 @@ from archsim.energy import account
 from archsim.errors import ArchsimError, listed
 from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.report.report import Report, build_report
-from archsim.sim import Handlers, drive_traffic, program_listing, simulate
+from archsim.sim import Handlers, program_listing, simulate
 from archsim.sim.engine import naming_config
 from archsim.stats.timeline import Timeline
-from archsim.workload.export import export_trace as export
 
 if TYPE_CHECKING:
     import numpy as np
 
     from archsim.workload.export import TrainingExport
+    from archsim.workload.export import export_trace as export
     from archsim.workload.functional import HardwareEvaluation
     from archsim.workload.scrramble import ScrrambleNetwork
     from archsim.workload.sparse_export import SparseExport
@@ -63,6 +63,17 @@ __all__ = [
 ]
 
 Config = str | os.PathLike[str] | HardwareConfig
+
+
+def __getattr__(name: str) -> Any:
+    """:func:`export` is :func:`archsim.workload.export.export_trace`, imported on first use:
+    the zoo's models, their training and the exporters would otherwise cost every command
+    its start-up time."""
+    if name == "export":
+        from archsim.workload.export import export_trace
+
+        return export_trace
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(config: Config, overrides: Sequence[str] = ()) -> HardwareConfig:
@@ -162,6 +173,8 @@ def traffic(
 ) -> Report:
     """Drive the NoC of ``config`` with synthetic traffic (:func:`~archsim.sim.drive_traffic`)
     and report latency, throughput, saturation, link utilization and energy."""
+    from archsim.sim.traffic import drive_traffic
+
     _check_seed(seed)
     loaded = load(config, overrides)
     result = drive_traffic(

@@ -32,7 +32,6 @@ import hashlib
 import json
 import logging
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
@@ -361,12 +360,27 @@ def _default_out(report: Mapping[str, Any], overrides: Sequence[str]) -> Path:
     return Path("runs") / name
 
 
+def _check_window(window: Mapping[str, int], samples: int, trace: str) -> None:
+    """Refuse a timeline window (``first_sample``, ``samples``) outside the ``samples``
+    samples of ``trace``."""
+    if "first_sample" not in window and "samples" not in window:
+        return
+    first = window.get("first_sample", 0)
+    if first >= samples:
+        raise ArchsimError(
+            f"--timeline-first-sample: {trace} has samples 0..{samples - 1}, got {first}"
+        )
+    if first + window.get("samples", 1) > samples:
+        last = first + window["samples"] - 1
+        raise ArchsimError(
+            f"--timeline-samples: samples {first}..{last} asked for, but {trace} has "
+            f"samples 0..{samples - 1}"
+        )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from archsim import api
     from archsim.report import summary
-    from archsim.report.timeline import write_timeline
-    from archsim.stats.timeline import Timeline
-    from archsim.workload.trace import read_header
 
     window = {
         "max_events": args.timeline_max_spans,
@@ -379,26 +393,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "--timeline-max-spans, --timeline-first-sample and --timeline-samples need "
             "--timeline FILE"
         )
-    config = api.load(args.config, args.overrides)
-    samples = read_header(args.trace).samples
-    if "first_sample" in window or "samples" in window:
-        first = window.get("first_sample", 0)
-        if first >= samples:
-            raise ArchsimError(
-                f"--timeline-first-sample: {args.trace} has samples 0..{samples - 1}, got {first}"
-            )
-        if first + window.get("samples", 1) > samples:
-            last = first + window["samples"] - 1
-            raise ArchsimError(
-                f"--timeline-samples: samples {first}..{last} asked for, but {args.trace} has "
-                f"samples 0..{samples - 1}"
-            )
-    timeline = Timeline(**window) if args.timeline else None
+    terminal = sys.stderr.isatty()
+    if "first_sample" in window or "samples" in window or terminal:
+        # The sample window and the progress bar need the trace's samples before the run:
+        # the config is read first, as the run reads it, so that its errors still come first.
+        # Otherwise the run alone reads the two.
+        from archsim.workload.trace import read_header
+
+        label = api.load(args.config, args.overrides).name
+        samples = read_header(args.trace).samples
+        _check_window(window, samples, args.trace)
+    timeline = None
+    if args.timeline:
+        from archsim.stats.timeline import Timeline
+
+        timeline = Timeline(**window)
     bar = None
-    if sys.stderr.isatty():
+    if terminal:
         from archsim.dse.progress import ProgressBar
 
-        bar = ProgressBar(samples, sys.stderr, label=config.name, unit="samples")
+        bar = ProgressBar(samples, sys.stderr, label=label, unit="samples")
     try:
         report = api.run(
             args.config, args.trace, seed=args.seed, overrides=args.overrides,
@@ -410,7 +424,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             bar.close()
     out = args.out or _default_out(report, args.overrides)
     # The timeline first: if either write fails, nothing of this run is left behind.
-    timeline_path = write_timeline(timeline, args.timeline) if timeline is not None else None
+    timeline_path = None
+    if timeline is not None:
+        from archsim.report.timeline import write_timeline
+
+        timeline_path = write_timeline(timeline, args.timeline)
     try:
         paths = report.write(out)
     except ArchsimError:
@@ -468,6 +486,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_scrramble(args: argparse.Namespace) -> int:
+    import tempfile
+
     from archsim import api
     from archsim.report import summary
 

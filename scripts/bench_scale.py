@@ -13,7 +13,8 @@ Cases, each in a fresh process (its wall time and peak memory its own):
 * a BERT-base-sized encoder: 12 layers of 1x1 convolutions over 128 tokens (Q, K and V as one
   768 -> 2304 matrix, W_O 768 -> 768, the feed-forward 768 -> 3072 -> 768, residual adds;
   attention's own products are issue 13's and not simulated: W_O reads the layer's input in
-  their place), 5,184 arrays of 256x64 on a 72x72 mesh, train model: seconds per sequence and
+  their place), 10,368 arrays of 256x64 (8-bit weights on two cells) on a 102x102 mesh, train
+  model: seconds per sequence and
   peak memory (goals: under 60 s, under 2 GiB). Its trace is shape-only: every record has the
   same made-up activity (half the inputs non-zero).
 
@@ -196,11 +197,11 @@ def resnet18(folder: Path, with_packets: bool) -> None:
 
 def bert(folder: Path) -> None:
     config = CONFIGS / "wu2023_256x64_noc.yaml"
-    mesh = ["chip.tiles=5184", "noc.dims=[72, 72]", "noc.model=train"]
+    mesh = ["chip.tiles=10404", "noc.dims=[102, 102]", "noc.model=train"]
     traces = [bert_trace(folder / f"bert{n}.jsonl.gz", n) for n in (1, 2)]
     train = child(config, mesh, traces)
     each, first = per_inference(train)
-    print(f"BERT-base-sized encoder, 12 layers x 128 tokens on a 72x72 mesh "
+    print(f"BERT-base-sized encoder, 12 layers x 128 tokens on a 102x102 mesh "
           f"({train['runs'][0]['packets']:,} packets per sequence): train model {each:.1f} s "
           f"per sequence (goal < 60 s; first with start-up {first:.1f} s), peak "
           f"{train['peak_bytes'] / 2**30:.2f} GiB (goal < 2 GiB)")

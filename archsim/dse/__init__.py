@@ -11,18 +11,50 @@ points run), :mod:`~archsim.dse.store` (cache and tables), :mod:`~archsim.dse.pa
 :mod:`~archsim.dse.progress` (the progress bar), :mod:`~archsim.dse.sweep` (:func:`run_sweep`).
 """
 
-from archsim.dse.executor import (
-    DaskExecutor,
-    Executor,
-    ProcessExecutor,
-    SerialExecutor,
-    SweepError,
-)
-from archsim.dse.pareto import nondominated, pareto_front
-from archsim.dse.progress import ProgressBar
-from archsim.dse.spec import Axis, Point, Setting, SweepSpec, TraceInput, load_spec
-from archsim.dse.store import ResultCache, cache_key
-from archsim.dse.sweep import PointFailure, SweepSummary, format_summary, run_sweep
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from archsim.dse.executor import (
+        DaskExecutor,
+        Executor,
+        ProcessExecutor,
+        SerialExecutor,
+        SweepError,
+    )
+    from archsim.dse.pareto import nondominated, pareto_front
+    from archsim.dse.progress import ProgressBar
+    from archsim.dse.spec import Axis, Point, Setting, SweepSpec, TraceInput, load_spec
+    from archsim.dse.store import ResultCache, cache_key
+    from archsim.dse.sweep import PointFailure, SweepSummary, format_summary, run_sweep
+
+#: The module of each name this package exports. They are imported on first use: ``archsim
+#: run`` draws its progress bar with :mod:`~archsim.dse.progress`, and should not pay for the
+#: sweeps' executors, specs and stores at start-up.
+_EXPORTS = {
+    "Axis": "spec",
+    "DaskExecutor": "executor",
+    "Executor": "executor",
+    "Point": "spec",
+    "PointFailure": "sweep",
+    "ProcessExecutor": "executor",
+    "ProgressBar": "progress",
+    "ResultCache": "store",
+    "SerialExecutor": "executor",
+    "Setting": "spec",
+    "SweepError": "executor",
+    "SweepSpec": "spec",
+    "SweepSummary": "sweep",
+    "TraceInput": "spec",
+    "cache_key": "store",
+    "format_summary": "sweep",
+    "load_spec": "spec",
+    "nondominated": "pareto",
+    "pareto_front": "pareto",
+    "run_sweep": "sweep",
+}
 
 __all__ = [
     "Axis",
@@ -46,3 +78,16 @@ __all__ = [
     "pareto_front",
     "run_sweep",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The exported ``name``, from its module (imported now if it was not yet)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    """The package's names, the exported ones included before their first use."""
+    return sorted({*globals(), *_EXPORTS})

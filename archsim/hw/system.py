@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -42,12 +43,6 @@ from archsim.hw.component import Component
 from archsim.hw.controller import Controller, RecordedController
 from archsim.hw.crossbar_group import CrossbarGroup
 from archsim.hw.digital import DigitalUnit
-from archsim.hw.fabric import Fabric
-from archsim.hw.network_interface import NOC_MODELS, NetworkInterface
-from archsim.hw.noc.network import Network
-from archsim.hw.noc.packet import PacketFormat
-from archsim.hw.noc.routing import Routing
-from archsim.hw.noc.topology import HopCounts, Topology, build_topology, space_filling_order
 from archsim.hw.tile import TILE_KINDS, Tile, TileKind
 from archsim.hw.training import TrainingUnits
 from archsim.limits import DEFAULT_LIMITS, Limits
@@ -61,6 +56,12 @@ from archsim.mapping.traffic import (
 )
 from archsim.stats.timeline import TimelineHooks
 from archsim.workload.trace import NetworkSpec
+
+if TYPE_CHECKING:
+    from archsim.hw.fabric import Fabric
+    from archsim.hw.network_interface import NetworkInterface
+    from archsim.hw.noc.network import Network
+    from archsim.hw.noc.topology import HopCounts, Topology
 
 __all__ = ["GroupHardware", "System", "build_system", "default_payload_bits"]
 
@@ -269,6 +270,8 @@ def default_payload_bits(noc: NocConfig, topology: Topology, header_bits: int) -
 
 def _topology(config: HardwareConfig, limits: Limits) -> Topology:
     """The NoC's topology, with one router for every tile of the chip."""
+    from archsim.hw.noc.topology import build_topology
+
     assert config.noc is not None
     topology = build_topology(config.noc, limits)
     if topology.nodes < config.tiles:
@@ -299,6 +302,8 @@ def _place(policy: str, traffic: Traffic, hops: HopCounts, limits: Limits) -> tu
             f"a hop table between {routers:,} routers (mapping.placement)",
         )
         return place_tiles(traffic.matrix, hops.table(routers), policy)
+    from archsim.hw.noc.topology import space_filling_order
+
     curve = space_filling_order(hops.topology) if policy == "traffic_aware" else None
     return place_tiles(traffic.matrix, hops, policy, curve)
 
@@ -346,6 +351,13 @@ def build_system(
         else RecordedController(config.controller, config.tiles, tiles_used, timeline)
     )
     if config.noc is not None:
+        # Imported here: a chip without a NoC need not load the NoC's modules (nor one
+        # without a fabric the fabric's, below).
+        from archsim.hw.network_interface import NOC_MODELS
+        from archsim.hw.noc.packet import PacketFormat
+        from archsim.hw.noc.routing import Routing
+        from archsim.hw.noc.topology import HopCounts
+
         topology = _topology(config, limits)
         routing = Routing(topology)
         packet_format = PacketFormat(
@@ -391,10 +403,11 @@ def build_system(
     digital = DigitalUnit(
         env, config.digital, len(controller.cores), controller.instances_used, timeline=timeline
     )
-    fabric = (
-        Fabric(env, config.fabric, config.chip.clock_hz, noc=noc, limits=limits)
-        if config.fabric is not None else None
-    )
+    fabric: Fabric | None = None
+    if config.fabric is not None:
+        from archsim.hw.fabric import Fabric
+
+        fabric = Fabric(env, config.fabric, config.chip.clock_hz, noc=noc, limits=limits)
     return System(
         env, config, groups, controller, digital,
         noc=noc, topology=topology, interface=interface, nodes=nodes, hops=hops,

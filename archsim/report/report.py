@@ -29,8 +29,6 @@ from archsim.config.schema import HardwareConfig
 from archsim.energy.accounting import EnergyResult
 from archsim.errors import ArchsimError
 from archsim.files import write_atomically
-from archsim.report.fabric import fabric_section
-from archsim.report.training import training_section
 from archsim.sim.result import SimResult
 from archsim.stats import CounterSummary, LevelSummary, TallySummary
 
@@ -219,9 +217,14 @@ def build_report(
     if result.mode == "traffic":
         return Report({**head, **_traffic_sections(result, energy)})
     sections = _inference_sections(result, energy)
+    # Imported on first use: a run without training units or a fabric need not load them.
     if result.training is not None:
+        from archsim.report.training import training_section
+
         sections["training"] = training_section(result, energy)
     if result.fabric is not None:
+        from archsim.report.fabric import fabric_section
+
         sections["fabric"] = fabric_section(result, energy)
     return Report({**head, **sections})
 

@@ -8,6 +8,10 @@
 * :mod:`.result` is the one result type of every schedule.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from archsim.sim.engine import program_listing, simulate
 from archsim.sim.handlers import Handler, Handlers
 from archsim.sim.registry import default_handlers
@@ -19,7 +23,9 @@ from archsim.sim.result import (
     SimResult,
     TrafficResult,
 )
-from archsim.sim.traffic import drive_traffic
+
+if TYPE_CHECKING:
+    from archsim.sim.traffic import drive_traffic
 
 __all__ = [
     "ControllerResult",
@@ -35,3 +41,13 @@ __all__ = [
     "program_listing",
     "simulate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """:func:`drive_traffic`, imported on first use: only ``archsim noc`` drives synthetic
+    traffic, and a run's start-up time need not pay for it."""
+    if name == "drive_traffic":
+        from archsim.sim.traffic import drive_traffic
+
+        return drive_traffic
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

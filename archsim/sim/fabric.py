@@ -1,9 +1,9 @@
 """Handlers of block-sparse training records on the fabric (stage: sim).
 
-Registered by :func:`register_fabric` for a system with a fabric
-(:class:`~archsim.hw.fabric.Fabric`; the factories decline on any other, leaving the records
-to the handlers registered before). One trace sample is one training step; its records
-(trace format version 4, ``traces/README.md``) run in trace order:
+Registered by :func:`archsim.sim.registry.default_handlers`, which imports this module only
+for a system with a fabric (:class:`~archsim.hw.fabric.Fabric`; the factories decline on any
+other, leaving the records to the handlers registered before). One trace sample is one
+training step; its records (trace format version 4, ``traces/README.md``) run in trace order:
 
 * ``forward spmm`` and ``backward spmm_t`` (:class:`SparseProduct`): the IMC fetches the
   layer's blocks in force (block-CSR) and sends each to its unit
@@ -44,8 +44,6 @@ from archsim.hw.fabric import MASK, Fabric, LayerStore, block_assignment
 from archsim.hw.scu import ScuJob
 from archsim.sim.handlers import (
     Handler,
-    HandlerFactory,
-    Handlers,
     Process,
     Simulation,
     split,
@@ -54,11 +52,11 @@ from archsim.stats.fabric import FabricStatistics
 from archsim.workload.trace import LayerSpec, OpRecord
 
 __all__ = [
+    "FABRIC_HANDLERS",
     "MaskChange",
     "MaskEvent",
     "SparseProduct",
     "SparseWeightUpdate",
-    "register_fabric",
 ]
 
 
@@ -340,7 +338,7 @@ class MaskEvent(FabricHandler):
         yield  # pragma: no cover - a generator
 
 
-#: The fabric's handlers by (phase, kind).
+#: The fabric's handlers by (phase, kind) (registered in :mod:`archsim.sim.registry`).
 FABRIC_HANDLERS = {
     ("forward", "spmm"): SparseProduct.create,
     ("backward", "spmm_t"): SparseProduct.create,
@@ -349,25 +347,3 @@ FABRIC_HANDLERS = {
     ("update", "prune"): MaskEvent.create,
     ("update", "regrow"): MaskEvent.create,
 }
-
-
-def _first(fabric_factory: HandlerFactory, previous: HandlerFactory | None) -> HandlerFactory:
-    """A factory trying ``fabric_factory`` first, then ``previous`` (if any)."""
-
-    def factory(sim: Simulation, layer: LayerSpec) -> Handler | None:
-        handler = fabric_factory(sim, layer)
-        if handler is None and previous is not None:
-            return previous(sim, layer)
-        return handler
-
-    return factory
-
-
-def register_fabric(handlers: Handlers) -> Handlers:
-    """``handlers`` with the fabric's handlers registered in front of any already there for
-    the same (phase, kind) (module docstring)."""
-    for (phase, kind), factory in FABRIC_HANDLERS.items():
-        handlers = handlers.register(
-            phase, kind, _first(factory, handlers.factories.get((phase, kind)))
-        )
-    return handlers

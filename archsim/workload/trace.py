@@ -23,7 +23,7 @@ import uuid
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import islice
 from types import MappingProxyType, TracebackType
 from typing import IO, Any, Final, NoReturn
@@ -364,10 +364,12 @@ def _compile(spec: RecordKind, defaults: Mapping[str, Any]) -> _CompiledKind:
     )
 
 
+@cache
 def _compiled_for(version: int) -> Mapping[tuple[str, str], _CompiledKind]:
     """The record table of trace ``version``: the kinds it has, in the shapes it had (each
     :data:`_OLD_SHAPES` entry up to its own last version: 2 for outer and write, 3 for
-    mask)."""
+    mask). Built on first use, once per version (a run reads one version; a table of every
+    version built at import would cost every command its start-up time)."""
     table = {}
     for key, spec in RECORD_KINDS.items():
         if _RECORD_KINDS_SINCE.get(key, 1) > version:
@@ -380,10 +382,6 @@ def _compiled_for(version: int) -> Mapping[tuple[str, str], _CompiledKind]:
             table[key] = _compile(spec, MappingProxyType({}))
     return MappingProxyType(table)
 
-
-_COMPILED_BY_VERSION: Final = MappingProxyType(
-    {version: _compiled_for(version) for version in range(1, TRACE_VERSION + 1)}
-)
 
 # --------------------------------------------------------------------------------------------
 # Data classes
@@ -728,7 +726,7 @@ class _RecordChecker:
         self._expected = (*self._order, None, None, None)
         self._samples = header.samples
         self._version = header.version
-        self._compiled = _COMPILED_BY_VERSION[header.version]
+        self._compiled = _compiled_for(header.version)
         self._samples_seen = 0  # distinct samples so far; the current sample is this - 1
         # Where the current sample is, in one integer: below len(_order), the position of the
         # next forward layer; len(_order) + rank, after its forward records and then those of
