@@ -13,10 +13,12 @@ Cases, each in a fresh process (its wall time and peak memory its own):
 * a BERT-base-sized encoder: 12 layers of 1x1 convolutions over 128 tokens (Q, K and V as one
   768 -> 2304 matrix, W_O 768 -> 768, the feed-forward 768 -> 3072 -> 768, residual adds;
   attention's own products are issue 13's and not simulated: W_O reads the layer's input in
-  their place), 10,368 arrays of 256x64 (8-bit weights on two cells) on a 102x102 mesh, train
-  model: seconds per sequence and
-  peak memory (goals: under 60 s, under 2 GiB). Its trace is shape-only: every record has the
-  same made-up activity (half the inputs non-zero).
+  their place), 10,368 arrays of 256x64 (8-bit weights on two cells) on a 102x102 mesh,
+  train model with trains of up to 128 packets (its flows are about 136 packets long):
+  seconds per sequence and peak memory (goals: under 60 s, under 2 GiB); with ``--packet``
+  also the train model's error against the packet model on 2 of its layers and 32 tokens on
+  a 42x42 mesh. Its trace is shape-only: every record has the same made-up activity (half the
+  inputs non-zero).
 
 A figure "per inference" is the difference between runs of two sample counts divided by the
 difference in samples, so that start-up is not counted in it; start-up is printed apart.
@@ -83,24 +85,27 @@ def export(model: str, path: Path, samples: int) -> Path:
     return path
 
 
-def bert_trace(path: Path, samples: int) -> Path:
-    """A shape-only trace of the BERT-base-sized encoder (module docstring)."""
+def bert_trace(
+    path: Path, samples: int, layers: int = LAYERS, tokens: int = TOKENS
+) -> Path:
+    """A shape-only trace of the BERT-base-sized encoder (module docstring), of ``layers``
+    layers over ``tokens`` tokens."""
     from archsim.workload.trace import TraceWriter
 
-    layers: list[dict] = []
-    shape = [TOKENS, 1, HIDDEN]
+    specs: list[dict] = []
+    shape = [tokens, 1, HIDDEN]
 
     def conv(name: str, source: str, cin: int, cout: int) -> None:
-        layers.append({"name": name, "kind": "conv", "inputs": [source],
-                       "in_shape": [TOKENS, 1, cin], "out_shape": [TOKENS, 1, cout],
-                       "kernel": [1, 1], "stride": 1, "padding": 0, "rows": cin, "cols": cout})
+        specs.append({"name": name, "kind": "conv", "inputs": [source],
+                      "in_shape": [tokens, 1, cin], "out_shape": [tokens, 1, cout],
+                      "kernel": [1, 1], "stride": 1, "padding": 0, "rows": cin, "cols": cout})
 
     def digital(name: str, kind: str, sources: list[str], width: int) -> None:
-        layers.append({"name": name, "kind": kind, "inputs": sources,
-                       "in_shape": [TOKENS, 1, width], "out_shape": [TOKENS, 1, width]})
+        specs.append({"name": name, "kind": kind, "inputs": sources,
+                      "in_shape": [tokens, 1, width], "out_shape": [tokens, 1, width]})
 
     x = "input"
-    for n in range(LAYERS):
+    for n in range(layers):
         conv(f"qkv{n}", x, HIDDEN, 3 * HIDDEN)
         conv(f"wo{n}", x, HIDDEN, HIDDEN)
         digital(f"add{n}a", "add", [f"wo{n}", x], HIDDEN)
@@ -111,19 +116,19 @@ def bert_trace(path: Path, samples: int) -> Path:
         x = f"add{n}b"
     header = {"model": "bert-base-1x1", "samples": samples, "seed": 0,
               "network": {"input_shape": shape, "weight_bits": 8, "act_bits": 8,
-                          "layers": layers}}
+                          "layers": specs}}
     activity = {"input_bits": 8, "input_nz": 0.5, "bitplane_nz": [0.25] * 8,
                 "bitplane_allzero": [0.0] * 8}
     with TraceWriter(path, header) as writer:
         for sample in range(samples):
-            for layer in layers:
+            for layer in specs:
                 record = {"sample": sample, "phase": "forward",
                           "layer": layer["name"]}
                 if layer["kind"] == "conv":
-                    record |= {"kind": "mvm", "vectors": TOKENS, "rows": layer["rows"],
+                    record |= {"kind": "mvm", "vectors": tokens, "rows": layer["rows"],
                                "cols": layer["cols"], **activity}
                 else:
-                    record |= {"kind": layer["kind"], "elements": TOKENS * layer["in_shape"][2]}
+                    record |= {"kind": layer["kind"], "elements": tokens * layer["in_shape"][2]}
                 writer.write(record)
     return path
 
@@ -131,7 +136,8 @@ def bert_trace(path: Path, samples: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packet", action="store_true",
-                        help="also run ResNet-18 on the packet model (about a minute)")
+                        help="also run ResNet-18 and a small BERT on the packet model "
+                        "(about two minutes)")
     parser.add_argument("--skip", action="append", default=[], choices=("bert", "resnet18"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,7 +147,7 @@ def main() -> None:
         if "resnet18" not in args.skip:
             resnet18(folder, args.packet)
         if "bert" not in args.skip:
-            bert(folder)
+            bert(folder, args.packet)
 
 
 def startup(folder: Path) -> None:
@@ -195,16 +201,26 @@ def resnet18(folder: Path, with_packets: bool) -> None:
     print(line)
 
 
-def bert(folder: Path) -> None:
+def bert(folder: Path, with_packets: bool) -> None:
     config = CONFIGS / "wu2023_256x64_noc.yaml"
-    mesh = ["chip.tiles=10404", "noc.dims=[102, 102]", "noc.model=train"]
+    trains = ["noc.model=train", "noc.train_packets=128"]
+    mesh = ["chip.tiles=10404", "noc.dims=[102, 102]"]
     traces = [bert_trace(folder / f"bert{n}.jsonl.gz", n) for n in (1, 2)]
-    train = child(config, mesh, traces)
+    train = child(config, mesh + trains, traces)
     each, first = per_inference(train)
     print(f"BERT-base-sized encoder, 12 layers x 128 tokens on a 102x102 mesh "
-          f"({train['runs'][0]['packets']:,} packets per sequence): train model {each:.1f} s "
-          f"per sequence (goal < 60 s; first with start-up {first:.1f} s), peak "
-          f"{train['peak_bytes'] / 2**30:.2f} GiB (goal < 2 GiB)")
+          f"({train['runs'][0]['packets']:,} packets per sequence): train model (128-packet "
+          f"trains) {each:.1f} s per sequence (goal < 60 s; first with start-up {first:.1f} s), "
+          f"peak {train['peak_bytes'] / 2**30:.2f} GiB (goal < 2 GiB)")
+    if with_packets:
+        small = bert_trace(folder / "bert_small.jsonl.gz", 1, layers=2, tokens=32)
+        mesh = ["chip.tiles=1764", "noc.dims=[42, 42]"]
+        train = child(config, mesh + trains, [small])
+        packet = child(config, mesh + ["noc.model=packet"], [small])
+        error = train["runs"][0]["latency_s"] / packet["runs"][0]["latency_s"] - 1
+        print(f"  2 of its layers, 32 tokens, 42x42 mesh: train model "
+              f"{train['runs'][0]['seconds']:.1f} s, packet model "
+              f"{packet['runs'][0]['seconds']:.1f} s, latency error {error:+.2%}")
 
 
 if __name__ == "__main__":

@@ -54,14 +54,45 @@ def test_a_sequence_moves_its_tokens_activations(traces, overrides):
     assert sixteen["totals"]["macs"] == 16 * single["totals"]["macs"]
 
 
-def test_records_of_one_samples_vectors_are_unchanged(traces):
-    """A trace whose records hold one sample's vectors gives the same report as before the
-    scaling existed (the transfers are the program's own)."""
-    one, _ = traces
+def test_records_of_one_samples_vectors_send_the_programs_transfers():
+    """A record of one sample's vectors sends the program's own transfers, unscaled; one of
+    more vectors sends them scaled, rounded up per flow."""
+    import simpy
+
+    from archsim.hw.system import build_system
+    from archsim.mapping.placement import map_network
+    from archsim.workload.trace import TraceReader
+
     config = api.load(CONFIG)
-    first = api.run(config, one)
-    again = api.run(config, one)
-    assert first["noc"] == again["noc"]
+    with TraceReader(ROOT / "traces" / "lenet-wu_trained_16.jsonl.gz") as reader:
+        network = reader.header.network
+    env = simpy.Environment()
+    system = build_system(env, config, network, map_network(network, config))
+    sent: list[tuple] = []
+    system.interface.transfer = lambda transfers, phase: sent.append(transfers)
+    edge = next(iter(system.program.transfers))
+    per_sample = system.program.vectors[edge[1]]
+    system.transfer(edge, "forward", per_sample)
+    system.transfer(edge, "forward", 3 * per_sample)
+    assert sent[0] is system.program.transfers[edge]
+    for own, scaled in zip(sent[0], sent[1]):
+        assert scaled.flow is own.flow
+        assert scaled.packets * scaled.packet_bits >= 3 * own.flow.bits
+        assert (scaled.packets - 1) * scaled.packet_bits < 3 * own.flow.bits
+
+
+def test_a_run_of_many_records_is_held_to_the_budget(traces, tmp_path, capsys):
+    """Records of several samples' vectors, each under the budget, are refused once the run's
+    transfers together exceed it."""
+    from archsim.cli import main
+
+    _, many = traces  # 2 samples of 16 images' vectors per record
+    code = main(["run", str(CONFIG), str(many), "--limit", "packets=1000",
+                 "--out", str(tmp_path / "out")])
+    line = capsys.readouterr().err.strip()
+    assert code != 0 and "\n" not in line
+    assert "the trace's transfers over the NoC so far" in line and "packets=" in line
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_record_over_the_packet_budget_is_refused(traces, tmp_path, capsys):

@@ -55,6 +55,14 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
             f"{prefix}fabric.interconnect: 'noc' carries the blocks over the noc section, "
             "which the config lacks; add one or set 'ideal'"
         )
+    if (
+        fabric is not None and fabric.interconnect == "noc" and config.noc is not None
+        and config.noc.model == "train"
+    ):
+        raise ConfigError(
+            f"{prefix}noc.model: the fabric's blocks travel as single packets, which the train "
+            "model's trains do not see; use 'packet' with fabric.interconnect: noc"
+        )
     device = config.device
     if device is not None and not device.g_min < device.g_max:
         raise ConfigError(

@@ -351,7 +351,7 @@ class NocConfig:
         },
     )
     train_packets: int = number(
-        default=32, min=1, max=4096,
+        default=32, min=1, max=512,
         doc="with model train: most packets of one flow in a train; a source sends its flows' "
         "trains in turn (fewer: closer to the packet model, slower)",
     )

@@ -16,6 +16,7 @@ with a timeline recorder each packet is reported as a span, creation to the tail
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -82,19 +83,28 @@ class NetworkInterface:
         return cores
 
     def _transfer(self, transfers: tuple[Transfer, ...], phase: str) -> Process:
+        """The cores that send and receive are active from now until the last ``recv``
+        retires; the packets move by :meth:`_move`."""
         env = self.env
-        received = [int(env.now)]  # when the last recv instruction retires
         cores = self._cores(transfers)
         begin = int(env.now)
         for core in cores:
             core.begin(begin)
-        flows = [env.process(self._flow(t, received, phase)) for t in transfers]
-        yield flows[0] if len(flows) == 1 else env.all_of(flows)
+        done = yield from self._move(transfers, phase)
         now = int(env.now)
-        if received[0] > now:
-            yield env.timeout(received[0] - now)
+        if done > now:  # type: ignore[operator]
+            yield env.timeout(done - now)  # type: ignore[operator]
         for core in cores:
             core.end(int(env.now))
+
+    def _move(self, transfers: tuple[Transfer, ...], phase: str) -> Process:
+        """Send and receive every packet (the hook a NoC model overrides); the value is the
+        cycle the last ``recv`` instruction retires."""
+        env = self.env
+        received = [int(env.now)]  # when the last recv instruction retires
+        flows = [env.process(self._flow(t, received, phase)) for t in transfers]
+        yield flows[0] if len(flows) == 1 else env.all_of(flows)
+        return received[0]
 
     def _flow(self, t: Transfer, received: list[int], phase: str) -> Process:
         env, controller, network = self.env, self.controller, self.network
@@ -141,17 +151,17 @@ class TrainInterface(NetworkInterface):
     A flow is cut into trains of at most ``noc.train_packets`` packets, and a source tile
     sends the trains of its flows in turn (round-robin over the flows, a train each), as the
     packet model interleaves them packet by packet. A source's core issues a train's ``send``
-    instructions back to back when the train before it from that source enters the network
-    (the first train of every source at the start, in order of the sources' first flows); a
-    packet is created when its ``send`` retires, and a train enters the network once its first
-    packet exists and the source's injection port is free of the trains before it. The
-    ``recv`` instructions of a train's packets are issued when its last packet has arrived.
-    The network input's trains (``mapping.input_node``) are created at the start, without
-    instructions.
+    instructions back to back, and the next train's when they have retired (every source
+    starts at once, in order of its first flow, so a core serving several sources takes them
+    in turn a train at a time); a packet is created when its ``send`` retires. A train enters
+    the network once its first packet exists and the source's injection port is free of the
+    trains before it. The ``recv`` instructions of a train's packets are issued when its last
+    packet has arrived. The network input's trains (``mapping.input_node``) are created at the
+    start, without instructions.
 
     Against the packet model: a flow alone whose packets are received on another core than
-    the one sending them gets the packet model's cycles; otherwise a core's sends and receives
-    interleave a train at a time, not an instruction at a time.
+    the one sending them gets the packet model's cycles (creation and delivery); otherwise a
+    core's sends and receives interleave a train at a time, not an instruction at a time.
     """
 
     BUDGET = "trains"
@@ -161,27 +171,42 @@ class TrainInterface(NetworkInterface):
         size = self.network.config.train_packets
         return sum(-(-t.packets // size) for t in transfers)
 
-    def _transfer(self, transfers: tuple[Transfer, ...], phase: str) -> Process:
+    def _move(self, transfers: tuple[Transfer, ...], phase: str) -> Process:
         env, controller, network = self.env, self.controller, self.network
-        cores = self._cores(transfers)
         begin = int(env.now)
-        for core in cores:
-            core.begin(begin)
         send = controller.cost({"send": 1})
         recv = controller.cost({"recv": 1})
         timeline = self.timeline
         queues = self._trains(transfers)
-        position = dict.fromkeys(queues, 0)
-        # Actions by cycle: a source's next train enters the network, or a train's packets are
-        # received. Ties go in the order they were planned.
+        issued = dict.fromkeys(queues, 0)  # per source, the trains whose sends are issued
+        # Per source, the issued trains waiting to enter the network, with their creation
+        # cycles and router.
+        waiting: dict[int, deque[tuple[Transfer, int, int, Sequence[int]]]] = {
+            src: deque() for src in queues
+        }
+        origins = {src: self.input_node if src == IO else self.nodes[src] for src in queues}
+        # Actions by cycle: a source issues its next train's sends, its first waiting train
+        # enters the network, or a train's packets are received. Ties go in planned order.
         actions: list[tuple[int, int, str, object]] = []
         serial = 0
         done = begin  # when the last packet is received
 
-        def issue(src: int) -> None:
-            """The source's core issues its next train's sends now; plan its entry."""
+        def plan(when: int, kind: str, payload: object) -> None:
             nonlocal serial
-            t, first, count = queues[src][position[src]]
+            heapq.heappush(actions, (when, serial, kind, payload))
+            serial += 1
+
+        def enter_next(src: int) -> None:
+            """Plan the entry of the source's first waiting train."""
+            created = waiting[src][0][3]
+            entry_free = network.entry_free(origins[src])  # type: ignore[attr-defined]
+            plan(max(created[0], entry_free), "enter", src)
+
+        def issue(src: int) -> None:
+            """The source's next train's sends, back to back on its core from now (the
+            host's packets all exist at the start); the next train's once they retire."""
+            t, first, count = queues[src][issued[src]]
+            issued[src] += 1
             now = int(env.now)
             created: Sequence[int]
             if src == IO or send == 0:
@@ -190,12 +215,12 @@ class TrainInterface(NetworkInterface):
                 core = controller.core_of(src)
                 end = controller.reserve(core, now, count * send, "send")
                 created = range(end - (count - 1) * send, end + 1, send)
-            if src != IO:
                 controller.tally("send", count, phase=phase)
-            origin = self.input_node if src == IO else self.nodes[src]
-            entry = max(created[0], network.entry_free(origin))  # type: ignore[attr-defined]
-            heapq.heappush(actions, (entry, serial, "enter", (src, origin, created)))
-            serial += 1
+            waiting[src].append((t, first, count, created))
+            if len(waiting[src]) == 1:
+                enter_next(src)
+            if issued[src] < len(queues[src]):
+                plan(created[-1], "issue", src)
 
         for src in queues:
             issue(src)
@@ -204,6 +229,9 @@ class TrainInterface(NetworkInterface):
             now = int(env.now)
             if when > now:
                 yield env.timeout(when - now)
+            if kind == "issue":
+                issue(payload)  # type: ignore[arg-type]
+                continue
             if kind == "recv":
                 t, delivery = payload  # type: ignore[misc]
                 controller.tally("recv", len(delivery.delivered), phase=phase)
@@ -212,12 +240,11 @@ class TrainInterface(NetworkInterface):
                 )
                 done = max(done, end, delivery.delivered[-1])
                 continue
-            src, origin, created = payload  # type: ignore[misc]
-            t, first, count = queues[src][position[src]]
-            position[src] += 1
+            src = payload  # type: ignore[assignment]
+            t, first, count, created = waiting[src].popleft()
             last = first + count == t.packets
             delivery = network.send_train(  # type: ignore[attr-defined]
-                origin, self.nodes[t.flow.dst], count, t.packet_bits,
+                origins[src], self.nodes[t.flow.dst], count, t.packet_bits,
                 t.last_bits if last else t.packet_bits, created, phase,
             )
             if timeline is not None:
@@ -225,15 +252,10 @@ class TrainInterface(NetworkInterface):
                     delivery.created, delivery.delivered, delivery.flits
                 ):
                     timeline.packet(t.flow.src, t.flow.dst, made, arrived, flits, delivery.hops)
-            heapq.heappush(actions, (delivery.delivered[-1], serial, "recv", (t, delivery)))
-            serial += 1
-            if position[src] < len(queues[src]):
-                issue(src)
-        now = int(env.now)
-        if done > now:
-            yield env.timeout(done - now)
-        for core in cores:
-            core.end(int(env.now))
+            plan(delivery.delivered[-1], "recv", (t, delivery))
+            if waiting[src]:
+                enter_next(src)
+        return done
 
     def _trains(
         self, transfers: tuple[Transfer, ...]

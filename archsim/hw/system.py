@@ -156,8 +156,11 @@ class System:
         self.mapping = mapping
         self.traffic = traffic
         self.program = program
-        #: transfers of records with other than a sample's vectors, by (edge, vectors)
-        self._scaled: dict[tuple[tuple[str, str], int], tuple[Transfer, ...]] = {}
+        #: transfers by (edge, vectors: None for a sample's), with what they cost the budget
+        self._scaled: dict[tuple[tuple[str, str], int | None], tuple[tuple[Transfer, ...], int]]
+        self._scaled = {}
+        #: what the run's transfers so far cost the NoC's budget (packets or trains)
+        self._sent = 0
         self.act_bits = act_bits
         self.timeline = timeline
         self.crossbar_busy = np.zeros(mapping.crossbars if mapping else 0, dtype=np.int64)
@@ -204,23 +207,36 @@ class System:
         packet has been received; None if nothing travels."""
         if self.interface is None or self.program is None:
             return None
+        interface = self.interface
         transfers: tuple[Transfer, ...] = self.program.transfers.get(edge, ())
         per_sample = self.program.vectors.get(edge[1])
-        if vectors is not None and per_sample is not None and vectors != per_sample:
+        if vectors is None or per_sample is None or vectors == per_sample:
+            key = edge, None
+        else:
             key = edge, vectors
-            scaled = self._scaled.get(key)
-            if scaled is None:
-                if len(self._scaled) >= 1024:
-                    self._scaled.clear()
-                scaled = tuple(for_vectors(t, vectors, per_sample) for t in transfers)
+        known = self._scaled.get(key)
+        if known is None:
+            if key[1] is not None:
+                transfers = tuple(for_vectors(t, key[1], per_sample) for t in transfers)
+            known = transfers, interface.units(transfers)
+            if key[1] is not None:
                 self.limits.check(
-                    self.interface.BUDGET, self.interface.units(scaled),
-                    f"a record of {vectors:,} vectors on layer '{edge[1]}' (its inputs over "
+                    interface.BUDGET, known[1],
+                    f"a record of {key[1]:,} vectors on layer '{edge[1]}' (its inputs over "
                     "the NoC)",
                 )
-                self._scaled[key] = scaled
-            transfers = scaled
-        return self.interface.transfer(transfers, phase)
+            if len(self._scaled) >= 1024:
+                self._scaled.clear()
+            self._scaled[key] = known
+        transfers, units = known
+        # The run's transfers so far, against the same budget (records of many vectors
+        # move more than the samples' transfers checked before the run).
+        self._sent += units
+        if self._sent > getattr(self.limits, interface.BUDGET):
+            self.limits.check(
+                interface.BUDGET, self._sent, "the trace's transfers over the NoC so far"
+            )
+        return interface.transfer(transfers, phase)
 
 
 def _groups(config: HardwareConfig, mapping: NetworkMapping | None) -> tuple[GroupHardware, ...]:

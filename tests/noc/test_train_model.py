@@ -4,7 +4,6 @@ bundled VGG-8 NoC config."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -192,10 +191,46 @@ def test_vgg8_on_the_bundled_noc_config_is_within_two_percent(tmp_path):
     assert train["controller"]["instructions"] == packet["controller"]["instructions"]
 
 
-def test_the_model_is_recorded_in_the_config():
-    config = api.load(ROOT / "hw_configs" / "wu2023_256x64_noc.yaml", ["noc.model=train"])
-    assert dataclasses.replace(config.noc, model="packet").model == "packet"
-    assert config.noc.model == "train" and config.noc.train_packets == 32
+def test_the_model_defaults_to_packets_and_trains_of_32():
+    config = api.load(ROOT / "hw_configs" / "wu2023_256x64_noc.yaml")
+    assert config.noc.model == "packet" and config.noc.train_packets == 32
+
+
+def test_two_virtual_channels_share_their_links_wires():
+    """On a ring under wormhole (a dateline: two virtual channels per link), trains on the
+    two channels of one link take its wires one after the other: the link carries at most
+    one flit a cycle."""
+    config = noc_config("ring", (6,), buffer_flits=4, flow_control="wormhole")
+    _, _, net = networks(config, 8)
+    first = net.send_train(5, 2, 40, 200, 200, [0] * 40)  # crosses the wrap-around, 0->1
+    second = net.send_train(0, 1, 40, 200, 200, [0] * 40)
+    shared = int(net.link_flits.max())
+    assert shared == 2 * 40 * net.format.flits(200)
+    assert max(first.delivered[-1], second.delivered[-1]) >= shared
+
+
+def test_a_flow_alone_through_the_interfaces_matches_the_packet_model(tmp_path):
+    """One flow sent by one tile's core to another's (controller.scope: tile): the same
+    creation and delivery cycles, so the same latency histogram and transfer time, under
+    both models, cut into trains or not."""
+    from archsim.hw.system import build_system
+    from archsim.mapping.program import packets_of
+    from archsim.mapping.traffic import Flow
+
+    results = []
+    for overrides in (["noc.model=packet"], ["noc.model=train"],
+                      ["noc.model=train", "noc.train_packets=7"]):
+        config = api.load(ROOT / "hw_configs" / "wu2023_64x64_noc.yaml",
+                          ["controller.scope=tile", *overrides])
+        env = simpy.Environment()
+        system = build_system(env, config, packet_bits=200)
+        interface = system.interface
+        interface.nodes = tuple(range(9))
+        transfer = packets_of(Flow(0, 8, 200 * 60), 200)
+        process = interface.transfer((transfer,))
+        env.run(process)
+        results.append((int(env.now), dict(system.noc.latency.histogram)))
+    assert results[1] == results[0] and results[2] == results[0]
 
 
 @pytest.mark.parametrize("overrides", [[], ["mapping.pipeline=true", "controller.scope=tile"]])
@@ -214,3 +249,10 @@ def test_the_memo_changes_no_cycle(tmp_path, monkeypatch, overrides):
         reports.append(api.run(config, trace))
     assert reports[0]["statistics"] == reports[1]["statistics"]
     assert reports[0]["noc"] == reports[1]["noc"]
+
+
+def test_the_train_model_is_refused_under_a_fabric_on_the_noc():
+    """The fabric's blocks are single packets, which trains do not see: the combination is
+    refused, naming noc.model."""
+    with pytest.raises(ConfigError, match="noc.model"):
+        api.load(ROOT / "hw_configs" / "sparse_fabric.yaml", ["noc.model=train"])

@@ -38,11 +38,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import simpy
 
+from archsim.config.schema import NocConfig
 from archsim.hw.noc.network import CreditPool, Network
+from archsim.hw.noc.packet import PacketFormat
+from archsim.hw.noc.routing import Routing
+from archsim.hw.noc.topology import Topology
 from archsim.stats import FORWARD
 
 __all__ = ["Route", "TrainDelivery", "TrainNetwork", "schedule"]
@@ -56,6 +60,8 @@ class Route:
         depths: per link, the credits of the input buffer it feeds.
         bubbles: per link, whether entering it needs room for the largest packet besides
             (bubble flow control on rings and tori).
+        wires: per link, whether its virtual channel shares the link's wires with another
+            (wormhole's dateline on rings and tori): a packet takes them for its flits.
         local: the source router's input buffer depth.
         router_cycles, link_cycles: the pipeline and link delays.
         wormhole: the flow control is wormhole (else virtual cut-through).
@@ -64,6 +70,7 @@ class Route:
 
     depths: tuple[int, ...]
     bubbles: tuple[bool, ...]
+    wires: tuple[bool, ...]
     local: int
     router_cycles: int
     link_cycles: int
@@ -119,7 +126,8 @@ def schedule(
     ``route`` by the packet model's rules (module docstring); return their delivery cycles.
 
     ``free`` holds, per stage, the cycle its port or link is free (0: the injection port,
-    1..H: the links, H + 1: the ejection port); ``buffers`` the source buffer then each link's
+    1..H: the links, H + 1: the ejection port), then the cycle the shared wires of each link
+    that has them are free, in route order; ``buffers`` the source buffer then each link's
     input buffer. Both are updated to the state the packets leave behind. Mirrors
     :meth:`Network._transfer` resource by resource and :meth:`Network._stage`'s releases.
     """
@@ -130,6 +138,12 @@ def schedule(
     # After taking link s, the head crosses it and the next router's pipeline (not the
     # destination's).
     delays = (0, *(link + router for _ in range(hops - 1)), link)
+    # Where in `free` each link's shared wires are (0: it has none).
+    wired = [0] * (hops + 1)
+    at = hops + 2
+    for stage, shared in enumerate(route.wires, 1):
+        if shared:
+            wired[stage], at = at, at + 1
     delivered: list[int] = []
     count = len(flits)
     index = 0
@@ -162,6 +176,12 @@ def schedule(
                 cycle = buffer.take(cycle, slots + largest if bubbles[stage - 1] else slots)
             if free[stage] > cycle:
                 cycle = free[stage]
+            wires = wired[stage]
+            if wires:
+                # The wires are the packet's for its flits, however long it holds the link.
+                if free[wires] > cycle:
+                    cycle = free[wires]
+                free[wires] = cycle + size
             end = cycle + size
             if slots >= size and not pending:
                 free[stage] = end
@@ -201,7 +221,7 @@ def schedule(
                 if run:
                     moved = step * run
                     delivered.extend(range(end + step, end + moved + 1, step))
-                    for stage in range(hops + 2):
+                    for stage in range(len(free)):
                         free[stage] += moved
                     for pool in buffers:
                         pool.returns = [(back + moved, slots) for back, slots in pool.returns]
@@ -281,21 +301,31 @@ class TrainNetwork(Network):
     """A :class:`Network` that carries flows as trains (module docstring): :meth:`send_train`.
     Counters, statistics and energy are the packet model's, per packet."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        env: simpy.Environment,
+        config: NocConfig,
+        topology: Topology,
+        routing: Routing,
+        packet_format: PacketFormat,
+        *,
+        max_flits: int | None = None,
+    ) -> None:
+        #: flits the trains carried per (src, dst), added to ``link_flits`` when it is read
+        #: (set first: the network's constructor sets ``link_flits``)
+        self._carried: dict[tuple[int, int], int] = {}
+        super().__init__(env, config, topology, routing, packet_format, max_flits=max_flits)
         #: per port or link, the cycle it is free of the trains sent so far
         self._horizons: dict[CreditPool, int] = {}
         #: per buffer, the credits still to come back from the trains sent so far
         self._credits: dict[CreditPool, Credits] = {}
         #: per (src, dst): the route, its ports and links, its buffers, its link ids
         self._paths: dict[tuple[int, int], tuple] = {}
-        #: flits the trains carried per (src, dst), added to ``link_flits`` when it is read
-        self._carried: dict[tuple[int, int], int] = {}
         #: train schedules by key, relative to the entry cycle (:meth:`_remembered`), while
         #: the memo pays: its lookups and hits so far
         self._schedules: dict[tuple, tuple] = {}
         self._memo = True
-        self._lookups = self._hits = 0
+        self._lookups = self._hits = self._kept = 0
         #: one object per distinct route shape
         self._routes: dict[Route, Route] = {}
         #: packet sizes (flits) already checked against the buffers
@@ -304,7 +334,7 @@ class TrainNetwork(Network):
     @property  # type: ignore[override]
     def link_flits(self) -> np.ndarray:
         """Flits each link carried, by link id (trains' flits included)."""
-        carried = self.__dict__.get("_carried")
+        carried = self._carried
         if carried:
             for (src, dst), total in carried.items():
                 self._link_flits[self._path(src, dst)[3]] += total
@@ -327,7 +357,11 @@ class TrainNetwork(Network):
         path = self._paths.get((src, dst))
         if path is None:
             plan = self._plan(src, dst)
-            ports = (self._inject[src], *(hop[2] for hop in plan), self._eject[dst])
+            # The ports and links, then the shared wires of the links that have them.
+            ports = (
+                self._inject[src], *(hop[2] for hop in plan), self._eject[dst],
+                *(hop[4] for hop in plan if hop[4] is not None),
+            )
             buffers = []
             for pool in (self._local[src], *(hop[1] for hop in plan)):
                 held = self._credits.get(pool)
@@ -347,6 +381,7 @@ class TrainNetwork(Network):
         return Route(
             depths=tuple(hop[1].capacity for hop in plan),
             bubbles=tuple(hop[3] for hop in plan),
+            wires=tuple(hop[4] is not None for hop in plan),
             local=self.config.buffer_flits,
             router_cycles=self.config.router_cycles,
             link_cycles=self.config.link_cycles,
@@ -365,7 +400,7 @@ class TrainNetwork(Network):
         busy network: under half of some :data:`_TRIAL` trains in a row found their key), the
         memo stops and trains are scheduled directly, with the same cycles."""
         key = (
-            id(route), flits, _relative(created, origin),
+            id(route), flits[0], len(flits), flits[-1], _relative(created, origin),
             tuple(f - origin if f > origin else 0 for f in state),
             tuple(
                 tuple((back - origin, slots) for back, slots in pool.returns if back > origin)
@@ -375,16 +410,19 @@ class TrainNetwork(Network):
         self._lookups += 1
         known = self._schedules.get(key)
         if known is None:
-            free = list(key[3])
+            free = list(key[5])
             copies = [Credits(pool.capacity) for pool in buffers]
-            for copy, returns in zip(copies, key[4]):
+            for copy, returns in zip(copies, key[6]):
                 copy.returns = list(returns)
             relative = schedule(
                 route, flits, [c - origin if c > origin else 0 for c in created], free, copies
             )
             known = (relative, tuple(free), tuple(tuple(copy.returns) for copy in copies))
-            if len(self._schedules) >= _CACHED:
+            # Bounded by the packets kept (keys and schedules grow with them).
+            self._kept += len(flits)
+            if self._kept > _KEPT:
                 self._schedules.clear()
+                self._kept = len(flits)
             self._schedules[key] = known
         else:
             self._hits += 1
@@ -472,8 +510,9 @@ def _relative(created: Sequence[int], origin: int) -> tuple:
     return tuple(c - origin if c > origin else 0 for c in created)
 
 
-#: Train schedules :meth:`TrainNetwork._remembered` keeps before it starts again.
-_CACHED = 8192
+#: Packets of the train schedules :meth:`TrainNetwork._remembered` keeps before it starts
+#: again (about 100 MiB at most).
+_KEPT = 1 << 20
 
 #: The memo stops after this many trains in a row of which under half found their schedule
 #: in it.
