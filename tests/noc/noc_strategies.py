@@ -8,11 +8,25 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from archsim.config import load_hardware
+from archsim.config.loader import build
 from archsim.config.schema import NocConfig
 from archsim.hw.noc.topology import build_topology
 from archsim.sim import drive_traffic
 
 CONFIGS = Path(__file__).resolve().parents[2] / "hw_configs"
+
+
+def noc_config(topology: str = "mesh", dims=(4, 4), edges=(), **fields) -> NocConfig:
+    """A NoC config of the given shape (2-cycle routers, 16-flit buffers, 32-bit links,
+    virtual cut-through unless ``fields`` say otherwise)."""
+    data = {
+        "topology": topology, "dims": list(dims), "edges": [list(e) for e in edges],
+        "router_cycles": 2, "buffer_flits": 16, "link_width_bits": 32, "link_cycles": 1,
+        "link_length_m": "1mm", "flow_control": "virtual_cut_through",
+        "energy": {"router": "1pJ", "link_bit_mm": "40fJ"},
+    }
+    data.update(fields)
+    return build(NocConfig, data)
 
 
 @st.composite

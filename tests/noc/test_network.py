@@ -9,26 +9,14 @@ import pytest
 import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from noc_strategies import run_traffic
+from noc_strategies import noc_config, run_traffic
 
-from archsim.config.loader import build
 from archsim.config.schema import NocConfig
 from archsim.errors import ArchsimError
 from archsim.hw.noc.network import Network
 from archsim.hw.noc.packet import PacketFormat, zero_load_latency
 from archsim.hw.noc.routing import Routing
 from archsim.hw.noc.topology import build_topology
-
-
-def noc_config(topology: str = "mesh", dims=(4, 4), edges=(), **fields) -> NocConfig:
-    data = {
-        "topology": topology, "dims": list(dims), "edges": [list(e) for e in edges],
-        "router_cycles": 2, "buffer_flits": 16, "link_width_bits": 32, "link_cycles": 1,
-        "link_length_m": "1mm", "flow_control": "virtual_cut_through",
-        "energy": {"router": "1pJ", "link_bit_mm": "40fJ"},
-    }
-    data.update(fields)
-    return build(NocConfig, data)
 
 
 def network_for(config: NocConfig) -> tuple[simpy.Environment, Network, Routing]:

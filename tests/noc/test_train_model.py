@@ -10,9 +10,9 @@ import pytest
 import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from noc_strategies import noc_config
 
 from archsim import api
-from archsim.config.loader import build
 from archsim.config.schema import NocConfig
 from archsim.errors import ConfigError
 from archsim.hw.noc.network import Network
@@ -22,17 +22,6 @@ from archsim.hw.noc.topology import build_topology
 from archsim.hw.noc.train import TrainNetwork
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def noc_config(topology: str = "mesh", dims=(4, 4), edges=(), **fields) -> NocConfig:
-    data = {
-        "topology": topology, "dims": list(dims), "edges": [list(e) for e in edges],
-        "router_cycles": 2, "buffer_flits": 16, "link_width_bits": 32, "link_cycles": 1,
-        "link_length_m": "1mm", "flow_control": "virtual_cut_through",
-        "energy": {"router": "1pJ", "link_bit_mm": "40fJ"},
-    }
-    data.update(fields)
-    return build(NocConfig, data)
 
 
 def networks(config: NocConfig, largest: int) -> tuple[simpy.Environment, Network, TrainNetwork]:
