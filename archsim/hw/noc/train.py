@@ -4,17 +4,22 @@ The packet model (:class:`~archsim.hw.noc.network.Network`) spends a few SimPy e
 packet and hop. Activations, though, travel in *flows*: the packets one tile sends another for
 one layer and sample, back to back along one route. :class:`TrainNetwork` moves a flow as
 *trains* of consecutive packets (at most ``noc.train_packets`` each) and spends no event on
-them at all: a train's cycles are computed when its first packet is created.
+the packets: a train's cycles are computed when it enters the network.
 
 **Packet by packet, without events** (:func:`schedule`). A train's packets take the
 resources of their route in the packet model's order and by its rules (the module docstring of
 :mod:`~archsim.hw.noc.network`): the source's injection port and input buffer, then per link
-the next input buffer's credits (with the bubble on rings and tori) and the link, then the
+the next input buffer's credits (with the bubble on rings and tori), the link and, under
+wormhole on rings and tori, the link's wires shared by its two virtual channels, then the
 destination's ejection port. Each packet takes a resource at the later of its arrival and the
 cycle the packets before it left enough room, and gives it back by the packet model's release
 rule (wormhole's staged releases included). The network remembers, per port and link, the
 cycle it is free again and, per buffer, the credits still to come back, so the next train on
-any of them starts from where the last one left it.
+any of them starts from where the last one left it. Two shortcuts give the same cycles: once
+the state a packet leaves is the one the packet before left, moved by as many cycles as their
+deliveries, the packets after repeat it and are skipped in one step; and the schedules of
+alike trains (same shape, same path state relative to their entry) are remembered while most
+trains find theirs.
 
 **What is exact.** The packets of one flow, however it is cut into trains, get the packet
 model's cycles exactly when no other flow shares their resources: a flow alone, and so any
@@ -22,8 +27,8 @@ packet at zero load, on every topology, under both flow controls. (One exception
 smaller last packet of a flow could overtake the packet before it, through a buffer with room
 for both while the one ahead waits for credits, it is kept in order.)
 
-**What is approximate.** Trains take resources in the order they are created, each train's
-packets as a block: a train cannot use a link in the gaps of an earlier train's packets nor
+**What is approximate.** Trains take resources in the order they enter the network, each
+train's packets as a block: a train cannot use a link in the gaps of an earlier train's packets nor
 before an earlier train that reaches it later, where the packet model would interleave
 packets by arrival. The link carries the same flits; the later train starts later. Cutting
 flows into shorter trains interleaves them more finely, at more cost. The README's "Which NoC
