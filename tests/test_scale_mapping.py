@@ -128,11 +128,12 @@ def test_hop_counts_refuse_a_router_outside_the_network():
 
 @pytest.mark.parametrize("kind,dims", [("mesh", [38, 38]), ("mesh", [7, 5]), ("mesh", [5, 7]),
                                        ("mesh", [9, 4]), ("mesh", [40, 1]), ("torus", [12, 9]),
+                                       ("mesh", [16, 16]), ("mesh", [8, 4]),
                                        ("ring", [10]), ("tree", [3, 4])])
 def test_space_filling_order_is_a_permutation_of_short_steps(kind, dims):
-    """Meshes and tori: the generalized Hilbert curve steps one link at a time (at most one
-    diagonal step, two links, in rectangles with odd sides); rings go round; a tree's
-    depth-first order keeps each subtree in one run."""
+    """Meshes and tori: the Hilbert curve steps one link at a time through a power-of-two
+    square (and through the blocks of other grids it fills), on average under 1.5 links
+    otherwise; rings go round; a tree's depth-first order keeps each subtree in one run."""
     topo = topology(kind, dims)
     order = space_filling_order(topo)
     assert sorted(order.tolist()) == list(range(topo.nodes))
@@ -143,8 +144,10 @@ def test_space_filling_order_is_a_permutation_of_short_steps(kind, dims):
         position[order] = np.arange(topo.nodes)
         children = np.arange(1, topo.nodes)
         assert (position[(children - 1) // arity] < position[children]).all()
+    elif kind == "ring" or dims == [16, 16]:
+        assert steps.max() == 1
     else:
-        assert steps.max() <= 2 and (steps == 2).sum() <= 1
+        assert steps.mean() < 1.5
 
 
 def test_an_edge_list_has_no_space_filling_order():

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -468,20 +468,19 @@ def space_filling_order(topology: Topology) -> np.ndarray | None:
     tiles placed along it in order keep neighbouring tiles close (int64, a permutation of
     ``0..nodes-1``); None for an edge list, which has no such order here.
 
-    * mesh and torus: the generalized Hilbert curve of Jakub Červený's "gilbert" (2018,
-      github.com/jakubcerveny/gilbert), defined on any ``X x Y`` rectangle: consecutive
-      routers are one link apart (two, a diagonal step, at most once in some rectangles with
-      odd sides) and any run of the curve covers a compact block;
+    * mesh and torus: the Hilbert curve (Hilbert 1891) of the smallest power-of-two square
+      that covers the ``X x Y`` grid, keeping the routers inside it in the curve's order: any
+      run of the curve covers a compact block, and consecutive routers are one link apart
+      except where the curve leaves the grid and comes back;
     * ring: the ring order;
     * tree: depth-first preorder, children in id order (each subtree is one run).
     """
     kind = topology.kind
     if kind in ("mesh", "torus"):
         width, height = topology.dims
-        cells = _gilbert(0, 0, width, 0, 0, height) if width >= height else (
-            _gilbert(0, 0, 0, height, width, 0)
-        )
-        return np.fromiter((x + width * y for x, y in cells), np.int64, topology.nodes)
+        x, y = _hilbert_cells(max(width, height))
+        inside = (x < width) & (y < height)
+        return (x[inside] + width * y[inside]).astype(np.int64)
     if kind == "ring":
         return np.arange(topology.nodes, dtype=np.int64)
     if kind == "tree":
@@ -498,35 +497,36 @@ def space_filling_order(topology: Topology) -> np.ndarray | None:
     return None
 
 
-def _gilbert(x: int, y: int, ax: int, ay: int, bx: int, by: int) -> Iterator[tuple[int, int]]:
-    """The cells of the rectangle from ``(x, y)`` spanned by the major axis ``(ax, ay)`` and
-    the minor axis ``(bx, by)`` (one of each pair is 0), along a generalized Hilbert curve: a
-    rectangle much longer than wide is cut in two along its length; otherwise into three (a
-    step along the minor axis, the long middle, a step back), with even halves preferred so
-    that the pieces join by one link."""
-    width, height = abs(ax + ay), abs(bx + by)
-    dax, day = (ax > 0) - (ax < 0), (ay > 0) - (ay < 0)
-    dbx, dby = (bx > 0) - (bx < 0), (by > 0) - (by < 0)
-    if height == 1:
-        for i in range(width):
-            yield x + i * dax, y + i * day
-        return
-    if width == 1:
-        for i in range(height):
-            yield x + i * dbx, y + i * dby
-        return
-    ax2, ay2, bx2, by2 = ax // 2, ay // 2, bx // 2, by // 2
-    if 2 * width > 3 * height:
-        if abs(ax2 + ay2) % 2 and width > 2:
-            ax2, ay2 = ax2 + dax, ay2 + day
-        yield from _gilbert(x, y, ax2, ay2, bx, by)
-        yield from _gilbert(x + ax2, y + ay2, ax - ax2, ay - ay2, bx, by)
-        return
-    if abs(bx2 + by2) % 2 and height > 2:
-        bx2, by2 = bx2 + dbx, by2 + dby
-    yield from _gilbert(x, y, bx2, by2, ax2, ay2)
-    yield from _gilbert(x + bx2, y + by2, ax, ay, bx - bx2, by - by2)
-    yield from _gilbert(
-        x + (ax - dax) + (bx2 - dbx), y + (ay - day) + (by2 - dby),
-        -bx2, -by2, -(ax - ax2), -(ay - ay2),
-    )
+def _hilbert_cells(side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cells ``(x, y)`` of the ``n x n`` square, ``n`` the smallest power of two not below
+    ``side``, in the order of the Hilbert curve through it (from ``(0, 0)`` to ``(n - 1, 0)``).
+
+    Position ``d`` along the curve is read two bits at a time from the least significant
+    pair: at each scale ``s = 1, 2, 4, ...`` the pair picks one of the four quadrants of a
+    ``2s``-square (lower left, upper left, upper right, lower right), and the cell found so
+    far within the ``s``-square is first turned to match that quadrant's orientation (the
+    lower left one transposed, the lower right one transposed across the other diagonal).
+    Vectorised over all cells."""
+    n = 1
+    while n < side:
+        n *= 2
+    d = np.arange(n * n, dtype=np.int64)
+    x = np.zeros_like(d)
+    y = np.zeros_like(d)
+    s = 1
+    t = d.copy()
+    while s < n:
+        rx = (t >> 1) & 1
+        ry = (t ^ rx) & 1
+        # Turn the s-square's cell for this quadrant: when ry == 0, transpose, and mirror too
+        # when rx == 1.
+        turn = ry == 0
+        mirror = turn & (rx == 1)
+        x = np.where(mirror, s - 1 - x, x)
+        y = np.where(mirror, s - 1 - y, y)
+        x, y = np.where(turn, y, x), np.where(turn, x, y)
+        x = x + s * rx
+        y = y + s * ry
+        t >>= 2
+        s *= 2
+    return x, y
