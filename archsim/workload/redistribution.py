@@ -1,0 +1,191 @@
+"""Gradient redistribution: weight matrices as SVD rank components split between SLC and MLC
+cells (workload stage; issue 13, HyFlexPIM).
+
+HyFlexPIM (C. E. Song et al., ISCA 2025, arXiv 2506.00020; archsim/REFERENCES.md [HyFlexPIM])
+stores a transformer's static weight matrices in RRAM arrays whose cells hold one bit (SLC,
+exact, 8 cells per 8-bit weight) or two (MLC, 4 cells per weight, noisy). Its gradient
+redistribution decides which weights get the exact cells:
+
+1. each ``m x n`` weight matrix becomes ``U diag(sigma) V^T`` truncated to rank
+   ``k = floor(mn / (m + n))``, so that ``U`` (``m x k``) and ``Sigma V^T`` (``k x n``) hold
+   no more parameters, and take no more multiply-accumulates, than the matrix
+   (:func:`svd_rank`, :class:`SvdWeights`);
+2. the singular values are fine-tuned, and the magnitude of the loss's gradient with respect
+   to each, ``|dL/d sigma_i| = |u_i^T (dL/dW) v_i|``, ranks the rank components
+   (:func:`sigma_gradient`);
+3. the top fraction ``s`` of the components (column ``i`` of ``U`` with row ``i`` of
+   ``Sigma V^T``) goes to SLC, the rest to MLC (:func:`slc_components`; magnitude and random
+   choices are the baselines);
+4. ``U`` and ``Sigma V^T`` are quantised to 8 bits, and an MLC weight is read with noise
+   (:func:`mlc_read`): its magnitude's four 2-bit slices, each stored in one cell, are each
+   multiplied by ``1 + std x N(0, 1)``; SLC weights read exactly (:meth:`SvdWeights.read`).
+
+The sign of a weight is kept apart from its magnitude (a differential pair of columns, or a
+sign bit in the digital periphery), so noise scales each slice of the magnitude. Every random
+draw comes from the caller's ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from archsim.errors import WorkloadError
+
+__all__ = [
+    "SELECTION_RULES", "SvdWeights", "mlc_read", "quantize", "sigma_gradient",
+    "slc_components", "svd_rank",
+]
+
+#: How the rank components for SLC are chosen: by the gradient of the loss with respect to
+#: their singular value (HyFlexPIM's rule), by the singular value, or at random.
+SELECTION_RULES: Final = ("gradient", "magnitude", "random")
+
+#: Bits of a quantised weight and of one MLC cell.
+WEIGHT_BITS: Final = 8
+CELL_BITS: Final = 2
+
+
+def svd_rank(rows: int, cols: int) -> int:
+    """The rank ``floor(rows x cols / (rows + cols))`` (at least 1) at which ``U`` and
+    ``Sigma V^T`` together hold no more parameters than the ``rows x cols`` matrix."""
+    if rows < 1 or cols < 1:
+        raise WorkloadError(f"a weight matrix needs at least one row and column, got "
+                            f"{rows} x {cols}")
+    return max(1, rows * cols // (rows + cols))
+
+
+@dataclass(frozen=True)
+class SvdWeights:
+    """A weight matrix as ``u @ diag(sigma) @ vt``: ``u`` is ``rows x k``, ``sigma`` the ``k``
+    singular values (non-increasing), ``vt`` is ``k x cols``."""
+
+    u: np.ndarray
+    sigma: np.ndarray
+    vt: np.ndarray
+
+    @classmethod
+    def of(cls, weights: np.ndarray, rank: int | None = None) -> SvdWeights:
+        """The truncated SVD of ``weights`` at ``rank`` (default :func:`svd_rank`): the best
+        approximation of that rank in the Frobenius norm."""
+        if weights.ndim != 2:
+            raise WorkloadError(f"a weight matrix must be 2-D, got shape {weights.shape}")
+        rows, cols = weights.shape
+        k = svd_rank(rows, cols) if rank is None else rank
+        if not 1 <= k <= min(rows, cols):
+            raise WorkloadError(f"rank must be in 1..{min(rows, cols)}, got {k}")
+        u, sigma, vt = np.linalg.svd(np.asarray(weights, dtype=np.float64), full_matrices=False)
+        return cls(u[:, :k].copy(), sigma[:k].copy(), vt[:k].copy())
+
+    @property
+    def rank(self) -> int:
+        return len(self.sigma)
+
+    def with_sigma(self, sigma: np.ndarray) -> SvdWeights:
+        """The same factors with other singular values (fine-tuned)."""
+        return SvdWeights(self.u, np.asarray(sigma, dtype=np.float64), self.vt)
+
+    def weights(self) -> np.ndarray:
+        """The matrix ``U diag(sigma) V^T``."""
+        return (self.u * self.sigma) @ self.vt
+
+    def read(
+        self, slc: np.ndarray, std: float, rng: np.random.Generator
+    ) -> np.ndarray:
+        """The matrix as the hardware computes with it: ``U`` and ``Sigma V^T`` quantised to
+        8 bits, the weights of the rank components not in ``slc`` (a boolean mask over the
+        components) read from MLC cells with noise ``std`` (:func:`mlc_read`), then
+        multiplied. All-SLC (or ``std`` 0) gives the quantised matrix exactly."""
+        slc = np.asarray(slc, dtype=bool)
+        if slc.shape != self.sigma.shape:
+            raise WorkloadError(f"the SLC mask needs one entry per rank component "
+                                f"({self.rank}), got shape {slc.shape}")
+        left, left_scale = quantize(self.u)
+        right, right_scale = quantize(self.sigma[:, None] * self.vt)
+        u = left.astype(np.float64)
+        sv = right.astype(np.float64)
+        mlc = ~slc
+        if mlc.any() and std > 0:
+            u[:, mlc] = mlc_read(left[:, mlc], std, rng)
+            sv[mlc, :] = mlc_read(right[mlc, :], std, rng)
+        return (u * left_scale) @ (sv * right_scale)
+
+
+def quantize(values: np.ndarray, bits: int = WEIGHT_BITS) -> tuple[np.ndarray, float]:
+    """Symmetric per-matrix quantisation to signed ``bits``-bit integers: the integers and the
+    scale (the value of one step; 1 for an all-zero matrix)."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    top = (1 << (bits - 1)) - 1
+    scale = largest / top if largest > 0 else 1.0
+    return np.clip(np.rint(values / scale), -top, top).astype(np.int64), scale
+
+
+def mlc_read(
+    weights: np.ndarray, std: float, rng: np.random.Generator,
+    bits: int = WEIGHT_BITS, cell_bits: int = CELL_BITS,
+) -> np.ndarray:
+    """Integer weights as read from multi-level cells: each weight's magnitude is split into
+    ``bits / cell_bits`` slices of ``cell_bits`` bits, one per cell; each slice's contribution
+    is multiplied by ``1 + std x N(0, 1)`` (one draw per cell), and the sign is applied to the
+    sum. ``std`` 0 reads exactly."""
+    if std < 0:
+        raise WorkloadError(f"MLC noise std must be >= 0, got {std}")
+    if bits % cell_bits:
+        raise WorkloadError(f"{bits}-bit weights do not split into {cell_bits}-bit cells")
+    weights = np.asarray(weights, dtype=np.int64)
+    magnitude = np.abs(weights)
+    read = np.zeros(weights.shape, dtype=np.float64)
+    mask = (1 << cell_bits) - 1
+    for slice_index in range(bits // cell_bits):
+        shift = slice_index * cell_bits
+        level = (magnitude >> shift) & mask
+        noise = 1.0 + std * rng.standard_normal(weights.shape)
+        read += (level << shift) * noise
+    return np.sign(weights) * read
+
+
+def sigma_gradient(svd: SvdWeights, grad_weights: np.ndarray) -> np.ndarray:
+    """``dL/d sigma_i = u_i^T (dL/dW) v_i`` for each rank component, from the loss's gradient
+    with respect to the matrix ``W = U diag(sigma) V^T``."""
+    if grad_weights.shape != (svd.u.shape[0], svd.vt.shape[1]):
+        raise WorkloadError(f"the gradient must have the matrix's shape "
+                            f"{(svd.u.shape[0], svd.vt.shape[1])}, got {grad_weights.shape}")
+    return np.einsum("ik,ij,kj->k", svd.u, grad_weights, svd.vt)
+
+
+def slc_components(
+    rule: str, fraction: float, svd: SvdWeights, gradient: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The rank components for SLC cells, as a boolean mask: the ``round(fraction x k)`` with
+    the largest ``|dL/d sigma|`` (``gradient``), the largest singular values
+    (``magnitude``) or drawn at random (``random``, from ``rng``). Ties go to the lower
+    index."""
+    if rule not in SELECTION_RULES:
+        raise WorkloadError(f"selection rule: expected one of {', '.join(SELECTION_RULES)}, "
+                            f"got {rule!r}")
+    if not 0.0 <= fraction <= 1.0:
+        raise WorkloadError(f"SLC fraction must be in [0, 1], got {fraction}")
+    k = svd.rank
+    count = math.floor(fraction * k + 0.5)
+    mask = np.zeros(k, dtype=bool)
+    if count == 0:
+        return mask
+    if rule == "random":
+        if rng is None:
+            raise WorkloadError("random selection needs a generator")
+        mask[rng.choice(k, size=count, replace=False)] = True
+        return mask
+    if rule == "gradient":
+        if gradient is None or np.shape(gradient) != (k,):
+            raise WorkloadError(f"gradient selection needs one dL/d sigma per component ({k})")
+        scores = np.abs(np.asarray(gradient, dtype=np.float64))
+    else:
+        scores = np.abs(svd.sigma)
+    # Stable: among equal scores the lower index first.
+    order = np.argsort(-scores, kind="stable")
+    mask[order[:count]] = True
+    return mask
