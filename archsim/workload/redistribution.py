@@ -28,16 +28,17 @@ draw comes from the caller's ``numpy.random.Generator``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 
 from archsim.errors import WorkloadError
 
 __all__ = [
-    "SELECTION_RULES", "SvdWeights", "mlc_read", "quantize", "sigma_gradient",
-    "slc_components", "svd_rank",
+    "SELECTION_RULES", "Redistributed", "SvdWeights", "decompose", "fine_tune_sigma",
+    "hybrid_accuracy", "mlc_read", "quantize", "sigma_gradient", "slc_components", "svd_rank",
 ]
 
 #: How the rank components for SLC are chosen: by the gradient of the loss with respect to
@@ -189,3 +190,64 @@ def slc_components(
     order = np.argsort(-scores, kind="stable")
     mask[order[:count]] = True
     return mask
+
+
+class Redistributed(Protocol):
+    """A model gradient redistribution works on: its weights by name, a loss with every
+    parameter's gradient, and an accuracy."""
+
+    params: dict[str, np.ndarray]
+
+    def loss_and_gradients(
+        self, images: np.ndarray, labels: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]: ...
+
+    def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float: ...
+
+
+def decompose(model: Redistributed, names: Sequence[str]) -> dict[str, SvdWeights]:
+    """Replace each named weight matrix of ``model`` by its truncated SVD (step 1) and return
+    the factors."""
+    svds = {name: SvdWeights.of(model.params[name]) for name in names}
+    for name, svd in svds.items():
+        model.params[name] = svd.weights()
+    return svds
+
+
+def fine_tune_sigma(
+    model: Redistributed, svds: dict[str, SvdWeights], images: np.ndarray, labels: np.ndarray,
+    *, steps: int, batch: int, lr: float, rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Fine-tune the singular values alone by SGD on mini-batches (step 2), keeping ``model``'s
+    matrices in step; return each layer's ``|dL/d sigma|``, the mean over the fine-tuning's
+    mini-batches (a converged model's gradient on one batch is mostly noise)."""
+    magnitude = {name: np.zeros(svd.rank) for name, svd in svds.items()}
+    for _ in range(steps):
+        chosen = rng.choice(len(labels), size=min(batch, len(labels)), replace=False)
+        _, grads = model.loss_and_gradients(images[chosen], labels[chosen])
+        for name, svd in svds.items():
+            gradient = sigma_gradient(svd, grads[name])
+            magnitude[name] += np.abs(gradient) / steps
+            svds[name] = svd.with_sigma(svd.sigma - lr * gradient)
+            model.params[name] = svds[name].weights()
+    return magnitude
+
+
+def hybrid_accuracy(
+    model: Redistributed, svds: dict[str, SvdWeights], slc: dict[str, np.ndarray], std: float,
+    images: np.ndarray, labels: np.ndarray, seeds: Sequence[int],
+) -> float:
+    """The mean accuracy over noise draws (one generator per seed) with every decomposed layer
+    read from its SLC and MLC arrays (step 4, :meth:`SvdWeights.read`); ``model`` is left as
+    it was."""
+    kept = {name: model.params[name] for name in svds}
+    try:
+        results = []
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            for name, svd in svds.items():
+                model.params[name] = svd.read(slc[name], std, rng)
+            results.append(model.accuracy(images, labels))
+        return float(np.mean(results))
+    finally:
+        model.params.update(kept)

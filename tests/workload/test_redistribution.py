@@ -170,3 +170,51 @@ def test_gradient_selection_is_no_worse_than_random(classifier):
             for r in range(5)
         ])
         assert chosen >= drawn - 0.005
+
+
+# ---------------------------------------------------------------------------------------------
+# vit-tiny: its blocks' 12 matrices as SLC and MLC rank components
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_vit_tiny_keeps_its_accuracy_as_the_slc_fraction_rises():
+    """vit-tiny trained on the digits (20 epochs), its blocks' Q, K, V, O and feed-forward
+    matrices decomposed and their singular values fine-tuned: accuracy rises with the SLC
+    fraction, all-SLC reads the quantised model exactly, and the gradient's choice is no
+    worse than random (one point of slack: a mean over 5 noise draws and 3 random choices)."""
+    from threadpoolctl import threadpool_limits
+
+    from archsim.workload.data import load_digits_28
+    from archsim.workload.redistribution import decompose, fine_tune_sigma, hybrid_accuracy
+    from archsim.workload.transformer import ViTConfig, train_vit
+
+    model, _ = train_vit(ViTConfig(), seed=0, epochs=20)
+    x_train, y_train, x_test, y_test = load_digits_28(np.random.default_rng(0))
+    x_train, x_test = x_train[..., 0].astype(float), x_test[..., 0].astype(float)
+    std, seeds = 0.4, range(5)
+    with threadpool_limits(limits=1, user_api="blas"):
+        names = [name for name in model.linear_layers() if name.startswith("block")]
+        svds = decompose(model, names)
+        grads = fine_tune_sigma(model, svds, x_train, y_train, steps=50, batch=64, lr=0.01,
+                                rng=np.random.default_rng(1))
+
+        def accuracy(rule: str, fraction: float, draw: int = 0) -> float:
+            masks = {
+                name: slc_components(rule, fraction, svds[name], grads[name],
+                                     rng=np.random.default_rng(50 + draw))
+                for name in names
+            }
+            return hybrid_accuracy(model, svds, masks, std, x_test, y_test, seeds)
+
+        quantised = hybrid_accuracy(
+            model, svds, {name: np.ones(svds[name].rank, bool) for name in names}, 0.0,
+            x_test, y_test, [0],
+        )
+        by_fraction = [accuracy("gradient", s) for s in (0.0, 0.1, 0.2, 0.5, 1.0)]
+        assert by_fraction[-1] == quantised > 0.9
+        assert by_fraction[0] < quantised - 0.1
+        assert all(a <= b + 0.01 for a, b in zip(by_fraction, by_fraction[1:]))
+        for fraction in (0.1, 0.2, 0.5):
+            drawn = np.mean([accuracy("random", fraction, draw) for draw in range(3)])
+            assert accuracy("gradient", fraction) >= drawn - 0.01
