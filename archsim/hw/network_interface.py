@@ -209,13 +209,14 @@ class TrainInterface(NetworkInterface):
             issued[src] += 1
             now = int(env.now)
             created: Sequence[int]
+            if src != IO:  # the host sends without instructions
+                controller.tally("send", count, phase=phase)
             if src == IO or send == 0:
                 created = [now] * count
             else:
                 core = controller.core_of(src)
                 end = controller.reserve(core, now, count * send, "send")
                 created = range(end - (count - 1) * send, end + 1, send)
-                controller.tally("send", count, phase=phase)
             waiting[src].append((t, first, count, created))
             if len(waiting[src]) == 1:
                 enter_next(src)

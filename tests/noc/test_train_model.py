@@ -245,3 +245,14 @@ def test_the_train_model_is_refused_under_a_fabric_on_the_noc():
     refused, naming noc.model."""
     with pytest.raises(ConfigError, match="noc.model"):
         api.load(ROOT / "hw_configs" / "sparse_fabric.yaml", ["noc.model=train"])
+
+
+@pytest.mark.parametrize("overrides", [[], ["controller.enabled=false"]])
+def test_the_instructions_are_the_packet_models(tmp_path, overrides):
+    """Sends and receives are counted per packet under both models, whether the controller
+    is timed or only counts."""
+    trace = ROOT / "traces" / "lenet-wu_trained_16.jsonl.gz"
+    config = ROOT / "hw_configs" / "wu2023_64x64_noc.yaml"
+    packet = api.run(api.load(config, [*overrides, "noc.model=packet"]), trace)
+    train = api.run(api.load(config, [*overrides, "noc.model=train"]), trace)
+    assert train["controller"]["instructions"] == packet["controller"]["instructions"]
