@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from archsim.errors import WorkloadError
+from archsim.workload.train import softmax_cross_entropy
 
 __all__ = ["ViTConfig", "VisionTransformer", "train_vit"]
 
@@ -228,12 +229,8 @@ class VisionTransformer:
     ) -> tuple[float, dict[str, np.ndarray]]:
         """Mean cross-entropy over the batch and every parameter's gradient."""
         logits, cache = self.forward(images)
-        probabilities = _softmax(logits)
-        index = np.arange(len(labels))
-        loss = float(-np.mean(np.log(probabilities[index, labels] + 1e-12)))
-        d_logits = probabilities
-        d_logits[index, labels] -= 1.0
-        return loss, self.backward(cache, d_logits / len(labels))
+        loss, d_logits = softmax_cross_entropy(logits, labels)
+        return loss, self.backward(cache, d_logits)
 
     def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
         logits, _ = self.forward(images)
