@@ -18,7 +18,9 @@ Each function runs the whole pipeline for one kind of job and returns its result
 * :func:`scrramble` exports a ScRRAMBLe network's trace and runs it; :func:`scrramble_study`
   builds and trains the network first and adds its accuracy;
 * :func:`export` runs a zoo model in NumPy and writes its trace
-  (:func:`archsim.workload.export.export_trace`);
+  (:func:`archsim.workload.export.export_trace`); :func:`export_vit` does so for the vision
+  transformer ``vit-tiny`` and :func:`export_encoder` writes a shape-only BERT encoder's
+  (:mod:`archsim.workload.transformer_export`: version-5 traces with attention's operations);
 * :func:`train` trains a zoo model on analog arrays with an on-chip algorithm and writes every
   step as a training trace (:func:`archsim.workload.export.export_training_trace`);
 * :func:`train_sparse` trains a zoo model block-sparse (RigL / SET) and writes every step as a
@@ -56,23 +58,31 @@ if TYPE_CHECKING:
     from archsim.workload.functional import HardwareEvaluation
     from archsim.workload.scrramble import ScrrambleNetwork
     from archsim.workload.sparse_export import SparseExport
+    from archsim.workload.transformer_export import export_encoder_trace as export_encoder
+    from archsim.workload.transformer_export import export_vit_trace as export_vit
 
 __all__ = [
-    "Report", "accuracy", "export", "load", "program", "run", "scrramble", "scrramble_study",
-    "traffic", "train", "train_sparse", "validate",
+    "Report", "accuracy", "export", "export_encoder", "export_vit", "load", "program", "run",
+    "scrramble", "scrramble_study", "traffic", "train", "train_sparse", "validate",
 ]
 
 Config = str | os.PathLike[str] | HardwareConfig
 
 
 def __getattr__(name: str) -> Any:
-    """:func:`export` is :func:`archsim.workload.export.export_trace`, imported on first use:
-    the zoo's models, their training and the exporters would otherwise cost every command
-    its start-up time."""
+    """:func:`export` is :func:`archsim.workload.export.export_trace`, :func:`export_vit` and
+    :func:`export_encoder` are :func:`~archsim.workload.transformer_export.export_vit_trace`
+    and :func:`~archsim.workload.transformer_export.export_encoder_trace`, imported on first
+    use: the zoo's models, their training and the exporters would otherwise cost every
+    command its start-up time."""
     if name == "export":
         from archsim.workload.export import export_trace
 
         return export_trace
+    if name in ("export_vit", "export_encoder"):
+        from archsim.workload import transformer_export
+
+        return getattr(transformer_export, f"{name}_trace")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -14,6 +14,9 @@ Commands::
     archsim scrramble CONFIG [--slot-size S] [--density D] [--cores 8,2] [--epochs N]
         [--samples N] [--seed N] [--out DIR]   (a block-sparse network: train, check, replay)
     archsim trace export MODEL --out FILE [--samples N] [--train] [--epochs N] [--seed N]
+        (MODEL a zoo model or vit-tiny)
+    archsim trace export bert-base|bert-large --out FILE --seq-len N [--layers L] [--samples N]
+        [--seed N]   (a shape-only encoder)
     archsim trace export MODEL --out FILE --sparsity S [--block B] [--warmup-epochs N]
         [--update-interval N] [--regrowth gradient|random] [--epochs N] [--lr LR]
         [--batch-size N] [--seed N] [--json]   (block-sparse training, every step traced)
@@ -276,7 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     trace = commands.add_parser("trace", help="export, inspect or validate traces")
     trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     export = trace_commands.add_parser("export", help="run a zoo model in NumPy and write its trace")
-    export.add_argument("model", help="model name: mlp, mlp-wide, lenet-wu, vgg8-wu, resnet18")
+    export.add_argument(
+        "model", help="model name: mlp, mlp-wide, lenet-wu, vgg8-wu, resnet18, vit-tiny, "
+        "bert-base, bert-large",
+    )
     export.add_argument("--out", required=True, metavar="FILE", help="trace file (.jsonl or .jsonl.gz)")
     export.add_argument("--samples", type=_positive, default=1, help="inputs to run (default 1)")
     export.add_argument("--train", action="store_true", help="train on the digits data set first")
@@ -325,6 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--batch-size", type=_positive, default=None, metavar="N",
         help="with --sparsity: samples per training step (default per model)",
+    )
+    export.add_argument(
+        "--seq-len", type=int, default=None, metavar="N",
+        help="bert-base and bert-large: tokens per sequence (1..65536)",
+    )
+    export.add_argument(
+        "--layers", type=int, default=None, metavar="L",
+        help="bert-base and bert-large: trace the first L encoder blocks (default all)",
     )
     _add_limit_arg(export)
     export.add_argument(
@@ -595,6 +609,14 @@ def _cmd_trace_export(args: argparse.Namespace) -> int:
     from archsim.workload.export import export_trace
 
     training_only = ("config", "lr", "plots")
+    if args.model in _TRANSFORMERS:
+        return _transformer_trace(args)
+    for name in ("seq_len", "layers"):
+        if getattr(args, name) is not None:
+            raise ArchsimError(
+                f"--{name.replace('_', '-')}: only for bert-base and bert-large (model "
+                f"{shown(args.model)} takes none)"
+            )
     if args.sparsity is not None:
         return _sparse_trace(args)
     for name in _SPARSE_ONLY:
@@ -624,6 +646,54 @@ def _cmd_trace_export(args: argparse.Namespace) -> int:
 
 #: ``trace export`` options of block-sparse training only (argparse destinations).
 _SPARSE_ONLY = ("block", "warmup_epochs", "update_interval", "regrowth", "batch_size")
+
+#: ``trace export``'s transformers (archsim.workload.transformer_export.TRANSFORMER_MODELS,
+#: named here so that other models do not import it).
+_TRANSFORMERS = ("vit-tiny", "bert-base", "bert-large")
+
+
+def _transformer_trace(args: argparse.Namespace) -> int:
+    """``trace export vit-tiny`` or ``bert-base`` / ``bert-large`` (version-5 traces)."""
+    from archsim import api
+
+    for name in ("sparsity", "algorithm", "config", "lr", "plots", *_SPARSE_ONLY):
+        if getattr(args, name) is not None:
+            raise ArchsimError(f"--{name.replace('_', '-')}: not an option of {args.model}")
+    if args.json:
+        raise ArchsimError(f"--json: not an option of {args.model}")
+    if args.model == "vit-tiny":
+        for name in ("seq_len", "layers"):
+            if getattr(args, name) is not None:
+                raise ArchsimError(
+                    f"--{name.replace('_', '-')}: only for bert-base and bert-large (vit-tiny's "
+                    "sequence is its 16 patches, through its 2 blocks)"
+                )
+        summary = api.export_vit(
+            args.out, samples=args.samples, seed=args.seed, train=args.train,
+            epochs=args.epochs, limits=_limits(args),
+        )
+        shape = ""
+    else:
+        for flag, given in (("--train", args.train), ("--epochs", args.epochs is not None)):
+            if given:
+                raise ArchsimError(
+                    f"{flag}: {args.model} is shape-only (no weights, no data set to train on)"
+                )
+        if args.seq_len is None:
+            raise ArchsimError(f"--seq-len: required for {args.model} (tokens per sequence)")
+        summary = api.export_encoder(
+            args.out, model=args.model, seq_len=args.seq_len, samples=args.samples,
+            layers=args.layers, seed=args.seed,
+        )
+        shape = f", {args.seq_len} tokens per sequence (shape-only)"
+    line = (
+        f"wrote {summary.path}: {summary.model}, {summary.samples} samples{shape}, "
+        f"{summary.records} records"
+    )
+    if summary.test_accuracy is not None:
+        line += f", test accuracy {100 * summary.test_accuracy:.2f} %"
+    print(line)
+    return 0
 
 
 def _sparse_trace(args: argparse.Namespace) -> int:

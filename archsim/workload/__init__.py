@@ -10,7 +10,10 @@ devices: soft-bounds pulsed devices, multi-level cells with write-and-verify),
 :mod:`~archsim.workload.analog_train` (on-chip training of zoo models and its trace),
 :mod:`~archsim.workload.synthetic` (training traces under Rasch et al.'s Table 1 assumptions),
 :mod:`~archsim.workload.sparse_train` (block-sparse dynamic training, block-CSR)
-and :mod:`~archsim.workload.functional` (a network's outputs on crossbars: hardware-aware
-accuracy). Import from the submodules; this package module
+:mod:`~archsim.workload.functional` (a network's outputs on crossbars: hardware-aware
+accuracy), :mod:`~archsim.workload.transformer` (``vit-tiny``: a vision transformer in NumPy),
+:mod:`~archsim.workload.transformer_export` (its trace, and shape-only BERT encoders') and
+:mod:`~archsim.workload.redistribution` (HyFlexPIM's gradient redistribution: SVD, SLC
+choice, MLC read noise). Import from the submodules; this package module
 imports none of them, so importing one stage module stays cheap and cycle-free.
 """

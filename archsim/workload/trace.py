@@ -1,4 +1,4 @@
-"""Operation-trace format, versions 1-4: writing, streaming reading, validation (workload stage).
+"""Operation-trace format, versions 1-5: writing, streaming reading, validation (workload stage).
 
 A trace is JSON Lines, optionally gzip-compressed: a header object describing the network, one
 object per operation record, then an end record carrying the record count (so that a truncated
@@ -36,6 +36,7 @@ __all__ = [
     "MAX_DIMS",
     "MAX_HEADER_INT",
     "MAX_NESTING",
+    "MAX_OPERAND_BITS",
     "TRACE_FORMAT",
     "TRACE_VERSION",
     "PHASES",
@@ -60,17 +61,21 @@ __all__ = [
 TRACE_FORMAT: Final = "archsim-trace"
 """Value of the header's ``format`` field."""
 
-TRACE_VERSION: Final = 4
+TRACE_VERSION: Final = 5
 """The newest trace format version this module reads and writes. Version 2 added the
 ``routed`` layer kind; version 3 the training records (``update`` ``transfer`` and
 ``digital``, and the pulse and programming fields of ``outer`` and ``write``); version 4 the
 block-sparse training records (``forward`` ``spmm``, ``backward`` ``spmm_t``, ``update``
-``spmm_w``, and the block ``positions`` of ``mask``). A writer states the lowest version that
-holds its header (1 without routed layers) unless told a higher one, and every version up to
-this one is read."""
+``spmm_w``, and the block ``positions`` of ``mask``); version 5 the transformer operations
+(the layer kinds ``matmul``, ``softmax``, ``layernorm`` and ``gelu`` and their ``forward``
+records). A writer states the lowest version that holds its header (1 without routed or
+transformer layers, 2 with routed ones, 5 with transformer ones) unless told a higher one, and
+every version up to this one is read."""
 
 #: The layer kinds each version added.
-_LAYER_KINDS_SINCE: Final = MappingProxyType({"routed": 2})
+_LAYER_KINDS_SINCE: Final = MappingProxyType(
+    {"routed": 2, "matmul": 5, "softmax": 5, "layernorm": 5, "gelu": 5}
+)
 
 #: The record kinds each version added, by (phase, kind).
 _RECORD_KINDS_SINCE: Final = MappingProxyType(
@@ -80,6 +85,10 @@ _RECORD_KINDS_SINCE: Final = MappingProxyType(
         ("forward", "spmm"): 4,
         ("backward", "spmm_t"): 4,
         ("update", "spmm_w"): 4,
+        ("forward", "matmul"): 5,
+        ("forward", "softmax"): 5,
+        ("forward", "layernorm"): 5,
+        ("forward", "gelu"): 5,
     }
 )
 
@@ -88,8 +97,13 @@ FORWARD: Final = "forward"
 PHASES: Final = (FORWARD, "backward", "update")
 """Record phases, in the order they occur within a training step."""
 
-LAYER_KINDS: Final = ("dense", "conv", "routed", "relu", "maxpool", "avgpool", "add", "flatten")
-"""Layer kinds allowed in a v1 header."""
+LAYER_KINDS: Final = (
+    "dense", "conv", "routed", "relu", "maxpool", "avgpool", "add", "flatten", "matmul",
+    "softmax", "layernorm", "gelu",
+)
+"""Every layer kind of the newest version (those a version added: :data:`_LAYER_KINDS_SINCE`).
+``matmul`` is a *dynamic* matrix product (attention's Q K^T and softmax x V): both operands are
+activations, so it is not a matrix layer."""
 
 MATRIX_LAYER_KINDS: Final = frozenset({"dense", "conv", "routed"})
 """Layer kinds with a weight matrix (mapped onto crossbars)."""
@@ -104,6 +118,9 @@ float64 and a run's event count stays bounded."""
 MAX_HEADER_INT: Final = 2**31
 """Largest ``samples``, bit width, shape entry, ``rows``, ``cols``, stride or padding of a
 header."""
+
+MAX_OPERAND_BITS: Final = 32
+"""Largest ``operand_bits`` of a ``matmul`` record (the precision of its two operands)."""
 
 MAX_DIMS: Final = 8
 """Most entries of a header shape or kernel (a tensor shape has 1 to 3)."""
@@ -125,6 +142,7 @@ _POSITIVE: Final = "positive"  # integer >= 1
 _FRACTION: Final = "fraction"  # number in [0, 1]
 _FRACTIONS: Final = "fractions"  # list of input_bits numbers in [0, 1], LSB first
 _CHOICE: Final = "choice"  # one of the field's choices (a string)
+_BITS: Final = "bits"  # integer 1..MAX_OPERAND_BITS
 # A mask's block positions: blocks_nonzero strictly increasing integers 0..blocks_total - 1.
 _INDICES: Final = "indices"
 
@@ -139,10 +157,11 @@ class FieldSpec:
 
     Attributes:
         name: JSON key (and :class:`OpRecord` attribute).
-        type: ``"count"`` (integer >= 0), ``"positive"`` (integer >= 1), ``"fraction"`` (number
-            in [0, 1]), ``"fractions"`` (list of ``input_bits`` fractions, LSB first),
-            ``"choice"`` (one of ``choices``) or ``"indices"`` (a mask's block positions: a list
-            of ``blocks_nonzero`` strictly increasing integers ``0 .. blocks_total - 1``).
+        type: ``"count"`` (integer >= 0), ``"positive"`` (integer >= 1), ``"bits"`` (integer
+            1 .. :data:`MAX_OPERAND_BITS`), ``"fraction"`` (number in [0, 1]), ``"fractions"``
+            (list of ``input_bits`` fractions, LSB first), ``"choice"`` (one of ``choices``)
+            or ``"indices"`` (a mask's block positions: a list of ``blocks_nonzero`` strictly
+            increasing integers ``0 .. blocks_total - 1``).
         choices: the values of a ``"choice"`` field.
     """
 
@@ -207,6 +226,14 @@ _SPMM_FIELDS = _fields(
     ("weights", _COUNT),
     ("input_nz", _FRACTION),
 )
+# A dynamic matrix product, heads x (m x k) x (k x n), of two activations (version 5).
+_MATMUL_FIELDS = _fields(
+    ("heads", _POSITIVE),
+    ("m", _POSITIVE),
+    ("k", _POSITIVE),
+    ("n", _POSITIVE),
+    ("operand_bits", _BITS),
+)
 _MASK_FIELDS = _fields(
     ("block_rows", _POSITIVE),
     ("block_cols", _POSITIVE),
@@ -234,6 +261,10 @@ RECORD_KINDS: Final[Mapping[tuple[str, str], RecordKind]] = MappingProxyType(
             _kind("forward", "maxpool", _POOL_FIELDS, {"maxpool"}),
             _kind("forward", "avgpool", _POOL_FIELDS, {"avgpool"}),
             _kind("forward", "spmm", _SPMM_FIELDS, matrix_shape=True),
+            _kind("forward", "matmul", _MATMUL_FIELDS, {"matmul"}),
+            _kind("forward", "softmax", _ELEMENT_FIELDS, {"softmax"}),
+            _kind("forward", "layernorm", _ELEMENT_FIELDS, {"layernorm"}),
+            _kind("forward", "gelu", _ELEMENT_FIELDS, {"gelu"}),
             _kind("backward", "mvm_t", _MVM_FIELDS, matrix_shape=True),
             _kind("backward", "relu", _ELEMENT_FIELDS, {"relu"}),
             _kind("backward", "add", _ELEMENT_FIELDS, {"add"}),
@@ -326,6 +357,7 @@ _CHECK_CODES: Final = MappingProxyType(
     {
         _COUNT: _INT_CHECK,
         _POSITIVE: _INT_CHECK,
+        _BITS: _INT_CHECK,
         _FRACTION: _FRACTION_CHECK,
         _FRACTIONS: _FRACTIONS_CHECK,
         _CHOICE: _CHOICE_CHECK,
@@ -355,7 +387,10 @@ def _compile(spec: RecordKind, defaults: Mapping[str, Any]) -> _CompiledKind:
         spec,
         spec.keys,
         tuple(
-            (f.name, _CHECK_CODES[f.type], 1 if f.type == _POSITIVE else 0, MAX_COUNT, f.choices)
+            (
+                f.name, _CHECK_CODES[f.type], 1 if f.type in (_POSITIVE, _BITS) else 0,
+                MAX_OPERAND_BITS if f.type == _BITS else MAX_COUNT, f.choices,
+            )
             for f in spec.fields
         ),
         PHASES.index(spec.phase),
@@ -395,7 +430,8 @@ class LayerSpec:
     Attributes:
         name: unique layer name (never ``"input"``).
         kind: one of :data:`LAYER_KINDS`.
-        inputs: names of the layers (or ``"input"``) feeding it, all earlier in the header.
+        inputs: names of the layers (or ``"input"``) feeding it, all earlier in the header; a
+            matmul's two are its left operand, then its right.
         in_shape: per-sample shape of the (first) input tensor, elements (H, W, C or N).
         out_shape: per-sample shape of the output tensor, elements.
         rows: matrix layers: weight-matrix rows = input-vector length (0 otherwise).
@@ -514,7 +550,7 @@ class OpRecord:
         bitplane_nz: mvm/mvm_t: per bit plane (LSB first), fraction of input elements whose
             bit is 1.
         bitplane_allzero: mvm/mvm_t: per bit plane, fraction of vectors whose plane is all zero.
-        elements: relu/add/flatten/pools: input elements processed.
+        elements: relu/add/flatten/pools/softmax/layernorm/gelu: input elements processed.
         outputs: pools: output elements produced.
         cells: write: memory cells programmed.
         pulses: write: programming pulses applied in total; outer: device pulses the trains
@@ -544,6 +580,12 @@ class OpRecord:
         positions: mask: row-major flat indices (block row x block columns of the grid + block
             column) of the ``blocks_nonzero`` blocks kept, strictly increasing. None (read
             from a version 1-3 file): unknown.
+        heads: matmul: independent products (attention heads), each (m x k) x (k x n).
+        m: matmul: rows of each left operand (query tokens), elements.
+        k: matmul: the inner dimension, elements.
+        n: matmul: columns of each right operand, elements. The right operands, heads x k x n
+            elements (K^T or V), are what digital PIM arrays are written with.
+        operand_bits: matmul: precision of both operands, bits (1 .. 32).
     """
 
     index: int
@@ -579,13 +621,19 @@ class OpRecord:
     grad_nz: float = 0.0
     scored: int = 0
     positions: tuple[int, ...] | None = ()
+    heads: int = 0
+    m: int = 0
+    k: int = 0
+    n: int = 0
+    operand_bits: int = 0
 
     @property
     def macs(self) -> int:
         """Multiply-accumulates: vectors x rows x cols for mvm, mvm_t and outer, and for spmm,
         spmm_t and spmm_w too (their dense equivalent: :attr:`sparse_macs` counts those on the
-        blocks in force); 0 otherwise."""
-        return self.vectors * self.rows * self.cols
+        blocks in force); heads x m x k x n for matmul; 0 otherwise."""
+        # A kind's record has the fields of one product or the other (the rest are 0).
+        return self.vectors * self.rows * self.cols + self.heads * self.m * self.k * self.n
 
     @property
     def sparse_macs(self) -> int:
@@ -607,12 +655,14 @@ class TraceSummary:
         samples_seen: number of distinct sample indices among the records; a valid trace has
             records for every sample, so this equals ``header.samples``.
         counts: number of records per (phase, kind), in :data:`RECORD_KINDS` order.
-        total_macs: multiply-accumulates over all mvm, mvm_t, outer, spmm, spmm_t and spmm_w
-            records (:attr:`OpRecord.macs`: the spmm kinds' dense equivalent).
+        total_macs: multiply-accumulates over all mvm, mvm_t, outer, spmm, spmm_t, spmm_w and
+            matmul records (:attr:`OpRecord.macs`: the spmm kinds' dense equivalent).
         macs_by_phase: multiply-accumulates per phase (phases with records only).
         sparse_macs_by_phase: of the spmm, spmm_t and spmm_w records, the multiply-accumulates
             on the weights in force (:attr:`OpRecord.sparse_macs`), per phase (phases with
             such records only; empty for a trace without them).
+        matmul_macs: of ``total_macs``, those of the matmul records: the dynamic products of
+            two activations (attention's Q K^T and softmax x V), no weights involved.
     """
 
     path: str
@@ -626,6 +676,7 @@ class TraceSummary:
     sparse_macs_by_phase: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    matmul_macs: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -668,7 +719,10 @@ def _show(value: object) -> str:
 
 
 def _int_problem(value: object, lowest: int, highest: int, shown: str) -> str:
-    """Why ``value`` is not an integer ``lowest..highest`` (``shown``: highest as a power)."""
+    """Why ``value`` is not an integer ``lowest..highest`` (``shown``: highest as a power; empty
+    for a small bound, given as a range)."""
+    if not shown:
+        return f"expected an integer {lowest}..{highest}, got {_show(value)}"
     if type(value) is int and value > highest:
         return f"expected at most {highest} ({shown}), got {_show(value)}"
     return f"expected an integer >= {lowest}, got {_show(value)}"
@@ -781,7 +835,10 @@ class _RecordChecker:
             elif code == _INDICES_CHECK:
                 pass  # bounded by the counts before it: checked with them, by _check_mask
             elif type(value) is not int or not lowest <= value <= highest:
-                raise _Invalid(field_name, _int_problem(value, lowest, highest, "2**40"))
+                raise _Invalid(
+                    field_name,
+                    _int_problem(value, lowest, highest, "2**40" if highest == MAX_COUNT else ""),
+                )
             values[field_name] = value
         if spec.matrix_shape and (values["rows"] != layer.rows or values["cols"] != layer.cols):
             which = "rows" if values["rows"] != layer.rows else "cols"
@@ -1152,8 +1209,15 @@ _LAYER_EXTRA: Final = MappingProxyType(
         "relu": ((), ()),
         "add": ((), ()),
         "flatten": ((), ()),
+        "matmul": ((), ()),
+        "softmax": ((), ()),
+        "layernorm": ((), ()),
+        "gelu": ((), ()),
     }
 )
+
+#: Layer kinds whose output has their input's shape (element-wise; an addition's operands).
+_SHAPE_KEEPING: Final = frozenset({"relu", "add", "softmax", "layernorm", "gelu"})
 
 
 def _parse_layer(obj: object, where: str, shapes: dict[str, tuple[int, ...]]) -> LayerSpec:
@@ -1180,9 +1244,13 @@ def _parse_layer(obj: object, where: str, shapes: dict[str, tuple[int, ...]]) ->
         )
     if len(set(inputs)) != len(inputs):
         raise _Invalid(f"{where}inputs", f"names a layer twice: {_show(inputs)}")
-    arity_ok = len(inputs) >= 2 if kind == "add" else len(inputs) == 1 or kind == "routed"
+    if kind == "add":
+        arity_ok, needed = len(inputs) >= 2, "at least 2 inputs"
+    elif kind == "matmul":
+        arity_ok, needed = len(inputs) == 2, "exactly 2 inputs (the left operand, then the right)"
+    else:
+        arity_ok, needed = len(inputs) == 1 or kind == "routed", "exactly 1 input"
     if not arity_ok:
-        needed = "at least 2 inputs" if kind == "add" else "exactly 1 input"
         raise _Invalid(f"{where}inputs", f"a {kind} layer takes {needed}, got {len(inputs)}")
     for source in inputs:
         if source not in shapes:
@@ -1191,14 +1259,16 @@ def _parse_layer(obj: object, where: str, shapes: dict[str, tuple[int, ...]]) ->
             )
     in_shape = _shape(obj, "in_shape", where)
     out_shape = _shape(obj, "out_shape", where)
-    for source in inputs:
+    # A product's operands have shapes of their own (softmax x V: [heads, T, T] and [T, d]):
+    # in_shape is the left operand's.
+    for source in inputs[:1] if kind == "matmul" else inputs:
         if shapes[source] != in_shape:
             raise _Invalid(
                 f"{where}in_shape",
                 f"expected {list(shapes[source])} (output shape of '{source}'), "
                 f"got {list(in_shape)}",
             )
-    if kind in ("relu", "add") and out_shape != in_shape:
+    if kind in _SHAPE_KEEPING and out_shape != in_shape:
         raise _Invalid(
             f"{where}out_shape", f"expected {list(in_shape)} (= in_shape), got {list(out_shape)}"
         )
@@ -1285,8 +1355,9 @@ def _freeze(value: Any) -> Any:
 
 
 def _lowest_version(header: Mapping[str, Any]) -> int:
-    """The lowest trace version that holds ``header``'s layer kinds (1 without routed layers),
-    so that an older reader still reads every file it could hold."""
+    """The lowest trace version that holds ``header``'s layer kinds (1 without routed or
+    transformer layers; :data:`_LAYER_KINDS_SINCE`), so that an older reader still reads every
+    file it could hold."""
     network = header.get("network")
     layers = network.get("layers") if isinstance(network, Mapping) else None
     kinds = [
@@ -1457,7 +1528,9 @@ class TraceWriter:
         version: the format version to write, at least the lowest that holds the header
             (the default); a trace of training records (``transfer``, ``digital``, pulse
             trains) needs 3, one of block-sparse training records (``spmm``, ``spmm_t``,
-            ``spmm_w``, ``mask`` with ``positions``) 4. Record kinds do not raise the version:
+            ``spmm_w``, ``mask`` with ``positions``) 4; the lowest version of a header with a
+            ``matmul``, ``softmax``, ``layernorm`` or ``gelu`` layer is 5. Record kinds do not
+            raise the version:
             a record the version lacks is refused, naming the version it needs.
 
     Raises:
@@ -1892,6 +1965,7 @@ def validate_trace(path: str | os.PathLike[str]) -> TraceSummary:
     macs = dict.fromkeys(PHASES, 0)
     sparse = dict.fromkeys(PHASES, 0)
     seen_sparse: set[str] = set()
+    matmul = 0
     records = 0
     with TraceReader(path) as reader:
         for record in reader:
@@ -1902,6 +1976,10 @@ def validate_trace(path: str | os.PathLike[str]) -> TraceSummary:
                 if record.kind in _SPMM_KINDS:
                     sparse[record.phase] += record.sparse_macs
                     seen_sparse.add(record.phase)
+            elif record.heads:
+                product = record.macs
+                macs[record.phase] += product
+                matmul += product
         return TraceSummary(
             path=reader.path,
             compressed=reader.compressed,
@@ -1915,6 +1993,7 @@ def validate_trace(path: str | os.PathLike[str]) -> TraceSummary:
             sparse_macs_by_phase=MappingProxyType(
                 {phase: n for phase, n in sparse.items() if phase in seen_sparse}
             ),
+            matmul_macs=matmul,
         )
 
 
@@ -1949,22 +2028,31 @@ def format_summary(summary: TraceSummary) -> str:
         f"{network.act_bits}-bit activations, {len(network.layers)} layers ({len(matrix)} matrix)",
     ]
     name_width = max(len(layer.name) for layer in network.layers)
+    # 7 characters: as wide as the column was before version 5 (every older layer kind fits).
+    kind_width = max([7, *(len(layer.kind) for layer in network.layers)])
     for layer in network.layers:
         shapes = f"{_dims(layer.in_shape)} -> {_dims(layer.out_shape)}"
-        text = f"  {layer.name:<{name_width}}  {layer.kind:<7}  {shapes:<24}"
+        text = f"  {layer.name:<{name_width}}  {layer.kind:<{kind_width}}  {shapes:<24}"
         if layer.is_matrix:
             text += f"  {layer.rows} x {layer.cols} weights"
+        if layer.kind == "matmul":
+            text += f"  {layer.inputs[0]} x {layer.inputs[1]}"
         if layer.kernel:
             text += f"  kernel {_dims(layer.kernel)} stride {layer.stride}"
             if layer.padding:
                 text += f" padding {layer.padding}"
         lines.append(text.rstrip())
     lines.append(f"records   {summary.records:,}")
+    kind_width = max([7, *(len(kind) for _, kind in summary.counts)])
     for (phase, kind), count in summary.counts.items():
-        lines.append(f"  {phase:<8}  {kind:<7}  {count:>12,}")
+        lines.append(f"  {phase:<8}  {kind:<{kind_width}}  {count:>{19 - kind_width},}")
     lines.append(f"MACs      {summary.total_macs:,}")
     for phase, count in summary.macs_by_phase.items():
         lines.append(f"  {phase:<8}  {count:>21,}")
+    if summary.matmul_macs:
+        lines.append(
+            f"  of which {summary.matmul_macs:,} in matmul records (products of two activations)"
+        )
     if summary.sparse_macs_by_phase:
         total = sum(summary.sparse_macs_by_phase.values())
         lines.append(f"sparse    {total:,} MACs on the blocks in force of spmm records")

@@ -1,5 +1,5 @@
 """Tests of the trace format, versions 1 to 4 (archsim.workload.trace): round trips,
-validation, streaming."""
+validation, streaming (version 5's transformer operations: test_trace_v5.py)."""
 
 from __future__ import annotations
 
@@ -142,11 +142,15 @@ def expected_record(index: int, record: dict[str, Any]) -> OpRecord:
 
 # The block-sparse products of version 4 replace a layer's mvm records: test_trace_sparse.py.
 SPMM_KINDS = {("forward", "spmm"), ("backward", "spmm_t"), ("update", "spmm_w")}
+# The transformer operations of version 5 need layers of their own: test_trace_v5.py.
+TRANSFORMER_KINDS = {
+    ("forward", "matmul"), ("forward", "softmax"), ("forward", "layernorm"), ("forward", "gelu")
+}
 
 
 def test_record_table_covers_every_kind() -> None:
     written = {(record["phase"], record["kind"]) for record in sample_records(0)}
-    assert written == set(RECORD_KINDS) - SPMM_KINDS
+    assert written == set(RECORD_KINDS) - SPMM_KINDS - TRANSFORMER_KINDS
 
 
 @pytest.mark.parametrize("name", ["t.jsonl", "t.jsonl.gz"])
@@ -396,8 +400,8 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
      "header (line 1): field 'format': not an archsim trace"),
     ("header is a list", replace_line(0, "[1]"),
      "header (line 1): field 'format': not an archsim trace"),
-    ("newer version", set_key(0, "version", 5),
-     "header (line 1): field 'version': version 5 is newer than this archsim supports (4)"),
+    ("newer version", set_key(0, "version", 6),
+     "header (line 1): field 'version': version 6 is newer than this archsim supports (5)"),
     ("version 0", set_key(0, "version", 0), "field 'version': version 0 is not a trace version"),
     ("version string", set_key(0, "version", "1"),
      "field 'version': expected an integer, got \"1\""),
@@ -415,7 +419,8 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
      "field 'network.layers': expected a non-empty list of layers"),
     ("unknown layer kind", set_layer(1, "kind", "lstm"),
      "field 'network.layers[1].kind': expected one of 'dense', 'conv', 'routed', 'relu', "
-     "'maxpool', 'avgpool', 'add', 'flatten', got \"lstm\""),
+     "'maxpool', 'avgpool', 'add', 'flatten', 'matmul', 'softmax', 'layernorm', 'gelu', got "
+     "\"lstm\""),
     ("duplicate layer", set_layer(1, "name", "conv1"),
      "field 'network.layers[1].name': 'conv1' is not unique"),
     ("layer named input", set_layer(0, "name", "input"),
@@ -457,9 +462,10 @@ ERROR_CASES: list[tuple[str, Edit, str]] = [
     ("unknown phase", set_key(2, "phase", "fwd"),
      "record 1 (line 3): field 'phase': expected one of 'forward', 'backward', 'update', "
      "got \"fwd\""),
-    ("unknown kind", set_key(2, "kind", "gelu"),
-     "record 1 (line 3): field 'kind': expected one of 'add', 'avgpool', 'flatten', 'maxpool', "
-     "'mvm', 'relu', 'spmm' for phase 'forward', got \"gelu\""),
+    ("unknown kind", set_key(2, "kind", "swish"),
+     "record 1 (line 3): field 'kind': expected one of 'add', 'avgpool', 'flatten', 'gelu', "
+     "'layernorm', 'matmul', 'maxpool', 'mvm', 'relu', 'softmax', 'spmm' for phase 'forward', "
+     "got \"swish\""),
     ("kind of another phase", set_key(1, "kind", "mvm_t"),
      "record 0 (line 2): field 'kind': expected one of"),
     ("kind list", set_key(2, "kind", ["relu"]), "record 1 (line 3): field 'kind': expected one of"),
@@ -861,8 +867,8 @@ def test_training_records_need_version_3(tmp_path: Path) -> None:
                                          "header says 2"):
         write_trace(tmp_path / "x.jsonl", _forward_only(0) + [digital],
                     header=make_header(1), version=2)
-    with pytest.raises(ValueError, match="version must be an integer 1..4"):
-        TraceWriter(tmp_path / "y.jsonl", make_header(1), version=5)
+    with pytest.raises(ValueError, match="version must be an integer 1..5"):
+        TraceWriter(tmp_path / "y.jsonl", make_header(1), version=6)
 
 
 def test_outer_array_must_be_w_or_a(tmp_path: Path) -> None:

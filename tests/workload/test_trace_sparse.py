@@ -123,8 +123,8 @@ def _forward_mvm() -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def test_version_4_is_the_newest_and_its_kinds_are_in_the_table() -> None:
-    assert TRACE_VERSION == 4
+def test_version_4_kinds_are_in_the_table() -> None:
+    assert TRACE_VERSION >= 4
     spmm_fields = ["vectors", "rows", "cols", "block", "blocks", "weights", "input_nz"]
     for key in SPMM_KINDS:
         spec = RECORD_KINDS[key]
@@ -536,7 +536,7 @@ def test_a_million_positions(tmp_path: Path) -> None:
 
 def test_readme_documents_version_4() -> None:
     text = README.read_text(encoding="utf-8")
-    assert text.startswith("# archsim trace format, version 4\n")
+    assert text.startswith(f"# archsim trace format, version {TRACE_VERSION}\n")
     section = text.split("## Version 4", 1)[1].split("\n## ", 1)[0]
     for name in ("spmm", "spmm_t", "spmm_w", "positions", "block", "blocks", "weights",
                  "input_nz", "grad_nz", "scored", "ceil(rows / B) x ceil(cols / B)"):
