@@ -56,13 +56,15 @@ if TYPE_CHECKING:
     from archsim.workload.export import TrainingExport
     from archsim.workload.export import export_trace as export
     from archsim.workload.functional import HardwareEvaluation
+    from archsim.workload.redistribution import RedistributionStudy
     from archsim.workload.scrramble import ScrrambleNetwork
     from archsim.workload.sparse_export import SparseExport
     from archsim.workload.transformer_export import export_encoder_trace as export_encoder
     from archsim.workload.transformer_export import export_vit_trace as export_vit
 
 __all__ = [
-    "Report", "accuracy", "export", "export_encoder", "export_vit", "load", "program", "run",
+    "Report", "accuracy", "export", "export_encoder", "export_vit", "load", "program",
+    "redistribution", "run",
     "scrramble", "scrramble_study", "traffic", "train", "train_sparse", "validate",
 ]
 
@@ -489,6 +491,68 @@ def accuracy(
         return evaluate_hardware(
             trained.model, spec, trained.x_test, trained.y_test, rng=rng,
             calibration=calibration,
+        )
+
+
+def redistribution(
+    model: str = "vit-tiny",
+    *,
+    fractions: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0),
+    rules: Sequence[str] = ("gradient", "magnitude", "random"),
+    mlc_std: float = 0.4,
+    seed: int = 0,
+    epochs: int = 20,
+    steps: int = 200,
+    lr: float = 0.3,
+    noise_draws: int = 5,
+    choice_draws: int = 3,
+) -> RedistributionStudy:
+    """HyFlexPIM's gradient redistribution (archsim/REFERENCES.md [HyFlexPIM]) on ``model``
+    (``vit-tiny``, trained ``epochs`` epochs on the digits from ``seed``): its encoder blocks'
+    weight matrices replaced by their SVD, the singular values fine-tuned for ``steps``
+    mini-batches at learning rate ``lr``, and the test accuracy with the rank components
+    chosen by each of ``rules`` on SLC arrays at each of ``fractions``, the rest on MLC
+    arrays whose 2-bit slices read with relative noise ``mlc_std``
+    (:func:`archsim.workload.redistribution.redistribution_study`). BLAS runs on one thread.
+
+    Raises:
+        WorkloadError: an argument is out of range or the model is not ``vit-tiny``.
+    """
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from archsim.errors import WorkloadError
+    from archsim.workload.data import load_digits_28
+    from archsim.workload.redistribution import redistribution_study
+    from archsim.workload.transformer import ViTConfig, train_vit
+
+    _check_seed(seed)
+    if model != "vit-tiny":
+        raise WorkloadError(f"model: gradient redistribution is run on vit-tiny, got {model!r}")
+    if not fractions or any(
+        isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f <= 1.0
+        for f in fractions
+    ):
+        raise WorkloadError(f"fractions: expected numbers in [0, 1], got {list(fractions)!r}")
+    for name, value, low, high in (
+        ("epochs", epochs, 1, 1000), ("steps", steps, 0, 100_000),
+        ("noise_draws", noise_draws, 1, 1000), ("choice_draws", choice_draws, 1, 1000),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise WorkloadError(f"{name}: must be an integer {low}..{high}, got {value!r}")
+    if not 0.0 <= mlc_std <= 10.0:
+        raise WorkloadError(f"mlc_std: must be in [0, 10], got {mlc_std!r}")
+    if not 0.0 < lr <= 100.0:
+        raise WorkloadError(f"lr: must be in (0, 100], got {lr!r}")
+    trained, _ = train_vit(ViTConfig(), seed=seed, epochs=epochs)
+    x_train, y_train, x_test, y_test = load_digits_28(np.random.default_rng(seed))
+    data = (x_train[..., 0].astype(float), y_train, x_test[..., 0].astype(float), y_test)
+    layers = [name for name in trained.linear_layers() if name.startswith("block")]
+    with threadpool_limits(limits=1, user_api="blas"):
+        return redistribution_study(
+            trained, model, layers, data, fractions=fractions, rules=rules, mlc_std=mlc_std,
+            noise_draws=noise_draws, choice_draws=choice_draws, steps=steps, batch=64, lr=lr,
+            seed=seed,
         )
 
 

@@ -44,6 +44,24 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
                 f"{prefix}mapping.layers.{describe_key(layer)}.group: expected a tile group "
                 f"({shown}), got {describe_value(entry.group)}"
             )
+    for pattern, group in config.mapping.layer_groups.items():
+        if group not in names:
+            raise ConfigError(
+                f"{prefix}mapping.layer_groups.{describe_key(pattern)}: expected a tile group "
+                f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''}), got "
+                f"{describe_value(group)}"
+            )
+    hybrid = config.mapping.hybrid
+    if not hybrid.svd and hybrid.slc_fraction not in (0.0, 1.0):
+        raise ConfigError(
+            f"{prefix}mapping.hybrid.slc_fraction: without svd a layer sits in one mode; "
+            f"expected 0 (all MLC) or 1 (all SLC), got {hybrid.slc_fraction:g}"
+        )
+    if config.mapping.fill_groups and config.mapping.copies:
+        raise ConfigError(
+            f"{prefix}mapping.copies: fill_groups sets every layer's copies; remove one of "
+            "the two"
+        )
     if config.mapping.samples_in_flight is not None and not config.mapping.pipeline:
         raise ConfigError(
             f"{prefix}mapping.samples_in_flight: bounds the samples in a pipeline; it only "
@@ -144,7 +162,55 @@ def _check_crossbar_tile(tile: TileConfig, where: str, prefix: str) -> None:
         )
 
 
+def _check_plain_tile(tile: TileConfig, where: str, prefix: str) -> None:
+    """A crossbar tile: the crossbar checks, and no array modes."""
+    if tile.modes is not None:
+        raise ConfigError(
+            f"{prefix}{where}.modes: only hybrid tiles have array modes; set {where}.kind: "
+            "hybrid or remove it"
+        )
+    _check_crossbar_tile(tile, where, prefix)
+
+
+def _check_hybrid_tile(tile: TileConfig, where: str, prefix: str) -> None:
+    """A hybrid tile: the crossbar checks; both modes given, the SLC mode storing fewer bits
+    per cell than the MLC mode, neither more than the cells hold (``crossbar.cell_bits``), and
+    the ADC's energy known at both modes' resolutions."""
+    if tile.modes is None:
+        raise ConfigError(
+            f"{prefix}{where}.modes: required field is missing (a hybrid tile's slc and mlc "
+            "modes)"
+        )
+    _check_crossbar_tile(tile, where, prefix)
+    slc, mlc = tile.modes.slc, tile.modes.mlc
+    if not slc.cell_bits < mlc.cell_bits:
+        raise ConfigError(
+            f"{prefix}{where}.modes.mlc.cell_bits: must be above modes.slc.cell_bits "
+            f"({slc.cell_bits}), got {mlc.cell_bits}"
+        )
+    if mlc.cell_bits > tile.crossbar.cell_bits:
+        raise ConfigError(
+            f"{prefix}{where}.modes.mlc.cell_bits: the cells store at most "
+            f"{where}.crossbar.cell_bits ({tile.crossbar.cell_bits}) bits, got {mlc.cell_bits}"
+        )
+    adc = tile.adc
+    for name, mode in (("slc", slc), ("mlc", mlc)):
+        if mode.adc_bits > adc.bits:
+            raise ConfigError(
+                f"{prefix}{where}.modes.{name}.adc_bits: the ADCs resolve at most "
+                f"{where}.adc.bits ({adc.bits}) bits, got {mode.adc_bits}"
+            )
+    if adc.energy_scaling == "table":
+        for name, mode in (("slc", slc), ("mlc", mlc)):
+            if mode.adc_bits not in adc.energy_by_bits:
+                raise ConfigError(
+                    f"{prefix}{where}.adc.energy_by_bits: energy_scaling: table needs the "
+                    f"energy at modes.{name}.adc_bits ({mode.adc_bits})"
+                )
+
+
 #: The checks of each kind of tile (``tile.kind``): a new kind adds its entry.
 TILE_CHECKS: Mapping[str, Callable[[TileConfig, str, str], None]] = MappingProxyType({
-    "crossbar": _check_crossbar_tile,
+    "crossbar": _check_plain_tile,
+    "hybrid": _check_hybrid_tile,
 })

@@ -190,6 +190,24 @@ class TileEnergy:
 
 
 @dataclass(frozen=True)
+class ArrayModeConfig:
+    """One operating mode of a hybrid tile's arrays: the bits each cell stores (so the cells
+    per weight) and the ADC resolution its columns are converted at."""
+
+    cell_bits: int = number(min=1, max=8, doc="bits stored per cell in this mode")
+    adc_bits: int = number(min=1, max=16, doc="ADC resolution in this mode, bits")
+
+
+@dataclass(frozen=True)
+class ArrayModesConfig:
+    """The two modes of a hybrid tile's arrays, one chosen per array when a layer is mapped
+    (HyFlexPIM: SLC, 1 bit per cell and a 6-bit conversion; MLC, 2 bits per cell and 7)."""
+
+    slc: ArrayModeConfig = field(metadata={"doc": "the precise mode: fewer bits per cell"})
+    mlc: ArrayModeConfig = field(metadata={"doc": "the dense mode: more bits per cell"})
+
+
+@dataclass(frozen=True)
 class TileConfig:
     """One crossbar tile: the array and its peripherals (all tiles of a group are alike)."""
 
@@ -203,9 +221,16 @@ class TileConfig:
         metadata={"doc": "drive only rows that hold mapped weights (else every row, every slice)"}
     )
     energy: TileEnergy = field(metadata={"doc": "per-action energies"})
-    kind: Literal["crossbar"] = field(
+    kind: Literal["crossbar", "hybrid"] = field(
         default="crossbar",
-        metadata={"doc": "the kind of tile: crossbar (analog arrays with DACs, TIAs and ADCs)"},
+        metadata={
+            "doc": "the kind of tile: crossbar (analog arrays with DACs, TIAs and ADCs), or "
+            "hybrid (the same, each array in the SLC or MLC mode of `modes`, set by the mapping)"
+        },
+    )
+    modes: ArrayModesConfig | None = field(
+        default=None,
+        metadata={"doc": "hybrid tiles: the arrays' two modes (absent for crossbar tiles)"},
     )
 
 
@@ -246,6 +271,66 @@ class DigitalConfig:
     lanes: int = number(min=1, max=1 << 16, doc="elements processed in parallel")
     cycles: DigitalCycles = field(metadata={"doc": "cycles per element per lane"})
     energy: DigitalEnergy = field(metadata={"doc": "energy per element"})
+
+
+@dataclass(frozen=True)
+class DigitalPimEnergy:
+    """Per-action energies of the digital PIM modules, in joules."""
+
+    op: float = quantity("J", min=0.0, max="1J", doc="one multiply-accumulate at operand_bits")
+    write: float = quantity(
+        "J", min=0.0, max="1J", doc="one bit of a dynamic operand written into the arrays"
+    )
+
+
+@dataclass(frozen=True)
+class DigitalPimConfig:
+    """The digital processing-in-memory modules of each processing unit (one per tile group):
+    they run the dynamic matrix products of attention (Q K^T, softmax x V), whose operands are
+    both activations, the right one written into their arrays first."""
+
+    modules: int = number(min=1, max=1 << 16, doc="modules per processing unit (tile group)")
+    ops_per_cycle: int = number(
+        min=1, max=1 << 20, doc="multiply-accumulates per cycle per module at operand_bits"
+    )
+    operand_bits: int = number(
+        min=1, max=32, doc="operand precision ops_per_cycle and energy.op are quoted at"
+    )
+    write_bits_per_cycle: int = number(
+        min=1, max=1 << 24, doc="operand bits written into one module's arrays per cycle"
+    )
+    energy: DigitalPimEnergy = field(metadata={"doc": "per-action energies"})
+
+
+@dataclass(frozen=True)
+class SfuFunctions:
+    """A figure for each function of the special-function unit."""
+
+    softmax: float = number(min=0.0, max=1 << 20)
+    layernorm: float = number(min=0.0, max=1 << 20)
+    gelu: float = number(min=0.0, max=1 << 20)
+
+
+@dataclass(frozen=True)
+class SfuEnergy:
+    """Energy per input element of each special function, in joules."""
+
+    softmax: float = quantity("J", min=0.0, max="1J")
+    layernorm: float = quantity("J", min=0.0, max="1J")
+    gelu: float = quantity("J", min=0.0, max="1J")
+
+
+@dataclass(frozen=True)
+class SfuConfig:
+    """The special-function unit of each processing unit (one per tile group): softmax,
+    LayerNorm and GELU over ``inputs_per_cycle`` elements per cycle, each function making
+    ``passes`` passes over its inputs."""
+
+    inputs_per_cycle: int = number(min=1, max=1 << 20, doc="input elements per cycle")
+    passes: SfuFunctions = field(
+        metadata={"doc": "passes over the inputs per function (softmax: max, sum, scale: 1-3)"}
+    )
+    energy: SfuEnergy = field(metadata={"doc": "energy per input element per function"})
 
 
 @dataclass(frozen=True)
@@ -418,6 +503,24 @@ class LayerMappingConfig:
 
 
 @dataclass(frozen=True)
+class HybridMappingConfig:
+    """How a matrix layer is laid onto a hybrid tile group (HyFlexPIM's gradient
+    redistribution): its SVD at rank k = mn / (m + n), whose U and Sigma V^T take as many cells
+    as the matrix, the first ``slc_fraction`` of the k rank components on SLC arrays and the
+    rest on MLC arrays; or, without ``svd``, the matrix itself in one mode."""
+
+    svd: bool = field(
+        default=True,
+        metadata={"doc": "map U and Sigma V^T of the layer's SVD (two passes) rather than W"},
+    )
+    slc_fraction: float = number(
+        default=0.05, min=0.0, max=1.0,
+        doc="fraction of the rank components on SLC arrays (without svd: 0 or 1, the mode of "
+        "the whole matrix)",
+    )
+
+
+@dataclass(frozen=True)
 class MappingConfig:
     """How a network is laid onto the chip and executed."""
 
@@ -463,6 +566,28 @@ class MappingConfig:
             "doc": "per layer, by name: `group` (default: the first tile group), e.g. "
             "`{fc1: {group: fc}}`"
         },
+    )
+    layer_groups: dict[str, str] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata={
+            "doc": "tile group by layer-name pattern (`*` any characters), the first match "
+            "in order, for matrix layers `layers` does not place, e.g. `{\"block1.*\": pu1}`"
+        },
+    )
+    fill_groups: bool = field(
+        default=False,
+        metadata={
+            "doc": "give every matrix layer of a tile group the same number of copies, as many "
+            "as the group's arrays hold (mapping.copies then must be empty)"
+        },
+    )
+    fill_max_copies: int = number(
+        default=256, min=1, max=1 << 20,
+        doc="fill_groups: the most copies a layer gets (copies beyond a record's vectors idle)",
+    )
+    hybrid: HybridMappingConfig = field(
+        default_factory=lambda: HybridMappingConfig(),
+        metadata={"doc": "how layers are laid onto hybrid tiles' SLC and MLC arrays"},
     )
 
 
@@ -675,6 +800,17 @@ class HardwareConfig:
     fabric: FabricConfig | None = field(
         default=None,
         metadata={"doc": "a block-sparse training fabric (DRAM, IMC, SCUs); absent: none"},
+    )
+    digital_pim: DigitalPimConfig | None = field(
+        default=None,
+        metadata={
+            "doc": "digital PIM modules per tile group for attention's dynamic products; "
+            "absent: none"
+        },
+    )
+    sfu: SfuConfig | None = field(
+        default=None,
+        metadata={"doc": "a special-function unit per tile group (softmax, LayerNorm, GELU)"},
     )
     description: str = field(default="", metadata={"doc": "free text"})
 

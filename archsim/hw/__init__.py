@@ -5,7 +5,8 @@
 * :mod:`~archsim.hw.component` — the base class: actions declared with their energy, counts
   and busy cycles per phase;
 * :mod:`~archsim.hw.tile` — tile kinds (:class:`TileKind`; :class:`CrossbarTiles`, the analog
-  crossbar tile) and the cost of one operation (:class:`OpCost`), tile instances;
+  crossbar tile; :class:`HybridTiles`, HyFlexPIM's arrays in SLC or MLC mode) and the cost of
+  one operation (:class:`OpCost`), tile instances;
 * one module per kind of unit: :mod:`~archsim.hw.crossbar` (the resistive array),
   :mod:`~archsim.hw.dac` (row DACs), :mod:`~archsim.hw.tia` (column TIAs),
   :mod:`~archsim.hw.adc` (column-multiplexed ADCs), :mod:`~archsim.hw.shift_add`
@@ -19,7 +20,9 @@
   buffers: timing and energy per access), :mod:`~archsim.hw.imc` (the index-aware memory
   controller fetching block-CSR weights through a bounded prefetch buffer),
   :mod:`~archsim.hw.scu` (sparse compute units: MAC pipelines that skip or gate zeros, and
-  the assignment of blocks to units);
+  the assignment of blocks to units), :mod:`~archsim.hw.digital_pim` (digital PIM modules:
+  attention's dynamic products), :mod:`~archsim.hw.sfu` (special-function units: softmax,
+  LayerNorm, GELU);
 * :mod:`~archsim.hw.noc` — the network-on-chip: topology and hop table, deterministic routing,
   packet format, and the SimPy network of routers and links with credit flow control.
 

@@ -11,7 +11,8 @@ issues ``issue`` cycles of loads and the trigger, the arrays compute, and the co
 previous step's stores plus the loop instruction (``retire`` cycles) meanwhile; after the last
 step the core stores its outputs (``store`` cycles). When the core costs nothing (an untimed
 controller) the job is one timeout of ``steps x op_cycles``, the same times in one event. The
-job's ``done`` event fires when its last step has been retired.
+job's ``done`` event fires when its last step has been retired. A job of a later pass of a
+layer mapped in passes first waits its ``delay``.
 
 With a timeline recorder (:class:`archsim.stats.timeline.TimelineHooks`) the group reports its jobs as array
 spans: one per job from its start when the core costs nothing, one per step from the cycle the
@@ -45,6 +46,7 @@ class VmmJob:
     retire: int = 0
     store: int = 0
     work: ArrayWork | None = None
+    delay: int = 0
 
 
 class CrossbarGroup:
@@ -75,17 +77,21 @@ class CrossbarGroup:
         retire: int = 0,
         store: int = 0,
         work: ArrayWork | None = None,
+        delay: int = 0,
     ) -> simpy.Event:
         """Queue a job on the port; return the event that fires when it is done. ``work``
-        labels the job's spans when the group records a timeline."""
+        labels the job's spans when the group records a timeline; the job waits ``delay``
+        cycles before its first step (its inputs come from an earlier pass of the layer)."""
         done = self.env.event()
-        self.port.put(VmmJob(steps, op_cycles, done, core, issue, retire, store, work))
+        self.port.put(VmmJob(steps, op_cycles, done, core, issue, retire, store, work, delay))
         return done
 
     def _serve(self) -> Generator[simpy.Event, object, None]:
         env, timeout, controller = self.env, self.env.timeout, self.controller
         while True:
             job: VmmJob = yield self.port.get()  # type: ignore[assignment]
+            if job.delay:
+                yield timeout(job.delay)
             core = job.core
             if core is None or not (job.issue or job.retire or job.store):
                 if self.timeline is not None and job.work is not None:

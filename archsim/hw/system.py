@@ -8,6 +8,10 @@
   (:class:`~archsim.hw.crossbar_group.CrossbarGroup`: the arrays that step together, each a
   SimPy process with a job port), which every handler working on that layer shares;
 * the **controller** cores and the **vector units** (one per core);
+* the **digital PIM modules** and **special-function units** of each tile group (a
+  processing unit) when the config has ``digital_pim`` / ``sfu`` sections
+  (:mod:`.digital_pim`, :mod:`.sfu`), and which unit runs each layer
+  (:func:`archsim.mapping.placement.processing_units`);
 * the **training units** when the config has a ``training`` section (:mod:`.training`: pulse
   drivers, the update's digital units, the write-and-verify engine);
 * the **sparse training fabric** when the config has a ``fabric`` section (:mod:`.fabric`:
@@ -46,7 +50,7 @@ from archsim.hw.digital import DigitalUnit
 from archsim.hw.tile import TILE_KINDS, Tile, TileKind
 from archsim.hw.training import TrainingUnits
 from archsim.limits import DEFAULT_LIMITS, Limits
-from archsim.mapping.placement import NetworkMapping
+from archsim.mapping.placement import NetworkMapping, processing_units
 from archsim.mapping.program import Program, Transfer, build_program, for_vectors
 from archsim.mapping.traffic import (
     MAX_PLACEMENT_ROUTERS,
@@ -58,10 +62,12 @@ from archsim.stats.timeline import TimelineHooks
 from archsim.workload.trace import NetworkSpec
 
 if TYPE_CHECKING:
+    from archsim.hw.digital_pim import DigitalPim
     from archsim.hw.fabric import Fabric
     from archsim.hw.network_interface import NetworkInterface
     from archsim.hw.noc.network import Network
     from archsim.hw.noc.topology import HopCounts, Topology
+    from archsim.hw.sfu import Sfu
 
 __all__ = ["GroupHardware", "System", "build_system", "default_payload_bits"]
 
@@ -101,6 +107,10 @@ class System:
             ``training`` section).
         fabric: the block-sparse training fabric (None: the config has no ``fabric``
             section).
+        digital_pim, sfu: the digital PIM modules and the special-function units, one unit of
+            each per tile group (None: the config has no ``digital_pim`` / ``sfu`` section).
+        units: per layer of the workload, the index of the tile group (the processing unit)
+            whose digital PIM modules and special-function unit run it (empty without one).
         noc: the network-on-chip (None: the tiles share one buffer, nothing travels).
         topology: the NoC's routers and links (None without a NoC).
         interface: the tiles' network interfaces (None without a NoC).
@@ -135,6 +145,9 @@ class System:
         timeline: TimelineHooks | None,
         fabric: Fabric | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        digital_pim: DigitalPim | None = None,
+        sfu: Sfu | None = None,
+        units: Mapping[str, int] | None = None,
     ) -> None:
         self.env = env
         self.config = config
@@ -147,6 +160,9 @@ class System:
             TrainingUnits(config.training, config.crossbars, used) if config.training else None
         )
         self.fabric = fabric
+        self.digital_pim = digital_pim
+        self.sfu = sfu
+        self.units: Mapping[str, int] = MappingProxyType(dict(units or {}))
         self.limits = limits
         self.noc = noc
         self.topology = topology
@@ -189,6 +205,10 @@ class System:
         for group in self.groups:
             banks.extend(group.kind.components())
         banks.append(self.digital)
+        if self.digital_pim is not None:
+            banks.append(self.digital_pim)
+        if self.sfu is not None:
+            banks.append(self.sfu)
         if self.training is not None:
             banks.extend(self.training.components())
         if self.fabric is not None:
@@ -243,17 +263,22 @@ def _groups(config: HardwareConfig, mapping: NetworkMapping | None) -> tuple[Gro
     """The tile groups of ``config`` with their kinds, and how many of each group's crossbars
     ``mapping`` uses."""
     used: dict[str, int] = {}
+    modes_used: dict[str, dict[str, int]] = {}
     if mapping is not None:
         for layer in mapping.layers.values():
-            crossbars = sum(len(placed.crossbars) for placed in layer.groups)
-            used[layer.group] = used.get(layer.group, 0) + crossbars
+            used[layer.group] = used.get(layer.group, 0) + layer.crossbars
+            modes = modes_used.setdefault(layer.group, {})
+            for placed in layer.groups:
+                for array in placed.layouts:
+                    if array.mode is not None:
+                        modes[array.mode] = modes.get(array.mode, 0) + 1
     groups = []
     first_tile = first_crossbar = 0
     for spec in config.groups:
         tiles = tuple(Tile(first_tile + t, spec.name) for t in range(spec.tiles))
         kind = TILE_KINDS[spec.tile.kind](
             spec.tile, tiles=tiles, crossbars=spec.crossbars, used=used.get(spec.name, 0),
-            group=spec.name,
+            group=spec.name, modes_used=modes_used.get(spec.name),
         )
         groups.append(GroupHardware(spec, first_tile, first_crossbar, kind))
         first_tile += spec.tiles
@@ -419,6 +444,25 @@ def build_system(
     digital = DigitalUnit(
         env, config.digital, len(controller.cores), controller.instances_used, timeline=timeline
     )
+    digital_pim = sfu = None
+    units: dict[str, int] = {}
+    if (config.digital_pim is not None or config.sfu is not None) and config.groups:
+        # One processing unit per tile group; a layer's runs where its block's arrays are.
+        index = {group.name: i for i, group in enumerate(config.groups)}
+        if network is not None and mapping is not None:
+            units = {
+                layer: index[group] for layer, group in
+                processing_units(network, mapping, config.groups[0].name).items()
+            }
+        used = len(set(units.values())) or len(config.groups)
+        if config.digital_pim is not None:
+            from archsim.hw.digital_pim import DigitalPim
+
+            digital_pim = DigitalPim(env, config.digital_pim, len(config.groups), used)
+        if config.sfu is not None:
+            from archsim.hw.sfu import Sfu
+
+            sfu = Sfu(env, config.sfu, len(config.groups), used)
     fabric: Fabric | None = None
     if config.fabric is not None:
         from archsim.hw.fabric import Fabric
@@ -429,5 +473,5 @@ def build_system(
         noc=noc, topology=topology, interface=interface, nodes=nodes, hops=hops,
         mapping=mapping, traffic=traffic, program=program,
         act_bits=network.act_bits if network is not None else 0, timeline=timeline,
-        fabric=fabric, limits=limits,
+        fabric=fabric, limits=limits, digital_pim=digital_pim, sfu=sfu, units=units,
     )

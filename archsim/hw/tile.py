@@ -31,7 +31,7 @@ handlers ask it again for every record instead of remembering one cost per input
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -45,10 +45,14 @@ from archsim.hw.dac import Dac
 from archsim.hw.shift_add import ShiftAdd
 from archsim.hw.tia import Tia
 from archsim.mapping.crossbar import CrossbarLayout, LayerGeometry
+from archsim.mapping.placement import LayerMapping
 from archsim.stats import FORWARD
 from archsim.stats.timeline import Phases
 
-__all__ = ["TILE_KINDS", "Charges", "CrossbarTiles", "OpCost", "Tile", "TileKind", "TileOps"]
+__all__ = [
+    "TILE_KINDS", "Charges", "CrossbarTiles", "HybridTiles", "OpCost", "Tile", "TileKind",
+    "TileOps",
+]
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ class TileKind:
 
     def __init__(
         self, config: TileConfig, *, tiles: tuple[Tile, ...], crossbars: int, used: int,
-        group: str = "",
+        group: str = "", modes_used: Mapping[str, int] | None = None,
     ) -> None:
         self.config = config
         self.group = group
@@ -217,6 +221,17 @@ class TileKind:
         ``geometry`` (whose inputs have the given bit-plane densities)."""
         raise NotImplementedError
 
+    def count_layer(
+        self, mapping: LayerMapping, vectors: int, input_bits: int, act_bits: int,
+        bitplane_nz: tuple[float, ...], input_nz: float, phase: str = FORWARD,
+    ) -> None:
+        """Count the data-dependent work of ``vectors`` input vectors of the layer ``mapping``
+        places (by default :meth:`count_vectors` on its layout; a kind that maps layers in
+        parts counts each part)."""
+        self.count_vectors(
+            mapping.layout, vectors, input_bits, act_bits, bitplane_nz, input_nz, phase
+        )
+
     @staticmethod
     def charge(cost: OpCost, operations: int, phase: str = FORWARD) -> None:
         """Count ``operations`` operations of ``cost`` by work of ``phase`` (a batch of
@@ -232,7 +247,7 @@ class CrossbarTiles(TileKind):
 
     def __init__(
         self, config: TileConfig, *, tiles: tuple[Tile, ...], crossbars: int, used: int,
-        group: str = "",
+        group: str = "", modes_used: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(config, tiles=tiles, crossbars=crossbars, used=used, group=group)
         xbar = config.crossbar
@@ -364,6 +379,103 @@ class CrossbarTiles(TileKind):
         self.buffer.move(vectors, geometry.rows * input_bits, geometry.cols * act_bits, phase)
 
 
+class HybridTiles(TileKind):
+    """Hybrid SLC/MLC tiles (HyFlexPIM; archsim/REFERENCES.md [HyFlexPIM]): crossbar tiles
+    whose every array works in one of the two modes of ``tile.modes``, set by the mapping
+    (:attr:`~archsim.mapping.crossbar.CrossbarLayout.mode`): SLC stores fewer bits per cell,
+    so a weight takes more cells, and its columns are converted at a lower resolution; MLC
+    the reverse. Each mode is a :class:`CrossbarTiles` bank set of its own, built from the
+    tile's design with the mode's ``cell_bits`` and ADC ``bits`` (the conversion's energy and
+    cycles follow the resolution by ``adc.energy_scaling`` and ``adc.cycles_scaling``), whose
+    components are in group ``<group>.slc`` or ``<group>.mlc``: the energy of the SLC and the
+    MLC arrays is reported apart. An operation costs what its array's mode's tiles charge
+    (:meth:`CrossbarTiles.op_cost`).
+
+    A layer on hybrid tiles is mapped in parts (:class:`~archsim.mapping.placement.LayerPart`,
+    each in one mode); :meth:`count_layer` counts each part's data-dependent work on its mode's
+    banks, and the digital addition of the last pass's partial sums (one addition per output
+    for each part beyond the first) on the last part's shift-and-add unit. A part of the
+    second pass reads the first pass's results, whose bit-plane densities are not in the
+    trace: the layer input's are used for them.
+    """
+
+    KIND = "hybrid"
+
+    def __init__(
+        self, config: TileConfig, *, tiles: tuple[Tile, ...], crossbars: int, used: int,
+        group: str = "", modes_used: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(config, tiles=tiles, crossbars=crossbars, used=used, group=group)
+        assert config.modes is not None  # config.checks: a hybrid tile has its modes
+        modes_used = modes_used or {}
+        self.modes: Mapping[str, CrossbarTiles] = MappingProxyType({
+            name: CrossbarTiles(
+                replace(
+                    config, kind="crossbar", modes=None,
+                    crossbar=replace(config.crossbar, cell_bits=mode.cell_bits),
+                    adc=replace(config.adc, bits=mode.adc_bits),
+                ),
+                tiles=tiles, crossbars=crossbars, used=modes_used.get(name, 0),
+                group=f"{group}.{name}",
+            )
+            for name, mode in (("slc", config.modes.slc), ("mlc", config.modes.mlc))
+        })
+
+    def components(self) -> tuple[Component, ...]:
+        """The SLC banks, then the MLC banks."""
+        return tuple(c for tiles in self.modes.values() for c in tiles.components())
+
+    def _tiles(self, mode: str | None) -> CrossbarTiles:
+        tiles = self.modes.get(mode) if mode is not None else None
+        if tiles is None:
+            raise MappingError(
+                f"tile group '{self.group}' (hybrid): an array was mapped without a mode "
+                f"({mode!r}); expected one of {', '.join(self.modes)}"
+            )
+        return tiles
+
+    def op_cost(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> OpCost:
+        """Cost of one operation of an array holding ``layout``, in the array's mode."""
+        return self._tiles(layout.mode).op_cost(layout, input_bits, tile)
+
+    def conversion_phases(self, layout: CrossbarLayout, input_bits: int, tile: Tile) -> Phases:
+        """When the array's ADC converts, in the array's mode."""
+        return self._tiles(layout.mode).conversion_phases(layout, input_bits, tile)
+
+    def count_vectors(
+        self, geometry: LayerGeometry, vectors: int, input_bits: int, act_bits: int,
+        bitplane_nz: tuple[float, ...], input_nz: float, phase: str = FORWARD,
+    ) -> None:
+        """Hybrid tiles count layers part by part (:meth:`count_layer`)."""
+        raise MappingError(
+            f"tile group '{self.group}' (hybrid): layer {geometry.layer} was not mapped in "
+            "parts"
+        )
+
+    def count_layer(
+        self, mapping: LayerMapping, vectors: int, input_bits: int, act_bits: int,
+        bitplane_nz: tuple[float, ...], input_nz: float, phase: str = FORWARD,
+    ) -> None:
+        """Each part's data-dependent work on its mode's banks, then the addition of the last
+        pass's partial sums."""
+        if not mapping.parts:
+            self.count_vectors(
+                mapping.layout, vectors, input_bits, act_bits, bitplane_nz, input_nz, phase
+            )
+        for part in mapping.parts:
+            self._tiles(part.mode).count_vectors(
+                part.layout, vectors, input_bits, act_bits, bitplane_nz, input_nz, phase
+            )
+        last = mapping.parts[-1]
+        merged = sum(1 for part in mapping.parts if part.stage == last.stage) - 1
+        if merged:
+            self._tiles(last.mode).shift_add.count(
+                "add", vectors * mapping.layout.cols * merged, phase
+            )
+
+
 #: The kinds of tile by the name a config gives them (``tile.kind``); the system builds each
 #: group's kind from here, so a new kind is a class and an entry, not a change of the wiring.
-TILE_KINDS: Mapping[str, type[TileKind]] = MappingProxyType({"crossbar": CrossbarTiles})
+TILE_KINDS: Mapping[str, type[TileKind]] = MappingProxyType(
+    {"crossbar": CrossbarTiles, "hybrid": HybridTiles}
+)

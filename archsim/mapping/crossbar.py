@@ -47,11 +47,14 @@ class CrossbarSlot:
 
 @dataclass(frozen=True)
 class CrossbarLayout:
-    """One physical crossbar's contents: the blocks it holds (more than one when packed)."""
+    """One physical crossbar's contents: the blocks it holds (more than one when packed), and
+    the mode the mapping set the array to (``"slc"`` or ``"mlc"`` on hybrid tiles; None on
+    tiles without modes)."""
 
     slots: tuple[CrossbarSlot, ...]
     rows_used: int
     cols_used: int
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,9 @@ def layer_geometry(
     )
 
 
-def layout_layer(geometry: LayerGeometry) -> LayerLayout:
+def layout_layer(geometry: LayerGeometry, mode: str | None = None) -> LayerLayout:
     """Build the crossbar layouts of a layer from its geometry (one group per copy, or per set
-    of packed copies)."""
+    of packed copies), every array set to ``mode``."""
     g = geometry
     per_output = g.physical_cols_per_output
     single_array = g.row_splits == 1 and g.col_splits == 1
@@ -159,7 +162,7 @@ def layout_layer(geometry: LayerGeometry) -> LayerLayout:
                 for j, c in enumerate(members)
             )
             layout = CrossbarLayout(
-                slots, g.rows * len(members), g.cols * per_output * len(members)
+                slots, g.rows * len(members), g.cols * per_output * len(members), mode
             )
             groups.append((layout,))
         else:
@@ -171,7 +174,9 @@ def layout_layer(geometry: LayerGeometry) -> LayerLayout:
                     c0 = c * g.outputs_per_array
                     c1 = min(g.cols, (c + 1) * g.outputs_per_array)
                     slot = CrossbarSlot(copy, r0, r1, c0, c1, 0, 0)
-                    layouts.append(CrossbarLayout((slot,), r1 - r0, (c1 - c0) * per_output))
+                    layouts.append(
+                        CrossbarLayout((slot,), r1 - r0, (c1 - c0) * per_output, mode)
+                    )
             groups.append(tuple(layouts))
         group_copies.append(members)
     return LayerLayout(

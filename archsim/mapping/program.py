@@ -167,7 +167,7 @@ class Program:
 
 def _group_step(mapping: NetworkMapping, layer: str, index: int, lead: bool) -> GroupStep:
     placed = mapping.layers[layer].groups[index]
-    layout = mapping.layers[layer].layout
+    layout = mapping.layers[layer].part_layout(placed)
     packed = len(placed.copies)
     tile = mapping.crossbar_tile[placed.crossbars[0]]
     row_blocks = layout.row_splits if packed == 1 else 1

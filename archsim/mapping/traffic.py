@@ -174,7 +174,7 @@ def _output_shares(mapping: NetworkMapping, layer: str) -> dict[int, float]:
     lm = mapping.layers[layer]
     layout = lm.layout
     shares: dict[int, float] = {}
-    for placed in lm.groups:
+    for placed in lm.output_groups:
         for index, crossbar in zip(placed.crossbars, placed.layouts):
             tile = mapping.crossbar_tile[index]
             for slot in crossbar.slots:  # one slot is one copy's block
@@ -188,7 +188,7 @@ def _input_shares(mapping: NetworkMapping, layer: str) -> dict[int, float]:
     lm = mapping.layers[layer]
     layout = lm.layout
     shares: dict[int, float] = {}
-    for placed in lm.groups:
+    for placed in lm.input_groups:
         per_copy = 1.0 / layout.copies
         rows: dict[tuple[int, int], set[tuple[int, int]]] = {}
         for index, crossbar in zip(placed.crossbars, placed.layouts):
@@ -215,7 +215,7 @@ def _matrix_owner(mapping: NetworkMapping, layer: LayerSpec) -> np.ndarray | Non
     if vectors * layout.cols != math.prod(layer.out_shape):
         return None
     table = np.full((layout.copies, layout.cols), -1, dtype=np.int64)
-    for placed in lm.groups:
+    for placed in lm.output_groups:
         for index, crossbar in zip(placed.crossbars, placed.layouts):
             for slot in crossbar.slots:
                 if slot.row_start == 0:
@@ -256,7 +256,7 @@ def _needed_inputs(
     lm = mapping.layers[layer.name]
     layout = lm.layout
     held: dict[int, set[tuple[int, int, int]]] = {}  # tile -> {(copy, row_start, row_stop)}
-    for placed in lm.groups:
+    for placed in lm.input_groups:
         for index, crossbar in zip(placed.crossbars, placed.layouts):
             for slot in crossbar.slots:
                 if layer.kind != "dense" or slot.copy == 0:

@@ -471,7 +471,16 @@ def _groups(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
     stats = {s.name: s for s in result.statistics if isinstance(s, CounterSummary)}
     out: dict[str, Any] = {}
     for group in result.groups:
-        kinds = energy.by_group_j.get(group.name, {})
+        # A group's parts (a hybrid group's SLC and MLC arrays) keep energies of their own,
+        # under "<group>.<part>".
+        parts = {
+            key[len(group.name) + 1:]: by_kind for key, by_kind in energy.by_group_j.items()
+            if key.startswith(f"{group.name}.")
+        }
+        kinds: dict[str, float] = dict(energy.by_group_j.get(group.name, {}))
+        for by_kind in parts.values():
+            for kind, joules in by_kind.items():
+                kinds[kind] = kinds.get(kind, 0.0) + joules
         counters = {
             name: stats[name].by_group.get(group.name, 0) / samples
             for name in ("tile_ops", "vmm_steps", "macs", "vectors")
@@ -493,6 +502,22 @@ def _groups(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
             },
             "counters": counters,
         }
+        if parts:
+            out[group.name]["energy_by_part_j"] = {
+                part: sum(by_kind.values()) / samples for part, by_kind in sorted(parts.items())
+            }
+            out[group.name]["energy_breakdown_by_part_j"] = {
+                part: {kind: joules / samples for kind, joules in by_kind.items()}
+                for part, by_kind in sorted(parts.items())
+            }
+            out[group.name]["energy_per_action_by_part_j"] = {
+                part: {
+                    key: joules
+                    for c in result.components if c.group == f"{group.name}.{part}"
+                    for key, joules in c.energy_per_action_j.items()
+                }
+                for part in sorted(parts)
+            }
     return out
 
 

@@ -146,10 +146,14 @@ def _inference(report: Mapping[str, Any]) -> list[str]:
     if len(groups) > 1:
         lines.append("  tile groups per inference:")
         for name, group in groups.items():
+            parts = "".join(
+                f", {part} {quantity(joules, 'J')}"
+                for part, joules in group.get("energy_by_part_j", {}).items()
+            )
             lines.append(
                 f"    {name:<11}{quantity(group['energy_j'], 'J'):>12}  "
                 f"{group['crossbars_used']} of {group['crossbars']} arrays, "
-                f"{number(group['counters'].get('tile_ops', 0))} tile ops"
+                f"{number(group['counters'].get('tile_ops', 0))} tile ops{parts}"
             )
     lines.append("  utilization (of the hardware in use; of the whole chip):")
     for kind, fraction in per["utilization"].items():

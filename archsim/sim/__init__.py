@@ -4,7 +4,9 @@
 * :func:`drive_traffic` drives a config's NoC with synthetic traffic (:mod:`.traffic`);
 * :mod:`.handlers` maps each (phase, kind) of trace record to the handler that executes it,
   and holds the forward handlers; :mod:`.training` the backward and update handlers;
-  :mod:`.registry` joins them in :func:`default_handlers`;
+  :mod:`.attention` the dynamic products and special functions of a transformer;
+  :mod:`.fabric` the block-sparse records on the fabric; :mod:`.registry` joins them in
+  :func:`default_handlers`;
 * :mod:`.result` is the one result type of every schedule.
 """
 

@@ -655,7 +655,7 @@ def sim_result(
                 name=name,
                 rows=layer.layout.rows,
                 cols=layer.layout.cols,
-                crossbars=layer.layout.crossbars,
+                crossbars=layer.crossbars,
                 copies=layer.layout.copies,
                 copies_per_array=layer.layout.copies_per_array,
                 row_splits=layer.layout.row_splits,

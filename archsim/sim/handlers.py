@@ -96,7 +96,7 @@ class RunStatistics:
     sample latencies.
     """
 
-    def __init__(self, *, training: bool = False) -> None:
+    def __init__(self, *, training: bool = False, attention: bool = False) -> None:
         self.tile_ops = Counter("tile_ops", "operations", "array activations")
         self.vmm_steps = Counter(
             "vmm_steps", "steps", "sequential VMM steps (the arrays of a layer in parallel)"
@@ -139,6 +139,16 @@ class RunStatistics:
         self.verify_reads = Counter("verify_reads", "reads", "verify reads of write-and-verify")
         self.flops = Counter("flops", "FLOPs", "floating-point operations of the update")
         self.memory_bits = Counter("memory_bits", "bits", "bits the update's digital unit moved")
+        self.attention = attention
+        # Attention's work, on chips with digital PIM modules or special-function units.
+        self.pim_macs = Counter(
+            "pim_macs", "MACs", "multiply-accumulates of dynamic products on digital PIM"
+        )
+        self.sfu_elements = Counter(
+            "sfu_elements", "elements", "input elements of softmax, LayerNorm and GELU"
+        )
+        self.time_pim = Counter("time_pim", "cycles", "the digital PIM modules' time")
+        self.time_sfu = Counter("time_sfu", "cycles", "the special-function units' time")
 
     def counters(self) -> tuple[Counter, ...]:
         """Every counter, in report order (the training counters only for a chip that has
@@ -147,6 +157,8 @@ class RunStatistics:
             self.tile_ops, self.vmm_steps, self.macs, self.vectors, self.digital_elements,
             self.time_tile, self.time_digital, self.time_controller, self.time_noc,
         )
+        if self.attention:
+            counters += (self.pim_macs, self.sfu_elements, self.time_pim, self.time_sfu)
         if self.training:
             counters += (
                 self.pulses_w, self.pulses_a, self.row_reads, self.cell_writes,
@@ -162,7 +174,10 @@ class Simulation:
     def __init__(self, system: System, limits: Limits) -> None:
         self.env = system.env
         self.system = system
-        self.stats = RunStatistics(training=system.training is not None)
+        self.stats = RunStatistics(
+            training=system.training is not None,
+            attention=system.digital_pim is not None or system.sfu is not None,
+        )
         #: the fabric's statistics (None: the system has no fabric)
         self.fabric = FabricStatistics() if system.fabric is not None else None
         self.limits = limits
@@ -290,7 +305,10 @@ class RecordCost:
     statistic and instruction class once, however many groups the layer has.
 
     ``jobs`` are ``(plan, steps, index)`` for the groups that have steps to do (``index``
-    into the layer's groups); ``events`` the SimPy events their steps take (the budget's
+    into the layer's groups) and ``delays`` the cycles each job waits before its first step:
+    a layer mapped in passes (an SVD layer's U, then Sigma V^T) streams its vectors through
+    them, a group of pass ``p`` starting once the passes before it have done one operation
+    each (0 for a layer of one pass); ``events`` the SimPy events their steps take (the budget's
     measure). ``charges`` are the groups' actions and busy instance-cycles times their steps;
     ``crossbars`` the arrays that work (indices into the system's busy array, each once) and
     ``busy_cycles`` the cycles each of them is busy; ``instructions`` the controller's
@@ -300,6 +318,7 @@ class RecordCost:
     """
 
     jobs: tuple[tuple[GroupPlan, int, int], ...]
+    delays: tuple[int, ...]
     events: int
     charges: Charges
     crossbars: np.ndarray
@@ -364,6 +383,8 @@ class MatrixForward(Handler):
             }
             for placed in mapping.groups
         )
+        #: the pass of each group (all 0 but for a layer mapped in passes)
+        self._stages = tuple(placed.stage for placed in mapping.groups)
         self._plans: dict[int, tuple[GroupPlan, ...]] = {}
         self._record_costs: dict[tuple[int, int], RecordCost] = {}
         sim.stats.layer_active_cycles.setdefault(layer.name, 0)
@@ -409,8 +430,8 @@ class MatrixForward(Handler):
     def count_data(self, record: OpRecord) -> None:
         """Count the record's data-dependent work (cells conducting, partial sums merged,
         buffer accesses) on the layer's tile kind."""
-        self.group.kind.count_vectors(
-            self.layout, record.vectors, record.input_bits, self.sim.system.act_bits,
+        self.group.kind.count_layer(
+            self.mapping, record.vectors, record.input_bits, self.sim.system.act_bits,
             record.bitplane_nz, record.input_nz, record.phase,
         )
 
@@ -444,6 +465,15 @@ class MatrixForward(Handler):
             if steps:
                 macs += sum(n * copy_macs[copy] for copy, n in share.items())
                 jobs.append((plan, steps, index))
+        # A pass starts once every pass before it has done one operation.
+        first_op: dict[int, int] = {}
+        for plan, _, index in jobs:
+            stage = self._stages[index]
+            first_op[stage] = max(first_op.get(stage, 0), plan.cost.cycles)
+        delays = tuple(
+            sum(cycles for stage, cycles in first_op.items() if stage < self._stages[index])
+            for _, _, index in jobs
+        )
         busy: dict[int, int] = {}
         instructions: dict[str, int] = {}
         for plan, steps, index in jobs:
@@ -457,6 +487,7 @@ class MatrixForward(Handler):
         timed = self.sim.system.controller.timed
         return RecordCost(
             jobs=tuple(jobs),
+            delays=delays,
             events=sum(steps_of) if timed else len(steps_of),
             charges=Charges.of((plan.cost, steps) for plan, steps, _ in jobs),
             crossbars=np.fromiter(busy, dtype=np.intp, count=len(busy)),
@@ -465,7 +496,9 @@ class MatrixForward(Handler):
             tile_ops=sum(steps * len(self._crossbars[index]) for _, steps, index in jobs),
             macs=macs,
             vmm_steps=max(steps for _, steps, _ in jobs),
-            tile_cycles=max(plan.cost.cycles * steps for plan, steps, _ in jobs),
+            tile_cycles=max(
+                delay + plan.cost.cycles * steps for (plan, steps, _), delay in zip(jobs, delays)
+            ),
         )
 
     def execute(self, record: OpRecord) -> Process:
@@ -483,9 +516,9 @@ class MatrixForward(Handler):
             plan.unit.submit(
                 steps, plan.cost.cycles, self.cores[index],
                 issue=self._issue[index], retire=self._retire[index],
-                store=self._store[index], work=plan.work,
+                store=self._store[index], work=plan.work, delay=delay,
             )
-            for plan, steps, index in cost.jobs
+            for (plan, steps, index), delay in zip(cost.jobs, cost.delays)
         ]
         yield done[0] if len(done) == 1 else env.all_of(done)
         barrier = self._barrier

@@ -1,7 +1,8 @@
 """The handlers every run starts from (stage: sim).
 
 :func:`default_handlers` joins the forward handlers of :mod:`archsim.sim.handlers`, the
-training handlers of :mod:`archsim.sim.training` and the fabric's of :mod:`archsim.sim.fabric`;
+training handlers of :mod:`archsim.sim.training`, the attention and special-function handlers
+of :mod:`archsim.sim.attention` and the fabric's of :mod:`archsim.sim.fabric`;
 a run extends it with
 :meth:`~archsim.sim.handlers.Handlers.register`.
 
@@ -12,6 +13,7 @@ otherwise pay for them at start-up.
 
 from __future__ import annotations
 
+from archsim.sim.attention import register_attention
 from archsim.sim.handlers import Handler, HandlerFactory, Handlers, Simulation, forward_handlers
 from archsim.sim.training import register_training
 from archsim.workload.trace import LayerSpec
@@ -48,10 +50,12 @@ def _fabric_first(record: tuple[str, str], previous: HandlerFactory | None) -> H
 
 def default_handlers() -> Handlers:
     """The built-in handlers: forward matrix, digital and pass-through records; backward
-    ``mvm_t`` and the update records (on a system with training units); the block-sparse
+    ``mvm_t`` and the update records (on a system with training units); dynamic products and
+    special functions (on a system with digital PIM modules or special-function units); the
+    block-sparse
     records (on a system with a fabric, in front of any handler registered before for the
     same record)."""
-    handlers = register_training(forward_handlers())
+    handlers = register_attention(register_training(forward_handlers()))
     for phase, kind in FABRIC_RECORDS:
         handlers = handlers.register(
             phase, kind, _fabric_first((phase, kind), handlers.factories.get((phase, kind)))

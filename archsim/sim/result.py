@@ -317,6 +317,10 @@ class SimResult:
     @property
     def time_split(self) -> Mapping[str, int]:
         """Cycles summed over records: the arrays', the vector units', the controller's and
-        the NoC's (statistics ``time_*``; see :class:`archsim.sim.handlers.RunStatistics`)."""
-        parts = ("tile", "digital", "controller", "noc")
+        the NoC's, and on chips that have them the digital PIM modules' and the
+        special-function units' (statistics ``time_*``; see
+        :class:`archsim.sim.handlers.RunStatistics`)."""
+        parts = ["tile", "digital", "controller", "noc"]
+        names = {stat.name for stat in self.statistics}
+        parts += [part for part in ("pim", "sfu") if f"time_{part}" in names]
         return {part: self._total(f"time_{part}") for part in parts}

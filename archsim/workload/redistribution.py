@@ -38,7 +38,9 @@ from archsim.errors import WorkloadError
 
 __all__ = [
     "SELECTION_RULES", "Redistributed", "SvdWeights", "decompose", "fine_tune_sigma",
-    "hybrid_accuracy", "mlc_read", "quantize", "sigma_gradient", "slc_components", "svd_rank",
+    "RedistributionStudy", "hybrid_accuracy", "mlc_read", "quantize", "redistribution_study",
+    "sigma_gradient", "slc_components", "slc_count",
+    "svd_rank",
 ]
 
 #: How the rank components for SLC are chosen: by the gradient of the loss with respect to
@@ -57,6 +59,12 @@ def svd_rank(rows: int, cols: int) -> int:
         raise WorkloadError(f"a weight matrix needs at least one row and column, got "
                             f"{rows} x {cols}")
     return max(1, rows * cols // (rows + cols))
+
+
+def slc_count(rank: int, fraction: float) -> int:
+    """How many of ``rank`` components go to SLC cells at SLC ``fraction``: the nearest whole
+    number, halves up (the mapping places as many on SLC arrays)."""
+    return min(rank, math.floor(fraction * rank + 0.5))
 
 
 @dataclass(frozen=True)
@@ -171,7 +179,7 @@ def slc_components(
     if not 0.0 <= fraction <= 1.0:
         raise WorkloadError(f"SLC fraction must be in [0, 1], got {fraction}")
     k = svd.rank
-    count = math.floor(fraction * k + 0.5)
+    count = slc_count(k, fraction)
     mask = np.zeros(k, dtype=bool)
     if count == 0:
         return mask
@@ -251,3 +259,84 @@ def hybrid_accuracy(
         return float(np.mean(results))
     finally:
         model.params.update(kept)
+
+
+@dataclass(frozen=True)
+class RedistributionStudy:
+    """Test accuracy of a model whose decomposed layers are read from SLC and MLC arrays, by
+    selection rule and SLC fraction (:func:`redistribution_study`).
+
+    Attributes:
+        model: the model's name.
+        layers: the decomposed layers.
+        fractions: the SLC fractions, in order.
+        accuracy: per rule, the accuracy at each fraction (the mean over noise draws; for
+            ``random``, also over ``draws`` choices).
+        full_precision: the trained model's accuracy before its decomposition.
+        quantised: the decomposed, fine-tuned, quantised model's accuracy with no noise.
+        mlc_std: the MLC slices' relative read noise.
+        noise_draws: noise draws per accuracy.
+    """
+
+    model: str
+    layers: tuple[str, ...]
+    fractions: tuple[float, ...]
+    accuracy: dict[str, tuple[float, ...]]
+    full_precision: float
+    quantised: float
+    mlc_std: float
+    noise_draws: int
+
+
+def redistribution_study(
+    model: Redistributed, name: str, layers: Sequence[str], data: tuple[np.ndarray, ...], *,
+    fractions: Sequence[float], rules: Sequence[str], mlc_std: float, noise_draws: int,
+    choice_draws: int, steps: int, batch: int, lr: float, seed: int,
+) -> RedistributionStudy:
+    """Gradient redistribution of ``layers`` of trained ``model`` and its accuracy on SLC and
+    MLC arrays: decompose (step 1), fine-tune the singular values for ``steps`` mini-batches
+    recording ``|dL/d sigma|`` (step 2), then for every rule and fraction choose the SLC rank
+    components (step 3) and average the accuracy over ``noise_draws`` MLC read-noise draws
+    (step 4) — and, for ``random``, over ``choice_draws`` choices. ``data`` is ``(x_train,
+    y_train, x_test, y_test)``. Every draw comes from generators seeded from ``seed``; the
+    caller holds BLAS to one thread for byte-identical results."""
+    for rule in rules:
+        if rule not in SELECTION_RULES:
+            raise WorkloadError(
+                f"selection rule: expected one of {', '.join(SELECTION_RULES)}, got {rule!r}"
+            )
+    x_train, y_train, x_test, y_test = data
+    full = model.accuracy(x_test, y_test)
+    svds = decompose(model, layers)
+    grads = fine_tune_sigma(
+        model, svds, x_train, y_train, steps=steps, batch=batch, lr=lr,
+        rng=np.random.default_rng([seed, 1]),
+    )
+    noise = [int(s) for s in np.random.default_rng([seed, 2]).integers(0, 2**31, noise_draws)]
+
+    def accuracy(rule: str, fraction: float, draw: int) -> float:
+        chooser = np.random.default_rng([seed, 3, draw])
+        masks = {
+            layer: slc_components(rule, fraction, svds[layer], grads[layer], rng=chooser)
+            for layer in layers
+        }
+        return hybrid_accuracy(model, svds, masks, mlc_std, x_test, y_test, noise)
+
+    quantised = hybrid_accuracy(
+        model, svds, {layer: np.ones(svds[layer].rank, bool) for layer in layers}, 0.0,
+        x_test, y_test, noise[:1],
+    )
+    table = {
+        rule: tuple(
+            float(np.mean([
+                accuracy(rule, fraction, draw)
+                for draw in range(choice_draws if rule == "random" else 1)
+            ]))
+            for fraction in fractions
+        )
+        for rule in rules
+    }
+    return RedistributionStudy(
+        name, tuple(layers), tuple(float(f) for f in fractions), table, float(full),
+        float(quantised), float(mlc_std), noise_draws,
+    )

@@ -1,0 +1,63 @@
+"""Special-function units: softmax, LayerNorm and GELU (stage: hw).
+
+A transformer's nonlinear functions run on a special-function unit per processing unit (one per
+tile group; HyFlexPIM, archsim/REFERENCES.md [HyFlexPIM]). A function on ``elements`` inputs
+makes ``passes`` passes over them (a softmax finds the maximum, sums the exponentials, then
+scales) at ``inputs_per_cycle`` elements per cycle: ``ceil(elements x passes /
+inputs_per_cycle)`` cycles, holding its unit (a SimPy resource of capacity 1) for that long.
+Actions: ``softmax``, ``layernorm``, ``gelu`` (one input element each).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Generator
+
+import simpy
+
+from archsim.config.schema import SfuConfig
+from archsim.hw.component import Component
+from archsim.stats import FORWARD
+
+__all__ = ["SFU_FUNCTIONS", "Sfu"]
+
+#: The functions a special-function unit computes: the record kinds it executes.
+SFU_FUNCTIONS = ("softmax", "layernorm", "gelu")
+
+
+class Sfu(Component):
+    """The special-function units of every processing unit: ``units`` units (one per tile
+    group), ``used`` of them computing."""
+
+    KIND = "sfu"
+
+    def __init__(
+        self, env: simpy.Environment, config: SfuConfig, units: int, used: int, *,
+        group: str = "",
+    ) -> None:
+        super().__init__(units, used, group=group)
+        self.env = env
+        self.config = config
+        self.units = tuple(simpy.Resource(env, capacity=1) for _ in range(units))
+        for function in SFU_FUNCTIONS:
+            self.declare(
+                function, getattr(config.energy, function), f"one input element of {function}"
+            )
+
+    def cycles(self, function: str, elements: int) -> int:
+        """Cycles ``function`` takes on ``elements`` inputs."""
+        passes = getattr(self.config.passes, function)
+        return math.ceil(elements * passes / self.config.inputs_per_cycle)
+
+    def execute(
+        self, function: str, elements: int, unit: int, phase: str = FORWARD
+    ) -> Generator[simpy.Event, object, None]:
+        """SimPy process body: ``function`` on ``elements`` inputs on processing unit
+        ``unit``'s SFU, once it is free."""
+        self.count(function, elements, phase)
+        cycles = self.cycles(function, elements)
+        with self.units[unit].request() as request:
+            yield request
+            if cycles:
+                yield self.env.timeout(cycles)
+        self.add_busy(cycles, phase)
