@@ -523,12 +523,17 @@ def redistribution(
 
     from archsim.errors import WorkloadError
     from archsim.workload.data import load_digits_28
-    from archsim.workload.redistribution import redistribution_study
+    from archsim.workload.redistribution import SELECTION_RULES, redistribution_study
     from archsim.workload.transformer import ViTConfig, train_vit
 
     _check_seed(seed)
     if model != "vit-tiny":
         raise WorkloadError(f"model: gradient redistribution is run on vit-tiny, got {model!r}")
+    for rule in rules:
+        if rule not in SELECTION_RULES:
+            raise WorkloadError(
+                f"selection rule: expected one of {', '.join(SELECTION_RULES)}, got {rule!r}"
+            )
     if not fractions or any(
         isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f <= 1.0
         for f in fractions
@@ -540,10 +545,13 @@ def redistribution(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise WorkloadError(f"{name}: must be an integer {low}..{high}, got {value!r}")
-    if not 0.0 <= mlc_std <= 10.0:
-        raise WorkloadError(f"mlc_std: must be in [0, 10], got {mlc_std!r}")
-    if not 0.0 < lr <= 100.0:
-        raise WorkloadError(f"lr: must be in (0, 100], got {lr!r}")
+    for name, value, low, high in (("mlc_std", mlc_std, 0.0, 10.0), ("lr", lr, 0.0, 100.0)):
+        if (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+            or not low <= value <= high or (name == "lr" and value == 0)
+        ):
+            raise WorkloadError(f"{name}: must be a number in [{low:g}, {high:g}]"
+                                f"{' above 0' if name == 'lr' else ''}, got {value!r}")
     trained, _ = train_vit(ViTConfig(), seed=seed, epochs=epochs)
     x_train, y_train, x_test, y_test = load_digits_28(np.random.default_rng(seed))
     data = (x_train[..., 0].astype(float), y_train, x_test[..., 0].astype(float), y_test)

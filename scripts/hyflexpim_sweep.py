@@ -28,19 +28,23 @@ about 1 minute for the accuracy (vit-tiny trains 20 epochs).
 
 Usage: python scripts/hyflexpim_sweep.py [--model bert-base] [--layers 1]
            [--seq-lens 128,256,512,1024,2048,4096] [--fractions 0,0.05,0.1,0.2,0.5,1]
-           [--samples 8] [--mlc-std 0.4] [--no-accuracy] [--seed 0] [--out runs/hyflexpim]
+           [--samples 8] [--mlc-std 0.4] [--no-accuracy] [--seed 0] [--set KEY=VALUE]
+           [--out runs/hyflexpim]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from archsim import api
+from archsim.errors import ArchsimError
 from archsim.report.plots import metric_lines, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,12 +58,15 @@ CHIP_PARTS = ("digital_pim", "sfu", "buffer", "digital")
 
 def _numbers(text: str, kind: type) -> list[Any]:
     try:
-        return [kind(part) for part in text.split(",") if part]
+        values = [kind(part) for part in text.split(",") if part]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
 
 
-def measure(config: Path, trace: Path, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+def measure(config: Path, trace: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """One run's throughput (sequences/s), energy per sequence (J) and its split."""
     report = api.run(config, trace, overrides=overrides)
     per = report["per_inference"]
@@ -89,10 +96,12 @@ def sweep(args: argparse.Namespace, traces: Path) -> dict[str, Any]:
             trace, model=args.model, seq_len=tokens, samples=args.samples, layers=args.layers,
             seed=args.seed,
         )
-        base = {name: measure(path, trace) for name, path in BASELINES.items()}
+        base = {name: measure(path, trace, args.set) for name, path in BASELINES.items()}
         points = {}
         for fraction in args.fractions:
-            point = measure(HYBRID, trace, (f"mapping.hybrid.slc_fraction={fraction}",))
+            point = measure(
+                HYBRID, trace, [*args.set, f"mapping.hybrid.slc_fraction={fraction}"]
+            )
             for name, baseline in base.items():
                 point[f"throughput_vs_{name}"] = (
                     point["throughput_per_s"] / baseline["throughput_per_s"]
@@ -171,8 +180,18 @@ def main() -> None:
                         help="relative read noise of an MLC slice (default 0.4)")
     parser.add_argument("--no-accuracy", action="store_true", help="skip vit-tiny's accuracy")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every chip (e.g. digital_pim.energy.op=5pJ)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "hyflexpim")
     args = parser.parse_args()
+    try:
+        run(args)
+    except ArchsimError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def run(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as traces:
         results = sweep(args, Path(traces))

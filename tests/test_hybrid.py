@@ -97,10 +97,11 @@ def test_adc_conversions_per_token_follow_the_layout(chain_trace):
         + math.ceil(k_slc / ROWS) * n * 8 + math.ceil((k - k_slc) / ROWS) * n * 4
     )
     conversions = {
-        c.group: c.actions["adc.convert"] for c in result.components if c.kind == "adc"
+        c.part: c.actions["adc.convert"] for c in result.components
+        if c.kind == "adc" and c.group == "pu0"
     }
-    assert conversions["pu0.slc"] + conversions["pu0.mlc"] == expected * tokens
-    assert conversions["pu0.slc"] == 8 * tokens * (
+    assert conversions["slc"] + conversions["mlc"] == expected * tokens
+    assert conversions["slc"] == 8 * tokens * (
         math.ceil(m / ROWS) * k_slc * 8 + math.ceil(k_slc / ROWS) * n * 8
     )
 
@@ -163,7 +164,8 @@ def test_each_mode_converts_at_its_resolution():
     "override, field",
     [
         ("tile.modes=null", "modes"),
-        ("tile.modes.mlc.cell_bits=1", "modes.mlc.cell_bits"),
+        ("tile.modes.mlc.cell_bits=1", "modes: slc.cell_bits"),
+        ("tile.modes.slc.cell_bits=2", "modes: slc.cell_bits"),
         ("tile.modes.mlc.cell_bits=4", "modes.mlc.cell_bits"),
         ("tile.modes.slc.adc_bits=8", "modes.slc.adc_bits"),
         ("mapping.hybrid.svd=false", "mapping.hybrid.slc_fraction"),
@@ -181,3 +183,28 @@ def test_crossbar_tiles_refuse_modes():
         load_hardware(CONFIGS / "wu2023_64x64.yaml", [
             "tile.modes={slc: {cell_bits: 1, adc_bits: 6}, mlc: {cell_bits: 2, adc_bits: 7}}"
         ])
+
+
+def test_a_later_pass_streams_behind_the_one_before():
+    """A pass starts once the pass before it has produced its first results, and ends no
+    earlier than one of its operations after that pass's last results: a faster pass waits
+    for its inputs, a slower one sets the pace."""
+    from types import SimpleNamespace
+
+    from archsim.sim.handlers import MatrixForward
+
+    def job(cycles: int, steps: int, index: int):
+        return (SimpleNamespace(cost=SimpleNamespace(cycles=cycles)), steps, index)
+
+    host = SimpleNamespace(_stages=(0, 0, 1, 1))
+    same = [job(10, 5, 0), job(10, 5, 1), job(10, 5, 2), job(10, 5, 3)]
+    assert MatrixForward._delays(host, same) == (0, 0, 10, 10)  # one operation behind
+    faster = [job(10, 5, 0), job(8, 5, 1), job(4, 5, 2), job(20, 5, 3)]
+    delays = MatrixForward._delays(host, faster)
+    assert delays[:2] == (0, 0)
+    # The fast job ends one of its operations after pass 0's last results (50 cycles).
+    assert delays[2] + 5 * 4 == 50 + 4
+    # The slow one starts once pass 0's first results are out (10 cycles) and sets the pace.
+    assert delays[3] == 10
+    single = [job(10, 5, 0)]
+    assert MatrixForward._delays(SimpleNamespace(_stages=(0,)), single) == (0,)

@@ -13,6 +13,7 @@ import pytest
 
 from archsim import api
 from archsim.cli import main
+from archsim.sim import simulate
 from archsim.workload.trace import TraceReader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,15 +50,38 @@ def test_vit_tiny_runs_with_every_unit_reported():
     for kind in ("digital_pim", "sfu", "adc", "dac", "crossbar", "buffer"):
         assert per["energy_breakdown_j"][kind] > 0, kind
     for group in ("pu0", "pu1"):
-        parts = report["groups"][group]["energy_by_part_j"]
+        section = report["groups"][group]
+        parts = section["energy_by_part_j"]
         assert parts["slc"] > 0 and parts["mlc"] > 0
-        assert report["groups"][group]["energy_j"] == pytest.approx(sum(parts.values()))
+        # A processing unit: its SLC and MLC arrays, its digital PIM modules and its SFU.
+        kinds = section["energy_breakdown_j"]
+        assert kinds["digital_pim"] > 0 and kinds["sfu"] > 0
+        assert section["energy_j"] == pytest.approx(
+            sum(parts.values()) + kinds["digital_pim"] + kinds["sfu"]
+        )
     assert report["groups"]["pu2"]["energy_j"] == 0
+    assert set(per["energy_by_group_j"]) == {"chip", *(f"pu{i}" for i in range(24))}
     assert per["energy_j"] == pytest.approx(sum(per["energy_breakdown_j"].values()))
     assert report["latency_breakdown_s"]["pim"] > 0 and report["latency_breakdown_s"]["sfu"] > 0
     again = api.run(HYFLEXPIM, VIT)
     assert json.dumps(report.to_dict(), sort_keys=True) == json.dumps(again.to_dict(),
                                                                       sort_keys=True)
+
+
+def test_every_array_is_counted_once():
+    """A hybrid unit's SLC banks count the arrays mapped to SLC, its MLC banks the rest: the
+    two add up to the unit's arrays, for the arrays and each of their converters."""
+    result = simulate(api.load(HYFLEXPIM), VIT)
+    for group in ("pu0", "pu1", "pu2"):
+        for kind in ("crossbar", "adc"):
+            banks = {c.part: c for c in result.components if c.group == group and c.kind == kind}
+            assert set(banks) == {"slc", "mlc"}
+            assert banks["slc"].instances + banks["mlc"].instances == 24 * 512
+            assert banks["slc"].instances == banks["slc"].instances_used
+    used = {c.part: c.instances_used for c in result.components
+            if c.group == "pu0" and c.kind == "crossbar"}
+    assert used["slc"] > 0 and used["mlc"] > 0
+    assert sum(used.values()) == sum(g.crossbars_used for g in result.groups if g.name == "pu0")
 
 
 def test_digital_pim_and_sfu_follow_their_closed_forms(bert):
@@ -128,8 +152,8 @@ def test_the_gain_over_all_slc_falls_as_the_sequence_grows(bert):
 
 
 def test_hybrid_sits_between_all_mlc_and_all_slc(bert):
-    """5 % SLC costs a little throughput and energy against all-MLC (more cells, two passes)
-    and saves most of all-SLC's."""
+    """Against all-MLC, 5 % SLC costs throughput (whole copies: two in a unit's arrays where
+    all-MLC fits three) and a little energy (more cells, two passes)."""
     path = bert(128)
     throughput, efficiency, _ = _gains(ALL_MLC, path)
     assert 0.5 < throughput <= 1.0 and 0.85 < efficiency <= 1.0

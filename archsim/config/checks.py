@@ -185,8 +185,8 @@ def _check_hybrid_tile(tile: TileConfig, where: str, prefix: str) -> None:
     slc, mlc = tile.modes.slc, tile.modes.mlc
     if not slc.cell_bits < mlc.cell_bits:
         raise ConfigError(
-            f"{prefix}{where}.modes.mlc.cell_bits: must be above modes.slc.cell_bits "
-            f"({slc.cell_bits}), got {mlc.cell_bits}"
+            f"{prefix}{where}.modes: slc.cell_bits ({slc.cell_bits}) must be below "
+            f"mlc.cell_bits ({mlc.cell_bits}): the SLC mode stores fewer bits per cell"
         )
     if mlc.cell_bits > tile.crossbar.cell_bits:
         raise ConfigError(

@@ -33,7 +33,8 @@ class Counted(Protocol):
 class EnergyResult:
     """Energy of a whole run in joules: total, per component kind (summed over tile groups),
     per action key ``"<kind>.<action>"``, per tile group (``""`` for chip-level units) and
-    component kind, per phase, and per phase and component kind."""
+    component kind, per phase, per phase and component kind, and per part of a tile group
+    (a hybrid group's SLC and MLC arrays) and component kind."""
 
     total_j: float
     by_component_j: Mapping[str, float]
@@ -43,6 +44,9 @@ class EnergyResult:
     #: energy of one performance per action key (:func:`action_energies`)
     per_action_j: Mapping[str, float] = field(default_factory=dict)
     by_phase_component_j: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: per tile group with parts, per part and component kind (the parts' energies are also
+    #: in ``by_group_j``)
+    by_part_j: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
 
 
 def action_energies(result: Counted, by_action_j: Mapping[str, float]) -> dict[str, float]:
@@ -85,6 +89,7 @@ def account(result: Counted) -> EnergyResult:
     by_group: dict[str, dict[str, float]] = {}
     by_phase: dict[str, float] = {}
     by_phase_kind: dict[str, dict[str, float]] = {}
+    by_part: dict[str, dict[str, dict[str, float]]] = {}
     for component in result.components:
         subtotal, energies = _component_energy(component)
         for key, energy in energies.items():
@@ -92,6 +97,9 @@ def account(result: Counted) -> EnergyResult:
         by_component[component.kind] = by_component.get(component.kind, 0.0) + subtotal
         group = by_group.setdefault(component.group, {})
         group[component.kind] = group.get(component.kind, 0.0) + subtotal
+        if component.part:
+            part = by_part.setdefault(component.group, {}).setdefault(component.part, {})
+            part[component.kind] = part.get(component.kind, 0.0) + subtotal
         for phase, counts in component.actions_by_phase.items():
             energy = sum(n * component.energy_per_action_j[key] for key, n in counts.items())
             by_phase[phase] = by_phase.get(phase, 0.0) + energy
@@ -107,4 +115,8 @@ def account(result: Counted) -> EnergyResult:
         by_phase_component_j=MappingProxyType(
             {p: MappingProxyType(k) for p, k in by_phase_kind.items()}
         ),
+        by_part_j=MappingProxyType({
+            g: MappingProxyType({p: MappingProxyType(k) for p, k in parts.items()})
+            for g, parts in by_part.items()
+        }),
     )

@@ -33,7 +33,8 @@ class Action:
 
 
 class Component:
-    """A bank of ``instances`` identical units of kind ``KIND`` in group ``group``.
+    """A bank of ``instances`` identical units of kind ``KIND`` in group ``group`` (and
+    ``part`` of it, if any).
 
     ``busy_cycles`` is summed over instances, so utilization over a run of ``T`` cycles is
     ``busy_cycles / (instances * T)`` over the whole chip, or over ``instances_used``, the
@@ -45,10 +46,16 @@ class Component:
     KIND: ClassVar[str] = "component"
     TIMED: ClassVar[bool] = True
 
-    def __init__(self, instances: int, instances_used: int | None = None, *, group: str = CHIP) -> None:
+    def __init__(
+        self, instances: int, instances_used: int | None = None, *, group: str = CHIP,
+        part: str = "",
+    ) -> None:
         self.instances = instances
         self.instances_used = instances if instances_used is None else instances_used
         self.group = group
+        #: the part of its tile group the bank belongs to ("" for none; a hybrid group's
+        #: arrays in SLC or MLC mode: "slc", "mlc"), reported apart within the group
+        self.part = part
         #: the declared actions, by name, in declaration order
         self.actions: dict[str, Action] = {}
         self._counts: dict[str, dict[str, float]] = {}

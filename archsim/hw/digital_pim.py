@@ -6,9 +6,10 @@ array cannot hold one for long; HyFlexPIM (archsim/REFERENCES.md [HyFlexPIM]) ru
 digital RRAM PIM modules: the right operand (K^T or V) is written into the modules' arrays, then
 the left one is streamed through bitwise in-memory logic.
 
-Each processing unit (one per tile group) has ``modules`` modules working together on one
-product at a time (a SimPy resource of capacity 1 per unit, so the two products of a unit queue
-behind each other). A product of ``heads`` heads of (m x k) x (k x n) at ``b``-bit operands:
+Each processing unit (one per tile group) has its own :class:`DigitalPim`: ``modules``
+modules working together on one product at a time (a SimPy resource of capacity 1, so the two
+products of a unit queue behind each other), counted in the unit's tile group. A product of
+``heads`` heads of (m x k) x (k x n) at ``b``-bit operands:
 
 * writes ``heads x k x n x b`` bits at ``write_bits_per_cycle`` per module:
   ``ceil(bits / (modules x write_bits_per_cycle))`` cycles;
@@ -54,19 +55,18 @@ class MatmulCost:
 
 
 class DigitalPim(Component):
-    """The digital PIM modules of every processing unit: ``units`` units (one per tile group) of
-    ``config.modules`` modules each, ``used`` of them running products."""
+    """The ``config.modules`` digital PIM modules of one processing unit, tile group ``group``
+    (``used``: the workload runs products on them)."""
 
     KIND = "digital_pim"
 
     def __init__(
-        self, env: simpy.Environment, config: DigitalPimConfig, units: int, used: int, *,
-        group: str = "",
+        self, env: simpy.Environment, config: DigitalPimConfig, *, used: bool, group: str,
     ) -> None:
-        super().__init__(units * config.modules, used * config.modules, group=group)
+        super().__init__(config.modules, config.modules if used else 0, group=group)
         self.env = env
         self.config = config
-        self.units = tuple(simpy.Resource(env, capacity=1) for _ in range(units))
+        self.resource = simpy.Resource(env, capacity=1)
         self.declare(
             "op", config.energy.op, f"one multiply-accumulate at {config.operand_bits} bits"
         )
@@ -85,13 +85,12 @@ class DigitalPim(Component):
         )
 
     def execute(
-        self, cost: MatmulCost, unit: int, phase: str = FORWARD
+        self, cost: MatmulCost, phase: str = FORWARD
     ) -> Generator[simpy.Event, object, None]:
-        """SimPy process body: one product of ``cost`` on processing unit ``unit``'s modules,
-        once they are free."""
+        """SimPy process body: one product of ``cost`` on the modules, once they are free."""
         self.count("op", cost.ops, phase)
         self.count("write", cost.written, phase)
-        with self.units[unit].request() as request:
+        with self.resource.request() as request:
             yield request
             if cost.cycles:
                 yield self.env.timeout(cost.cycles)

@@ -1,7 +1,7 @@
 """Special-function units: softmax, LayerNorm and GELU (stage: hw).
 
 A transformer's nonlinear functions run on a special-function unit per processing unit (one per
-tile group; HyFlexPIM, archsim/REFERENCES.md [HyFlexPIM]). A function on ``elements`` inputs
+tile group, counted in it; HyFlexPIM, archsim/REFERENCES.md [HyFlexPIM]). A function on ``elements`` inputs
 makes ``passes`` passes over them (a softmax finds the maximum, sums the exponentials, then
 scales) at ``inputs_per_cycle`` elements per cycle: ``ceil(elements x passes /
 inputs_per_cycle)`` cycles, holding its unit (a SimPy resource of capacity 1) for that long.
@@ -26,19 +26,16 @@ SFU_FUNCTIONS = ("softmax", "layernorm", "gelu")
 
 
 class Sfu(Component):
-    """The special-function units of every processing unit: ``units`` units (one per tile
-    group), ``used`` of them computing."""
+    """The special-function unit of one processing unit, tile group ``group`` (``used``: the
+    workload runs functions on it)."""
 
     KIND = "sfu"
 
-    def __init__(
-        self, env: simpy.Environment, config: SfuConfig, units: int, used: int, *,
-        group: str = "",
-    ) -> None:
-        super().__init__(units, used, group=group)
+    def __init__(self, env: simpy.Environment, config: SfuConfig, *, used: bool, group: str) -> None:
+        super().__init__(1, int(used), group=group)
         self.env = env
         self.config = config
-        self.units = tuple(simpy.Resource(env, capacity=1) for _ in range(units))
+        self.resource = simpy.Resource(env, capacity=1)
         for function in SFU_FUNCTIONS:
             self.declare(
                 function, getattr(config.energy, function), f"one input element of {function}"
@@ -50,13 +47,12 @@ class Sfu(Component):
         return math.ceil(elements * passes / self.config.inputs_per_cycle)
 
     def execute(
-        self, function: str, elements: int, unit: int, phase: str = FORWARD
+        self, function: str, elements: int, phase: str = FORWARD
     ) -> Generator[simpy.Event, object, None]:
-        """SimPy process body: ``function`` on ``elements`` inputs on processing unit
-        ``unit``'s SFU, once it is free."""
+        """SimPy process body: ``function`` on ``elements`` inputs, once the unit is free."""
         self.count(function, elements, phase)
         cycles = self.cycles(function, elements)
-        with self.units[unit].request() as request:
+        with self.resource.request() as request:
             yield request
             if cycles:
                 yield self.env.timeout(cycles)

@@ -107,10 +107,11 @@ class System:
             ``training`` section).
         fabric: the block-sparse training fabric (None: the config has no ``fabric``
             section).
-        digital_pim, sfu: the digital PIM modules and the special-function units, one unit of
-            each per tile group (None: the config has no ``digital_pim`` / ``sfu`` section).
-        units: per layer of the workload, the index of the tile group (the processing unit)
-            whose digital PIM modules and special-function unit run it (empty without one).
+        digital_pim, sfu: the digital PIM modules and the special-function unit of each tile
+            group (a processing unit), in group order (empty: the config has no
+            ``digital_pim`` / ``sfu`` section).
+        processing_unit_of: per layer of the workload, the index of the tile group whose
+            digital PIM modules and special-function unit run it (empty without those).
         noc: the network-on-chip (None: the tiles share one buffer, nothing travels).
         topology: the NoC's routers and links (None without a NoC).
         interface: the tiles' network interfaces (None without a NoC).
@@ -145,9 +146,9 @@ class System:
         timeline: TimelineHooks | None,
         fabric: Fabric | None = None,
         limits: Limits = DEFAULT_LIMITS,
-        digital_pim: DigitalPim | None = None,
-        sfu: Sfu | None = None,
-        units: Mapping[str, int] | None = None,
+        digital_pim: tuple[DigitalPim, ...] = (),
+        sfu: tuple[Sfu, ...] = (),
+        processing_unit_of: Mapping[str, int] | None = None,
     ) -> None:
         self.env = env
         self.config = config
@@ -162,7 +163,9 @@ class System:
         self.fabric = fabric
         self.digital_pim = digital_pim
         self.sfu = sfu
-        self.units: Mapping[str, int] = MappingProxyType(dict(units or {}))
+        self.processing_unit_of: Mapping[str, int] = MappingProxyType(
+            dict(processing_unit_of or {})
+        )
         self.limits = limits
         self.noc = noc
         self.topology = topology
@@ -205,10 +208,8 @@ class System:
         for group in self.groups:
             banks.extend(group.kind.components())
         banks.append(self.digital)
-        if self.digital_pim is not None:
-            banks.append(self.digital_pim)
-        if self.sfu is not None:
-            banks.append(self.sfu)
+        banks.extend(self.digital_pim)
+        banks.extend(self.sfu)
         if self.training is not None:
             banks.extend(self.training.components())
         if self.fabric is not None:
@@ -444,25 +445,32 @@ def build_system(
     digital = DigitalUnit(
         env, config.digital, len(controller.cores), controller.instances_used, timeline=timeline
     )
-    digital_pim = sfu = None
-    units: dict[str, int] = {}
+    digital_pim: tuple[DigitalPim, ...] = ()
+    sfu: tuple[Sfu, ...] = ()
+    unit_of: dict[str, int] = {}
     if (config.digital_pim is not None or config.sfu is not None) and config.groups:
         # One processing unit per tile group; a layer's runs where its block's arrays are.
         index = {group.name: i for i, group in enumerate(config.groups)}
         if network is not None and mapping is not None:
-            units = {
+            unit_of = {
                 layer: index[group] for layer, group in
                 processing_units(network, mapping, config.groups[0].name).items()
             }
-        used = len(set(units.values())) or len(config.groups)
+        busy = set(unit_of.values())
         if config.digital_pim is not None:
             from archsim.hw.digital_pim import DigitalPim
 
-            digital_pim = DigitalPim(env, config.digital_pim, len(config.groups), used)
+            digital_pim = tuple(
+                DigitalPim(env, config.digital_pim, used=i in busy, group=group.name)
+                for i, group in enumerate(config.groups)
+            )
         if config.sfu is not None:
             from archsim.hw.sfu import Sfu
 
-            sfu = Sfu(env, config.sfu, len(config.groups), used)
+            sfu = tuple(
+                Sfu(env, config.sfu, used=i in busy, group=group.name)
+                for i, group in enumerate(config.groups)
+            )
     fabric: Fabric | None = None
     if config.fabric is not None:
         from archsim.hw.fabric import Fabric
@@ -473,5 +481,6 @@ def build_system(
         noc=noc, topology=topology, interface=interface, nodes=nodes, hops=hops,
         mapping=mapping, traffic=traffic, program=program,
         act_bits=network.act_bits if network is not None else 0, timeline=timeline,
-        fabric=fabric, limits=limits, digital_pim=digital_pim, sfu=sfu, units=units,
+        fabric=fabric, limits=limits, digital_pim=digital_pim, sfu=sfu,
+        processing_unit_of=unit_of,
     )

@@ -387,9 +387,11 @@ class HybridTiles(TileKind):
     the reverse. Each mode is a :class:`CrossbarTiles` bank set of its own, built from the
     tile's design with the mode's ``cell_bits`` and ADC ``bits`` (the conversion's energy and
     cycles follow the resolution by ``adc.energy_scaling`` and ``adc.cycles_scaling``), whose
-    components are in group ``<group>.slc`` or ``<group>.mlc``: the energy of the SLC and the
-    MLC arrays is reported apart. An operation costs what its array's mode's tiles charge
-    (:meth:`CrossbarTiles.op_cost`).
+    components are parts ``slc`` and ``mlc`` of the group (:attr:`Component.part`): the
+    energy of the SLC and the MLC arrays is reported apart. The SLC banks count the arrays the
+    mapping set to SLC, the MLC banks the rest (the arrays in MLC mode and the idle ones); the
+    per-tile banks (shift-and-add, buffer) count the group's tiles in each mode's set. An
+    operation costs what its array's mode's tiles charge (:meth:`CrossbarTiles.op_cost`).
 
     A layer on hybrid tiles is mapped in parts (:class:`~archsim.mapping.placement.LayerPart`,
     each in one mode); :meth:`count_layer` counts each part's data-dependent work on its mode's
@@ -408,6 +410,8 @@ class HybridTiles(TileKind):
         super().__init__(config, tiles=tiles, crossbars=crossbars, used=used, group=group)
         assert config.modes is not None  # config.checks: a hybrid tile has its modes
         modes_used = modes_used or {}
+        slc_arrays = modes_used.get("slc", 0)
+        arrays = {"slc": slc_arrays, "mlc": crossbars - slc_arrays}
         self.modes: Mapping[str, CrossbarTiles] = MappingProxyType({
             name: CrossbarTiles(
                 replace(
@@ -415,11 +419,14 @@ class HybridTiles(TileKind):
                     crossbar=replace(config.crossbar, cell_bits=mode.cell_bits),
                     adc=replace(config.adc, bits=mode.adc_bits),
                 ),
-                tiles=tiles, crossbars=crossbars, used=modes_used.get(name, 0),
-                group=f"{group}.{name}",
+                tiles=tiles, crossbars=arrays[name], used=modes_used.get(name, 0),
+                group=group,
             )
             for name, mode in (("slc", config.modes.slc), ("mlc", config.modes.mlc))
         })
+        for name, banks in self.modes.items():
+            for component in banks.components():
+                component.part = name
 
     def components(self) -> tuple[Component, ...]:
         """The SLC banks, then the MLC banks."""
@@ -446,9 +453,10 @@ class HybridTiles(TileKind):
         self, geometry: LayerGeometry, vectors: int, input_bits: int, act_bits: int,
         bitplane_nz: tuple[float, ...], input_nz: float, phase: str = FORWARD,
     ) -> None:
-        """Hybrid tiles count layers part by part (:meth:`count_layer`)."""
+        """Hybrid tiles count layers part by part (:meth:`count_layer`): a geometry alone does
+        not say its mode."""
         raise MappingError(
-            f"tile group '{self.group}' (hybrid): layer {geometry.layer} was not mapped in "
+            f"tile group '{self.group}' (hybrid): layer {geometry.layer} is counted by its "
             "parts"
         )
 
@@ -459,8 +467,9 @@ class HybridTiles(TileKind):
         """Each part's data-dependent work on its mode's banks, then the addition of the last
         pass's partial sums."""
         if not mapping.parts:
-            self.count_vectors(
-                mapping.layout, vectors, input_bits, act_bits, bitplane_nz, input_nz, phase
+            raise MappingError(
+                f"tile group '{self.group}' (hybrid): layer {mapping.name} was not mapped in "
+                "parts"
             )
         for part in mapping.parts:
             self._tiles(part.mode).count_vectors(

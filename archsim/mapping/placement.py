@@ -365,9 +365,12 @@ def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
                     f"the chip has {group.crossbars} (chip.tiles={group.tiles} x "
                     f"chip.crossbars_per_tile={group.crossbars_per_tile})"
                 )
+            remedy = (
+                "add tiles (mapping.fill_groups gives each layer one copy at least)"
+                if config.mapping.fill_groups else "add tiles or lower mapping.copies"
+            )
             raise MappingError(
-                f"the network needs {needed} crossbars ({detail}) but {where}; add tiles or "
-                "lower mapping.copies"
+                f"the network needs {needed} crossbars ({detail}) but {where}; {remedy}"
             )
     first_tile: dict[str, int] = {}
     tile = 0

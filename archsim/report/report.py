@@ -322,6 +322,16 @@ def _inference_sections(result: SimResult, energy: EnergyResult) -> dict[str, An
                     "row_splits": layer.row_splits,
                     "col_splits": layer.col_splits,
                     "active_s": layer.active_cycles / clock,
+                    **({"parts": [
+                        {
+                            "name": part.name, "mode": part.mode, "pass": part.stage,
+                            "rows": part.rows, "cols": part.cols,
+                            "crossbars": part.crossbars,
+                            "copies_per_array": part.copies_per_array,
+                            "row_splits": part.row_splits, "col_splits": part.col_splits,
+                        }
+                        for part in layer.parts
+                    ]} if layer.parts else {}),
                 }
                 for layer in result.layers
             ],
@@ -471,16 +481,9 @@ def _groups(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
     stats = {s.name: s for s in result.statistics if isinstance(s, CounterSummary)}
     out: dict[str, Any] = {}
     for group in result.groups:
-        # A group's parts (a hybrid group's SLC and MLC arrays) keep energies of their own,
-        # under "<group>.<part>".
-        parts = {
-            key[len(group.name) + 1:]: by_kind for key, by_kind in energy.by_group_j.items()
-            if key.startswith(f"{group.name}.")
-        }
-        kinds: dict[str, float] = dict(energy.by_group_j.get(group.name, {}))
-        for by_kind in parts.values():
-            for kind, joules in by_kind.items():
-                kinds[kind] = kinds.get(kind, 0.0) + joules
+        kinds = energy.by_group_j.get(group.name, {})
+        # A group's parts (a hybrid group's SLC and MLC arrays) are also reported apart.
+        parts = energy.by_part_j.get(group.name, {})
         counters = {
             name: stats[name].by_group.get(group.name, 0) / samples
             for name in ("tile_ops", "vmm_steps", "macs", "vectors")
@@ -497,7 +500,7 @@ def _groups(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
             "energy_breakdown_j": {k: v / samples for k, v in kinds.items()},
             "energy_per_action_j": {
                 key: joules
-                for c in result.components if c.group == group.name
+                for c in result.components if c.group == group.name and not c.part
                 for key, joules in c.energy_per_action_j.items()
             },
             "counters": counters,
@@ -513,7 +516,7 @@ def _groups(result: SimResult, energy: EnergyResult) -> dict[str, Any]:
             out[group.name]["energy_per_action_by_part_j"] = {
                 part: {
                     key: joules
-                    for c in result.components if c.group == f"{group.name}.{part}"
+                    for c in result.components if c.group == group.name and c.part == part
                     for key, joules in c.energy_per_action_j.items()
                 }
                 for part in sorted(parts)

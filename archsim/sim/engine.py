@@ -57,6 +57,7 @@ from archsim.sim.result import (
     GroupResult,
     LayerResult,
     NocResult,
+    PartResult,
     SimResult,
     TrafficResult,
     TrainingResult,
@@ -514,6 +515,7 @@ def component_result(component: Component) -> ComponentResult:
         busy_cycles=component.busy_cycles,
         actions=MappingProxyType(component.action_counts()),
         group=component.group,
+        part=component.part,
         energy_per_action_j=MappingProxyType(
             {f"{kind}.{name}": action.energy_j for name, action in component.actions.items()}
         ),
@@ -657,11 +659,19 @@ def sim_result(
                 cols=layer.layout.cols,
                 crossbars=layer.crossbars,
                 copies=layer.layout.copies,
-                copies_per_array=layer.layout.copies_per_array,
-                row_splits=layer.layout.row_splits,
-                col_splits=layer.layout.col_splits,
+                copies_per_array=0 if layer.parts else layer.layout.copies_per_array,
+                row_splits=0 if layer.parts else layer.layout.row_splits,
+                col_splits=0 if layer.parts else layer.layout.col_splits,
                 active_cycles=stats.layer_active_cycles.get(name, 0),
                 group=layer.group,
+                parts=tuple(
+                    PartResult(
+                        part.name, part.mode, part.stage, part.layout.rows, part.layout.cols,
+                        part.layout.crossbars, part.layout.copies_per_array,
+                        part.layout.row_splits, part.layout.col_splits,
+                    )
+                    for part in layer.parts
+                ),
             )
             for name, layer in (mapping.layers.items() if mapping is not None else ())
         ),

@@ -176,7 +176,7 @@ class Simulation:
         self.system = system
         self.stats = RunStatistics(
             training=system.training is not None,
-            attention=system.digital_pim is not None or system.sfu is not None,
+            attention=bool(system.digital_pim or system.sfu),
         )
         #: the fabric's statistics (None: the system has no fabric)
         self.fabric = FabricStatistics() if system.fabric is not None else None
@@ -465,15 +465,7 @@ class MatrixForward(Handler):
             if steps:
                 macs += sum(n * copy_macs[copy] for copy, n in share.items())
                 jobs.append((plan, steps, index))
-        # A pass starts once every pass before it has done one operation.
-        first_op: dict[int, int] = {}
-        for plan, _, index in jobs:
-            stage = self._stages[index]
-            first_op[stage] = max(first_op.get(stage, 0), plan.cost.cycles)
-        delays = tuple(
-            sum(cycles for stage, cycles in first_op.items() if stage < self._stages[index])
-            for _, _, index in jobs
-        )
+        delays = self._delays(jobs)
         busy: dict[int, int] = {}
         instructions: dict[str, int] = {}
         for plan, steps, index in jobs:
@@ -500,6 +492,29 @@ class MatrixForward(Handler):
                 delay + plan.cost.cycles * steps for (plan, steps, _), delay in zip(jobs, delays)
             ),
         )
+
+    def _delays(self, jobs: list[tuple[GroupPlan, int, int]]) -> tuple[int, ...]:
+        """Each job's wait before its first step. A layer of one pass has none. In a layer
+        mapped in passes, a job of pass ``p`` streams the vectors pass ``p - 1`` produces: its
+        first step once that pass's first results are out, and its last step no earlier than
+        one operation after that pass's last results (a pass faster than the one before
+        waits for its inputs), so job ``j`` of ``s`` steps of ``c`` cycles waits ``max(first,
+        end + c - s c)``, with ``first`` and ``end`` the previous pass's first and last
+        results."""
+        stages = sorted({self._stages[index] for _, _, index in jobs})
+        if len(stages) < 2:
+            return (0,) * len(jobs)
+        delays = [0] * len(jobs)
+        first = end = 0
+        for number, stage in enumerate(stages):
+            mine = [j for j, (_, _, index) in enumerate(jobs) if self._stages[index] == stage]
+            for j in mine:
+                plan, steps, _ = jobs[j]
+                cycles = plan.cost.cycles
+                delays[j] = max(first, end + cycles - steps * cycles) if number else 0
+            first = max(delays[j] + jobs[j][0].cost.cycles for j in mine)
+            end = max(delays[j] + jobs[j][0].cost.cycles * jobs[j][1] for j in mine)
+        return tuple(delays)
 
     def execute(self, record: OpRecord) -> Process:
         """SimPy process body: send one ``mvm`` record's share to each crossbar group's port,

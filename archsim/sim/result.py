@@ -21,6 +21,7 @@ __all__ = [
     "ControllerResult",
     "GroupResult",
     "LayerResult",
+    "PartResult",
     "NocResult",
     "SimResult",
     "Statistic",
@@ -33,10 +34,28 @@ Statistic = Union[CounterSummary, TallySummary, LevelSummary]
 
 
 @dataclass(frozen=True)
+class PartResult:
+    """One part of a layer mapped in parts (:class:`archsim.mapping.placement.LayerPart`): its
+    name, the mode of its arrays, its pass, its matrix's shape and its layout."""
+
+    name: str
+    mode: str | None
+    stage: int
+    rows: int
+    cols: int
+    crossbars: int
+    copies_per_array: int
+    row_splits: int
+    col_splits: int
+
+
+@dataclass(frozen=True)
 class LayerResult:
     """Per matrix layer: its mapping (on tile group ``group``), and ``active_cycles``, the
     cycles during which it had work in flight (from sending a record to its groups until all
-    were done, waits for the controller included), summed over records."""
+    were done, waits for the controller included), summed over records. A layer mapped in
+    parts has ``parts``; its own ``copies_per_array``, ``row_splits`` and ``col_splits`` are
+    then 0 (each part has its own)."""
 
     name: str
     rows: int
@@ -48,6 +67,7 @@ class LayerResult:
     col_splits: int
     active_cycles: int
     group: str = ""
+    parts: tuple[PartResult, ...] = ()
 
 
 @dataclass(frozen=True)

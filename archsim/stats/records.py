@@ -93,7 +93,8 @@ class ComponentResult:
     ``actions`` are whole-run counts keyed ``"<kind>.<action>"``; ``energy_per_action_j`` the
     energy of one performance of each, as the component declared it; ``actions_by_phase`` and
     ``busy_by_phase`` split counts and busy cycles by the phase of the work. ``group`` is the
-    tile group the bank belongs to (``""`` for chip-level units).
+    tile group the bank belongs to (``""`` for chip-level units), ``part`` the part of it
+    (``""`` for none: a hybrid group's ``slc`` and ``mlc`` arrays).
     """
 
     kind: str
@@ -107,6 +108,7 @@ class ComponentResult:
     actions_by_phase: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
     busy_by_phase: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     descriptions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    part: str = ""
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,8 +28,9 @@ draw comes from the caller's ``numpy.random.Generator``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final, Protocol
 
 import numpy as np
@@ -281,7 +282,7 @@ class RedistributionStudy:
     model: str
     layers: tuple[str, ...]
     fractions: tuple[float, ...]
-    accuracy: dict[str, tuple[float, ...]]
+    accuracy: Mapping[str, tuple[float, ...]]
     full_precision: float
     quantised: float
     mlc_std: float
@@ -337,6 +338,6 @@ def redistribution_study(
         for rule in rules
     }
     return RedistributionStudy(
-        name, tuple(layers), tuple(float(f) for f in fractions), table, float(full),
-        float(quantised), float(mlc_std), noise_draws,
+        name, tuple(layers), tuple(float(f) for f in fractions), MappingProxyType(table),
+        float(full), float(quantised), float(mlc_std), noise_draws,
     )

@@ -489,6 +489,8 @@ def export_encoder_trace(
             },
             "source": _ENCODER_SOURCE,
             "inputs": "embedded sequences (the embedding lookup is not traced)",
+            "blocks": "pre-LN (LayerNorm before attention and before the feed-forward, as "
+            "vit-tiny's); BERT's are post-LN: the same operations in another order",
             "activations": _ENCODER_ACTIVATIONS,
             "not_traced": "biases, attention's 1/sqrt(d_head) scaling",
         },

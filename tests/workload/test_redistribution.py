@@ -218,3 +218,28 @@ def test_vit_tiny_keeps_its_accuracy_as_the_slc_fraction_rises():
         for fraction in (0.1, 0.2, 0.5):
             drawn = np.mean([accuracy("random", fraction, draw) for draw in range(3)])
             assert accuracy("gradient", fraction) >= drawn - 0.01
+
+
+def test_api_redistribution_is_deterministic_and_checks_its_arguments():
+    """``archsim.api.redistribution`` (one epoch, a few fine-tuning steps): all-SLC reads the
+    quantised model, every rule agrees at 0 and 100 %, the same seed gives the same study, and
+    a bad argument is one WorkloadError naming it."""
+    from archsim import api
+    from archsim.errors import WorkloadError
+
+    kwargs = dict(fractions=(0.0, 0.5, 1.0), epochs=1, steps=3, noise_draws=2, choice_draws=2)
+    study = api.redistribution(**kwargs)
+    assert study.fractions == (0.0, 0.5, 1.0)
+    assert set(study.accuracy) == {"gradient", "magnitude", "random"}
+    for values in study.accuracy.values():
+        assert values[-1] == study.quantised
+        assert values[0] == study.accuracy["gradient"][0]
+    assert api.redistribution(**kwargs) == study
+    for bad, field in (
+        (dict(model="lenet-wu"), "model"), (dict(fractions=(1.5,)), "fractions"),
+        (dict(fractions=()), "fractions"), (dict(mlc_std="x"), "mlc_std"),
+        (dict(lr=True), "lr"), (dict(lr=0.0), "lr"), (dict(epochs=0), "epochs"),
+        (dict(rules=("best",)), "selection rule"),
+    ):
+        with pytest.raises(WorkloadError, match=field):
+            api.redistribution(**{**kwargs, **bad})
