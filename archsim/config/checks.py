@@ -51,6 +51,12 @@ def check_hardware(config: HardwareConfig, source: str = "") -> None:
                 f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''}), got "
                 f"{describe_value(group)}"
             )
+    if config.noc is not None and any(g.tile.kind == "hybrid" for g in config.groups):
+        raise ConfigError(
+            f"{prefix}noc: hybrid tiles pass a layer's results between its SVD passes and "
+            "SLC/MLC parts without packets, which a NoC would have to carry; remove the noc "
+            "section (a hybrid chip's data moves through its buffers)"
+        )
     hybrid = config.mapping.hybrid
     if not hybrid.svd and hybrid.slc_fraction not in (0.0, 1.0):
         raise ConfigError(
