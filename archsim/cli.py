@@ -636,6 +636,7 @@ def _cmd_trace_export(args: argparse.Namespace) -> int:
         train=args.train,
         seed=args.seed,
         epochs=args.epochs,
+        limits=_limits(args),
     )
     line = f"wrote {summary.path}: {summary.model}, {summary.samples} samples, {summary.records} records"
     if summary.test_accuracy is not None:
@@ -683,7 +684,7 @@ def _transformer_trace(args: argparse.Namespace) -> int:
             raise ArchsimError(f"--seq-len: required for {args.model} (tokens per sequence)")
         summary = api.export_encoder(
             args.out, model=args.model, seq_len=args.seq_len, samples=args.samples,
-            layers=args.layers, seed=args.seed,
+            layers=args.layers, seed=args.seed, limits=_limits(args),
         )
         shape = f", {args.seq_len} tokens per sequence (shape-only)"
     line = (

@@ -51,6 +51,10 @@ class Limits:
         training_samples: samples one training trace may hold (epochs x the training split;
             the bundled models train in 5 to 20 epochs of 1,438).
         blocks: weight blocks of one layer on a sparse fabric (its grid of B x B blocks).
+        trace_records: records one exported inference trace may hold (samples x the
+            records of one; a ResNet-18 sample is about 60, a BERT-large block's 14).
+        copies: layer copies one mapping may lay out, summed over the layers and their parts
+            (each copy is a block of weights in the arrays, whatever their size).
     """
 
     routers: int = 16_384
@@ -64,6 +68,8 @@ class Limits:
     conversions: int = 4_000_000_000
     training_samples: int = 100_000
     blocks: int = 4_000_000
+    trace_records: int = 50_000_000
+    copies: int = 1_000_000
 
     def check(self, name: str, value: int, what: str) -> None:
         """Raise :class:`LimitError` if ``value`` exceeds the budget ``name``.
@@ -95,6 +101,8 @@ _UNITS: Final = {
     "conversions": "ADC conversions",
     "training_samples": "training samples",
     "blocks": "weight blocks",
+    "trace_records": "trace records",
+    "copies": "layer copies",
 }
 
 DEFAULT_LIMITS: Final = Limits()

@@ -167,3 +167,51 @@ def test_a_transformer_on_a_chip_without_its_units_is_one_line(bert, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status != 0
     assert len(err) == 1 and "no handler for forward 'layernorm'" in err[0], err
+
+
+def test_a_timeline_shows_the_digital_pim_and_sfu(bert):
+    """A processing unit's digital PIM modules and SFU report a span per record, on a track
+    named by the unit's tile group; their time per record is the closed form's."""
+    from archsim.stats.timeline import Timeline
+
+    timeline = Timeline(conversions=False, max_events=1_000_000)
+    report = api.run(HYFLEXPIM, bert(128), overrides=["mapping.pipeline=false"],
+                     timeline=timeline)
+    assert timeline.complete
+    spans = {category: [s for s in timeline.spans if s.category == category]
+             for category in ("pim", "sfu")}
+    names = {category: {timeline.tracks[s.track].thread for s in found}
+             for category, found in spans.items()}
+    assert names == {"pim": {"pu0"}, "sfu": {"pu0"}}
+    assert {s.name for s in spans["pim"]} == {"matmul"}
+    assert {s.name for s in spans["sfu"]} == {"softmax", "layernorm", "gelu"}
+    stats = report["statistics"]
+    assert sum(s.end - s.start for s in spans["pim"]) == stats["time_pim"]["total"]
+    assert sum(s.end - s.start for s in spans["sfu"]) == stats["time_sfu"]["total"]
+
+
+@pytest.mark.parametrize("model, extra", [
+    ("bert-base", ["--seq-len", "8"]), ("vit-tiny", []), ("mlp", []),
+])
+def test_an_export_over_the_records_budget_is_one_line(tmp_path, capsys, model, extra):
+    """An exported trace is held to --limit trace_records (samples x the records of one):
+    refused at once, with one line naming the budget, and nothing written."""
+    out = tmp_path / "t.jsonl"
+    status = main(["trace", "export", model, "--samples", "100000000", "--out", str(out),
+                   *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1 and "trace_records" in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_copies_over_the_budget_are_one_line(bert, tmp_path, capsys):
+    """Huge arrays pack copies by the thousand: the layers' copies are held to --limit copies
+    before any layout is built."""
+    status = main([
+        "run", str(HYFLEXPIM), str(bert(128)), "--out", str(tmp_path / "out"),
+        "--set", "tile.crossbar.rows=65536", "--set", "tile.crossbar.cols=65536",
+        "--set", "mapping.fill_max_copies=1048576", "--set", "tile_groups.pu0.tiles=2048",
+    ])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1 and "--limit copies" in err[0], err
+    assert not (tmp_path / "out").exists()

@@ -32,6 +32,7 @@ import simpy
 from archsim.config.schema import DigitalPimConfig
 from archsim.hw.component import Component
 from archsim.stats import FORWARD
+from archsim.stats.timeline import TimelineHooks
 
 __all__ = ["DigitalPim", "MatmulCost"]
 
@@ -62,10 +63,14 @@ class DigitalPim(Component):
 
     def __init__(
         self, env: simpy.Environment, config: DigitalPimConfig, *, used: bool, group: str,
+        unit: int = 0, timeline: TimelineHooks | None = None,
     ) -> None:
         super().__init__(config.modules, config.modules if used else 0, group=group)
         self.env = env
         self.config = config
+        #: the processing unit's index (its tile group's position), for a timeline
+        self.unit = unit
+        self.timeline = timeline
         self.resource = simpy.Resource(env, capacity=1)
         self.declare(
             "op", config.energy.op, f"one multiply-accumulate at {config.operand_bits} bits"
@@ -85,13 +90,18 @@ class DigitalPim(Component):
         )
 
     def execute(
-        self, cost: MatmulCost, phase: str = FORWARD
+        self, cost: MatmulCost, phase: str = FORWARD, kind: str = "matmul"
     ) -> Generator[simpy.Event, object, None]:
         """SimPy process body: one product of ``cost`` on the modules, once they are free."""
         self.count("op", cost.ops, phase)
         self.count("write", cost.written, phase)
         with self.resource.request() as request:
             yield request
+            if self.timeline is not None:
+                start = int(self.env.now)
+                self.timeline.processing_unit(
+                    "pim", self.unit, self.group, kind, cost.ops, start, start + cost.cycles
+                )
             if cost.cycles:
                 yield self.env.timeout(cost.cycles)
         self.add_busy(cost.cycles * self.config.modules, phase)

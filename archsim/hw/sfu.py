@@ -1,8 +1,8 @@
 """Special-function units: softmax, LayerNorm and GELU (stage: hw).
 
 A transformer's nonlinear functions run on a special-function unit per processing unit (one per
-tile group, counted in it; HyFlexPIM, archsim/REFERENCES.md [HyFlexPIM]). A function on ``elements`` inputs
-makes ``passes`` passes over them (a softmax finds the maximum, sums the exponentials, then
+tile group, counted in it; HyFlexPIM, archsim/REFERENCES.md [HyFlexPIM]). A function on
+``elements`` inputs makes ``passes`` passes over them (a softmax finds the maximum, sums the exponentials, then
 scales) at ``inputs_per_cycle`` elements per cycle: ``ceil(elements x passes /
 inputs_per_cycle)`` cycles, holding its unit (a SimPy resource of capacity 1) for that long.
 Actions: ``softmax``, ``layernorm``, ``gelu`` (one input element each).
@@ -18,6 +18,7 @@ import simpy
 from archsim.config.schema import SfuConfig
 from archsim.hw.component import Component
 from archsim.stats import FORWARD
+from archsim.stats.timeline import TimelineHooks
 
 __all__ = ["SFU_FUNCTIONS", "Sfu"]
 
@@ -31,10 +32,16 @@ class Sfu(Component):
 
     KIND = "sfu"
 
-    def __init__(self, env: simpy.Environment, config: SfuConfig, *, used: bool, group: str) -> None:
+    def __init__(
+        self, env: simpy.Environment, config: SfuConfig, *, used: bool, group: str,
+        unit: int = 0, timeline: TimelineHooks | None = None,
+    ) -> None:
         super().__init__(1, int(used), group=group)
         self.env = env
         self.config = config
+        #: the processing unit's index (its tile group's position), for a timeline
+        self.unit = unit
+        self.timeline = timeline
         self.resource = simpy.Resource(env, capacity=1)
         for function in SFU_FUNCTIONS:
             self.declare(
@@ -54,6 +61,11 @@ class Sfu(Component):
         cycles = self.cycles(function, elements)
         with self.resource.request() as request:
             yield request
+            if self.timeline is not None:
+                start = int(self.env.now)
+                self.timeline.processing_unit(
+                    "sfu", self.unit, self.group, function, elements, start, start + cycles
+                )
             if cycles:
                 yield self.env.timeout(cycles)
         self.add_busy(cycles, phase)

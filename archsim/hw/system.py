@@ -461,14 +461,17 @@ def build_system(
             from archsim.hw.digital_pim import DigitalPim
 
             digital_pim = tuple(
-                DigitalPim(env, config.digital_pim, used=i in busy, group=group.name)
+                DigitalPim(
+                    env, config.digital_pim, used=i in busy, group=group.name, unit=i,
+                    timeline=timeline,
+                )
                 for i, group in enumerate(config.groups)
             )
         if config.sfu is not None:
             from archsim.hw.sfu import Sfu
 
             sfu = tuple(
-                Sfu(env, config.sfu, used=i in busy, group=group.name)
+                Sfu(env, config.sfu, used=i in busy, group=group.name, unit=i, timeline=timeline)
                 for i, group in enumerate(config.groups)
             )
     fabric: Fabric | None = None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from archsim.config.schema import DEFAULT_GROUP, HardwareConfig, MappingConfig, TileGroup
 from archsim.errors import MappingError, listed, shown
+from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.mapping.crossbar import (
     CrossbarLayout,
     LayerGeometry,
@@ -310,12 +311,16 @@ def _filled(
     return copies
 
 
-def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
+def map_network(
+    network: NetworkSpec, config: HardwareConfig, limits: Limits = DEFAULT_LIMITS
+) -> NetworkMapping:
     """Lay out and place every matrix layer of ``network`` on the tile groups of ``config``.
 
     Raises :class:`MappingError` when a layer named in ``mapping.copies`` or
     ``mapping.layers`` is not a matrix layer of the network, when a layer does not suit its
-    group's arrays, or when a group has too few crossbars.
+    group's arrays, or when a group has too few crossbars; :class:`LimitError` when the
+    layers' copies (times their parts) exceed ``limits.copies`` (arrays of many cells can
+    pack more copies than any record has vectors).
     """
     _check_names(network, config)
     groups = {group.name: group for group in config.groups}
@@ -372,6 +377,12 @@ def map_network(network: NetworkSpec, config: HardwareConfig) -> NetworkMapping:
             raise MappingError(
                 f"the network needs {needed} crossbars ({detail}) but {where}; {remedy}"
             )
+    laid_out = sum(
+        g.whole.copies * len(g.parts) if isinstance(g, PartedGeometry) else g.copies
+        for g in geometries
+    )
+    source = "mapping.fill_groups" if config.mapping.fill_groups else "mapping.copies"
+    limits.check("copies", laid_out, f"the layers' copies ({source}, times each layer's parts)")
     first_tile: dict[str, int] = {}
     tile = 0
     for group in config.groups:

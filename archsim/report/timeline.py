@@ -148,6 +148,9 @@ _CATEGORY_TEXT = {
     "controller": "one reservation of a core, named by its instruction classes",
     "digital": "one vector-unit operation",
     "noc": "one packet, creation to the tail's ejection, on a lane of its flow",
+    "pim": "one dynamic product on a processing unit's digital PIM modules (operand writes, "
+    "then multiply-accumulates), named by record kind",
+    "sfu": "one softmax, LayerNorm or GELU record on a processing unit's special-function unit",
 }
 
 

@@ -119,7 +119,7 @@ def simulate(
         env = simpy.Environment()
         with naming_config(config_source):
             # A fabric without crossbar tiles runs the matrix layers from DRAM: no mapping.
-            mapping = map_network(network, config) if config.groups else None
+            mapping = map_network(network, config, limits) if config.groups else None
             system = build_system(env, config, network, mapping, timeline=timeline, limits=limits)
         _check_packets(system, reader.header.samples, source, limits)
         if timeline is not None:
@@ -207,7 +207,7 @@ def program_listing(
     with TraceReader(trace) as reader:
         network = reader.header.network
         with naming_config(config_source):
-            mapping = map_network(network, config)
+            mapping = map_network(network, config, limits)
             system = build_system(simpy.Environment(), config, network, mapping, limits=limits)
         table = default_handlers().bind(Simulation(system, limits), network.layers)
         counts: dict[str, int] = {}

@@ -95,9 +95,16 @@ class TimelineHooks(Protocol):
         """Vector unit ``unit`` runs one ``kind`` operation on ``elements`` elements in
         ``[start, end)``."""
 
+    def processing_unit(
+        self, category: str, unit: int, group: str, kind: str, amount: int, start: int, end: int
+    ) -> None:
+        """The digital PIM modules (``category`` ``pim``) or the special-function unit
+        (``sfu``) of processing unit ``unit`` (tile group ``group``) run one ``kind`` record
+        of ``amount`` work (multiply-accumulates, or input elements) in ``[start, end)``."""
+
 
 #: Span categories (the ``cat`` of a Chrome trace event), in the order the file lists them.
-CATEGORIES = ("mvm", "adc", "controller", "digital", "noc")
+CATEGORIES = ("mvm", "adc", "controller", "digital", "noc", "pim", "sfu")
 
 # Track kinds, in display order.
 _CONTROLLER, _TILE, _DIGITAL, _NOC = range(4)
@@ -295,6 +302,16 @@ class Timeline:
             lanes.append((track, delivered))
         args = {"flits": flits, "hops": hops}
         self._spans.append(Span(track, "packet", "noc", created, delivered, args))
+
+    def processing_unit(
+        self, category: str, unit: int, group: str, kind: str, amount: int, start: int, end: int
+    ) -> None:
+        """A record on a processing unit's digital PIM modules or special-function unit."""
+        if end > start and self._admit(start, category):
+            track = self._track(
+                (_DIGITAL, 1 + CATEGORIES.index(category), unit), category, group
+            )
+            self._spans.append(Span(track, kind, category, start, end, {"work": amount}))
 
     def vector(self, unit: int, kind: str, elements: int, start: int, end: int) -> None:
         """An operation of vector unit ``unit``."""

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from archsim.config.loader import describe_value
 from archsim.errors import WorkloadError
 from archsim.files import unwritable_folder
+from archsim.limits import DEFAULT_LIMITS, Limits
 from archsim.workload.activity import MAX_ACT_BITS, activity_stats_batch, element_fields
 from archsim.workload.analog_train import (
     DEFAULT_MULTILEVEL,
@@ -197,6 +198,7 @@ def export_trace(
     act_bits: int = 8,
     weight_bits: int = 8,
     epochs: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ExportSummary:
     """Write the forward-pass trace of a zoo model.
 
@@ -217,6 +219,7 @@ def export_trace(
         act_bits: Input (activation) precision, 1..16 bits.
         weight_bits: Weight precision recorded in the header for the mapping stage, 1..16 bits.
         epochs: Override of the default number of training epochs (requires ``train``).
+        limits: The size budgets: ``trace_records``, the samples times the model's layers.
 
     Returns:
         Summary of the written trace.
@@ -233,6 +236,11 @@ def export_trace(
     # One BLAS thread: a multi-threaded BLAS sums in an order that depends on its thread
     # count, so a trained trace would differ from machine to machine (and small matrices
     # gain nothing from threads anyway).
+    layers = len(build_model(model_name, np.random.default_rng(0)).spec())
+    limits.check(
+        "trace_records", samples * layers,
+        f"a trace of {samples:,} samples of {model_name} ({layers} records each)",
+    )
     with threadpool_limits(limits=1, user_api="blas"):
         return _export(
             model_name, out_path, samples, train, seed, act_bits, weight_bits, epochs

@@ -317,6 +317,11 @@ def export_vit_trace(
     _check_bits(act_bits, "act_bits")
     _check_bits(weight_bits, "weight_bits")
     _check_out_path(out_path)
+    records = len(_vit_layers(ViTConfig(), act_bits))
+    limits.check(
+        "trace_records", samples * records,
+        f"a trace of {samples:,} samples of vit-tiny ({records} records each)",
+    )
     epochs = (VIT_EPOCHS if epochs is None else int(epochs)) if train else 0
     if train:
         train_images, _ = digits_split_sizes()
@@ -449,9 +454,11 @@ def export_encoder_trace(
     act_bits: int = 8,
     weight_bits: int = 8,
     seed: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ExportSummary:
     """Write the shape-only forward-pass trace of a BERT encoder on ``samples`` sequences of
-    ``seq_len`` tokens (version 5).
+    ``seq_len`` tokens (version 5); ``samples`` times the records of one are held to
+    ``limits.trace_records``.
 
     ``model`` is ``bert-base`` or ``bert-large`` (:data:`ENCODERS`); ``layers`` traces its
     first blocks only (default all: 12 or 24). There are no weights and no data: the records'
@@ -465,6 +472,7 @@ def export_encoder_trace(
         WorkloadError: an argument is invalid (``seq_len`` outside 1..65,536, ``layers``
             outside the model's blocks), or ``out_path`` is a directory or cannot be written;
             nothing is written.
+        LimitError: the trace would hold more records than ``limits.trace_records``.
         TraceError: the file cannot be written after all (a full disk); nothing is written.
     """
     shape = _check_encoder(
@@ -472,6 +480,10 @@ def export_encoder_trace(
     )
     tokens = int(seq_len)
     graph = _encoder(shape, tokens, "input", act_bits)
+    limits.check(
+        "trace_records", samples * len(graph),
+        f"a trace of {samples:,} sequences of {model} ({len(graph)} records each)",
+    )
     header = {
         "model": model,
         "samples": samples,
