@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> None:
                              "hybrid": {str(f): p for f, p in r["hybrid"].items()}}
                     for t, r in results.items()},
         "accuracy": None if accuracy is None else {
-            "fractions": accuracy.fractions, "by_rule": accuracy.accuracy,
+            "fractions": accuracy.fractions, "by_rule": dict(accuracy.accuracy),
             "full_precision": accuracy.full_precision, "quantised": accuracy.quantised,
             "mlc_std": accuracy.mlc_std,
         },

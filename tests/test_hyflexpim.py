@@ -215,3 +215,27 @@ def test_copies_over_the_budget_are_one_line(bert, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status != 0 and len(err) == 1 and "--limit copies" in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_sweep_script_writes_its_results(tmp_path):
+    """scripts/hyflexpim_sweep.py on a small grid: every point's ratios in results.json, the
+    figures written, and at 0 % SLC with the SVD nearly the all-MLC chip."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "sweep"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "hyflexpim_sweep.py"), "--seq-lens", "32,64",
+         "--fractions", "0,0.05", "--samples", "2", "--no-accuracy", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"},
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert set(data["results"]) == {"32", "64"}
+    point = data["results"]["32"]["hybrid"]["0.05"]
+    assert point["throughput_vs_all-SLC"] > 1 and point["efficiency_vs_all-SLC"] > 1
+    assert data["results"]["32"]["hybrid"]["0.0"]["efficiency_vs_all-MLC"] == pytest.approx(
+        1.0, abs=0.05
+    )
+    assert len(list(out.glob("*.png"))) == 8 and data["accuracy"] is None
