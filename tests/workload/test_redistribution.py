@@ -232,7 +232,7 @@ def test_api_redistribution_is_deterministic_and_checks_its_arguments():
     assert study.fractions == (0.0, 0.5, 1.0)
     assert set(study.accuracy) == {"gradient", "magnitude", "random"}
     for values in study.accuracy.values():
-        assert values[-1] == study.quantised
+        assert values[-1] == pytest.approx(study.quantised, abs=1e-12)
         assert values[0] == study.accuracy["gradient"][0]
     assert api.redistribution(**kwargs) == study
     for bad, field in (
@@ -243,3 +243,25 @@ def test_api_redistribution_is_deterministic_and_checks_its_arguments():
     ):
         with pytest.raises(WorkloadError, match=field):
             api.redistribution(**{**kwargs, **bad})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_gradient_choice_holds_over_training_seeds(seed):
+    """The redistribution's claims on vit-tiny trained from other seeds (seed 0 is the test
+    above), through ``archsim.api.redistribution``: all-SLC reads the quantised model,
+    accuracy rises with the SLC fraction (one point of slack for the noise draws), and the
+    gradient's choice is no worse than random (averaged over 3 choices) at any fraction."""
+    from archsim import api
+
+    study = api.redistribution(
+        seed=seed, fractions=(0.0, 0.1, 0.2, 0.5, 1.0), rules=("gradient", "random")
+    )
+    gradient, random = study.accuracy["gradient"], study.accuracy["random"]
+    # all-SLC: the same reads at every draw (their mean rounds in the last bit)
+    assert gradient[-1] == pytest.approx(study.quantised, abs=1e-12)
+    assert random[-1] == pytest.approx(study.quantised, abs=1e-12)
+    assert study.quantised > 0.9
+    assert gradient[0] < study.quantised - 0.1
+    assert all(a <= b + 0.01 for a, b in zip(gradient, gradient[1:]))
+    assert all(g >= r - 0.01 for g, r in zip(gradient, random))
