@@ -506,6 +506,8 @@ def redistribution(
     lr: float = 0.3,
     noise_draws: int = 5,
     choice_draws: int = 3,
+    config: Config | None = None,
+    overrides: Sequence[str] = (),
 ) -> RedistributionStudy:
     """HyFlexPIM's gradient redistribution (archsim/REFERENCES.md [HyFlexPIM]) on ``model``
     (``vit-tiny``, trained ``epochs`` epochs on the digits from ``seed``): its encoder blocks'
@@ -515,8 +517,17 @@ def redistribution(
     arrays whose 2-bit slices read with relative noise ``mlc_std``
     (:func:`archsim.workload.redistribution.redistribution_study`). BLAS runs on one thread.
 
+    With a ``config`` (a hybrid chip with a ``device`` section, such as
+    ``hw_configs/hyflexpim.yaml``) the layers are read through the crossbar functional model
+    instead (:func:`archsim.workload.redistribution.crossbar_accuracy`, the path of
+    :func:`accuracy`): each mode's cells per weight and ADC resolution from the config's first
+    hybrid group, the device's conductance range, its programming noise (each mode's own
+    where ``tile.modes.<mode>.program_noise`` gives one) and read noise, ADC ranges
+    calibrated on 128 training images; ``noise_draws`` programming draws per accuracy.
+
     Raises:
         WorkloadError: an argument is out of range or the model is not ``vit-tiny``.
+        ConfigError: the config has no hybrid tile group or no device section.
     """
     import numpy as np
     from threadpoolctl import threadpool_limits
@@ -552,16 +563,63 @@ def redistribution(
         ):
             raise WorkloadError(f"{name}: must be a number in [{low:g}, {high:g}]"
                                 f"{' above 0' if name == 'lr' else ''}, got {value!r}")
+    specs = None if config is None else _mode_specs(config, overrides)
     trained, _ = train_vit(ViTConfig(), seed=seed, epochs=epochs)
     x_train, y_train, x_test, y_test = load_digits_28(np.random.default_rng(seed))
     data = (x_train[..., 0].astype(float), y_train, x_test[..., 0].astype(float), y_test)
     layers = [name for name in trained.linear_layers() if name.startswith("block")]
+    evaluate = hardware = None
+    if specs is not None:
+        from archsim.workload.redistribution import crossbar_accuracy
+
+        calibration = data[0][:128]
+
+        def evaluate(svds: Any, masks: Any, draw: int) -> float:
+            return crossbar_accuracy(
+                trained, svds, masks, specs, data[2], data[3],
+                rng=np.random.default_rng([seed, 5, draw]), calibration=calibration,
+            )
+
+        hardware = f"crossbars of {load(config, overrides).name}"
     with threadpool_limits(limits=1, user_api="blas"):
         return redistribution_study(
             trained, model, layers, data, fractions=fractions, rules=rules, mlc_std=mlc_std,
             noise_draws=noise_draws, choice_draws=choice_draws, steps=steps, batch=64, lr=lr,
-            seed=seed,
+            seed=seed, evaluate=evaluate, hardware=hardware or "mlc slices",
         )
+
+
+def _mode_specs(config: Config, overrides: Sequence[str]) -> dict[str, Any]:
+    """The crossbar functional model's spec of each mode of ``config``'s first hybrid tile
+    group (8-bit weights and activations, calibrated ADC ranges)."""
+    from dataclasses import replace
+
+    from archsim.errors import ConfigError
+    from archsim.workload.functional import AnalogSpec
+
+    loaded = load(config, overrides)
+    prefix = f"{_source(config)}: " if _source(config) else ""
+    group = next((g for g in loaded.groups if g.tile.kind == "hybrid"), None)
+    if group is None or group.tile.modes is None:
+        raise ConfigError(f"{prefix}tile.kind: the accuracy of SLC/MLC arrays needs a hybrid "
+                          "tile group")
+    device = loaded.device
+    if device is None:
+        raise ConfigError(f"{prefix}device: missing; the crossbars' accuracy needs the cells' "
+                          "conductance range and noise (see hw_configs/README.md)")
+    specs = {}
+    for name in ("slc", "mlc"):
+        mode = getattr(group.tile.modes, name)
+        tile = replace(
+            group.tile, crossbar=replace(group.tile.crossbar, cell_bits=mode.cell_bits),
+            adc=replace(group.tile.adc, bits=mode.adc_bits),
+        )
+        noise = device.program_noise if mode.program_noise is None else mode.program_noise
+        specs[name] = AnalogSpec.from_tile(
+            tile, weight_bits=8, act_bits=8, adc_range="calibrated", g_min_s=device.g_min,
+            g_max_s=device.g_max, program_noise=noise, read_noise=device.read_noise,
+        )
+    return specs
 
 
 def train(

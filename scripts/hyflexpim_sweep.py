@@ -14,21 +14,24 @@ buffers).
 
 Unless ``--no-accuracy``, it also runs the gradient redistribution on ``vit-tiny`` trained on the
 digits (``archsim.api.redistribution``: the encoder blocks' matrices as their SVD, the singular
-values fine-tuned, the rank components chosen for SLC by gradient, by magnitude and at random,
-the MLC slices read with relative noise ``--mlc-std``) and prints the accuracy at every
-fraction.
+values fine-tuned, the rank components chosen for SLC by gradient, by magnitude and at random)
+and prints the accuracy at every fraction, the layers read on ``hyflexpim.yaml``'s crossbars
+through the functional model (``--accuracy crossbars``, the default: each mode's cells and ADC,
+the device's programming noise; 2 draws) or with HyFlexPIM's slice noise ``--mlc-std``
+(``--accuracy slices``; 5 draws).
 
 It writes ``results.json`` and the figures (PNG and SVG): throughput and energy-efficiency gains
 against the SLC fraction (a line per sequence length) and against the sequence length (a line
 per SLC fraction), and accuracy against the SLC fraction (a line per rule), to ``--out``
 (default ``runs/hyflexpim``).
 
-Runtime: about 1 minute for the default 6 lengths x 6 fractions on one BERT-base block, plus
-about 1 minute for the accuracy (vit-tiny trains 20 epochs).
+Runtime: about 10 s for the default 6 lengths x 6 fractions on one BERT-base block, plus
+about 3 minutes for the accuracy on crossbars (30 s with ``--accuracy slices``).
 
 Usage: python scripts/hyflexpim_sweep.py [--model bert-base] [--layers 1]
            [--seq-lens 128,256,512,1024,2048,4096] [--fractions 0,0.05,0.1,0.2,0.5,1]
-           [--samples 8] [--mlc-std 0.4] [--no-accuracy] [--seed 0] [--set KEY=VALUE]
+           [--samples 8] [--accuracy crossbars|slices] [--mlc-std 0.4] [--no-accuracy]
+           [--seed 0] [--set KEY=VALUE]
            [--out runs/hyflexpim]
 """
 
@@ -161,7 +164,7 @@ def plots(results: dict[str, Any], accuracy: Any, out: Path) -> list[Path]:
             {rule: (list(accuracy.fractions), list(values))
              for rule, values in accuracy.accuracy.items()},
             x="SLC fraction", y="accuracy", legend_title="SLC choice",
-            title=f"vit-tiny accuracy, MLC noise {accuracy.mlc_std:g}",
+            title=f"vit-tiny accuracy, {accuracy.hardware}",
         )
         written += save_figure(figure, out / "accuracy_by_fraction")
     return written
@@ -176,8 +179,11 @@ def main() -> None:
     parser.add_argument("--fractions", type=lambda t: _numbers(t, float),
                         default=[0.0, 0.05, 0.1, 0.2, 0.5, 1.0])
     parser.add_argument("--samples", type=int, default=8, help="sequences per run (default 8)")
+    parser.add_argument("--accuracy", choices=("crossbars", "slices"), default="crossbars",
+                        help="read the layers on the crossbars' functional model (default) or "
+                        "with HyFlexPIM's slice noise")
     parser.add_argument("--mlc-std", type=float, default=0.4,
-                        help="relative read noise of an MLC slice (default 0.4)")
+                        help="--accuracy slices: relative noise of an MLC slice (default 0.4)")
     parser.add_argument("--no-accuracy", action="store_true", help="skip vit-tiny's accuracy")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -199,12 +205,22 @@ def run(args: argparse.Namespace) -> None:
     accuracy = None
     if not args.no_accuracy:
         start = time.perf_counter()
-        accuracy = api.redistribution(
-            fractions=args.fractions, mlc_std=args.mlc_std, seed=args.seed
+        if args.accuracy == "crossbars":
+            accuracy = api.redistribution(
+                fractions=args.fractions, seed=args.seed, config=HYBRID, overrides=args.set,
+                noise_draws=2, choice_draws=2,
+            )
+        else:
+            accuracy = api.redistribution(
+                fractions=args.fractions, mlc_std=args.mlc_std, seed=args.seed
+            )
+        how = (
+            f"MLC slice noise {accuracy.mlc_std:g}" if accuracy.hardware == "mlc slices"
+            else accuracy.hardware
         )
         print(f"\nvit-tiny accuracy (full precision {accuracy.full_precision:.4f}, quantised "
-              f"{accuracy.quantised:.4f}; MLC noise {accuracy.mlc_std:g}, "
-              f"{accuracy.noise_draws} draws; {time.perf_counter() - start:.1f} s)")
+              f"{accuracy.quantised:.4f}; {how}, {accuracy.noise_draws} draws; "
+              f"{time.perf_counter() - start:.1f} s)")
         print("  SLC %  " + "  ".join(f"{rule:>9}" for rule in accuracy.accuracy))
         for i, fraction in enumerate(accuracy.fractions):
             print(f"  {100 * fraction:5.1f}  " + "  ".join(
@@ -218,7 +234,7 @@ def run(args: argparse.Namespace) -> None:
         "accuracy": None if accuracy is None else {
             "fractions": accuracy.fractions, "by_rule": dict(accuracy.accuracy),
             "full_precision": accuracy.full_precision, "quantised": accuracy.quantised,
-            "mlc_std": accuracy.mlc_std,
+            "mlc_std": accuracy.mlc_std, "hardware": accuracy.hardware,
         },
     }
     (args.out / "results.json").write_text(json.dumps(data, indent=1) + "\n")

@@ -196,6 +196,11 @@ class ArrayModeConfig:
 
     cell_bits: int = number(min=1, max=8, doc="bits stored per cell in this mode")
     adc_bits: int = number(min=1, max=16, doc="ADC resolution in this mode, bits")
+    program_noise: float | None = number(
+        default=None, min=0.0, max=1.0,
+        doc="accuracy: programming error of a cell in this mode, fraction of the conductance "
+        "range (default: device.program_noise)",
+    )
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,17 @@ draw comes from the caller's ``numpy.random.Generator``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
 from archsim.errors import WorkloadError
+
+if TYPE_CHECKING:
+    from archsim.workload.functional import AnalogSpec
 
 __all__ = [
     "SELECTION_RULES", "Redistributed", "SvdWeights", "decompose", "fine_tune_sigma",
@@ -275,8 +278,11 @@ class RedistributionStudy:
             ``random``, also over ``draws`` choices).
         full_precision: the trained model's accuracy before its decomposition.
         quantised: the decomposed, fine-tuned, quantised model's accuracy with no noise.
-        mlc_std: the MLC slices' relative read noise.
+        mlc_std: the MLC slices' relative read noise (the slice model).
         noise_draws: noise draws per accuracy.
+        hardware: how the layers were read: ``"mlc slices"`` (each 2-bit slice of an MLC
+            weight scaled by ``1 + mlc_std N(0, 1)``) or ``"crossbars of <config>"``
+            (:func:`crossbar_accuracy`).
     """
 
     model: str
@@ -287,20 +293,29 @@ class RedistributionStudy:
     quantised: float
     mlc_std: float
     noise_draws: int
+    hardware: str = "mlc slices"
+
+
+#: The accuracy of a model whose decomposed layers are read from SLC (mask True) and MLC
+#: arrays, for noise draw ``draw`` (:func:`redistribution_study`'s ``evaluate``).
+Evaluate = Callable[[Mapping[str, SvdWeights], Mapping[str, np.ndarray], int], float]
 
 
 def redistribution_study(
     model: Redistributed, name: str, layers: Sequence[str], data: tuple[np.ndarray, ...], *,
     fractions: Sequence[float], rules: Sequence[str], mlc_std: float, noise_draws: int,
     choice_draws: int, steps: int, batch: int, lr: float, seed: int,
+    evaluate: Evaluate | None = None, hardware: str = "mlc slices",
 ) -> RedistributionStudy:
     """Gradient redistribution of ``layers`` of trained ``model`` and its accuracy on SLC and
     MLC arrays: decompose (step 1), fine-tune the singular values for ``steps`` mini-batches
     recording ``|dL/d sigma|`` (step 2), then for every rule and fraction choose the SLC rank
     components (step 3) and average the accuracy over ``noise_draws`` MLC read-noise draws
     (step 4) — and, for ``random``, over ``choice_draws`` choices. ``data`` is ``(x_train,
-    y_train, x_test, y_test)``. Every draw comes from generators seeded from ``seed``; the
-    caller holds BLAS to one thread for byte-identical results."""
+    y_train, x_test, y_test)``. ``evaluate(svds, masks, draw)`` reads the layers another way
+    (on crossbars: :func:`crossbar_accuracy`), named by ``hardware``; the accuracy is then its
+    mean over ``noise_draws`` draws. Every draw comes from generators seeded from ``seed``;
+    the caller holds BLAS to one thread for byte-identical results."""
     for rule in rules:
         if rule not in SELECTION_RULES:
             raise WorkloadError(
@@ -315,13 +330,18 @@ def redistribution_study(
     )
     noise = [int(s) for s in np.random.default_rng([seed, 2]).integers(0, 2**31, noise_draws)]
 
+    def read(masks: Mapping[str, np.ndarray]) -> float:
+        if evaluate is None:
+            return hybrid_accuracy(model, svds, dict(masks), mlc_std, x_test, y_test, noise)
+        return float(np.mean([evaluate(svds, masks, draw) for draw in range(noise_draws)]))
+
     def accuracy(rule: str, fraction: float, draw: int) -> float:
         chooser = np.random.default_rng([seed, 3, draw])
         masks = {
             layer: slc_components(rule, fraction, svds[layer], grads[layer], rng=chooser)
             for layer in layers
         }
-        return hybrid_accuracy(model, svds, masks, mlc_std, x_test, y_test, noise)
+        return read(masks)
 
     quantised = hybrid_accuracy(
         model, svds, {layer: np.ones(svds[layer].rank, bool) for layer in layers}, 0.0,
@@ -339,5 +359,90 @@ def redistribution_study(
     }
     return RedistributionStudy(
         name, tuple(layers), tuple(float(f) for f in fractions), MappingProxyType(table),
-        float(full), float(quantised), float(mlc_std), noise_draws,
+        float(full), float(quantised), float(mlc_std), noise_draws, hardware,
     )
+
+
+class Linearised(Protocol):
+    """A model whose weight matrices' products can be computed elsewhere (vit-tiny's
+    ``linear`` hook, :meth:`archsim.workload.transformer.VisionTransformer.forward`)."""
+
+    params: dict[str, np.ndarray]
+
+    def accuracy(
+        self, images: np.ndarray, labels: np.ndarray,
+        linear: Callable[[str, np.ndarray], np.ndarray] | None = None,
+    ) -> float: ...
+
+
+def crossbar_accuracy(
+    model: Linearised, svds: Mapping[str, SvdWeights], slc: Mapping[str, np.ndarray],
+    specs: Mapping[str, AnalogSpec], images: np.ndarray, labels: np.ndarray, *,
+    rng: np.random.Generator, calibration: np.ndarray | None = None,
+) -> float:
+    """The accuracy of ``model`` with each decomposed layer on crossbars, through the
+    functional model of :mod:`archsim.workload.functional` (issue 6's hardware-aware path):
+    per mode, the layer's U columns and Sigma V^T rows of the components in that mode
+    (``slc`` masks) are two matrices (a dense layer each, its own weight scale) programmed
+    with the mode's spec (``specs["slc"]``, ``specs["mlc"]``: cells per weight, ADC
+    resolution, the device's programming and read noise); a token's product is the second's
+    read of the first's output, summed over the modes. The other layers compute exactly.
+
+    ``rng`` draws, in order: each layer's parts' programming noise (layers in ``svds`` order,
+    SLC then MLC, U then Sigma V^T), then the read-noise key (generator ``(key, call, row)``
+    for row ``row`` of the ``call``-th crossbar product). With calibrated ADC ranges
+    (``adc_range: calibrated`` in the specs) each part's ADCs are ranged on the ``calibration``
+    images' noise-free products first.
+    """
+    from archsim.workload.functional import map_layer
+    from archsim.workload.layers import Dense
+
+    chains: dict[str, list[list[Any]]] = {}
+    for name, svd in svds.items():
+        u, sv = svd.u, svd.sigma[:, None] * svd.vt
+        parts = []
+        for mode, mask in (("slc", slc[name]), ("mlc", ~slc[name])):
+            k = int(mask.sum())
+            if not k:
+                continue
+            first = Dense(f"{name}.u.{mode}", ["input"], u.shape[0], k)
+            first.weight = u[:, mask]
+            second = Dense(f"{name}.v.{mode}", [first.name], k, sv.shape[1])
+            second.weight = sv[mask]
+            parts.append([map_layer(first, specs[mode], rng=rng),
+                          map_layer(second, specs[mode], rng=rng)])
+        chains[name] = parts
+    key = int(rng.integers(2**63))
+    if calibration is not None:
+
+        def ranging(name: str, x: np.ndarray) -> np.ndarray:
+            if name not in chains:
+                return x @ model.params[name]
+            rows = x.reshape(-1, x.shape[-1])
+            for part in chains[name]:
+                h = rows
+                for position, mapped in enumerate(part):
+                    part[position] = mapped.calibrated(mapped.column_peaks(h))
+                    h = h @ np.asarray(mapped.layer.weight, dtype=np.float64)
+            return x @ model.params[name]
+
+        model.accuracy(calibration, np.zeros(len(calibration), dtype=int), ranging)
+    calls = [0]
+
+    def on_crossbars(name: str, x: np.ndarray) -> np.ndarray:
+        if name not in chains:
+            return x @ model.params[name]
+        rows = x.reshape(-1, x.shape[-1])
+        out = np.zeros((len(rows), model.params[name].shape[1]))
+        for part in chains[name]:
+            h = rows
+            for mapped in part:
+                calls[0] += 1
+                reads = None
+                if mapped.spec.read_noise > 0:
+                    reads = [np.random.default_rng((key, calls[0], i)) for i in range(len(h))]
+                h, _ = mapped.forward(h, reads)
+            out += h
+        return out.reshape(*x.shape[:-1], -1)
+
+    return model.accuracy(images, labels, on_crossbars)

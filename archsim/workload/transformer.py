@@ -22,6 +22,7 @@ The weight matrices are named ``embed``, ``block{l}.{q,k,v,o,ffn1,ffn2}`` and ``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,10 @@ from archsim.errors import WorkloadError
 from archsim.workload.train import softmax_cross_entropy
 
 __all__ = ["ViTConfig", "VisionTransformer", "train_vit"]
+
+#: ``linear(name, x)``: ``x @ W`` for the weight matrix ``name`` (see
+#: :meth:`VisionTransformer.forward`).
+Linear = Callable[[str, np.ndarray], np.ndarray]
 
 _SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
 _GELU_CUBIC = 0.044715
@@ -141,11 +146,16 @@ class VisionTransformer:
         grid = images.reshape(n, per, c.patch, per, c.patch).transpose(0, 1, 3, 2, 4)
         return grid.reshape(n, c.tokens, c.patch * c.patch)
 
-    def forward(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-        """The logits ``(N, classes)`` and what the backward pass needs."""
+    def forward(
+        self, images: np.ndarray, linear: Linear | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The logits ``(N, classes)`` and what the backward pass needs. ``linear(name, x)``
+        computes ``x @ params[name]`` for every weight matrix (default: exactly; a model of
+        hardware may compute it on its arrays instead)."""
         p, c = self.params, self.config
+        mul = linear if linear is not None else (lambda name, x: x @ p[name])
         patches = self.tokens(images)
-        x = patches @ p["embed"] + p["embed.bias"] + p["position"]
+        x = mul("embed", patches) + p["embed.bias"] + p["position"]
         n, t, d = x.shape
         heads, dh = c.heads, d // c.heads
         cache: dict[str, Any] = {"patches": patches}
@@ -153,21 +163,21 @@ class VisionTransformer:
             block = f"block{layer}"
             a, ln1 = _layernorm(x, p[f"{block}.ln1.gain"], p[f"{block}.ln1.bias"])
             q, k, v = (
-                (a @ p[f"{block}.{m}"]).reshape(n, t, heads, dh).transpose(0, 2, 1, 3)
+                mul(f"{block}.{m}", a).reshape(n, t, heads, dh).transpose(0, 2, 1, 3)
                 for m in ("q", "k", "v")
             )
             attention = _softmax(q @ k.transpose(0, 1, 3, 2) / np.sqrt(dh))
             mixed = (attention @ v).transpose(0, 2, 1, 3).reshape(n, t, d)
-            x1 = x + mixed @ p[f"{block}.o"]
+            x1 = x + mul(f"{block}.o", mixed)
             b, ln2 = _layernorm(x1, p[f"{block}.ln2.gain"], p[f"{block}.ln2.bias"])
-            h = b @ p[f"{block}.ffn1"] + p[f"{block}.ffn1.bias"]
+            h = mul(f"{block}.ffn1", b) + p[f"{block}.ffn1.bias"]
             g, gt = _gelu(h)
             cache[block] = (a, ln1, q, k, v, attention, mixed, b, ln2, h, g, gt)
-            x = x1 + g @ p[f"{block}.ffn2"] + p[f"{block}.ffn2.bias"]
+            x = x1 + mul(f"{block}.ffn2", g) + p[f"{block}.ffn2.bias"]
         final, lnf = _layernorm(x, p["final.gain"], p["final.bias"])
         pooled = final.mean(1)
         cache["final"] = (lnf, pooled, t)
-        return pooled @ p["head"] + p["head.bias"], cache
+        return mul("head", pooled) + p["head.bias"], cache
 
     def backward(self, cache: dict[str, Any], d_logits: np.ndarray) -> dict[str, np.ndarray]:
         """The gradients of every parameter, given the loss's gradient w.r.t. the logits."""
@@ -232,8 +242,12 @@ class VisionTransformer:
         loss, d_logits = softmax_cross_entropy(logits, labels)
         return loss, self.backward(cache, d_logits)
 
-    def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
-        logits, _ = self.forward(images)
+    def accuracy(
+        self, images: np.ndarray, labels: np.ndarray, linear: Linear | None = None
+    ) -> float:
+        """The fraction of ``images`` classified as ``labels`` (``linear``: as
+        :meth:`forward`)."""
+        logits, _ = self.forward(images, linear)
         return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
