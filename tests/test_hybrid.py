@@ -27,9 +27,9 @@ ROWS, COLS = 64, 128  # the arrays of hyflexpim.yaml
 
 
 def chip(arrays: int, *overrides: str, per_tile: int = 128) -> HardwareConfig:
-    """hyflexpim.yaml with one processing unit of ``arrays`` arrays (``overrides`` applied to
-    the file first)."""
-    config = load_hardware(HYFLEXPIM, overrides)
+    """hyflexpim.yaml with one processing unit of ``arrays`` arrays, every matrix layer
+    decomposed (the file decomposes the blocks' only; ``overrides`` applied after)."""
+    config = load_hardware(HYFLEXPIM, ['mapping.hybrid.decompose=["*"]', *overrides])
     assert arrays % per_tile == 0
     group = TileGroupConfig(tiles=arrays // per_tile, crossbars_per_tile=per_tile, tile=config.tile)
     return replace(
@@ -220,3 +220,19 @@ def test_a_later_pass_streams_behind_the_one_before():
     assert delays[3] == 10
     single = [job(10, 5, 0)]
     assert MatrixForward._delays(SimpleNamespace(_stages=(0,)), single) == (0,)
+
+
+def test_only_the_layers_named_are_decomposed(chain_trace):
+    """``mapping.hybrid.decompose`` names the layers mapped as their SVD; the others sit whole
+    on SLC arrays (8 cells per weight, one pass)."""
+    path = chain_trace([(256, 128, 4), (128, 64, 4)])
+    with TraceReader(path) as reader:
+        net = reader.header.network
+    config = chip(1 << 14, "mapping.fill_groups=false", 'mapping.hybrid.decompose=["fc2"]')
+    mapping = map_network(net, config)
+    whole, split = mapping.layers["fc1"], mapping.layers["fc2"]
+    assert [(p.name, p.mode, p.stage) for p in whole.parts] == [("w.slc", "slc", 0)]
+    assert whole.crossbars == math.ceil(256 / ROWS) * math.ceil(128 * 8 / COLS)
+    assert [p.name for p in split.parts] == ["u.slc", "u.mlc", "v.slc", "v.mlc"]
+    result = simulate(config, path)
+    assert result.samples == 1

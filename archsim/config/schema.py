@@ -523,6 +523,13 @@ class HybridMappingConfig:
         doc="fraction of the rank components on SLC arrays (without svd: 0 or 1, the mode of "
         "the whole matrix)",
     )
+    decompose: tuple[str, ...] = field(
+        default=("*",),
+        metadata={
+            "doc": "with svd: the layers (name patterns, `*` any characters) mapped as their "
+            "SVD; the others sit whole on SLC arrays, e.g. `[\"block*\"]`"
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -169,8 +169,9 @@ def _hybrid_geometry(
     :func:`~archsim.workload.redistribution.svd_rank` (k = mn / (m + n): U and Sigma V^T hold
     no more weights than W; archsim/REFERENCES.md [HyFlexPIM]), the first
     :func:`~archsim.workload.redistribution.slc_count` rank components on SLC arrays and the
-    rest on MLC arrays, U (stage 0) and Sigma V^T (stage 1) of each; without it, the matrix
-    itself on arrays of one mode (SLC at ``slc_fraction`` 1, MLC at 0). Each part is laid out
+    rest on MLC arrays, U (stage 0) and Sigma V^T (stage 1) of each, for the layers
+    ``mapping.hybrid.decompose`` names (the others whole on SLC arrays); without it, the
+    matrix itself on arrays of one mode (SLC at ``slc_fraction`` 1, MLC at 0). Each part is laid out
     as a matrix of its own with its mode's cells per weight."""
     # Imported here: only a chip with hybrid tiles needs the redistribution's arithmetic.
     from archsim.workload.redistribution import slc_count, svd_rank
@@ -190,8 +191,9 @@ def _hybrid_geometry(
 
     m, n = layer.rows, layer.cols
     parts: list[tuple[str, LayerGeometry, str | None, int]] = []
-    if not hybrid.svd:
-        mode = "slc" if hybrid.slc_fraction == 1.0 else "mlc"
+    decomposed = any(fnmatch.fnmatchcase(layer.name, p) for p in hybrid.decompose)
+    if not hybrid.svd or not decomposed:
+        mode = "slc" if hybrid.slc_fraction == 1.0 or hybrid.svd else "mlc"
         parts.append((f"w.{mode}", geometry(f"w.{mode}", m, n, mode), mode, 0))
     else:
         rank = svd_rank(m, n)
