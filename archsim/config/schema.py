@@ -338,6 +338,13 @@ class SfuConfig:
     energy: SfuEnergy = field(metadata={"doc": "energy per input element per function"})
 
 
+#: The special-function unit's functions: the fields of :class:`SfuEnergy` and
+#: :class:`SfuFunctions`.
+SFU_FUNCTIONS = tuple(f.name for f in fields(SfuEnergy))
+if SFU_FUNCTIONS != tuple(f.name for f in fields(SfuFunctions)):
+    raise AssertionError("SfuFunctions and SfuEnergy must list the same functions")
+
+
 @dataclass(frozen=True)
 class InstructionCycles:
     """Cycles one instruction of each class occupies the in-order core (issue to retire)."""

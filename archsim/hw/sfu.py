@@ -15,15 +15,12 @@ from typing import Generator
 
 import simpy
 
-from archsim.config.schema import SfuConfig
+from archsim.config.schema import SFU_FUNCTIONS, SfuConfig
 from archsim.hw.component import Component
 from archsim.stats import FORWARD
 from archsim.stats.timeline import TimelineHooks
 
 __all__ = ["SFU_FUNCTIONS", "Sfu"]
-
-#: The functions a special-function unit computes: the record kinds it executes.
-SFU_FUNCTIONS = ("softmax", "layernorm", "gelu")
 
 
 class Sfu(Component):
